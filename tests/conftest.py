@@ -1,0 +1,80 @@
+"""One fixture runs every test on every backend; XNN_TEST_BACKENDS=numpy,cupy picks some.
+
+Backends whose library is missing are skipped with the reason; with XNN_REQUIRE_GPU=1 a GPU
+backend that cannot run fails instead, so a GPU run cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import xnn
+from xnn.backend import BackendUnavailableError
+
+# (id, backend name, device); array_api_strict's "device1" makes a forgotten device= fail on CPU
+ALL_BACKENDS = [
+    ("numpy", "numpy", None),
+    ("array_api_strict", "array_api_strict", None),
+    ("array_api_strict-device1", "array_api_strict", "device1"),
+    ("torch", "torch", "cpu"),
+    ("cupy", "cupy", None),
+]
+GPU_BACKENDS = {"cupy"}
+
+
+def _selected() -> list[tuple[str, str, object]]:
+    wanted = os.environ.get("XNN_TEST_BACKENDS", "").strip()
+    if not wanted:
+        return ALL_BACKENDS
+    names = {w.strip() for w in wanted.split(",") if w.strip()}
+    return [b for b in ALL_BACKENDS if b[0] in names or b[1] in names]
+
+
+def _params() -> list:
+    return [pytest.param((name, device), id=ident,
+                         marks=[pytest.mark.gpu] if name in GPU_BACKENDS else [])
+            for ident, name, device in _selected()]
+
+
+def load_or_skip(name: str, device: object = None) -> xnn.Backend:
+    """Load a backend, or skip (fail under XNN_REQUIRE_GPU=1 for GPU backends) saying why."""
+    try:
+        with xnn.use_backend(name, device) as b:
+            return b
+    except BackendUnavailableError as err:
+        if name in GPU_BACKENDS and os.environ.get("XNN_REQUIRE_GPU") == "1":
+            pytest.fail(f"XNN_REQUIRE_GPU=1 but {name} cannot run: {err}")
+        pytest.skip(f"{name} unavailable: {err}")
+
+
+@pytest.fixture(params=_params())
+def backend(request: pytest.FixtureRequest):
+    """The backend under test, active for the whole test."""
+    name, device = request.param
+    b = load_or_skip(name, device)
+    with xnn.use_backend(b):
+        yield b
+
+
+@pytest.fixture
+def xp(backend: xnn.Backend):
+    """The array namespace of the backend under test."""
+    return backend.xp
+
+
+@pytest.fixture(autouse=True)
+def _restore_global_state():
+    """Tests may change the process-wide backend and dtype; put both back afterwards."""
+    backend, dtype = xnn.get_backend(), xnn.get_default_dtype()
+    yield
+    xnn.set_backend(backend)
+    xnn.set_default_dtype(dtype)
+
+
+@pytest.fixture
+def float64():
+    """Make float64 the default dtype for one test (gradient checks, parity at 1e-10)."""
+    xnn.set_default_dtype("float64")
+    yield "float64"

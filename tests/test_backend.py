@@ -1,0 +1,200 @@
+"""The backend selector, the conversions, and the missing-library errors."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+import threading
+import types
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn.backend import BackendUnavailableError
+
+
+def _run_python(code: str, env_backend: str | None) -> str:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "XNN_BACKEND"}
+    if env_backend is not None:
+        env["XNN_BACKEND"] = env_backend
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_default_backend_is_numpy_without_env_var():
+    assert _run_python("import xnn; print(xnn.get_backend().name)", None) == "numpy"
+
+
+def test_env_var_selects_backend_at_import():
+    code = "import xnn; b = xnn.get_backend(); print(b.name, b.device)"
+    name, device = _run_python(code, "array_api_strict").split(" ", 1)
+    assert name == "array_api_strict" and "CPU_DEVICE" in device
+
+
+def test_env_var_with_unknown_backend_raises_naming_it():
+    import os
+
+    env = dict(os.environ, XNN_BACKEND="tensorflow")
+    out = subprocess.run([sys.executable, "-c", "import xnn; xnn.get_backend()"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode != 0
+    assert "unknown backend 'tensorflow'" in out.stderr
+
+
+def test_set_backend_changes_process_default():
+    xnn.set_backend("array_api_strict")
+    assert xnn.get_backend().name == "array_api_strict"
+    xnn.set_backend("numpy")
+    assert xnn.get_backend().name == "numpy"
+
+
+def test_use_backend_restores_previous_and_nests():
+    xnn.set_backend("numpy")
+    with xnn.use_backend("array_api_strict") as outer:
+        assert xnn.get_backend() == outer
+        with xnn.use_backend("array_api_strict", "device1") as inner:
+            assert str(xnn.get_backend().device) == str(inner.device)
+            assert "device1" in str(inner.device)
+        assert xnn.get_backend() == outer
+    assert xnn.get_backend().name == "numpy"
+
+
+def test_use_backend_restores_after_exception():
+    xnn.set_backend("numpy")
+    with pytest.raises(RuntimeError):
+        with xnn.use_backend("array_api_strict"):
+            raise RuntimeError("boom")
+    assert xnn.get_backend().name == "numpy"
+
+
+def test_use_backend_is_local_to_its_thread():
+    xnn.set_backend("numpy")
+    seen = {}
+    entered, release = threading.Event(), threading.Event()
+
+    def other():
+        entered.wait()
+        seen["other"] = xnn.get_backend().name
+        release.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with xnn.use_backend("array_api_strict"):
+        entered.set()
+        release.wait(10)
+        seen["main"] = xnn.get_backend().name
+    t.join()
+    assert seen == {"main": "array_api_strict", "other": "numpy"}
+
+
+def test_unknown_backend_name_raises_value_error():
+    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*numpy, array_api_strict"):
+        xnn.set_backend("jax")
+    assert xnn.get_backend().name == "numpy"
+
+
+def test_unknown_strict_device_raises():
+    with pytest.raises(ValueError, match="device9"):
+        xnn.set_backend("array_api_strict", "device9")
+
+
+def test_numpy_rejects_gpu_device():
+    with pytest.raises(ValueError, match="cpu"):
+        xnn.set_backend("numpy", "cuda")
+
+
+def _fake_cupy(monkeypatch, get_device_count) -> None:
+    fake = types.ModuleType("cupy")
+    fake.ndarray = type("ndarray", (), {})  # array_api_compat looks this up
+    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=get_device_count))
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+
+
+def test_missing_cupy_says_how_to_install(monkeypatch):
+    real_import = importlib.import_module
+
+    def without_cupy(name, *args):
+        if name == "cupy":
+            raise ImportError("No module named 'cupy'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", without_cupy)
+    with pytest.raises(BackendUnavailableError, match=r'pip install "xnn\[cuda12\]"'):
+        xnn.set_backend("cupy")
+    assert "cupy" not in xnn.available_backends()
+
+
+def test_cupy_without_driver_says_no_gpu(monkeypatch):
+    def no_driver():
+        raise RuntimeError("cudaErrorInsufficientDriver: CUDA driver version is insufficient")
+
+    _fake_cupy(monkeypatch, no_driver)
+    with pytest.raises(BackendUnavailableError, match="cannot reach a CUDA GPU.*InsufficientDriver"):
+        xnn.set_backend("cupy")
+
+
+def test_cupy_with_zero_devices_says_none_visible(monkeypatch):
+    _fake_cupy(monkeypatch, lambda: 0)
+    with pytest.raises(BackendUnavailableError, match="no CUDA GPU is visible"):
+        xnn.set_backend("cupy")
+
+
+def test_available_backends_lists_the_cpu_ones():
+    names = xnn.available_backends()
+    assert names[0] == "numpy"
+    assert "array_api_strict" in names
+
+
+def test_asarray_lands_on_active_backend_and_device(backend):
+    x = xnn.asarray([[1.0, 2.0], [3.0, 4.0]])
+    assert xnn.backend.array_namespace(x) is backend.xp
+    assert str(xnn.backend.array_api_compat.device(x)) == str(backend.device)
+    assert xnn.backend.dtype_name(x.dtype) == "float32"
+
+
+def test_asarray_copies_never_aliases(backend):
+    source = np.arange(6.0).reshape(2, 3)
+    x = xnn.asarray(source, dtype="float64")
+    source[0, 0] = 100.0
+    assert xnn.to_numpy(x)[0, 0] == 0.0
+    y = xnn.asarray(x)
+    assert y is not x
+    np.testing.assert_array_equal(xnn.to_numpy(y), xnn.to_numpy(x))
+
+
+def test_asarray_honours_dtype_names(backend):
+    x = xnn.asarray([1, 2, 3], dtype="float64")
+    assert xnn.backend.dtype_name(x.dtype) == "float64"
+    i = xnn.asarray([1, 2, 3])
+    assert xnn.backend.dtype_name(i.dtype) == "int64"
+
+
+def test_to_numpy_round_trips_exactly(backend):
+    source = np.random.default_rng(0).standard_normal((5, 3))
+    back = xnn.to_numpy(xnn.asarray(source, dtype="float64"))
+    assert isinstance(back, np.ndarray)
+    np.testing.assert_array_equal(back, source)
+
+
+def test_asarray_moves_arrays_from_another_backend(backend):
+    with xnn.use_backend("array_api_strict", "device1"):
+        other = xnn.asarray([1.5, 2.5], dtype="float64")
+    here = xnn.asarray(other)
+    assert xnn.backend.array_namespace(here) is backend.xp
+    np.testing.assert_array_equal(xnn.to_numpy(here), [1.5, 2.5])
+
+
+def test_asarray_rejects_ragged_data():
+    with pytest.raises((TypeError, ValueError)):
+        xnn.asarray([[1.0, 2.0], [3.0]])
+
+
+def test_default_dtype_rejects_integers():
+    with pytest.raises(ValueError, match="float32.*int32"):
+        xnn.set_default_dtype("int32")

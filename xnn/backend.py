@@ -1,0 +1,320 @@
+"""Backend selection: which array library and device xnn computes on.
+
+This is the only module of xnn that names numpy, cupy or torch. Everything else takes its
+namespace from its inputs (``array_namespace(x)``) or from :func:`get_backend`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import importlib
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import array_api_compat
+import numpy as _np  # the host side: seeded generator, conversion, checkpoints
+
+__all__ = [
+    "Backend",
+    "BackendUnavailableError",
+    "available_backends",
+    "get_backend",
+    "set_backend",
+    "use_backend",
+    "asarray",
+    "to_numpy",
+    "backend_of",
+    "array_namespace",
+    "get_default_dtype",
+    "set_default_dtype",
+    "resolve_dtype",
+    "BACKEND_NAMES",
+]
+
+BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "cupy")
+FLOAT_DTYPES = ("float32", "float64")
+
+
+class BackendUnavailableError(RuntimeError):
+    """A backend was asked for that cannot run here (library missing or no device)."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array library and a device: ``name``, ``xp`` (array-api-compat namespace), ``device``."""
+
+    name: str
+    xp: Any = field(repr=False)
+    device: Any
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.device}"
+
+
+def array_namespace(*arrays: Any) -> Any:
+    """The Array API namespace of the arrays, with a clear error when they come from two libraries."""
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as err:
+        kinds = ", ".join(sorted({_describe(a) for a in arrays}))
+        raise TypeError(f"arrays from different backends cannot be mixed (got {kinds}); "
+                        f"move them with xnn.asarray() first") from err
+
+
+def _describe(a: Any) -> str:
+    module = type(a).__module__.split(".")[0]
+    try:
+        return f"{module} array on {array_api_compat.device(a)}"
+    except Exception:  # not an array at all
+        return type(a).__name__
+
+
+# --- loading each library ------------------------------------------------------------------------
+
+def _load_numpy(device: Any) -> Backend:
+    if device not in (None, "cpu"):
+        raise ValueError(f"numpy runs on device 'cpu' only, got {device!r}")
+    return Backend("numpy", array_api_compat.array_namespace(_np.empty(0)), "cpu")
+
+
+def _load_array_api_strict(device: Any) -> Backend:
+    xps = _import("array_api_strict", 'pip install "xnn[test]"')
+    if device is None or device == "cpu":
+        dev = xps.Device("CPU_DEVICE")
+    elif isinstance(device, xps.Device):
+        dev = device
+    else:
+        names = ("CPU_DEVICE", "device1", "device2")
+        if device not in names:
+            raise ValueError(f"array_api_strict has devices {names}, got {device!r}")
+        dev = xps.Device(device)
+    return Backend("array_api_strict", xps, dev)
+
+
+def _load_torch(device: Any) -> Backend:
+    torch = _import("torch", "pip install torch")
+    dev = torch.device("cpu" if device is None else device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailableError(
+            f"torch device {str(dev)!r} was asked for but torch sees no CUDA GPU "
+            f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch")
+    xp = array_api_compat.array_namespace(torch.empty(0))
+    return Backend("torch", xp, dev)
+
+
+def _load_cupy(device: Any) -> Backend:
+    cupy = _import("cupy", 'pip install "xnn[cuda12]" (or "xnn[cuda13]" for CUDA 13)')
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # import works without a driver; the first CUDA call fails
+        raise BackendUnavailableError(
+            f"cupy is installed but cannot reach a CUDA GPU ({type(err).__name__}: {err}); "
+            f"check the NVIDIA driver and CUDA_VISIBLE_DEVICES, or use set_backend('numpy')"
+        ) from err
+    if count == 0:
+        raise BackendUnavailableError(
+            "cupy is installed but no CUDA GPU is visible (getDeviceCount() == 0); "
+            "check CUDA_VISIBLE_DEVICES, or use set_backend('numpy')")
+    index = 0 if device is None else int(getattr(device, "id", device))
+    if not 0 <= index < count:
+        raise ValueError(f"cupy device {index} does not exist: {count} GPU(s) visible")
+    xp = array_api_compat.array_namespace(cupy.empty(0))
+    return Backend("cupy", xp, cupy.cuda.Device(index))
+
+
+_LOADERS = {
+    "numpy": _load_numpy,
+    "array_api_strict": _load_array_api_strict,
+    "torch": _load_torch,
+    "cupy": _load_cupy,
+}
+
+
+def _import(module: str, fix: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise BackendUnavailableError(
+            f"backend {module!r} needs the package {module!r}, which is not installed: {fix}"
+        ) from err
+
+
+def _load(name: str, device: Any = None) -> Backend:
+    if isinstance(name, Backend):
+        return name if device is None else _load(name.name, device)
+    if not isinstance(name, str):
+        raise TypeError(f"backend name must be a str, got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_")
+    if ":" in key and device is None:  # "torch:cuda", "array_api_strict:device1"
+        key, device = key.split(":", 1)
+    if key not in _LOADERS:
+        raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
+    return _LOADERS[key](device)
+
+
+def available_backends() -> list[str]:
+    """Names of the backends that can run on this machine now."""
+    names = []
+    for name in BACKEND_NAMES:
+        try:
+            _load(name)
+        except (BackendUnavailableError, ValueError):
+            continue
+        names.append(name)
+    return names
+
+
+# --- the active backend --------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_default: Backend | None = None
+_override: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("xnn_backend", default=None)
+
+
+def _initial() -> Backend:
+    """The backend named by XNN_BACKEND (read once, at first use after import), else numpy."""
+    global _default
+    with _lock:
+        if _default is None:
+            _default = _load(os.environ.get("XNN_BACKEND", "").strip() or "numpy")
+        return _default
+
+
+def get_backend() -> Backend:
+    """The backend in force here: the innermost use_backend(), else the one set_backend() chose."""
+    return _override.get() or _default or _initial()
+
+
+def set_backend(name: str | Backend, device: Any = None) -> Backend:
+    """Make ``name`` (on ``device``) the process-wide backend; returns it."""
+    global _default
+    backend = _load(name, device)
+    with _lock:
+        _default = backend
+    return backend
+
+
+@contextlib.contextmanager
+def use_backend(name: str | Backend, device: Any = None) -> Iterator[Backend]:
+    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
+    token = _override.set(_load(name, device))
+    try:
+        yield _override.get()
+    finally:
+        _override.reset(token)
+
+
+# --- dtypes --------------------------------------------------------------------------------------
+
+_default_dtype = "float32"
+
+
+def get_default_dtype() -> str:
+    """Name of the float dtype that new parameters and data get when none is given."""
+    return _default_dtype
+
+
+def set_default_dtype(dtype: str) -> None:
+    """Set the float dtype ("float32" or "float64") of new parameters and data."""
+    global _default_dtype
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"default dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+    _default_dtype = dtype
+
+
+def resolve_dtype(xp: Any, dtype: Any = None) -> Any:
+    """The namespace's dtype object for a name ("float32"), a dtype object, or None (the default)."""
+    if dtype is None:
+        dtype = _default_dtype
+    if isinstance(dtype, str):
+        try:
+            return getattr(xp, dtype)
+        except AttributeError:
+            raise ValueError(f"unknown dtype {dtype!r}") from None
+    return dtype
+
+
+def dtype_name(dtype: Any) -> str:
+    """The standard name of a dtype object of any backend ("float32")."""
+    try:
+        return _np.dtype(dtype).name  # numpy and cupy dtypes, and their scalar types
+    except TypeError:
+        return str(dtype).rsplit(".", 1)[-1]  # "torch.float32", "array_api_strict.float32"
+
+
+# --- moving data ---------------------------------------------------------------------------------
+
+def is_array(obj: Any) -> bool:
+    """Whether ``obj`` is an array of any supported library."""
+    return array_api_compat.is_array_api_obj(obj)
+
+
+def to_numpy(x: Any) -> Any:
+    """A NumPy copy of ``x`` on the host, from any backend and device."""
+    if isinstance(x, _np.ndarray):
+        return x.copy()
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy().copy()
+    if is_array(x):
+        if type(x).__module__.startswith("array_api_strict"):
+            import array_api_strict as xps  # noqa: PLC0415 - optional, only for its own arrays
+            x = x.to_device(xps.Device("CPU_DEVICE"))
+        return _np.from_dlpack(x).copy()
+    return _np.array(x)
+
+
+def asarray(obj: Any, dtype: Any = None, *, backend: Backend | None = None) -> Any:
+    """A copy of ``obj`` on the active backend and device (never an alias of the caller's buffer).
+
+    Arrays from another backend or device are moved explicitly through the host. ``dtype`` is a
+    name ("float32") or a dtype of the target namespace; None keeps the data's dtype, with
+    Python floats becoming the default float dtype.
+    """
+    b = backend or get_backend()
+    xp = b.xp
+    if is_array(obj):
+        same = array_api_compat.array_namespace(obj) is xp and _same_device(obj, b.device)
+        if not same:
+            obj = to_numpy(obj)
+    else:
+        obj = _np.asarray(obj)
+        if obj.dtype == object:
+            raise TypeError(f"cannot make an array from {type(obj).__name__} of mixed or ragged data")
+        if dtype is None and obj.dtype == _np.float64:
+            dtype = _default_dtype  # Python floats follow xnn's default, as torch.tensor does
+    target = None if dtype is None else resolve_dtype(xp, dtype)
+    if isinstance(obj, _np.ndarray) and b.name != "numpy":
+        if target is not None:
+            obj = obj.astype(dtype_name(target))  # cast on the host: identical bits everywhere
+            target = None
+        obj = _np.ascontiguousarray(obj)
+    return xp.asarray(obj, dtype=target, device=b.device, copy=True)
+
+
+def backend_of(x: Any) -> Backend:
+    """The backend (library and device) an array lives on."""
+    xp = array_namespace(x)
+    name = {"array_api_compat.numpy": "numpy", "array_api_compat.cupy": "cupy",
+            "array_api_compat.torch": "torch"}.get(xp.__name__, xp.__name__)
+    return Backend(name, xp, array_api_compat.device(x))
+
+
+def _same_device(x: Any, device: Any) -> bool:
+    return str(array_api_compat.device(x)) == str(device)
+
+
+def host_generator(seed: int | None) -> Any:
+    """A NumPy PCG64 generator: the single source of xnn's random numbers on every backend."""
+    return _np.random.default_rng(seed)
+
+
+def from_host(a: Any, dtype: Any, backend: Backend | None = None) -> Any:
+    """Move a host (NumPy) array onto the active backend, cast on the host to ``dtype`` first."""
+    b = backend or get_backend()
+    name = dtype_name(resolve_dtype(b.xp, dtype))
+    return b.xp.asarray(_np.ascontiguousarray(a.astype(name)), device=b.device, copy=True)

@@ -1,0 +1,75 @@
+"""Weight initializers: ``init(shape, dtype=None) -> array`` on the active backend.
+
+All draw from xnn's seeded host generator, so a seed gives identical weights on every backend.
+For a weight of shape (in_features, out_features), fan_in = shape[0] and fan_out = shape[-1].
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .. import random
+from ..backend import get_backend, resolve_dtype
+
+__all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_uniform",
+           "he_normal", "lecun_normal", "zeros", "normal"]
+
+Initializer = Callable[..., Any]
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    return shape[0], shape[-1]
+
+
+def uniform_fan_in(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for weight and bias."""
+    bound = 1.0 / math.sqrt(shape[0])
+    return random.uniform(shape, -bound, bound, dtype=dtype)
+
+
+def glorot_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010; Keras' default)."""
+    fan_in, fan_out = _fans(shape)
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    return random.uniform(shape, -bound, bound, dtype=dtype)
+
+
+def glorot_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """N(0, 2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(shape)
+    return random.normal(shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype=dtype)
+
+
+def he_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """U(-a, a) with a = sqrt(6 / fan_in), for ReLU networks (He et al. 2015)."""
+    bound = math.sqrt(6.0 / shape[0])
+    return random.uniform(shape, -bound, bound, dtype=dtype)
+
+
+def he_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """N(0, 2 / fan_in), for ReLU networks."""
+    return random.normal(shape, math.sqrt(2.0 / shape[0]), dtype=dtype)
+
+
+def lecun_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """N(0, 1 / fan_in), for SELU/tanh networks."""
+    return random.normal(shape, math.sqrt(1.0 / shape[0]), dtype=dtype)
+
+
+def zeros(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """All zeros (the usual bias initializer)."""
+    b = get_backend()
+    return b.xp.zeros(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
+
+
+def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
+    """An initializer drawing N(mean, std^2): ``normal(0.01)`` is the tutorials' randn * 0.01."""
+    if not std >= 0:
+        raise ValueError(f"normal: std must be >= 0, got {std!r}")
+
+    def init(shape: tuple[int, ...], dtype: Any = None) -> Any:
+        return random.normal(shape, std, mean, dtype=dtype)
+
+    init.__name__ = f"normal(std={std})"
+    return init

@@ -1,0 +1,69 @@
+"""The fully connected layer."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .. import random
+from .._checks import check_batch, check_positive_int, check_same_kind
+from ..backend import array_namespace
+from .init import Initializer, uniform_fan_in
+from .module import Backprop, Module, Parameter
+
+__all__ = ["Linear"]
+
+
+class Linear(Module):
+    """y = x @ weight + bias; x: (batch, in_features) -> (batch, out_features).
+
+    Parameters
+    ----------
+    in_features, out_features:
+        Widths of the input and the output.
+    bias:
+        Whether to learn an additive bias.
+    init:
+        Initializer of ``weight`` (shape ``(in_features, out_features)``). The default,
+        U(-1/sqrt(in_features), 1/sqrt(in_features)) for weight and bias alike, is
+        torch.nn.Linear's, so models ported from PyTorch start from the same distribution.
+    bias_init:
+        Initializer of ``bias``; None draws it as torch.nn.Linear does.
+    dtype:
+        "float32" or "float64"; None takes xnn's default dtype.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
+                 init: Initializer = uniform_fan_in, bias_init: Initializer | None = None,
+                 dtype: Any = None) -> None:
+        self.in_features = check_positive_int(self, "in_features", in_features)
+        self.out_features = check_positive_int(self, "out_features", out_features)
+        self.weight = Parameter(init((in_features, out_features), dtype=dtype))
+        if not bias:
+            self.bias = None
+        elif bias_init is None:
+            bound = 1.0 / math.sqrt(in_features)
+            self.bias = Parameter(random.uniform((out_features,), -bound, bound, dtype=dtype))
+        else:
+            self.bias = Parameter(bias_init((out_features,), dtype=dtype))
+
+    def forward(self, x: Any) -> tuple[Any, Backprop]:
+        xp = array_namespace(x)
+        w = self.weight.value
+        check_same_kind(self, x, w)
+        check_batch(self, xp, x, self.in_features, w.dtype)
+        y = x @ w
+        if self.bias is not None:
+            y = y + self.bias.value
+
+        def backprop(dy: Any) -> Any:
+            self.weight.accumulate(x.T @ dy)          # dL/dW = x^T dy
+            if self.bias is not None:
+                self.bias.accumulate(xp.sum(dy, axis=0))  # dL/db = sum of dy over the batch
+            return dy @ w.T                           # dL/dx = dy W^T
+
+        return y, backprop
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"bias={self.bias is not None}")

@@ -1,0 +1,247 @@
+"""Module, Parameter and Sequential: the containers every layer is built from.
+
+A module's ``forward(x)`` returns its output and a ``backprop`` closure over what it saw;
+``backprop(dy)`` adds each parameter's gradient into ``Parameter.grad`` and returns dL/dx.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator
+
+from ..backend import Backend, asarray, backend_of, dtype_name, get_backend, is_array
+
+__all__ = ["Parameter", "Module", "Sequential", "Backprop"]
+
+Backprop = Callable[[Any], Any]
+
+
+class Parameter:
+    """A trainable array (``value``) and the gradient of the loss with respect to it (``grad``)."""
+
+    __slots__ = ("value", "grad")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.grad: Any = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.value.shape)
+
+    @property
+    def dtype(self) -> Any:
+        return self.value.dtype
+
+    def accumulate(self, grad: Any) -> None:
+        """Add ``grad`` into ``self.grad`` (PyTorch semantics: gradients sum until zero_grad)."""
+        self.grad = grad if self.grad is None else self.grad + grad
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape}, dtype={dtype_name(self.dtype)})"
+
+
+class Module:
+    """Base class of layers and models: parameters are attributes, children are attributes."""
+
+    training: bool = True
+
+    def forward(self, x: Any) -> tuple[Any, Backprop]:
+        """Return the output and a closure mapping dL/d(output) to dL/d(input)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
+
+    def __call__(self, x: Any) -> Any:
+        """The output alone, for inference."""
+        return self.forward(x)[0]
+
+    # --- structure -------------------------------------------------------------------------------
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        """Direct sub-modules in the order they were assigned."""
+        for name, value in vars(self).items():
+            if isinstance(value, Module):
+                yield name, value
+
+    def children(self) -> Iterator[Module]:
+        for _, child in self.named_children():
+            yield child
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, depth first."""
+        yield self
+        for child in self.children():
+            yield from child.modules()
+
+    def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        for name, value in vars(self).items():
+            if isinstance(value, Parameter):
+                yield name, value
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """("0.weight", Parameter) pairs, each shared parameter once, in a stable order."""
+        seen: set[int] = set()
+        for name, p in self._named_parameters_all(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._own_parameters():
+            yield prefix + name, p
+        for name, child in self.named_children():
+            yield from child._named_parameters_all(f"{prefix}{name}.")
+
+    def parameters(self) -> list[Parameter]:
+        """Every trainable Parameter, in the order of named_parameters()."""
+        return [p for _, p in self.named_parameters()]
+
+    # --- state -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
+        state = {name: p.value for name, p in self.named_parameters()}
+        for prefix, module in self._named_modules():
+            for name, value in module.named_buffers():
+                state[prefix + name] = value
+        return state
+
+    def named_buffers(self) -> Iterator[tuple[str, Any]]:
+        """Non-trainable state of this module alone (running statistics); none by default."""
+        return iter(())
+
+    def load_buffer(self, name: str, value: Any) -> None:
+        """Set one buffer from a state dict; modules with buffers override this."""
+        raise KeyError(name)
+
+    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child._named_modules(f"{prefix}{name}.")
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+        """Copy arrays from ``state`` (any backend) into this module's parameters and buffers.
+
+        Shapes must match; values are cast to each parameter's dtype and moved to its device.
+        With ``strict``, missing and unexpected keys raise KeyError before anything is changed.
+        """
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        for name, current in own.items():
+            if name in state and tuple(_shape(state[name])) != tuple(current.shape):
+                raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
+                                 f"{tuple(current.shape)}, the state dict gives "
+                                 f"{tuple(_shape(state[name]))}")
+        params = dict(self.named_parameters())
+        modules = dict(self._named_modules())
+        for name, current in own.items():
+            if name not in state:
+                continue
+            value = asarray(state[name], dtype=current.dtype, backend=backend_of(current))
+            if name in params:
+                params[name].value = value
+            else:
+                prefix, _, leaf = name.rpartition(".")
+                modules[prefix + "." if prefix else ""].load_buffer(leaf, value)
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient."""
+        for p in self.parameters():
+            p.grad = None
+
+    def train(self, mode: bool = True) -> Module:
+        """Switch this module and all below it to training (or, with False, evaluation) mode."""
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Switch to evaluation mode (dropout off, batch norm uses running statistics)."""
+        return self.train(False)
+
+    def to(self, backend: str | Backend | None = None, device: Any = None, *,
+           dtype: Any = None) -> Module:
+        """Move (and optionally cast) every parameter and buffer to ``backend``; returns self."""
+        from ..backend import _load  # noqa: PLC0415 - the selector's parser, not a public name
+
+        target = get_backend() if backend is None else _load(backend, device)
+        state = self.state_dict()
+        for p in self.parameters():
+            p.value = asarray(p.value, dtype=dtype or dtype_name(p.value.dtype), backend=target)
+            p.grad = None
+        for prefix, module in self._named_modules():
+            for name, _ in list(module.named_buffers()):
+                value = state[prefix + name]
+                cast = dtype if dtype is not None and _is_float(value) else dtype_name(value.dtype)
+                module.load_buffer(name, asarray(value, dtype=cast, backend=target))
+        return self
+
+    # --- display ---------------------------------------------------------------------------------
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        children = list(self.named_children())
+        if not children:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in children:
+            body = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    if is_array(value):
+        return tuple(value.shape)
+    return tuple(getattr(value, "shape", ()))
+
+
+def _is_float(value: Any) -> bool:
+    return dtype_name(value.dtype).startswith("float")
+
+
+class Sequential(Module):
+    """Layers applied in order; backprop runs their closures in reverse."""
+
+    def __init__(self, *layers: Module) -> None:
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, Module):
+                raise TypeError(f"Sequential: item {i} is a {type(layer).__name__}, not a Module")
+        self.layers = list(layers)
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        for i, layer in enumerate(self.layers):
+            yield str(i), layer
+
+    def forward(self, x: Any) -> tuple[Any, Backprop]:
+        backprops = []
+        for layer in self.layers:
+            x, backprop = layer.forward(x)
+            backprops.append(backprop)
+
+        def backprop(dy: Any) -> Any:
+            for step in reversed(backprops):
+                dy = step(dy)
+            return dy
+
+        return x, backprop
+
+    def append(self, layer: Module) -> Sequential:
+        if not isinstance(layer, Module):
+            raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")
+        self.layers.append(layer)
+        return self
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)

@@ -1,0 +1,5 @@
+"""Optimizers."""
+
+from .optimizers import SGD, Optimizer
+
+__all__ = ["Optimizer", "SGD"]
