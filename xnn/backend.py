@@ -254,8 +254,8 @@ def is_array(obj: Any) -> bool:
 
 def to_numpy(x: Any) -> Any:
     """A NumPy copy of ``x`` on the host, from any backend and device."""
-    if isinstance(x, _np.ndarray):
-        return x.copy()
+    if isinstance(x, (_np.ndarray, _np.generic)):  # numpy reductions give scalars, not 0-d arrays
+        return _np.array(x)
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
