@@ -1,13 +1,15 @@
 """xnn: MLPs written once against the Array API, run on NumPy, CuPy, PyTorch and array-api-strict."""
 
-from . import losses, nn, optim
+from . import callbacks, data, datasets, losses, metrics, nn, optim
 from .backend import (Backend, BackendUnavailableError, asarray, available_backends,
                       get_backend, get_default_dtype, set_backend, set_default_dtype, to_numpy,
                       use_backend)
 from .random import seed
+from .train import History, evaluate, fit
 
 __version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend",
-           "seed", "losses", "nn", "optim", "__version__"]
+           "seed", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
+           "metrics", "nn", "optim", "__version__"]

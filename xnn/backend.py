@@ -308,6 +308,11 @@ def _same_device(x: Any, device: Any) -> bool:
     return str(array_api_compat.device(x)) == str(device)
 
 
+def host_backend() -> Backend:
+    """NumPy on the CPU: where data sets and random numbers are made before they move."""
+    return _load_numpy(None)
+
+
 def host_generator(seed: int | None) -> Any:
     """A NumPy PCG64 generator: the single source of xnn's random numbers on every backend."""
     return _np.random.default_rng(seed)

@@ -1,0 +1,81 @@
+"""Splitting, scaling, batching and one-hot encoding on every backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import data
+
+X_HOST = np.arange(40.0).reshape(20, 2)
+Y_HOST = np.arange(20)
+
+
+def test_train_test_split_partitions_rows_and_keeps_pairs(backend):
+    X, y = xnn.asarray(X_HOST, dtype="float64"), xnn.asarray(Y_HOST)
+    X_tr, X_te, y_tr, y_te = data.train_test_split(X, y, test_size=0.3, seed=1)
+    assert (X_tr.shape, X_te.shape) == ((14, 2), (6, 2))
+    labels = np.concatenate([xnn.to_numpy(y_tr), xnn.to_numpy(y_te)])
+    assert sorted(labels) == list(range(20))                   # every row exactly once
+    np.testing.assert_array_equal(xnn.to_numpy(X_te)[:, 0], 2 * xnn.to_numpy(y_te))  # rows stay paired
+    assert not np.array_equal(labels, np.arange(20))            # shuffled
+
+
+def test_train_test_split_is_the_same_on_every_backend(backend):
+    here = data.train_test_split(xnn.asarray(X_HOST), xnn.asarray(Y_HOST), 0.3, seed=4)[3]
+    with xnn.use_backend("numpy"):
+        ref = data.train_test_split(xnn.asarray(X_HOST), xnn.asarray(Y_HOST), 0.3, seed=4)[3]
+    np.testing.assert_array_equal(xnn.to_numpy(here), xnn.to_numpy(ref))
+
+
+def test_train_test_split_rejects_bad_sizes_and_lengths(backend):
+    X, y = xnn.asarray(X_HOST), xnn.asarray(Y_HOST)
+    with pytest.raises(ValueError, match="test_size must be a fraction"):
+        data.train_test_split(X, y, test_size=1.5)
+    with pytest.raises(ValueError, match="X has 20 rows .* y has 19"):
+        data.train_test_split(X, y[:19])
+
+
+def test_standard_scaler_matches_scikit_learn_and_inverts(backend):
+    rng = np.random.default_rng(0)
+    host = rng.standard_normal((50, 3)) * [1.0, 10.0, 0.0] + [5.0, -2.0, 7.0]  # a constant column
+    X = xnn.asarray(host, dtype="float64")
+    scaler = data.StandardScaler().fit(X)
+    Z = xnn.to_numpy(scaler.transform(X))
+    expected = (host - host.mean(0)) / np.where(host.std(0) > 0, host.std(0), 1.0)
+    np.testing.assert_allclose(Z, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(xnn.to_numpy(scaler.inverse_transform(scaler.transform(X))), host,
+                               rtol=1e-12)
+
+
+def test_standard_scaler_refuses_use_before_fit_and_wrong_width(backend):
+    scaler = data.StandardScaler()
+    with pytest.raises(RuntimeError, match="call fit"):
+        scaler.transform(xnn.asarray(X_HOST))
+    scaler.fit(xnn.asarray(X_HOST))
+    with pytest.raises(ValueError, match=r"fit on 2 features, got shape \(20, 3\)"):
+        scaler.transform(xnn.asarray(np.ones((20, 3))))
+
+
+def test_batches_cover_every_row_once_with_a_short_last_batch(backend):
+    X, y = xnn.asarray(X_HOST), xnn.asarray(Y_HOST)
+    parts = list(data.batches(X, y, 6, seed=0))
+    assert [b[0].shape[0] for b in parts] == [6, 6, 6, 2]
+    seen = np.concatenate([xnn.to_numpy(yb) for _, yb in parts])
+    assert sorted(seen) == list(range(20))
+    unshuffled = np.concatenate([xnn.to_numpy(yb) for _, yb in data.batches(X, y, 6, shuffle=False)])
+    np.testing.assert_array_equal(unshuffled, np.arange(20))
+
+
+def test_batches_rejects_zero_batch_size(backend):
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        next(data.batches(xnn.asarray(X_HOST), xnn.asarray(Y_HOST), 0))
+
+
+def test_one_hot_puts_a_one_at_each_label(backend):
+    out = xnn.to_numpy(data.one_hot(xnn.asarray([2, 0, 1]), 3))
+    np.testing.assert_array_equal(out, np.eye(3)[[2, 0, 1]])
+    assert out.dtype == np.float32
+    with pytest.raises(ValueError, match="1-D integer labels"):
+        data.one_hot(xnn.asarray([[1.0]]), 3)

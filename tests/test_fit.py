@@ -1,0 +1,210 @@
+"""xnn.fit: trains the tutorial networks, validates, reports, refuses bad arguments, and the
+callbacks steer it."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import callbacks, data, datasets, nn
+
+
+def _xor_setup(lr: float = 2.0):
+    xnn.seed(0)
+    X, y = datasets.xor()
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid())
+    return model, X, y, xnn.optim.SGD(model.parameters(), lr=lr)
+
+
+def _arithmetic_setup(n: int = 2000):
+    xnn.seed(0)
+    X, y = datasets.arithmetic(n, seed=1)
+    X_tr, X_te, y_tr, y_te = data.train_test_split(X, y, test_size=0.3, seed=2)
+    sx, sy = data.StandardScaler().fit(X_tr), data.StandardScaler().fit(y_tr)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 3))
+    return model, (sx.transform(X_tr), sy.transform(y_tr)), (sx.transform(X_te), sy.transform(y_te))
+
+
+def test_fit_trains_xor_full_batch(backend):
+    model, X, y, opt = _xor_setup()
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=4000,
+                      progress=False)
+    assert len(history["loss"]) == 4000 and history.epoch[-1] == 3999
+    assert history["loss"][-1] < 0.005
+    np.testing.assert_allclose(xnn.to_numpy(model(X))[:, 0], [0, 1, 1, 0], atol=0.1)
+
+
+def test_fit_trains_arithmetic_with_minibatches_and_validation(backend):
+    model, train, test = _arithmetic_setup()
+    history = xnn.fit(model, *train, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.05), epochs=15,
+                      batch_size=64, seed=0, validation_data=test, metrics=["r2_score"],
+                      progress=False)
+    assert history["loss"][-1] < 0.01 and history["val_loss"][-1] < 0.01
+    assert history["val_r2_score"][-1] > 0.99
+    assert history["loss"][-1] < history["loss"][0] / 10
+    logs = xnn.evaluate(model, *test, loss=xnn.losses.MSELoss(), metrics=["r2_score"])
+    assert logs["loss"] == pytest.approx(history["val_loss"][-1], rel=1e-6)
+
+
+def test_fit_history_is_identical_on_numpy_and_backend(backend, float64):
+    def run():
+        model, train, test = _arithmetic_setup(500)
+        return xnn.fit(model, *train, loss=xnn.losses.MSELoss(),
+                       optimizer=xnn.optim.SGD(model.parameters(), lr=0.05), epochs=3,
+                       batch_size=50, seed=5, validation_data=test, progress=False)
+
+    here = run()
+    with xnn.use_backend("numpy"):
+        reference = run()
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(here[key], reference[key], rtol=1e-12)
+
+
+def test_validation_split_holds_out_the_last_rows(backend):
+    model, (X, y), _ = _arithmetic_setup(200)
+    assert X.shape[0] == 140
+    seen = {}
+    probe = callbacks.LambdaCallback(on_train_begin=lambda run: seen.update(
+        val=xnn.evaluate(run.model, X[112:, ...], y[112:, ...], loss=xnn.losses.MSELoss())))
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.0), epochs=1,
+                      validation_split=0.2, callbacks=[probe], progress=False)
+    # lr=0 leaves the model unchanged, so val_loss is the loss on rows 112..139 (the last 20%)
+    assert history["val_loss"][0] == pytest.approx(seen["val"]["loss"], rel=1e-6)
+
+
+def test_fit_casts_host_data_to_the_model_dtype(backend):
+    model, _, _, opt = _xor_setup()
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])            # int64 host data
+    y = [[0.0], [1.0], [1.0], [0.0]]                            # a list
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=3,
+                      progress=False)
+    assert len(history["loss"]) == 3 and math.isfinite(history["loss"][-1])
+
+
+def test_fit_refuses_bad_arguments(backend):
+    model, X, y, opt = _xor_setup()
+    mse = xnn.losses.MSELoss()
+    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+        xnn.fit(model, X, y, loss=mse, optimizer=opt, epochs=1, batch_size=0)
+    with pytest.raises(ValueError, match="epochs must be a positive int, got -1"):
+        xnn.fit(model, X, y, loss=mse, optimizer=opt, epochs=-1)
+    with pytest.raises(ValueError, match=r"X has 4 rows \(shape \(4, 2\)\), y has 3"):
+        xnn.fit(model, X, y[:3, ...], loss=mse, optimizer=opt, epochs=1)
+    with pytest.raises(ValueError, match="validation_data or validation_split, not both"):
+        xnn.fit(model, X, y, loss=mse, optimizer=opt, epochs=1, validation_split=0.5,
+                validation_data=(X, y))
+    with pytest.raises(ValueError, match="lr must be >= 0"):
+        xnn.optim.SGD(model.parameters(), lr=-0.1)
+
+
+def test_fit_refuses_nan_in_x_naming_the_row(backend):
+    model, _, y, opt = _xor_setup()
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, np.nan], [1.0, 1.0]])
+    before = xnn.to_numpy(model.state_dict()["0.weight"])
+    with pytest.raises(ValueError, match=r"X contains NaN or Inf in 1 row\(s\), first at row 2"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=1)
+    np.testing.assert_array_equal(xnn.to_numpy(model.state_dict()["0.weight"]), before)
+    with pytest.raises(ValueError, match=r"y contains NaN or Inf .* first at row 0"):
+        xnn.fit(model, datasets.xor()[0], [[np.inf], [1.0], [1.0], [0.0]],
+                loss=xnn.losses.MSELoss(), optimizer=opt, epochs=1)
+
+
+class _TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
+    model, X, y, opt = _xor_setup()
+    terminal = _TTY()
+    monkeypatch.setattr("sys.stderr", terminal)
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, metrics=["mae"])
+    text = terminal.getvalue()
+    assert "epoch 5/5" in text and "loss" in text and "mae" in text and "epochs/s" in text
+    quiet = _TTY()
+    monkeypatch.setattr("sys.stderr", quiet)
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, progress=False)
+    assert quiet.getvalue() == ""
+    pipe = io.StringIO()  # not a terminal
+    monkeypatch.setattr("sys.stderr", pipe)
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5)
+    assert pipe.getvalue() == ""
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(backend):
+    model, train, test = _arithmetic_setup(300)
+    states = []
+    record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
+        {k: xnn.to_numpy(v) for k, v in run.model.state_dict().items()}))
+    # lr so large the validation loss gets worse after the first epochs
+    stopper = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best=True)
+    history = xnn.fit(model, *train, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.6), epochs=50,
+                      batch_size=32, seed=0, validation_data=test,
+                      callbacks=[record, stopper], progress=False)
+    losses = history["val_loss"]
+    assert len(losses) < 50 and "did not improve for 3 epochs" in history.stop_reason
+    best = int(np.argmin(losses))
+    assert len(losses) == best + 4  # the best epoch, then patience + 1 worse ones
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(xnn.to_numpy(value), states[best][name])
+
+
+def test_early_stopping_names_a_missing_monitor(backend):
+    model, X, y, opt = _xor_setup()
+    with pytest.raises(ValueError, match=r"monitor 'val_loss' is not logged; available: \['loss'\]"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=2,
+                callbacks=[callbacks.EarlyStopping()], progress=False)
+
+
+class _PoisonedMSE(xnn.losses.MSELoss):
+    """MSE that turns NaN on its ``bad_call``-th call."""
+
+    def __init__(self, bad_call: int) -> None:
+        super().__init__()
+        self.calls, self.bad_call = 0, bad_call
+
+    def __call__(self, pred, target):
+        value, grad = super().__call__(pred, target)
+        self.calls += 1
+        if self.calls == self.bad_call:
+            return value * math.nan, grad * math.nan
+        return value, grad
+
+
+def test_terminate_on_nan_stops_before_the_bad_step(backend):
+    model, X, y, opt = _xor_setup()
+    states = []
+    record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
+        {k: xnn.to_numpy(v) for k, v in run.model.state_dict().items()}))
+    with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 5, batch 0"):
+        history = xnn.fit(model, X, y, loss=_PoisonedMSE(bad_call=6), optimizer=opt, epochs=20,
+                          callbacks=[record, callbacks.TerminateOnNaN()], progress=False)
+    assert len(history["loss"]) == 5 and "TerminateOnNaN" in history.stop_reason
+    for name, value in model.state_dict().items():  # as after epoch 4's step: no NaN written
+        np.testing.assert_array_equal(xnn.to_numpy(value), states[-1][name])
+        assert np.all(np.isfinite(xnn.to_numpy(value)))
+
+
+def test_lambda_callback_sees_every_epoch_and_can_stop(backend):
+    model, X, y, opt = _xor_setup()
+    seen = []
+
+    def on_epoch_end(run, logs):
+        seen.append((run.epoch, logs["loss"]))
+        if run.epoch == 2:
+            run.stop("enough")
+
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=10,
+                      callbacks=[callbacks.LambdaCallback(on_epoch_end=on_epoch_end)],
+                      progress=False)
+    assert [e for e, _ in seen] == [0, 1, 2] and history.stop_reason == "enough"
+    assert [v for _, v in seen] == history["loss"]
+    with pytest.raises(TypeError, match="on_epoch_end must be callable"):
+        callbacks.LambdaCallback(on_epoch_end=3)

@@ -1,0 +1,66 @@
+"""Metrics agree with scikit-learn's definitions and stay on the backend."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import metrics
+
+RNG = np.random.default_rng(0)
+TARGET = RNG.standard_normal((30, 3))
+PRED = TARGET + 0.4 * RNG.standard_normal((30, 3))
+
+
+def _on(a):
+    return xnn.asarray(a, dtype="float64")
+
+
+def test_regression_metrics_match_their_definitions(backend):
+    p, t = _on(PRED), _on(TARGET)
+    assert xnn.backend.array_namespace(metrics.mse(p, t)) is backend.xp
+    np.testing.assert_allclose(float(metrics.mse(p, t)), np.mean((PRED - TARGET) ** 2), rtol=1e-12)
+    np.testing.assert_allclose(float(metrics.mae(p, t)), np.mean(np.abs(PRED - TARGET)), rtol=1e-12)
+    ss_res = ((TARGET - PRED) ** 2).sum(axis=0)
+    ss_tot = ((TARGET - TARGET.mean(axis=0)) ** 2).sum(axis=0)
+    np.testing.assert_allclose(float(metrics.r2_score(p, t)), np.mean(1 - ss_res / ss_tot),
+                               rtol=1e-12)
+
+
+def test_r2_score_scores_constant_columns_like_scikit_learn(backend):
+    t = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 4.0]])
+    exact = metrics.r2_score(_on(t), _on(t))
+    assert float(exact) == 1.0
+    wrong = t.copy()
+    wrong[:, 0] = 2.0  # constant column predicted wrongly scores 0, the other column 1
+    assert float(metrics.r2_score(_on(wrong), _on(t))) == pytest.approx(0.5)
+
+
+def test_accuracy_takes_labels_or_one_hot(backend):
+    scores = _on([[0.1, 0.9, 0.0], [0.8, 0.1, 0.1], [0.2, 0.3, 0.5], [0.6, 0.3, 0.1]])
+    labels = xnn.asarray([1, 0, 0, 0])
+    assert float(metrics.accuracy(scores, labels)) == 0.75
+    one_hot = xnn.data.one_hot(labels, 3, dtype="float64")
+    assert float(metrics.accuracy(scores, one_hot)) == 0.75
+
+
+def test_binary_accuracy_thresholds_at_one_half(backend):
+    pred, target = _on([[0.2], [0.7], [0.5], [0.9]]), _on([[0.0], [1.0], [1.0], [0.0]])
+    assert float(metrics.binary_accuracy(pred, target)) == 0.5
+    assert float(metrics.binary_accuracy(pred, target, threshold=0.4)) == 0.75
+
+
+def test_metrics_reject_mismatched_shapes(backend):
+    with pytest.raises(ValueError, match=r"mse: target shape \(30, 2\) does not match "
+                                         r"prediction shape \(30, 3\)"):
+        metrics.mse(_on(PRED), _on(TARGET[:, :2]))
+    with pytest.raises(ValueError, match=r"accuracy: expected labels of shape \(30,\)"):
+        metrics.accuracy(_on(PRED), xnn.asarray(np.zeros(29, dtype=np.int64)))
+
+
+def test_get_metric_knows_names_and_refuses_unknown_ones():
+    assert metrics.get_metric("r2") == ("r2", metrics.r2_score)
+    assert metrics.get_metric(metrics.mae) == ("mae", metrics.mae)
+    with pytest.raises(ValueError, match="unknown metric 'f1'"):
+        metrics.get_metric("f1")

@@ -1,0 +1,120 @@
+"""Splitting, scaling, batching and encoding data on the backend where it lives."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from . import random
+from ._checks import check_positive_int
+from .backend import array_namespace, asarray, backend_of, host_generator, resolve_dtype
+
+__all__ = ["train_test_split", "StandardScaler", "batches", "one_hot", "check_same_length",
+           "take_rows"]
+
+
+def check_same_length(owner: str, X: Any, y: Any) -> int:
+    """The number of rows, after checking X and y have the same number of them."""
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(f"{owner}: X and y need a leading sample axis, got shapes "
+                         f"{tuple(X.shape)} and {tuple(y.shape)}")
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{owner}: X and y have different lengths: X has {X.shape[0]} rows "
+                         f"(shape {tuple(X.shape)}), y has {y.shape[0]} (shape {tuple(y.shape)})")
+    return X.shape[0]
+
+
+def _permutation(n: int, seed: int | None) -> Any:
+    """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
+    return random.permutation(n) if seed is None else host_generator(seed).permutation(n)
+
+
+def take_rows(x: Any, rows: Any) -> Any:
+    """x[rows] along the first axis, for host (NumPy) or device integer indices."""
+    xp = array_namespace(x)
+    index = rows if type(rows) is type(x) else asarray(rows, dtype="int64", backend=backend_of(x))
+    return xp.take(x, index, axis=0)
+
+
+def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | None = None,
+                     shuffle: bool = True) -> tuple[Any, Any, Any, Any]:
+    """(X_train, X_test, y_train, y_test), scikit-learn's order; test_size a fraction or count."""
+    n = check_same_length("train_test_split", X, y)
+    if isinstance(test_size, float) and 0 < test_size < 1:
+        n_test = int(-(-test_size * n // 1))  # ceil, as scikit-learn rounds the test part up
+    elif isinstance(test_size, int) and not isinstance(test_size, bool) and 0 < test_size < n:
+        n_test = test_size
+    else:
+        raise ValueError(f"train_test_split: test_size must be a fraction in (0, 1) or a count "
+                         f"in [1, {n - 1}], got {test_size!r}")
+    order = _permutation(n, seed) if shuffle else range(n)
+    train, test = list(order[: n - n_test]), list(order[n - n_test:])
+    return take_rows(X, train), take_rows(X, test), take_rows(y, train), take_rows(y, test)
+
+
+class StandardScaler:
+    """z = (x - mean) / std per feature, with mean and std fit on training data only.
+
+    std is the population standard deviation (ddof=0) as in scikit-learn; features with zero
+    spread are left unscaled (std taken as 1).
+    """
+
+    def __init__(self) -> None:
+        self.mean: Any = None
+        self.scale: Any = None
+
+    def fit(self, X: Any) -> StandardScaler:
+        xp = array_namespace(X)
+        if X.ndim != 2 or X.shape[0] == 0:
+            raise ValueError(f"StandardScaler.fit: expected a non-empty (samples, features) "
+                             f"array, got shape {tuple(X.shape)}")
+        if not xp.isdtype(X.dtype, "real floating"):
+            raise TypeError(f"StandardScaler.fit: expected floating-point data, got {X.dtype}")
+        self.mean = xp.mean(X, axis=0)
+        std = xp.std(X, axis=0)
+        self.scale = xp.where(std > 0, std, xp.ones_like(std))
+        return self
+
+    def _check_fitted(self, X: Any, what: str) -> None:
+        if self.mean is None:
+            raise RuntimeError(f"StandardScaler.{what}: call fit() first")
+        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"StandardScaler.{what}: fit on {self.mean.shape[0]} features, got "
+                             f"shape {tuple(X.shape)}")
+
+    def transform(self, X: Any) -> Any:
+        self._check_fitted(X, "transform")
+        return (X - self.mean) / self.scale
+
+    def fit_transform(self, X: Any) -> Any:
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z: Any) -> Any:
+        self._check_fitted(Z, "inverse_transform")
+        return Z * self.scale + self.mean
+
+
+def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = True,
+            seed: int | None = None) -> Iterator[tuple[Any, Any]]:
+    """(X_batch, y_batch) pairs covering every row once; the last batch may be smaller.
+
+    The data are permuted once per call (one gather on the device), then sliced.
+    """
+    n = check_same_length("batches", X, y)
+    size = n if batch_size is None else check_positive_int("batches", "batch_size", batch_size)
+    if shuffle:
+        order = _permutation(n, seed)
+        X, y = take_rows(X, order), take_rows(y, order)
+    for start in range(0, n, size):
+        stop = min(start + size, n)  # the standard leaves out-of-bounds slice stops undefined
+        yield X[start:stop, ...], y[start:stop, ...]
+
+
+def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
+    """(n,) integer labels -> (n, num_classes) rows of zeros with a one at the label."""
+    xp = array_namespace(labels)
+    check_positive_int("one_hot", "num_classes", num_classes)
+    if labels.ndim != 1 or not xp.isdtype(labels.dtype, "integral"):
+        raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
+                         f"and dtype {labels.dtype}")
+    classes = xp.arange(num_classes, device=labels.device)
+    return xp.astype(labels[:, None] == classes, resolve_dtype(xp, dtype))

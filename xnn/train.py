@@ -1,0 +1,256 @@
+"""``fit``: the training loop of the tutorials, with batching, validation, metrics and callbacks.
+
+The loop never pulls a device value to the host inside an epoch (unless a callback asks to look
+at each step): losses and metrics are summed on the device and read once per epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from . import random
+from ._checks import check_positive_int
+from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
+                      host_generator, is_array, to_numpy)
+from .callbacks import Callback
+from .data import check_same_length, take_rows
+from .metrics import get_metric
+from .nn.module import Module
+from .progress import ProgressBar
+
+__all__ = ["fit", "evaluate", "History", "TrainingRun"]
+
+
+@dataclass
+class History:
+    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]`` and one list per metric."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch: list[int] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+@dataclass
+class TrainingRun:
+    """What callbacks see and steer: the model, optimizer, history and where training is."""
+
+    model: Module
+    optimizer: Any
+    history: History
+    epoch: int = 0
+    batch: int = 0
+    stop_training: bool = False
+
+    def stop(self, reason: str) -> None:
+        """Ask fit to stop after this step or epoch, recording why."""
+        self.stop_training = True
+        self.history.stop_reason = reason
+
+
+def _model_backend(model: Module) -> tuple[Backend, Any]:
+    params = model.parameters()
+    if not params:
+        raise ValueError(f"fit: {type(model).__name__} has no parameters to train")
+    value = params[0].value
+    return backend_of(value), value.dtype
+
+
+def _prepare(data: Any, backend: Backend, float_dtype: Any, labels_ok: bool) -> Any:
+    """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
+    integer targets stay integer class labels. Arrays already right are not copied."""
+    arr = data if is_array(data) else asarray(data, backend=backend)
+    keep = labels_ok and arr.ndim == 1 and dtype_name(arr.dtype).startswith(("int", "uint"))
+    target = dtype_name(arr.dtype) if keep else dtype_name(float_dtype)
+    if (array_namespace(arr) is backend.xp and str(backend_of(arr).device) == str(backend.device)
+            and dtype_name(arr.dtype) == target):
+        return arr
+    return asarray(arr, dtype=target, backend=backend)
+
+
+def _check_finite(name: str, arr: Any) -> None:
+    """Refuse NaN/Inf before training starts, naming the first bad row."""
+    xp = array_namespace(arr)
+    if not xp.isdtype(arr.dtype, "real floating"):
+        return
+    bad = ~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1)))
+    bad_rows = xp.any(bad, axis=1)
+    if bool(xp.any(bad_rows)):
+        rows = to_numpy(bad_rows).nonzero()[0]
+        raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at row "
+                         f"{int(rows[0])}; clean or drop those rows before training")
+
+
+def _split_validation(X: Any, y: Any, split: float) -> tuple[Any, Any, Any, Any]:
+    """The last ``split`` fraction of rows (before any shuffling) for validation, as Keras does."""
+    if not (isinstance(split, float) and 0 < split < 1):
+        raise ValueError(f"fit: validation_split must be a fraction in (0, 1), got {split!r}")
+    n = X.shape[0]
+    n_val = int(math.ceil(split * n))
+    if n_val >= n:
+        raise ValueError(f"fit: validation_split={split} leaves no training rows out of {n}")
+    cut = n - n_val
+    return X[:cut, ...], y[:cut, ...], X[cut:, ...], y[cut:, ...]
+
+
+def _overrides_before_step(cb: Callback) -> bool:
+    return "before_step" in vars(cb) or type(cb).before_step is not Callback.before_step
+
+
+def _mean_value(xp: Any, value: Any) -> Any:
+    return value if value.ndim == 0 else xp.mean(value)
+
+
+def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
+             metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
+    """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
+    backend, dtype = _model_backend(model)
+    X = _prepare(X, backend, dtype, labels_ok=False)
+    y = _prepare(y, backend, dtype, labels_ok=True)
+    check_same_length("evaluate", X, y)
+    logs = _evaluate(model, X, y, loss, [get_metric(m) for m in metrics], prefix="")
+    return dict(zip(logs, (float(v) for v in to_numpy(backend.xp.stack(list(logs.values()))))))
+
+
+def _evaluate(model: Module, X: Any, y: Any, loss: Callable, metrics: list, prefix: str) -> dict:
+    """Device values of loss and metrics on (X, y) in eval mode; the mode is restored after."""
+    xp = array_namespace(X)
+    was_training = model.training
+    model.eval()
+    try:
+        pred = model(X)
+        logs = {f"{prefix}loss": _mean_value(xp, loss(pred, y)[0])}
+        for name, fn in metrics:
+            logs[f"{prefix}{name}"] = fn(pred, y)
+    finally:
+        model.train(was_training)
+    return logs
+
+
+def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
+        metrics: Sequence[str | Callable] = (), callbacks: Iterable[Callback] = (),
+        scheduler: Any = None, progress: bool = True) -> History:
+    """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
+
+    X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
+    targets stay labels). ``batch_size=None`` trains full batch, as the tutorials do. Rows are
+    shuffled each epoch from ``seed``'s own generator, or from xnn's seeded generator when
+    ``seed`` is None. Training metrics are batch-size-weighted means over the epoch's batches
+    (as Keras reports them); validation loss and metrics are computed on the whole validation
+    set in evaluation mode. ``scheduler.step()`` runs after each epoch
+    (``ReduceLROnPlateau.step`` gets val_loss, or loss without validation data).
+    """
+    check_positive_int("fit", "epochs", epochs)
+    if batch_size is not None:
+        check_positive_int("fit", "batch_size", batch_size)
+    if not callable(loss):
+        raise TypeError(f"fit: loss must be callable as loss(pred, target), got {type(loss).__name__}")
+    if not hasattr(optimizer, "step"):
+        raise TypeError(f"fit: optimizer must have step(), got {type(optimizer).__name__}")
+    if validation_data is not None and validation_split is not None:
+        raise ValueError("fit: give validation_data or validation_split, not both")
+    backend, dtype = _model_backend(model)
+    xp = backend.xp
+    X = _prepare(X, backend, dtype, labels_ok=False)
+    y = _prepare(y, backend, dtype, labels_ok=True)
+    n = check_same_length("fit", X, y)
+    _check_finite("X", X)
+    _check_finite("y", y)
+    X_val = y_val = None
+    if validation_split is not None:
+        X, y, X_val, y_val = _split_validation(X, y, validation_split)
+        n = X.shape[0]
+    elif validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
+        X_val = _prepare(validation_data[0], backend, dtype, labels_ok=False)
+        y_val = _prepare(validation_data[1], backend, dtype, labels_ok=True)
+        check_same_length("fit (validation_data)", X_val, y_val)
+        _check_finite("X_val", X_val)
+        _check_finite("y_val", y_val)
+    metric_fns = [get_metric(m) for m in metrics]
+    callbacks = list(callbacks)
+    guards = [cb for cb in callbacks if _overrides_before_step(cb)]
+    size = n if batch_size is None else min(batch_size, n)
+    shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
+    order_rng = host_generator(seed) if seed is not None else None
+
+    history = History()
+    run = TrainingRun(model, optimizer, history)
+    bar = ProgressBar(epochs, enabled=progress)
+    model.train()
+    for cb in callbacks:
+        cb.on_train_begin(run)
+    try:
+        for epoch in range(epochs):
+            run.epoch = epoch
+            for cb in callbacks:
+                cb.on_epoch_begin(run)
+            Xe, ye = X, y
+            if shuffle:
+                order = order_rng.permutation(n) if order_rng is not None else random.permutation(n)
+                index = asarray(order, dtype="int64", backend=backend)
+                Xe, ye = take_rows(X, index), take_rows(y, index)
+            sums: list[Any] = []
+            incomplete = False
+            for run.batch, start in enumerate(range(0, n, size)):
+                stop = min(start + size, n)
+                xb, yb = Xe[start:stop, ...], ye[start:stop, ...]
+                pred, backprop = model.forward(xb)
+                value, dpred = loss(pred, yb)
+                backprop(dpred)
+                if guards and not all(cb.before_step(run, value) for cb in guards):
+                    optimizer.zero_grad()  # the step is skipped
+                    if run.stop_training:
+                        incomplete = True
+                        break
+                    continue
+                optimizer.step()
+                optimizer.zero_grad()
+                weight = (stop - start) / n
+                batch_values = [_mean_value(xp, value)] + [fn(pred, yb) for _, fn in metric_fns]
+                sums = [v * weight for v in batch_values] if not sums else \
+                    [s + v * weight for s, v in zip(sums, batch_values)]
+            if incomplete:  # stopped mid-epoch: the epoch's sums are partial, so log nothing
+                break
+            names = ["loss"] + [name for name, _ in metric_fns]
+            device_logs = dict(zip(names, sums))
+            if X_val is not None:
+                device_logs.update(_evaluate(model, X_val, y_val, loss, metric_fns, "val_"))
+            host = to_numpy(xp.stack([xp.astype(v, dtype) for v in device_logs.values()]))
+            logs = {k: float(v) for k, v in zip(device_logs, host)}  # the epoch's one sync
+            history.append(epoch, logs)
+            bar.update(epoch + 1, logs)
+            if scheduler is not None:
+                _step_scheduler(scheduler, logs)
+            for cb in callbacks:
+                cb.on_epoch_end(run, logs)
+            if run.stop_training:
+                break
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
+
+def _step_scheduler(scheduler: Any, logs: dict[str, float]) -> None:
+    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
+    if getattr(scheduler, "needs_metric", False):
+        scheduler.step(logs.get("val_loss", logs["loss"]))
+    else:
+        scheduler.step()
