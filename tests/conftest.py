@@ -14,6 +14,13 @@ import xnn
 from xnn.backend import BackendUnavailableError
 
 # (id, backend name, device); array_api_strict's "device1" makes a forgotten device= fail on CPU
+try:  # small arrays: one thread is faster, and CI's two cores are shared with other work
+    import torch
+
+    torch.set_num_threads(1)
+except ImportError:
+    pass
+
 ALL_BACKENDS = [
     ("numpy", "numpy", None),
     ("array_api_strict", "array_api_strict", None),
