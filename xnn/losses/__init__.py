@@ -1,6 +1,8 @@
 """Losses: each returns its value and the gradient with respect to the prediction."""
 
 from .base import Loss
-from .regression import MSELoss
+from .classification import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
+from .regression import HuberLoss, L1Loss, MSELoss, SmoothL1Loss
 
-__all__ = ["Loss", "MSELoss"]
+__all__ = ["Loss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss",
+           "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss"]

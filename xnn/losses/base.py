@@ -1,11 +1,12 @@
-"""What every loss shares: the reduction, and the checks on prediction and target."""
+"""What every loss shares: the reduction, the checks on prediction and target, and the repr."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._checks import check_float
-from ..backend import array_namespace
+from .._checks import check_float, owner_name
+from ..backend import array_namespace, dtype_name, is_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -13,8 +14,8 @@ REDUCTIONS = ("mean", "sum", "none")
 class Loss:
     """A loss: ``loss(pred, target) -> (value, dL/dpred)``; value is 0-d unless reduction="none".
 
-    With reduction="none", value holds one loss per element and the gradient returned is that of
-    their sum, so it can be passed straight to backprop.
+    With reduction="none", value holds one loss per element (per sample for the class losses)
+    and the gradient returned is that of their sum, so it can be passed straight to backprop.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -26,23 +27,80 @@ class Loss:
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def _namespace(self, pred: Any, target: Any) -> Any:
-        """The common namespace, after checking both are float arrays of the same shape."""
-        xp = array_namespace(pred, target)
+    def _namespace(self, pred: Any, target: Any, *extra: Any) -> Any:
+        """The common namespace, after checking pred and target are float arrays alike in shape
+        and dtype (``extra``: optional weight arrays, None where absent, that must share it)."""
+        xp = array_namespace(pred, target, *(w for w in extra if w is not None))
         check_float(self, xp, pred, "prediction")
         check_float(self, xp, target, "target")
         if tuple(pred.shape) != tuple(target.shape):
-            raise ValueError(f"{type(self).__name__}: target shape {tuple(target.shape)} does "
-                             f"not match prediction shape {tuple(pred.shape)}")
+            raise ValueError(f"{type(self).__name__}: expected a target of shape "
+                             f"{tuple(pred.shape)} like the prediction, got shape "
+                             f"{tuple(target.shape)}")
+        check_same_dtype(self, pred, target, "target")
         return xp
 
-    def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: int) -> tuple[Any, Any]:
-        """Apply the reduction to per-element losses and to their gradient."""
-        if self.reduction == "mean":
-            return xp.mean(elementwise), grad / count
+    def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None) -> tuple[Any, Any]:
+        """Apply the reduction to per-element losses and to their gradient.
+
+        ``count`` is the divisor of the mean: the number of elements unless given (a 0-d array
+        for the weighted mean of the class losses).
+        """
         if self.reduction == "sum":
             return xp.sum(elementwise), grad
-        return elementwise, grad
+        if self.reduction == "none":
+            return elementwise, grad
+        if count is None:
+            return xp.mean(elementwise), grad / math.prod(elementwise.shape)
+        # a weighted mean over nothing (every label ignored) is 0/0 = nan, as in torch, but its
+        # gradient is 0 there (grad is all zeros), not nan
+        return xp.sum(elementwise) / count, grad / xp.where(count > 0, count, 1)
+
+    def _options(self) -> dict[str, Any]:
+        """Constructor arguments shown by repr, besides the reduction."""
+        return {}
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(reduction={self.reduction!r})"
+        options = {**self._options(), "reduction": self.reduction}
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
+        return f"{type(self).__name__}({shown})"
+
+
+def _show(value: Any) -> str:
+    if is_array(value):
+        return f"<{dtype_name(value.dtype)} array of shape {tuple(value.shape)}>"
+    return repr(value)
+
+
+def check_same_dtype(owner: Any, pred: Any, other: Any, what: str) -> None:
+    """Raise TypeError when ``other`` has another dtype than the prediction (no silent upcast:
+    a float64 target would make a float64 gradient for a float32 model)."""
+    if pred.dtype != other.dtype:
+        raise TypeError(f"{owner_name(owner)}: expected a {what} of dtype "
+                        f"{dtype_name(pred.dtype)} like the prediction, got "
+                        f"{dtype_name(other.dtype)}; cast it with "
+                        f"xnn.asarray(..., dtype={dtype_name(pred.dtype)!r})")
+
+
+def check_weight(owner: Any, name: str, weight: Any) -> Any:
+    """Constructor check: ``weight`` is None or a float array (its shape is checked per call)."""
+    if weight is None:
+        return None
+    if not is_array(weight):
+        hint = ""
+        if weight in REDUCTIONS:  # BCELoss("sum"): torch's order puts weight first
+            hint = f"; pass the reduction by name: {owner_name(owner)}(reduction={weight!r})"
+        raise TypeError(f"{owner_name(owner)}: {name} must be an array (xnn.asarray(...)) or "
+                        f"None, got {type(weight).__name__}{hint}")
+    check_float(owner, array_namespace(weight), weight, name)
+    return weight
+
+
+def check_broadcasts(owner: Any, name: str, weight: Any, shape: tuple[int, ...]) -> None:
+    """Raise ValueError unless ``weight`` broadcasts to ``shape`` without growing it."""
+    wshape = tuple(weight.shape)
+    fits = len(wshape) <= len(shape) and all(
+        w in (1, s) for w, s in zip(reversed(wshape), reversed(shape)))
+    if not fits:
+        raise ValueError(f"{owner_name(owner)}: {name} of shape {wshape} does not broadcast "
+                         f"to the prediction's shape {tuple(shape)}")

@@ -1,19 +1,89 @@
-"""Losses for real-valued targets."""
+"""Losses for real-valued targets: squared, absolute, and the two that join them (SmoothL1, Huber).
+
+Each takes ``pred`` and ``target`` of the same shape and dtype; d = pred - target below.
+"""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from .base import Loss
 
-__all__ = ["MSELoss"]
+__all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
 
 
 class MSELoss(Loss):
-    """Mean squared error, (pred - target)^2 averaged (or summed) over every element; L2 loss."""
+    """Mean squared error, d^2 averaged (or summed) over every element; L2 loss."""
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = self._namespace(pred, target)
         diff = pred - target
-        return self._reduce(xp, diff * diff, 2 * diff, math.prod(diff.shape))  # d/dp (p-t)^2 = 2(p-t)
+        return self._reduce(xp, diff * diff, 2 * diff)     # d/dd d^2 = 2 d
+
+
+class L1Loss(Loss):
+    """Mean absolute error, |d| averaged (or summed) over every element."""
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = self._namespace(pred, target)
+        diff = pred - target
+        # d|d|/dd = sign(d); at the kink d == 0 sign gives 0, PyTorch's choice
+        return self._reduce(xp, xp.abs(diff), xp.sign(diff))
+
+
+class SmoothL1Loss(Loss):
+    """0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta: quadratic near 0, L1 beyond.
+
+    Parameters
+    ----------
+    beta: where the quadratic piece meets the linear one, >= 0; beta = 0 is exactly L1Loss.
+    reduction: "mean", "sum" or "none".
+    """
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        super().__init__(reduction)
+        if not beta >= 0:
+            raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
+        self.beta = float(beta)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = self._namespace(pred, target)
+        diff = pred - target
+        size = xp.abs(diff)
+        if self.beta == 0:  # the quadratic piece is empty; writing it out would divide 0 by 0
+            return self._reduce(xp, size, xp.sign(diff))
+        quadratic = size < self.beta
+        value = xp.where(quadratic, 0.5 * diff * diff / self.beta, size - 0.5 * self.beta)
+        # d/dd: d / beta inside, sign(d) outside; the two agree (+-1) where they meet
+        return self._reduce(xp, value, xp.where(quadratic, diff / self.beta, xp.sign(diff)))
+
+    def _options(self) -> dict[str, Any]:
+        return {"beta": self.beta}
+
+
+class HuberLoss(Loss):
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta): SmoothL1Loss(beta=delta) * delta.
+
+    Parameters
+    ----------
+    delta: where the quadratic piece meets the linear one, > 0.
+    reduction: "mean", "sum" or "none".
+    """
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        super().__init__(reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
+        self.delta = float(delta)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = self._namespace(pred, target)
+        diff = pred - target
+        size = xp.abs(diff)
+        quadratic = size <= self.delta
+        value = xp.where(quadratic, 0.5 * diff * diff, self.delta * (size - 0.5 * self.delta))
+        # d/dd: d inside, delta sign(d) outside (the slope is capped at delta)
+        return self._reduce(xp, value, xp.where(quadratic, diff, self.delta * xp.sign(diff)))
+
+    def _options(self) -> dict[str, Any]:
+        return {"delta": self.delta}

@@ -1,0 +1,291 @@
+"""Losses for classes: binary (BCELoss on probabilities, BCEWithLogitsLoss on logits) and
+multi-class (CrossEntropyLoss on logits, NLLLoss on log-probabilities).
+
+Multi-class scores have shape (batch, classes); labels are integers in [0, classes) of shape
+(batch,). Every loss keeps its value and gradient together and computes what they share once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._checks import check_float, check_labels
+from ..backend import array_namespace, dtype_name
+from ..nn.activations import sigmoid
+from .base import Loss, check_broadcasts, check_same_dtype, check_weight
+
+__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "log_softmax"]
+
+
+def log_softmax(xp: Any, z: Any) -> Any:
+    """log softmax over the class axis (1); shifting by the row max keeps exp() from overflowing."""
+    shifted = z - xp.max(z, axis=1, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+
+
+# --- binary ----------------------------------------------------------------------------------
+
+class _ElementWeights(Loss):
+    """A binary loss with an optional ``weight`` per element (broadcast to the prediction)."""
+
+    def _weights(self, pred: Any, name: str, weight: Any) -> None:
+        if weight is not None:
+            check_broadcasts(self, name, weight, tuple(pred.shape))
+            check_same_dtype(self, pred, weight, name)
+
+    def _options(self) -> dict[str, Any]:
+        return {"weight": self.weight} if self.weight is not None else {}
+
+
+# torch's floor under the BCE gradient's denominator is the float32 1e-12f, even in float64
+_TORCH_BCE_EPSILON = 9.999999960041972e-13
+
+
+class BCELoss(_ElementWeights):
+    """Binary cross-entropy of probabilities: -w [t log p + (1 - t) log(1 - p)] per element.
+
+    ``pred`` holds probabilities in [0, 1] (a sigmoid's output), ``target`` values in [0, 1].
+    Prefer BCEWithLogitsLoss on the logits: it is exact where the sigmoid saturates.
+
+    Parameters
+    ----------
+    weight: optional float array broadcasting to the prediction; rescales each element's loss.
+    reduction: "mean", "sum" or "none".
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__(reduction)
+        self.weight = check_weight(self, "weight", weight)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = self._namespace(pred, target, self.weight)
+        self._weights(pred, "weight", self.weight)
+        # torch clamps each log at -100, so p = 0 or 1 gives a finite loss. The max() with the
+        # smallest subnormal first changes no p > 0 but keeps log(0) from warning on numpy.
+        info = xp.finfo(pred.dtype)
+        tiny = info.smallest_normal * info.eps
+        log_p = xp.clip(xp.log(xp.maximum(pred, tiny)), min=-100)
+        log_1mp = xp.clip(xp.log(xp.maximum(1 - pred, tiny)), min=-100)
+        value = -(target * log_p + (1 - target) * log_1mp)
+        # d/dp = -t/p + (1-t)/(1-p) = (p - t) / (p (1 - p)); torch floors the denominator at
+        # 1e-12 (so it is not the clamped log's derivative at p = 0 or 1), and so do we
+        grad = (pred - target) / xp.maximum(pred * (1 - pred), _TORCH_BCE_EPSILON)
+        if self.weight is not None:
+            value, grad = value * self.weight, grad * self.weight
+        return self._reduce(xp, value, grad)
+
+
+class BCEWithLogitsLoss(_ElementWeights):
+    """Binary cross-entropy of logits z = log(p / (1 - p)), stable for any z:
+    -w [pos_weight t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))] per element.
+
+    Parameters
+    ----------
+    weight: optional float array broadcasting to the prediction; rescales each element's loss.
+    reduction: "mean", "sum" or "none".
+    pos_weight: optional float array broadcasting to the prediction (one per output column,
+        usually): the weight of the positive (t = 1) term, > 1 to favour recall.
+    """
+
+    def __init__(self, weight: Any = None, reduction: str = "mean",
+                 pos_weight: Any = None) -> None:
+        super().__init__(reduction)
+        self.weight = check_weight(self, "weight", weight)
+        self.pos_weight = check_weight(self, "pos_weight", pos_weight)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = self._namespace(pred, target, self.weight, self.pos_weight)
+        self._weights(pred, "weight", self.weight)
+        self._weights(pred, "pos_weight", self.pos_weight)
+        z, t = pred, target
+        pos_weight = 1.0 if self.pos_weight is None else self.pos_weight
+        log_weight = 1 + (pos_weight - 1) * t          # weight of the -log sigmoid(z) term
+        # -log sigmoid(z) = log(1 + e^-z) = log1p(e^-|z|) + max(-z, 0): exp never overflows;
+        # -log(1 - sigmoid(z)) = z - log sigmoid(z), hence the (1 - t) z term
+        softplus_neg = xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(-z, 0)
+        value = (1 - t) * z + log_weight * softplus_neg
+        # d/dz = (1 - t) - log_weight sigmoid(-z) = log_weight sigmoid(z) - pos_weight t;
+        # without pos_weight that is sigmoid(z) - t
+        grad = log_weight * sigmoid(xp, z) - pos_weight * t
+        if self.weight is not None:
+            value, grad = value * self.weight, grad * self.weight
+        return self._reduce(xp, value, grad)
+
+    def _options(self) -> dict[str, Any]:
+        extra = {"pos_weight": self.pos_weight} if self.pos_weight is not None else {}
+        return {**super()._options(), **extra}
+
+
+# --- multi-class -----------------------------------------------------------------------------
+
+class _ClassLoss(Loss):
+    """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels."""
+
+    _scores = "scores"  # what the prediction is called in messages
+
+    def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
+        super().__init__(reduction)
+        self.weight = check_weight(self, "weight", weight)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise TypeError(f"{type(self).__name__}: ignore_index must be an int, "
+                            f"got {ignore_index!r}")
+        self.ignore_index = ignore_index
+        self.validate = bool(validate)
+
+    def _check_scores(self, xp: Any, scores: Any) -> tuple[int, int]:
+        """(batch, classes) after checking the scores are a 2-D float array."""
+        check_float(self, xp, scores, self._scores)
+        if scores.ndim != 2:
+            raise ValueError(f"{type(self).__name__}: expected {self._scores} of shape "
+                             f"(batch, classes), got shape {tuple(scores.shape)}")
+        return scores.shape[0], scores.shape[1]
+
+    def _class_weight(self, xp: Any, scores: Any) -> Any:
+        """The (classes,) class weights: the given ones (checked), or ones."""
+        classes = scores.shape[1]
+        if self.weight is None:
+            return xp.ones((classes,), dtype=scores.dtype, device=scores.device)
+        if tuple(self.weight.shape) != (classes,):
+            raise ValueError(f"{type(self).__name__}: expected a weight of shape ({classes},), "
+                             f"one per class, got shape {tuple(self.weight.shape)}")
+        check_same_dtype(self, scores, self.weight, "weight")
+        return self.weight
+
+    def _one_hot(self, xp: Any, labels: Any, classes: int) -> Any:
+        """(batch, classes) mask, True at each sample's label, all False on ignored samples.
+
+        The gradient needs the label's column set, a scatter the standard lacks; this mask
+        (built with == and arange only) serves the value and the gradient alike.
+        """
+        info = xp.iinfo(labels.dtype)
+        ignored = None  # ignore_index out of the dtype's range (-100 for uint8): none can match
+        if info.min <= self.ignore_index <= info.max:
+            ignored = labels == self.ignore_index
+        if self.validate:  # reads min and max back to the host: a device sync on a GPU
+            check_labels(self, xp, labels, classes, ignored)
+        hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
+        return hot if ignored is None else hot & ~ignored[:, None]
+
+    def _options(self) -> dict[str, Any]:
+        options = {"weight": self.weight} if self.weight is not None else {}
+        if self.ignore_index != -100:
+            options["ignore_index"] = self.ignore_index
+        return options
+
+
+def _is_labels(xp: Any, target: Any, batch: int) -> bool:
+    return tuple(target.shape) == (batch,) and xp.isdtype(target.dtype, "integral")
+
+
+class CrossEntropyLoss(_ClassLoss):
+    """Cross-entropy of softmax(logits) against integer labels or class probabilities.
+
+    ``pred``: logits of shape (batch, classes). ``target``: integer labels of shape (batch,)
+    or probabilities of shape (batch, classes) (of the logits' dtype). Per sample,
+    loss = -sum_c q_c log softmax(z)_c with q the (smoothed, weighted) target distribution.
+    The mean divides by the summed weights of the labels that are not ignored (by the batch
+    size for probabilities), as in torch.
+
+    Parameters
+    ----------
+    weight: optional (classes,) float array, a weight per class.
+    ignore_index: samples with this label count for nothing (labels only).
+    reduction: "mean", "sum" or "none" (one loss per sample).
+    label_smoothing: in [0, 1]; mixes the target with the uniform distribution:
+        q = (1 - label_smoothing) target + label_smoothing / classes.
+    validate: check that labels lie in [0, classes), which reads two numbers back from the
+        device; with False, an out-of-range label silently counts as ignored.
+    """
+
+    _scores = "logits"
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0, *, validate: bool = True) -> None:
+        super().__init__(weight, ignore_index, reduction, validate)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must lie in [0, 1], "
+                             f"got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = array_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        batch, classes = self._check_scores(xp, pred)
+        weight = self._class_weight(xp, pred)
+        smoothing = self.label_smoothing
+        if _is_labels(xp, target, batch):
+            hot = self._one_hot(xp, target, classes)
+            kept = xp.any(hot, axis=1, keepdims=True)  # not ignored
+            q = (xp.where(hot, (1 - smoothing) * weight, 0)
+                 + xp.where(kept, (smoothing / classes) * weight, 0))
+            count = xp.sum(xp.where(hot, weight, 0))  # sum of the kept labels' weights
+        else:
+            self._check_probabilities(xp, pred, target, batch, classes)
+            q = (target * (1 - smoothing) + smoothing / classes) * weight
+            count = None  # the mean is over the batch
+        log_p = log_softmax(xp, pred)
+        value = -xp.sum(q * log_p, axis=1)
+        # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
+        grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
+        return self._reduce(xp, value, grad, count)
+
+    def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
+                             classes: int) -> None:
+        shape = tuple(target.shape)
+        if shape == (batch,):
+            raise TypeError(f"CrossEntropyLoss: expected integer labels of shape ({batch},), "
+                            f"got dtype {dtype_name(target.dtype)}")
+        if shape != (batch, classes):
+            raise ValueError(f"CrossEntropyLoss: expected integer labels of shape ({batch},) "
+                             f"or probabilities of shape ({batch}, {classes}), got shape {shape}")
+        if not xp.isdtype(target.dtype, "real floating"):
+            raise TypeError(f"CrossEntropyLoss: expected probabilities of shape "
+                            f"({batch}, {classes}) to be floating-point, got dtype "
+                            f"{dtype_name(target.dtype)}")
+        check_same_dtype(self, pred, target, "target")
+
+    def _options(self) -> dict[str, Any]:
+        options = super()._options()
+        if self.label_smoothing:
+            options["label_smoothing"] = self.label_smoothing
+        return options
+
+
+class NLLLoss(_ClassLoss):
+    """Negative log-likelihood: -weight[y] log_probs[y] per sample, for integer labels y.
+
+    ``pred``: log-probabilities of shape (batch, classes) (a log-softmax's output);
+    ``target``: integer labels of shape (batch,). The mean divides by the summed weights of
+    the labels that are not ignored, as in torch. CrossEntropyLoss = log_softmax + NLLLoss.
+
+    Parameters
+    ----------
+    weight: optional (classes,) float array, a weight per class.
+    ignore_index: samples with this label count for nothing.
+    reduction: "mean", "sum" or "none" (one loss per sample).
+    validate: check that labels lie in [0, classes), which reads two numbers back from the
+        device; with False, an out-of-range label silently counts as ignored.
+    """
+
+    _scores = "log-probabilities"
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 *, validate: bool = True) -> None:
+        super().__init__(weight, ignore_index, reduction, validate)
+
+    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        xp = array_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        batch, classes = self._check_scores(xp, pred)
+        weight = self._class_weight(xp, pred)
+        if tuple(target.shape) != (batch,):
+            raise ValueError(f"NLLLoss: expected integer labels of shape ({batch},), "
+                             f"got shape {tuple(target.shape)}")
+        if not xp.isdtype(target.dtype, "integral"):
+            raise TypeError(f"NLLLoss: expected integer labels of shape ({batch},), "
+                            f"got dtype {dtype_name(target.dtype)}")
+        hot = self._one_hot(xp, target, classes)
+        picked = xp.where(hot, weight, 0)  # w_y at the label, 0 elsewhere
+        # zero what is off the label before multiplying: a log-probability of -inf there must
+        # not make 0 * -inf = nan
+        value = -xp.sum(picked * xp.where(hot, pred, 0), axis=1)
+        # d/dx_c (-w_y x_y) = -w_y at the label, 0 elsewhere
+        return self._reduce(xp, value, -picked, xp.sum(picked))
