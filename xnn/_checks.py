@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import dtype_name
+from .backend import array_namespace, dtype_name, is_array
 
 
 def owner_name(owner: Any) -> str:
@@ -50,3 +50,52 @@ def check_positive_int(owner: Any, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{owner_name(owner)}: {name} must be a positive int, got {value!r}")
     return value
+
+
+def float_input(owner: Any, x: Any) -> Any:
+    """The namespace of ``x`` after checking that it is a floating-point array of any rank."""
+    if not is_array(x):
+        raise TypeError(f"{owner_name(owner)}: expected an array, got {type(x).__name__}")
+    xp = array_namespace(x)
+    check_float(owner, xp, x)
+    return xp
+
+
+def check_axis(owner: Any, x: Any, axis: int) -> None:
+    """Raise ValueError unless ``axis`` names an axis of ``x``."""
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{owner_name(owner)}: axis {axis} is out of range for an input of "
+                         f"shape {tuple(x.shape)}")
+
+
+def check_number(owner: Any, name: str, value: Any, *, low: float | None = None,
+                 high: float | None = None, low_open: bool = False) -> float:
+    """Raise ValueError unless ``value`` is a real number in [low, high]; (low, ...] if low_open."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if not ok:
+        bounds = ("" if low is None and high is None else
+                  f" in {'(' if low_open or low is None else '['}{'-inf' if low is None else low}"
+                  f", {'inf)' if high is None else f'{high}]'}")
+        raise ValueError(f"{owner_name(owner)}: {name} must be a number{bounds}, got {value!r}")
+    return float(value)
+
+
+def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
+                 ignore: Any = None) -> None:
+    """Raise ValueError unless every label lies in [0, classes); ``ignore``: a boolean mask of
+    labels to leave out (ignore_index). Reads the min and max back to the host: a device sync."""
+    if labels.shape[0] == 0:
+        return
+    info = xp.iinfo(labels.dtype)
+    if ignore is None:
+        lo, hi = int(xp.min(labels)), int(xp.max(labels))
+    else:  # ignored labels become the neutral element of min and of max
+        lo = int(xp.min(xp.where(ignore, info.max, labels)))
+        hi = int(xp.max(xp.where(ignore, info.min, labels)))
+    if lo <= hi and (lo < 0 or hi >= classes):
+        raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
+                         f"got values in [{lo}, {hi}]")
