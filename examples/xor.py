@@ -1,14 +1,17 @@
 """XOR with a 2-2-1 sigmoid network and mean squared error, trained by full-batch SGD.
 
-    python examples/xor.py --backend numpy
+The training loop is written out by hand, as in the tutorial it comes from:
+forward, loss, backprop, step.
+
+    python examples/xor.py --backend numpy --out out/xor
 """
 
 from __future__ import annotations
 
-import argparse
-
 import xnn
 from xnn import nn
+
+from _common import out_dir, parse_args
 
 
 def build() -> nn.Sequential:
@@ -17,41 +20,38 @@ def build() -> nn.Sequential:
 
 
 def train(epochs: int = 5000, lr: float = 2.0, seed: int = 0) -> tuple[nn.Module, list[float]]:
-    """Train on the four XOR points on the active backend; returns the model and loss per 500."""
+    """Train on the four XOR points on the active backend; returns the model and loss per epoch."""
     xnn.seed(seed)
-    X = xnn.asarray([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=xnn.get_default_dtype())
-    y = xnn.asarray([[0], [1], [1], [0]], dtype=xnn.get_default_dtype())
+    X, y = xnn.datasets.xor()
     model = build()
     loss_fn = xnn.losses.MSELoss()
     opt = xnn.optim.SGD(model.parameters(), lr=lr)
-    losses = []
-    for epoch in range(epochs):
-        pred, backprop = model.forward(X)
-        value, dpred = loss_fn(pred, y)
-        backprop(dpred)
+    values = []
+    for _ in range(epochs):
+        pred, backprop = model.forward(X)     # output and a closure over what the forward saw
+        value, dpred = loss_fn(pred, y)       # loss and its gradient with respect to pred
+        backprop(dpred)                       # fills p.grad of every parameter
         opt.step()
         opt.zero_grad()
-        if epoch % 500 == 0 or epoch == epochs - 1:
-            losses.append(float(value))
-    return model, losses
+        values.append(value)                  # stays on the device: no sync per step
+    xp = xnn.get_backend().xp
+    return model, [float(v) for v in xnn.to_numpy(xp.stack(values))]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", default=None, help="numpy, array_api_strict, torch or cupy")
-    parser.add_argument("--device", default=None, help="device of the backend (e.g. cuda, device1)")
-    parser.add_argument("--epochs", type=int, default=5000)
-    parser.add_argument("--lr", type=float, default=2.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.backend:
-        xnn.set_backend(args.backend, args.device)
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parse_args(__doc__, epochs=5000, lr=2.0, argv=argv)
+    out = out_dir(args, "xor")
     model, losses = train(args.epochs, args.lr, args.seed)
+    X, y = xnn.datasets.xor()
+    pred = xnn.to_numpy(model(X))[:, 0]
     print(f"backend {xnn.get_backend()}, {args.epochs} epochs, final MSE {losses[-1]:.6f}")
-    X = [[0, 0], [0, 1], [1, 0], [1, 1]]
-    pred = xnn.to_numpy(model(xnn.asarray(X, dtype=xnn.get_default_dtype())))
-    for (a, b), p in zip(X, pred[:, 0]):
+    for (a, b), p in zip(xnn.to_numpy(X).astype(int), pred):
         print(f"  {a} xor {b} -> {p:.4f}")
+    history = xnn.History({"loss": losses}, list(range(len(losses))))
+    xnn.plot.loss_curve(history, out / "loss.png", title="XOR 2-2-1, MSE")
+    xnn.plot.decision_surface(model, X, y, out / "decision_surface.png", title="XOR output")
+    print(f"plots written to {out}/")
+    return {"mse": losses[-1], "max_error": float(abs(pred - xnn.to_numpy(y)[:, 0]).max())}
 
 
 if __name__ == "__main__":

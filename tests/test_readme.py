@@ -23,7 +23,7 @@ def test_ci_runs_the_readme_test_command_verbatim():
 
 def test_readme_install_command_runs_the_xor_example():
     first = _bash_blocks()[0]
-    assert "pip install -e ." in first and first.endswith("python examples/xor.py")
+    assert 'pip install -e ".[examples]"' in first and first.endswith("python examples/xor.py")
 
 
 def test_readme_python_example_trains_xor(capsys):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import xnn
 
@@ -29,11 +30,12 @@ def test_xor_loss_curve_is_identical_on_numpy_and_backend(backend):
     np.testing.assert_allclose(here, reference, rtol=1e-4)
 
 
-def test_xor_example_prints_four_predictions():
+def test_xor_example_prints_four_predictions(tmp_path):
+    pytest.importorskip("matplotlib", reason="the example plots with matplotlib (xnn[plot])")
     out = subprocess.run([sys.executable, str(ROOT / "examples" / "xor.py"), "--backend",
-                          "array_api_strict", "--epochs", "2000", "--lr", "3"], capture_output=True, text=True,
-                         check=True).stdout
-    lines = [line for line in out.splitlines() if "xor" in line]
+                          "array_api_strict", "--epochs", "2000", "--lr", "3", "--out",
+                          str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    lines = [line for line in out.splitlines() if " xor " in line and "->" in line]
     assert len(lines) == 4
     preds = [float(line.rsplit(" ", 1)[1]) for line in lines]
     np.testing.assert_allclose(preds, [0, 1, 1, 0], atol=0.1)

@@ -11,7 +11,8 @@ from typing import Any, Sequence
 from ._checks import check_positive_int
 from .backend import from_host, host_backend, host_generator
 
-__all__ = ["xor", "linear", "polynomial", "polyval", "arithmetic", "POLYNOMIAL_COEFFICIENTS"]
+__all__ = ["xor", "linear", "polynomial", "polyval", "arithmetic", "circles",
+           "POLYNOMIAL_COEFFICIENTS"]
 
 
 def xor(dtype: Any = None) -> tuple[Any, Any]:
@@ -80,3 +81,20 @@ def arithmetic(n: int = 10_000, low: float = -10.0, high: float = 10.0, *, seed:
     a, b = X[:, :1], X[:, 1:]
     y = host_backend().xp.concat([a + b, a - b, abs(a - b)], axis=1)  # exact in float64 on the host
     return from_host(X, dtype), from_host(y, dtype)
+
+
+def circles(n: int = 1000, noise: float = 0.1, factor: float = 0.5, *, seed: int = 0,
+            dtype: Any = None) -> tuple[Any, Any]:
+    """Two noisy concentric circles (scikit-learn's make_circles): X (n, 2), y (n, 1) with 1
+    for the inner circle of radius ``factor`` and 0 for the outer one of radius 1."""
+    check_positive_int("circles", "n", n)
+    if not 0 < factor < 1:
+        raise ValueError(f"circles: factor must lie in (0, 1), got {factor!r}")
+    hx = host_backend().xp
+    g = host_generator(seed)
+    inner = g.random((n, 1)) < 0.5
+    angle = g.uniform(0.0, 2 * 3.141592653589793, (n, 1))
+    radius = hx.where(inner, factor, 1.0)
+    X = hx.concat([radius * hx.cos(angle), radius * hx.sin(angle)], axis=1)
+    X = X + noise * g.standard_normal((n, 2))
+    return from_host(X, dtype), from_host(inner, dtype)

@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 from .backend import array_namespace
 
-__all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "get_metric", "Metric"]
+__all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
+           "get_metric", "Metric"]
 
 Metric = Callable[[Any, Any], Any]
 
@@ -73,6 +74,19 @@ def r2_score(pred: Any, target: Any) -> Any:
     safe = xp.where(total > 0, total, 1)
     score = xp.where(total > 0, 1 - residual / safe, xp.astype(residual == 0, p.dtype))
     return xp.mean(score)
+
+
+def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
+    """(classes, classes) counts: row = true class, column = predicted class.
+
+    pred: (batch, classes) scores or (batch,) predicted labels; target: (batch,) labels.
+    """
+    xp = array_namespace(pred, target)
+    predicted = xp.argmax(pred, axis=1) if pred.ndim == 2 else pred
+    classes = xp.arange(num_classes, device=target.device)
+    true_hot = xp.astype(xp.astype(target, xp.int64)[:, None] == classes, xp.int64)
+    pred_hot = xp.astype(xp.astype(predicted, xp.int64)[:, None] == classes, xp.int64)
+    return true_hot.T @ pred_hot
 
 
 _BY_NAME: dict[str, Metric] = {f.__name__: f for f in (accuracy, binary_accuracy, mse, mae, r2_score)}

@@ -1,0 +1,41 @@
+"""What every example shares: the command line (--backend, --epochs, --out, ...) and setup."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+from typing import Callable
+
+import xnn
+
+
+def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
+               extra: Callable[[argparse.ArgumentParser], None] | None = None,
+               ) -> argparse.Namespace:
+    """Parse the common flags, select backend and dtype, seed xnn, and create --out."""
+    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    parser.add_argument("--backend", default=None,
+                        help="numpy (default), array_api_strict, torch or cupy")
+    parser.add_argument("--device", default=None, help="device of the backend (cuda, device1, 0)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--epochs", type=int, default=epochs)
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="folder for the plots (default out/NAME)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    if extra is not None:
+        extra(parser)
+    args = parser.parse_args(argv)
+    if args.backend:
+        xnn.set_backend(args.backend, args.device)
+    xnn.set_default_dtype(args.dtype)
+    xnn.seed(args.seed)
+    return args
+
+
+def out_dir(args: argparse.Namespace, example: str) -> pathlib.Path:
+    """The folder the example writes its plots to, created if needed."""
+    path = pathlib.Path(args.out or os.path.join("out", example))
+    path.mkdir(parents=True, exist_ok=True)
+    return path

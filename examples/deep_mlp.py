@@ -1,0 +1,56 @@
+"""An L-layer network built from a list of widths (the tutorials' layer_dims), classifying
+two concentric circles with ReLU hidden layers, a sigmoid output and binary cross-entropy.
+
+    python examples/deep_mlp.py --layer-dims 2,32,16,8,1 --backend numpy --out out/deep_mlp
+"""
+
+from __future__ import annotations
+
+import xnn
+from xnn import nn
+
+from _common import out_dir, parse_args
+
+
+def build(layer_dims: list[int]) -> nn.Sequential:
+    """Linear + ReLU for every hidden width, then Linear + Sigmoid for the output."""
+    layers: list[nn.Module] = []
+    for fan_in, fan_out in zip(layer_dims[:-2], layer_dims[1:-1]):
+        layers += [nn.Linear(fan_in, fan_out, init=nn.init.he_uniform), nn.ReLU()]
+    layers += [nn.Linear(layer_dims[-2], layer_dims[-1]), nn.Sigmoid()]
+    return nn.Sequential(*layers)
+
+
+def _widths(text: str) -> list[int]:
+    dims = [int(w) for w in text.split(",")]
+    if len(dims) < 2 or dims[0] != 2 or dims[-1] != 1:
+        raise SystemExit(f"--layer-dims must start with 2 inputs and end with 1 output, got {text}")
+    return dims
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    args = parse_args(__doc__, epochs=300, lr=0.01, argv=argv, extra=lambda p: p.add_argument(
+        "--layer-dims", type=_widths, default=[2, 32, 16, 8, 1], help="comma-separated widths"))
+    out = out_dir(args, "deep_mlp")
+    X, y = xnn.datasets.circles(n=1000, noise=0.1, seed=args.seed)
+    X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
+    model = build(args.layer_dims)
+    history = xnn.fit(model, X_tr, y_tr, loss=xnn.losses.BCELoss(),
+                      optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
+                      epochs=args.epochs, batch_size=64, seed=args.seed,
+                      validation_data=(X_te, y_te), metrics=["binary_accuracy"],
+                      progress=not args.no_progress)
+    train_acc = history["binary_accuracy"][-1]
+    test_acc = history["val_binary_accuracy"][-1]
+    dims = "-".join(map(str, args.layer_dims))
+    print(f"backend {xnn.get_backend()}: {dims} network, {len(model.parameters()) // 2} layers; "
+          f"train accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
+    xnn.plot.loss_curve(history, out / "loss.png", title=f"{dims} MLP, BCE")
+    xnn.plot.decision_surface(model, X_te, y_te, out / "decision_surface.png",
+                              title="P(inner circle), test points")
+    print(f"plots written to {out}/")
+    return {"train_accuracy": train_acc, "test_accuracy": test_acc}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Every example runs on every backend with few epochs, reaches its metric and writes its plots."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+pytest.importorskip("matplotlib", reason="the examples plot with matplotlib (xnn[plot])")
+
+# example, extra arguments, the plots it writes, and what its returned metrics must satisfy
+CASES = [
+    ("linear_regression", ["--epochs", "150"], ["loss.png", "fit.png"],
+     lambda m: abs(m["m"] - 2.0) < 0.05 and abs(m["b"] - 1.0) < 0.05),
+    ("xor", ["--epochs", "2000", "--lr", "3"], ["loss.png", "decision_surface.png"],
+     lambda m: m["max_error"] < 0.1),
+    ("polynomial_regression", ["--epochs", "400", "--lr", "0.03"], ["loss.png", "fit.png"],
+     lambda m: m["mse_truth"] < 4.0),   # the data's variance is about 68
+    ("deep_mlp", ["--epochs", "40", "--layer-dims", "2,16,8,1"],
+     ["loss.png", "decision_surface.png"], lambda m: m["test_accuracy"] > 0.9),
+    ("arithmetic", ["--epochs", "3"], ["loss.png"], lambda m: m["test_r2"] > 0.99),
+    ("digits", ["--epochs", "8"], ["loss.png", "confusion_matrix.png"],
+     lambda m: m["test_accuracy"] > 0.9),
+]
+
+
+@pytest.mark.parametrize("name, args, plots, check", CASES, ids=[c[0] for c in CASES])
+def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, capsys, name, args,
+                                                         plots, check):
+    if name == "digits":
+        pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
+    example = importlib.import_module(name)
+    metrics = example.main([*args, "--out", str(tmp_path), "--no-progress"])
+    assert check(metrics), metrics
+    for plot in plots:
+        assert (tmp_path / plot).stat().st_size > 10_000, plot  # a real picture, not an empty file
+    printed = capsys.readouterr().out
+    assert backend.name in printed and "plots written" in printed
