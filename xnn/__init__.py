@@ -6,10 +6,11 @@ from .backend import (Backend, BackendUnavailableError, asarray, available_backe
                       use_backend)
 from .random import seed
 from .train import History, evaluate, fit
+from .io import load, save
 
 __version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend",
-           "seed", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
+           "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "__version__"]

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 from .backend import array_namespace, asarray, backend_of
 
-__all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback"]
+__all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
 
 
 class Callback:
@@ -34,6 +34,37 @@ class Callback:
     def on_train_end(self, run: Any) -> None: ...
 
 
+class _Monitor:
+    """Tracks the best value of one logged quantity; "auto" maximises accuracy- and r2-like
+    names and minimises everything else."""
+
+    def __init__(self, owner: str, monitor: str, mode: str, min_delta: float = 0.0) -> None:
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
+        maximise = mode == "max" or (mode == "auto" and ("acc" in monitor or "r2" in monitor))
+        self.owner, self.monitor, self.min_delta = owner, monitor, min_delta
+        self.sign = -1.0 if maximise else 1.0
+        self.reset()
+
+    def reset(self) -> None:
+        self.best, self.best_epoch = math.inf, -1
+
+    def improved(self, epoch: int, logs: dict[str, float]) -> bool:
+        """Whether this epoch's value beats the best so far (and record it if so)."""
+        if self.monitor not in logs:
+            raise ValueError(f"{self.owner}: monitor {self.monitor!r} is not logged; "
+                             f"available: {sorted(logs)}")
+        value = self.sign * logs[self.monitor]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch = value, epoch
+            return True
+        return False
+
+    @property
+    def best_value(self) -> float:
+        return self.sign * self.best
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
 
@@ -46,36 +77,59 @@ class EarlyStopping(Callback):
         if patience < 0 or min_delta < 0:
             raise ValueError(f"EarlyStopping: patience and min_delta must be >= 0, got "
                              f"{patience!r} and {min_delta!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        maximise = mode == "max" or (mode == "auto" and ("acc" in monitor or "r2" in monitor))
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.restore_best, self.sign = restore_best, -1.0 if maximise else 1.0
-        self.best, self.best_epoch, self.wait, self.best_state = math.inf, -1, 0, None
+        self.tracker = _Monitor("EarlyStopping", monitor, mode, min_delta)
+        self.patience, self.restore_best = patience, restore_best
+        self.wait, self.best_state = 0, None
 
     def on_train_begin(self, run: Any) -> None:
-        self.best, self.best_epoch, self.wait, self.best_state = math.inf, -1, 0, None
+        self.tracker.reset()
+        self.wait, self.best_state = 0, None
 
     def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
-        if self.monitor not in logs:
-            raise ValueError(f"EarlyStopping: monitor {self.monitor!r} is not logged; "
-                             f"available: {sorted(logs)}")
-        value = self.sign * logs[self.monitor]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = value, run.epoch, 0
+        if self.tracker.improved(run.epoch, logs):
+            self.wait = 0
             if self.restore_best:
                 self.best_state = {k: asarray(v, backend=backend_of(v))
                                    for k, v in run.model.state_dict().items()}
         else:
             self.wait += 1
             if self.wait > self.patience:
-                run.stop(f"EarlyStopping: {self.monitor} did not improve for "
-                         f"{self.wait} epochs (best {self.sign * self.best:.6g} at epoch "
-                         f"{self.best_epoch})")
+                run.stop(f"EarlyStopping: {self.tracker.monitor} did not improve for "
+                         f"{self.wait} epochs (best {self.tracker.best_value:.6g} at epoch "
+                         f"{self.tracker.best_epoch})")
 
     def on_train_end(self, run: Any) -> None:
         if self.restore_best and self.best_state is not None:
             run.model.load_state_dict(self.best_state)
+
+
+class ModelCheckpoint(Callback):
+    """Save a checkpoint (model, optimizer, generator) at epoch ends with ``xnn.save``.
+
+    ``path`` may hold ``{epoch}`` and logged names (``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``).
+    With ``save_best_only`` a checkpoint is written only when ``monitor`` improves, so ``path``
+    always holds the best; otherwise every epoch overwrites it with the last. ``extra`` of each
+    checkpoint records the epoch and its logs.
+    """
+
+    def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
+                 mode: str = "auto", save_optimizer: bool = True) -> None:
+        self.path, self.save_best_only, self.save_optimizer = str(path), save_best_only, save_optimizer
+        self.tracker = _Monitor("ModelCheckpoint", monitor, mode)
+        self.saved: list[str] = []
+
+    def on_train_begin(self, run: Any) -> None:
+        self.tracker.reset()
+
+    def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
+        if self.save_best_only and not self.tracker.improved(run.epoch, logs):
+            return
+        from .io import save  # noqa: PLC0415 - io imports the optimizers, which import nn
+
+        path = self.path.format(epoch=run.epoch, **logs)
+        save(path, run.model, run.optimizer if self.save_optimizer else None,
+             extra={"epoch": run.epoch, "logs": logs})
+        self.saved.append(path)
 
 
 class TerminateOnNaN(Callback):

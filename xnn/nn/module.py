@@ -40,10 +40,24 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={dtype_name(self.dtype)})"
 
 
+# every Module subclass by "module.QualName": checkpoints rebuild architectures from these only
+MODULE_CLASSES: dict[str, type] = {}
+
+
 class Module:
     """Base class of layers and models: parameters are attributes, children are attributes."""
 
     training: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        MODULE_CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
+        self = super().__new__(cls)
+        # the constructor's arguments: a checkpoint's description of the architecture
+        object.__setattr__(self, "_init_args", (args, kwargs))
+        return self
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         """Return the output and a closure mapping dL/d(output) to dL/d(input)."""
