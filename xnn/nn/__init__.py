@@ -1,8 +1,15 @@
 """Layers and containers."""
 
 from . import init
-from .activations import ReLU, Sigmoid, Tanh
+from .activations import (ELU, GELU, Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU,
+                          Softmax, Softplus, Tanh)
+from .dropout import Dropout
 from .linear import Linear
 from .module import Module, Parameter, Sequential
+from .normalization import BatchNorm1d, LayerNorm
+from .residual import Residual
+from .shape import Flatten
 
-__all__ = ["init", "Module", "Parameter", "Sequential", "Linear", "Sigmoid", "Tanh", "ReLU"]
+__all__ = ["init", "Module", "Parameter", "Sequential", "Linear",
+           "Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
+           "Softmax", "LogSoftmax", "Dropout", "BatchNorm1d", "LayerNorm", "Flatten", "Residual"]

@@ -13,7 +13,7 @@ from .. import random
 from ..backend import get_backend, resolve_dtype
 
 __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_uniform",
-           "he_normal", "lecun_normal", "zeros", "normal"]
+           "he_normal", "lecun_normal", "zeros", "ones", "normal"]
 
 Initializer = Callable[..., Any]
 
@@ -63,8 +63,17 @@ def zeros(shape: tuple[int, ...], dtype: Any = None) -> Any:
     return b.xp.zeros(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
 
 
-def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
+def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
+    """All ones (the usual scale initializer of normalisation layers)."""
+    b = get_backend()
+    return b.xp.ones(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
+
+
+def normal(std: float = 0.01, mean: float = 0.0, **called_as_init: Any) -> Initializer:
     """An initializer drawing N(mean, std^2): ``normal(0.01)`` is the tutorials' randn * 0.01."""
+    if isinstance(std, tuple) or called_as_init:  # init=normal instead of init=normal(0.01)
+        raise TypeError(f"normal(std) makes an initializer: pass init=normal(0.01), not "
+                        f"init=normal (it was called with {std!r}, {called_as_init})")
     if not std >= 0:
         raise ValueError(f"normal: std must be >= 0, got {std!r}")
 
@@ -72,4 +81,5 @@ def normal(std: float = 0.01, mean: float = 0.0) -> Initializer:
         return random.normal(shape, std, mean, dtype=dtype)
 
     init.__name__ = f"normal(std={std})"
+    init.normal_config = {"std": std, "mean": mean}  # lets a checkpoint describe it
     return init

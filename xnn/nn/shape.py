@@ -1,0 +1,42 @@
+"""Flatten: reshape the per-sample axes into one, e.g. images into feature vectors."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._checks import float_input
+from .module import Backprop, Module
+
+__all__ = ["Flatten"]
+
+
+class Flatten(Module):
+    """Merge axes start_dim..end_dim into one; with the defaults (batch, ...) -> (batch, prod).
+
+    Parameters
+    ----------
+    start_dim, end_dim:
+        First and last axis merged (negative counts from the end), as in torch.nn.Flatten.
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x: Any) -> tuple[Any, Backprop]:
+        xp = float_input(self, x)
+        shape = tuple(x.shape)
+        start = self.start_dim + x.ndim if self.start_dim < 0 else self.start_dim
+        end = self.end_dim + x.ndim if self.end_dim < 0 else self.end_dim
+        if not 0 <= start <= end < x.ndim:
+            raise ValueError(f"Flatten: cannot merge axes {self.start_dim}..{self.end_dim} of an "
+                             f"input of shape {shape}; expected at least {max(start, end) + 1} "
+                             f"axes, e.g. (batch, features)")
+        merged = shape[:start] + (math.prod(shape[start:end + 1]),) + shape[end + 1:]
+        return xp.reshape(x, merged), lambda dy: xp.reshape(dy, shape)  # dx: dy, unmerged
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
