@@ -1,0 +1,90 @@
+"""Cross-backend parity: every tutorial network trains to the same numbers on every backend,
+and the report and CLI catch and show a real difference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import nn, parity
+from xnn.cli import main as cli
+
+
+@pytest.mark.parametrize("network", parity.TUTORIALS)
+def test_tutorial_networks_agree_with_numpy_after_100_float64_steps(backend, network):
+    if network == "digits":
+        pytest.importorskip("sklearn", reason="the digits network loads scikit-learn's data")
+    report = parity.compare_tutorial(network, backends=["numpy", backend], steps=100)
+    assert len(report.losses[str(backend)]) == 100
+    assert report.max_rel <= 1e-12, report.table()
+    assert report.loss_rel_diff(str(backend)) <= 1e-12, report.table()
+
+
+@pytest.mark.parametrize("network", ["arithmetic", "deep_mlp"])
+def test_tutorial_networks_agree_within_the_float32_tolerance(backend, network):
+    report = parity.compare_tutorial(network, backends=["numpy", backend], steps=100,
+                                     dtype="float32")
+    assert report.passed(), report.table()
+    assert report.max_rel <= parity.TOLERANCES["float32"]
+
+
+def _nudged_model():
+    """The XOR net, with one weight moved by 1e-6 on torch only: a difference to be found."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid())
+    if xnn.get_backend().name == "torch":
+        w = xnn.to_numpy(model[2].weight.value)
+        w[1, 0] += 1e-6
+        model[2].weight.value = xnn.asarray(w, dtype="float64")
+    return model
+
+
+def test_report_finds_and_locates_a_real_difference():
+    pytest.importorskip("torch")
+    X, y = parity.tutorial("xor").data()
+    report = parity.compare_backends(_nudged_model, X, y, loss=xnn.losses.MSELoss(),
+                                     optimizer=lambda ps: xnn.optim.SGD(ps, lr=2.0), steps=5,
+                                     backends=("numpy", "array_api_strict", "torch"))
+    assert not report.passed()
+    assert report.worst().backend == "torch"
+    first = next(d for d in report.diffs if d.step == 1 and d.name == "2.weight"
+                 and d.backend == "torch")
+    assert first.index == (1, 0) and first.max_abs == pytest.approx(1e-6, rel=0.2)
+    assert report.worst("array_api_strict").max_abs == 0.0
+    assert "torch" in report.table() and "FAIL" in report.table()
+    with pytest.raises(AssertionError, match=r"disagree beyond tolerance(.|\n)*2.weight"):
+        parity.assert_parity(_nudged_model, X, y, loss=xnn.losses.MSELoss(),
+                             optimizer=lambda ps: xnn.optim.SGD(ps, lr=2.0), steps=5,
+                             backends=("numpy", "torch"))
+
+
+def test_parity_uses_identical_batches_and_dropout_masks(backend):
+    def build():
+        return nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((50, 3)), rng.standard_normal((50, 1))
+    report = parity.assert_parity(build, X, y, rtol=1e-12, loss=xnn.losses.MSELoss(),
+                                  optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.1), steps=20,
+                                  backends=("numpy", backend), batch_size=8)
+    assert report.losses["numpy"][0] != report.losses["numpy"][1]  # batches really differ
+
+
+def test_compare_backends_refuses_a_single_backend():
+    with pytest.raises(ValueError, match="at least two backends"):
+        parity.compare_backends(_nudged_model, np.zeros((4, 2)), np.zeros((4, 1)),
+                                loss=xnn.losses.MSELoss(), optimizer=xnn.optim.SGD, steps=1,
+                                backends=("numpy",))
+
+
+def test_parity_cli_prints_the_table_and_sets_the_exit_code(capsys):
+    assert cli(["parity", "--example", "arithmetic", "--backends",
+                "numpy,array_api_strict:device1", "--steps", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "example arithmetic" in out and "0.weight" in out and "PASS" in out
+    pytest.importorskip("torch")
+    assert cli(["parity", "--example", "xor", "--backends", "numpy,torch", "--steps", "20",
+                "--dtype", "float32", "--rtol", "1e-12"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    assert cli(["parity", "--backends", "numpy,tensorflow"]) == 2
+    assert "unknown backend 'tensorflow'" in capsys.readouterr().err

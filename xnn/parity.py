@@ -1,0 +1,279 @@
+"""Cross-backend parity: train the same seeded model on several backends and measure the drift.
+
+Every backend starts from the same weights (xnn's host generator), sees the same batches in the
+same order and the same dropout masks, so any difference comes from the arithmetic alone. The
+report gives, per step and per parameter, the largest absolute difference from the reference
+backend, the same relative to the parameter's largest magnitude (a normwise relative error,
+which stays meaningful where single elements pass through zero), and where it occurred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from . import datasets, random
+from .backend import (Backend, asarray, backend_of, dtype_name, get_default_dtype, host_backend,
+                      host_generator, set_default_dtype, to_numpy, use_backend)
+from .nn.module import Module
+
+__all__ = ["compare_backends", "assert_parity", "ParityReport", "ParamDiff", "TOLERANCES",
+           "TUTORIALS", "Tutorial"]
+
+# Normwise relative tolerance after training, per dtype. float64 differences come from the
+# order of floating-point sums inside each library's matmul and reductions (about 1e-16 per op)
+# and grow slowly with the steps; float32 ones start near 1e-7 and grow faster.
+TOLERANCES = {"float64": 1e-10, "float32": 1e-4}
+
+
+@dataclass
+class ParamDiff:
+    """How far one parameter of one backend is from the reference after one step."""
+
+    backend: str
+    step: int
+    name: str
+    max_abs: float
+    max_rel: float
+    index: tuple[int, ...]
+    reference: float
+    value: float
+
+
+@dataclass
+class ParityReport:
+    """Per-step, per-parameter differences from the reference backend, and every loss curve."""
+
+    reference: str
+    backends: list[str]
+    dtype: str
+    steps: int
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    diffs: list[ParamDiff] = field(default_factory=list)
+
+    def worst(self, backend: str | None = None, name: str | None = None) -> ParamDiff | None:
+        """The entry with the largest relative difference (optionally of one backend/parameter)."""
+        rows = [d for d in self.diffs if (backend is None or d.backend == backend)
+                and (name is None or d.name == name)]
+        return max(rows, key=lambda d: (d.max_rel, d.max_abs)) if rows else None
+
+    @property
+    def max_rel(self) -> float:
+        worst = self.worst()
+        return worst.max_rel if worst else 0.0
+
+    def loss_rel_diff(self, backend: str) -> float:
+        """Largest |loss - reference loss| / |reference loss| over the steps."""
+        ref, other = self.losses[self.reference], self.losses[backend]
+        return max((abs(a - b) / max(abs(a), 1e-300) for a, b in zip(ref, other)), default=0.0)
+
+    def passed(self, rtol: float | None = None) -> bool:
+        """Whether every parameter and loss stayed within ``rtol`` (default: TOLERANCES[dtype])."""
+        tol = TOLERANCES[self.dtype] if rtol is None else rtol
+        losses_ok = all(self.loss_rel_diff(b) <= tol for b in self.backends if b != self.reference)
+        return self.max_rel <= tol and losses_ok
+
+    def table(self, rtol: float | None = None) -> str:
+        """The report as a text table: one row per backend and parameter (its worst step)."""
+        tol = TOLERANCES[self.dtype] if rtol is None else rtol
+        lines = [f"parity over {self.steps} steps in {self.dtype}, reference {self.reference}",
+                 f"{'backend':<26} {'parameter':<14} {'max abs diff':>13} {'max rel diff':>13} "
+                 f"{'step':>5}  worst element (reference -> value)"]
+        names = list(dict.fromkeys(d.name for d in self.diffs))
+        for b in self.backends:
+            if b == self.reference:
+                continue
+            for name in names:
+                w = self.worst(b, name)
+                if w is not None:
+                    lines.append(f"{b:<26} {name:<14} {w.max_abs:>13.3e} {w.max_rel:>13.3e} "
+                                 f"{w.step:>5}  {list(w.index)} ({w.reference:.10g} -> "
+                                 f"{w.value:.10g})")
+            ref_loss, loss = self.losses[self.reference][-1], self.losses[b][-1]
+            lines.append(f"{b:<26} {'loss':<14} final {loss:.10g} vs {ref_loss:.10g}, "
+                         f"max rel diff {self.loss_rel_diff(b):.3e}")
+        verdict = "PASS" if self.passed(tol) else "FAIL"
+        lines.append(f"worst relative difference {self.max_rel:.3e}; tolerance {tol:g} "
+                     f"({self.dtype}): {verdict}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X: Any, y: Any, loss: Any,
+              optimizer: Callable, steps: int, dtype: str, batch_size: int | None, seed: int,
+              on_step: Callable[[int, list[tuple[str, Any]]], None]) -> list[float]:
+    """Train on one backend; calls on_step(step, [(name, host array)]) after every update."""
+    previous = get_default_dtype()
+    set_default_dtype(dtype)
+    try:
+        with use_backend(backend_name):
+            random.seed(seed)
+            model = build_model()
+            opt = optimizer(model.parameters())
+            Xb = asarray(X, dtype=dtype)
+            labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
+            yb = asarray(y, dtype=None if labels else dtype)
+            n = Xb.shape[0]
+            size = n if batch_size is None else batch_size
+            order_rng = host_generator(seed)
+            xp, values, step = backend_of(Xb).xp, [], 0
+            while step < steps:
+                order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
+                Xe, ye = xp.take(Xb, order, axis=0), xp.take(yb, order, axis=0)
+                for start in range(0, n, size):
+                    if step == steps:
+                        break
+                    stop = min(start + size, n)
+                    pred, backprop = model.forward(Xe[start:stop, ...])
+                    value, dpred = loss(pred, ye[start:stop, ...])
+                    backprop(dpred)
+                    opt.step()
+                    opt.zero_grad()
+                    step += 1
+                    values.append(value)
+                    on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
+            return [float(v) for v in to_numpy(xp.stack(values))]
+    finally:
+        set_default_dtype(previous)
+
+
+def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss: Any,
+                     optimizer: Callable, steps: int,
+                     backends: Sequence[str | Backend] = ("numpy", "cupy"),
+                     dtype: str = "float64",
+                     batch_size: int | None = None, seed: int = 0) -> ParityReport:
+    """Train ``build_model()`` for ``steps`` updates on each backend and report the drift.
+
+    ``optimizer`` makes the optimizer from the parameters (``lambda ps: Adam(ps, lr=1e-3)``);
+    ``X`` and ``y`` may live anywhere (they are copied onto each backend in ``dtype``; 1-D
+    integer ``y`` stays labels). Backends are names, optionally with a device
+    (``"array_api_strict:device1"``); the first is the reference.
+    """
+    if len(backends) < 2:
+        raise ValueError(f"compare_backends: need at least two backends, got {list(backends)}")
+    if dtype not in TOLERANCES:
+        raise ValueError(f"compare_backends: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
+    X, y = to_numpy(X), to_numpy(y)
+    labels = [str(b) for b in backends]
+    report = ParityReport(labels[0], labels, dtype, steps)
+    reference: dict[int, list[tuple[str, Any]]] = {}
+
+    def keep(step: int, params: list[tuple[str, Any]]) -> None:
+        reference[step] = params
+
+    report.losses[labels[0]] = _train_on(backends[0], build_model, X, y, loss, optimizer, steps,
+                                           dtype, batch_size, seed, keep)
+    hx = host_backend().xp
+    for backend, other in zip(backends[1:], labels[1:]):
+        def compare(step: int, params: list[tuple[str, Any]], other: str = other) -> None:
+            for (name, ref), (_, value) in zip(reference[step], params):
+                diff = hx.abs(value - ref)
+                flat = int(hx.argmax(hx.reshape(diff, (-1,)))) if diff.size else 0
+                index = _unravel(flat, tuple(diff.shape))
+                scale = float(hx.max(hx.abs(ref))) if ref.size else 0.0
+                max_abs = float(diff[index]) if diff.size else 0.0
+                report.diffs.append(ParamDiff(other, step, name, max_abs,
+                                              max_abs / scale if scale > 0 else max_abs, index,
+                                              float(ref[index]), float(value[index])))
+
+        report.losses[other] = _train_on(backend, build_model, X, y, loss, optimizer, steps, dtype,
+                                         batch_size, seed, compare)
+    return report
+
+
+def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))
+
+
+def assert_parity(build_model: Callable[[], Module], X: Any, y: Any, *, rtol: float | None = None,
+                  **kwargs: Any) -> ParityReport:
+    """compare_backends(...), raising AssertionError with the report beyond ``rtol``."""
+    report = compare_backends(build_model, X, y, **kwargs)
+    if not report.passed(rtol):
+        raise AssertionError("backends disagree beyond tolerance\n" + report.table(rtol))
+    return report
+
+
+# --- the tutorial networks, ready for parity runs ------------------------------------------------
+
+@dataclass
+class Tutorial:
+    """A network of the tutorials with its data, loss, optimizer and batch size."""
+
+    build: Callable[[], Module]
+    data: Callable[[], tuple[Any, Any]]
+    loss: Callable[[], Any]
+    optimizer: Callable[[list], Any]
+    batch_size: int | None = None
+
+
+def _tutorials() -> dict[str, Tutorial]:
+    from . import losses, nn, optim  # noqa: PLC0415 - nn and optim import this package's pieces
+
+    def host(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+        with use_backend("numpy"):
+            return to_numpy(pair[0]), to_numpy(pair[1])
+
+    def arithmetic_data() -> tuple[Any, Any]:
+        X, y = host(datasets.arithmetic(2000, dtype="float64"))
+        return (X - X.mean(0)) / X.std(0), (y - y.mean(0)) / y.std(0)
+
+    def digits_data() -> tuple[Any, Any]:
+        try:
+            from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, examples extra
+        except ImportError as err:
+            raise ImportError('the digits network needs scikit-learn: pip install "xnn[examples]"') from err
+        d = load_digits()
+        return d.data / 16.0, d.target.astype("int64")
+
+    return {
+        "xor": Tutorial(lambda: nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1),
+                                              nn.Sigmoid()),
+                        lambda: host(datasets.xor(dtype="float64")), losses.MSELoss,
+                        lambda ps: optim.SGD(ps, lr=2.0)),
+        "linear": Tutorial(lambda: nn.Linear(1, 1),
+                           lambda: host(datasets.linear(n=200, dtype="float64")), losses.MSELoss,
+                           lambda ps: optim.SGD(ps, lr=0.5)),
+        "polynomial": Tutorial(lambda: nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 1)),
+                               lambda: host(datasets.polynomial(n=1000, dtype="float64")),
+                               losses.MSELoss, lambda ps: optim.Adam(ps, lr=0.01)),
+        "deep_mlp": Tutorial(lambda: nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 16),
+                                                   nn.ReLU(), nn.Linear(16, 8), nn.ReLU(),
+                                                   nn.Linear(8, 1), nn.Sigmoid()),
+                             lambda: host(datasets.circles(n=1000, dtype="float64")),
+                             losses.BCELoss, lambda ps: optim.Adam(ps, lr=0.01), 64),
+        "arithmetic": Tutorial(lambda: nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64),
+                                                     nn.ReLU(), nn.Linear(64, 3)),
+                               arithmetic_data, losses.MSELoss,
+                               lambda ps: optim.Adam(ps, lr=1e-3), 64),
+        "digits": Tutorial(lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1),
+                                                 nn.Linear(128, 10)),
+                           digits_data, losses.CrossEntropyLoss,
+                           lambda ps: optim.Adam(ps, lr=1e-3), 32),
+    }
+
+
+TUTORIALS = ("xor", "linear", "polynomial", "deep_mlp", "arithmetic", "digits")
+
+
+def tutorial(name: str) -> Tutorial:
+    """One of TUTORIALS, by name."""
+    table = _tutorials()
+    if name not in table:
+        raise ValueError(f"unknown tutorial network {name!r}; expected one of {', '.join(TUTORIALS)}")
+    return table[name]
+
+
+def compare_tutorial(name: str, *, backends: Sequence[str | Backend], steps: int = 100,
+                     dtype: str = "float64", seed: int = 0) -> ParityReport:
+    """compare_backends on one of the tutorial networks."""
+    t = tutorial(name)
+    X, y = t.data()
+    return compare_backends(t.build, X, y, loss=t.loss(), optimizer=t.optimizer, steps=steps,
+                            backends=backends, dtype=dtype, batch_size=t.batch_size, seed=seed)
