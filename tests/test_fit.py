@@ -208,3 +208,22 @@ def test_lambda_callback_sees_every_epoch_and_can_stop(backend):
     assert [v for _, v in seen] == history["loss"]
     with pytest.raises(TypeError, match="on_epoch_end must be callable"):
         callbacks.LambdaCallback(on_epoch_end=3)
+
+
+def test_fit_steps_the_scheduler_once_per_epoch(backend):
+    model, X, y, opt = _xor_setup(lr=1.0)
+    lrs = []
+    watch = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: lrs.append(run.optimizer.lr))
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, callbacks=[watch],
+            scheduler=xnn.optim.schedules.StepLR(opt, step_size=2, gamma=0.5), progress=False)
+    assert lrs == [1.0, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_fit_hands_the_plateau_schedule_the_validation_loss(backend):
+    model, X, y, _ = _xor_setup()
+    opt = xnn.optim.SGD(model.parameters(), lr=1e-6)  # too small to improve by the threshold
+    plateau = xnn.optim.schedules.ReduceLROnPlateau(opt, factor=0.5, patience=1)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=6,
+                      validation_data=(X, y), scheduler=plateau, progress=False)
+    assert plateau.best == history["val_loss"][0]
+    assert opt.lr == pytest.approx(1e-6 * 0.5 ** 2)  # epochs 3 and 5 end two bad ones in a row

@@ -292,7 +292,7 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | None = None) -> A
         if target is not None:
             obj = obj.astype(dtype_name(target))  # cast on the host: identical bits everywhere
             target = None
-        obj = _np.ascontiguousarray(obj)
+        obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     return xp.asarray(obj, dtype=target, device=b.device, copy=True)
 
 
@@ -322,7 +322,7 @@ def from_host(a: Any, dtype: Any, backend: Backend | None = None) -> Any:
     """Move a host (NumPy) array onto the active backend, cast on the host to ``dtype`` first."""
     b = backend or get_backend()
     name = dtype_name(resolve_dtype(b.xp, dtype))
-    return b.xp.asarray(_np.ascontiguousarray(a.astype(name)), device=b.device, copy=True)
+    return b.xp.asarray(_np.asarray(a.astype(name), order="C"), device=b.device, copy=True)
 
 
 # --- host files ----------------------------------------------------------------------------------

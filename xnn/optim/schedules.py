@@ -258,6 +258,8 @@ class ReduceLROnPlateau(Schedule):
     eps: reductions smaller than this are skipped (1e-8).
     """
 
+    needs_metric = True  # xnn.fit passes it val_loss (or loss) at each epoch end
+
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float = 0, eps: float = 1e-8) -> None:
