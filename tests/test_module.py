@@ -177,3 +177,13 @@ def test_model_to_moves_parameters(backend):
     for name, value in model.state_dict().items():
         assert xnn.backend.array_namespace(value) is backend.xp
         np.testing.assert_array_equal(xnn.to_numpy(value), before[name])
+
+
+def test_linear_rejects_input_from_another_device():
+    with xnn.use_backend("array_api_strict"):
+        layer = nn.Linear(2, 1)
+    with xnn.use_backend("array_api_strict", "device1"):
+        other = xnn.asarray([[1.0, 2.0]])
+    with pytest.raises(ValueError, match=r"Linear: input is on device .*device1.* but the "
+                                         r"parameters are on .*CPU_DEVICE"):
+        layer(other)

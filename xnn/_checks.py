@@ -38,11 +38,16 @@ def check_batch(owner: Any, xp: Any, x: Any, features: int | None = None,
 
 
 def check_same_kind(owner: Any, x: Any, param: Any) -> None:
-    """Raise TypeError when ``x`` is another library's array than the layer's parameters."""
+    """Raise TypeError when ``x`` is another library's array than the layer's parameters, and
+    ValueError when it is on another device."""
     if type(x) is not type(param):
         raise TypeError(f"{owner_name(owner)}: input is a {type(x).__module__}.{type(x).__name__} "
                         f"but the parameters are {type(param).__module__}.{type(param).__name__}; "
                         f"move the input with xnn.asarray() or the model with model.to()")
+    if x.device != param.device:
+        raise ValueError(f"{owner_name(owner)}: input is on device {x.device} but the parameters "
+                         f"are on {param.device}; move the input with xnn.asarray() or the model "
+                         f"with model.to()")
 
 
 def check_positive_int(owner: Any, name: str, value: Any) -> int:
