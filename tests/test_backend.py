@@ -44,7 +44,13 @@ def test_env_var_with_unknown_backend_raises_naming_it():
     out = subprocess.run([sys.executable, "-c", "import xnn; xnn.get_backend()"], env=env,
                          capture_output=True, text=True, check=False)
     assert out.returncode != 0
-    assert "unknown backend 'tensorflow'" in out.stderr
+    assert "XNN_BACKEND='tensorflow': unknown backend 'tensorflow'" in out.stderr
+
+
+def test_env_var_is_read_at_import_not_later():
+    code = ("import os, xnn; os.environ['XNN_BACKEND'] = 'array_api_strict'; "
+            "print(xnn.get_backend().name)")
+    assert _run_python(code, None) == "numpy"
 
 
 def test_set_backend_changes_process_default():

@@ -174,12 +174,23 @@ _default: Backend | None = None
 _override: contextvars.ContextVar[Backend | None] = contextvars.ContextVar("xnn_backend", default=None)
 
 
+# XNN_BACKEND is read when xnn is imported; the backend it names is loaded at first use, so an
+# unavailable one is reported where it is needed rather than breaking the import.
+_ENV_BACKEND = os.environ.get("XNN_BACKEND", "").strip()
+
+
 def _initial() -> Backend:
-    """The backend named by XNN_BACKEND (read once, at first use after import), else numpy."""
+    """The backend XNN_BACKEND named at import, else numpy."""
     global _default
     with _lock:
         if _default is None:
-            _default = _load(os.environ.get("XNN_BACKEND", "").strip() or "numpy")
+            if not _ENV_BACKEND:
+                _default = _load("numpy")
+                return _default
+            try:
+                _default = _load(_ENV_BACKEND)
+            except (BackendUnavailableError, ValueError) as err:
+                raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}") from err
         return _default
 
 

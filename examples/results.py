@@ -1,0 +1,50 @@
+"""Run every example on several backends and print the README's results table (Markdown).
+
+    python examples/results.py --backends numpy,array_api_strict,torch
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import tempfile
+import time
+
+import xnn
+
+# example -> (the metrics shown, formatted)
+SHOWN = {
+    "linear_regression": lambda m: f"m = {m['m']:.3f}, b = {m['b']:.3f} (true 2, 1)",
+    "xor": lambda m: f"MSE {m['mse']:.2e}, max error {m['max_error']:.3f}",
+    "polynomial_regression": lambda m: f"MSE to data {m['mse']:.3f} (noise var 1.0), to truth {m['mse_truth']:.3f}",
+    "deep_mlp": lambda m: f"test accuracy {m['test_accuracy']:.3f}",
+    "arithmetic": lambda m: f"test R² {m['test_r2']:.5f}, MSE a+b {m['mse a+b']:.4f}",
+    "digits": lambda m: f"test accuracy {m['test_accuracy']:.4f}",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="numpy,array_api_strict,torch")
+    parser.add_argument("--examples", default=",".join(SHOWN))
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    print("| example | " + " | ".join(backends) + " |")
+    print("|---|" + "---|" * len(backends))
+    for name in args.examples.split(","):
+        cells = []
+        for backend in backends:
+            module = importlib.import_module(name)
+            with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
+                start = time.perf_counter()
+                metrics = module.main(["--backend", backend, "--out", out, "--no-progress"])
+                seconds = time.perf_counter() - start
+            cells.append(f"{SHOWN[name](metrics)}; {seconds:.1f} s")
+        print(f"| `{name}.py` | " + " | ".join(cells) + " |", flush=True)
+    xnn.set_backend("numpy")
+
+
+if __name__ == "__main__":
+    main()
