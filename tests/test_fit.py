@@ -227,3 +227,35 @@ def test_fit_hands_the_plateau_schedule_the_validation_loss(backend):
                       validation_data=(X, y), scheduler=plateau, progress=False)
     assert plateau.best == history["val_loss"][0]
     assert opt.lr == pytest.approx(1e-6 * 0.5 ** 2)  # epochs 3 and 5 end two bad ones in a row
+
+
+def _classifier():
+    xnn.seed(0)
+    X = xnn.asarray(np.random.default_rng(0).standard_normal((40, 4)), dtype="float32")
+    y = xnn.asarray(np.arange(40) % 3)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    return model, X, y
+
+
+def test_fit_checks_labels_once_up_front_and_not_every_step(backend, monkeypatch):
+    model, X, y = _classifier()
+    loss = xnn.losses.CrossEntropyLoss()
+    checks = []
+    real = xnn.losses.classification.check_labels
+    monkeypatch.setattr(xnn.losses.classification, "check_labels",
+                        lambda *a, **k: checks.append(1) or real(*a, **k))
+    xnn.fit(model, X, y, loss=loss, optimizer=xnn.optim.SGD(model.parameters(), lr=0.1),
+            epochs=3, batch_size=8, validation_data=(X, y), progress=False)
+    assert len(checks) == 2          # training and validation labels, once each, not 15 steps
+    assert loss.validate is True     # the user's loss is as it was
+
+
+def test_fit_refuses_out_of_range_labels_before_training(backend):
+    model, X, _ = _classifier()
+    bad = xnn.asarray(np.r_[np.zeros(39, dtype=np.int64), 5])
+    before = xnn.to_numpy(model[0].weight.value)
+    with pytest.raises(ValueError, match=r"CrossEntropyLoss: labels must lie in \[0, 3\), "
+                                         r"got values in \[0, 5\]"):
+        xnn.fit(model, X, bad, loss=xnn.losses.CrossEntropyLoss(),
+                optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
+    np.testing.assert_array_equal(xnn.to_numpy(model[0].weight.value), before)

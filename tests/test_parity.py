@@ -17,8 +17,10 @@ def test_tutorial_networks_agree_with_numpy_after_100_float64_steps(backend, net
         pytest.importorskip("sklearn", reason="the digits network loads scikit-learn's data")
     report = parity.compare_tutorial(network, backends=["numpy", backend], steps=100)
     assert len(report.losses[str(backend)]) == 100
-    assert report.max_rel <= 1e-12, report.table()
-    assert report.loss_rel_diff(str(backend)) <= 1e-12, report.table()
+    # the CPU libraries differ only in the order of their sums; a GPU gets the documented bound
+    limit = parity.TOLERANCES["float64"] if backend.name == "cupy" else 1e-12
+    assert report.max_rel <= limit, report.table()
+    assert report.loss_rel_diff(str(backend)) <= limit, report.table()
 
 
 @pytest.mark.parametrize("network", ["arithmetic", "deep_mlp"])

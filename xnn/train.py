@@ -189,6 +189,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
     order_rng = host_generator(seed) if seed is not None else None
 
+    checked_labels = _check_labels_once(model, loss, [(X, y), (X_val, y_val)])
     history = History()
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
@@ -243,9 +244,38 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                 break
     finally:
         bar.close()
+        if checked_labels:
+            loss.validate = True
     for cb in callbacks:
         cb.on_train_end(run)
     return history
+
+
+def _check_labels_once(model: Module, loss: Any, pairs: list[tuple[Any, Any]]) -> bool:
+    """Let a label-checking loss check all labels up front, then stop it checking every step.
+
+    Class losses read their labels' range back to the host (a GPU sync) on each call; checking
+    every label once before training keeps the steps free of syncs. Returns whether the loss's
+    ``validate`` was switched off (fit switches it back on when done).
+    """
+    if getattr(loss, "validate", None) is not True:
+        return False
+    pairs = [(X, y) for X, y in pairs if X is not None and y.ndim == 1
+             and not dtype_name(y.dtype).startswith("float")]
+    if not pairs:
+        return False
+    was_training = model.training
+    model.eval()
+    try:
+        classes = model(pairs[0][0][:1, ...]).shape[-1]
+    finally:
+        model.train(was_training)
+    for X, y in pairs:
+        xp = array_namespace(y)
+        scores = xp.zeros((y.shape[0], classes), dtype=X.dtype, device=X.device)
+        loss(scores, y)  # raises ValueError naming the loss for a label outside [0, classes)
+    loss.validate = False
+    return True
 
 
 def _step_scheduler(scheduler: Any, logs: dict[str, float]) -> None:
