@@ -204,3 +204,18 @@ def test_asarray_rejects_ragged_data():
 def test_default_dtype_rejects_integers():
     with pytest.raises(ValueError, match="float32.*int32"):
         xnn.set_default_dtype("int32")
+
+
+def test_require_gpu_turns_a_missing_gpu_into_a_failure():
+    import os
+    import pathlib
+
+    if "cupy" in xnn.available_backends():
+        pytest.skip("a GPU is present: nothing to turn into a failure")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, XNN_REQUIRE_GPU="1", XNN_TEST_BACKENDS="cupy")
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(root / "tests" / "test_gpu.py")], env=env, capture_output=True,
+                         text=True, check=False, cwd=root)
+    assert out.returncode != 0
+    assert "XNN_REQUIRE_GPU=1 but cupy cannot run" in out.stdout
