@@ -51,7 +51,7 @@ def test_standard_scaler_matches_scikit_learn_and_inverts(backend):
 
 def test_standard_scaler_refuses_use_before_fit_and_wrong_width(backend):
     scaler = data.StandardScaler()
-    with pytest.raises(RuntimeError, match="call fit"):
+    with pytest.raises(data.NotFittedError, match="call fit"):  # a ValueError, as in sklearn
         scaler.transform(xnn.asarray(X_HOST))
     scaler.fit(xnn.asarray(X_HOST))
     with pytest.raises(ValueError, match=r"fit on 2 features, got shape \(20, 3\)"):
@@ -79,3 +79,13 @@ def test_one_hot_puts_a_one_at_each_label(backend):
     assert out.dtype == np.float32
     with pytest.raises(ValueError, match="1-D integer labels"):
         data.one_hot(xnn.asarray([[1.0]]), 3)
+
+
+def test_standard_scaler_not_fitted_error_is_a_value_error():
+    assert issubclass(data.NotFittedError, ValueError)  # as scikit-learn's NotFittedError
+
+
+def test_data_functions_refuse_lists_and_say_how_to_convert():
+    with pytest.raises(TypeError, match=r"train_test_split: X must be an array, got list; "
+                                        r"convert it with xnn.asarray"):
+        data.train_test_split([[1.0], [2.0]], xnn.asarray(np.ones(2)))

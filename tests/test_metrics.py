@@ -64,3 +64,23 @@ def test_get_metric_knows_names_and_refuses_unknown_ones():
     assert metrics.get_metric(metrics.mae) == ("mae", metrics.mae)
     with pytest.raises(ValueError, match="unknown metric 'f1'"):
         metrics.get_metric("f1")
+
+
+def test_integer_and_bool_targets_are_cast_to_the_prediction_dtype(backend):
+    pred = _on([[0.2], [0.7], [0.5], [0.9]])
+    host = np.array([[0], [1], [1], [0]])
+    ints, bools = xnn.asarray(host), xnn.asarray(host.astype(bool))
+    floats = _on([[0.0], [1.0], [1.0], [0.0]])
+    for metric in (metrics.mse, metrics.mae, metrics.binary_accuracy, metrics.r2_score):
+        expected = float(metric(pred, floats))
+        assert float(metric(pred, ints)) == pytest.approx(expected)
+        assert float(metric(pred, bools)) == pytest.approx(expected)
+
+
+def test_confusion_matrix_counts_and_refuses_labels_out_of_range(backend):
+    scores = _on([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.7, 0.2, 0.1]])
+    labels = xnn.asarray(np.array([0, 1, 1, 2]))
+    np.testing.assert_array_equal(xnn.to_numpy(metrics.confusion_matrix(scores, labels, 3)),
+                                  [[1, 0, 0], [0, 1, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match=r"confusion_matrix: labels must lie in \[0, 3\)"):
+        metrics.confusion_matrix(scores, xnn.asarray(np.array([0, 1, 3, 2])), 3)

@@ -1,19 +1,35 @@
-"""Splitting, scaling, batching and encoding data on the backend where it lives."""
+"""Splitting, scaling, batching and encoding data on the backend where it lives.
+
+Every function here takes arrays of a supported library (NumPy, array_api_strict, torch,
+CuPy) and returns arrays of the same library and device; Python lists and other array-likes
+are refused with a TypeError naming the function: convert them once with ``xnn.asarray``,
+which decides the backend and the dtype (``fit``/``evaluate`` do that conversion themselves).
+"""
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Iterator
 
 from . import random
-from ._checks import check_positive_int
-from .backend import array_namespace, asarray, backend_of, host_generator, resolve_dtype
+from ._checks import check_float, check_labels, check_positive_int
+from .backend import (array_namespace, asarray, backend_of, dtype_name, host_generator,
+                      is_array, resolve_dtype)
 
-__all__ = ["train_test_split", "StandardScaler", "batches", "one_hot", "check_same_length",
-           "take_rows"]
+__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
+           "check_same_length", "take_rows"]
+
+
+def _check_array(owner: str, name: str, x: Any) -> None:
+    if not is_array(x):
+        raise TypeError(f"{owner}: {name} must be an array, got {type(x).__name__}; convert "
+                        f"it with xnn.asarray()")
 
 
 def check_same_length(owner: str, X: Any, y: Any) -> int:
-    """The number of rows, after checking X and y have the same number of them."""
+    """The number of rows, after checking X and y are arrays with the same number of them."""
+    _check_array(owner, "X", X)
+    _check_array(owner, "y", y)
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{owner}: X and y need a leading sample axis, got shapes "
                          f"{tuple(X.shape)} and {tuple(y.shape)}")
@@ -23,9 +39,13 @@ def check_same_length(owner: str, X: Any, y: Any) -> int:
     return X.shape[0]
 
 
-def _permutation(n: int, seed: int | None) -> Any:
+def _permutation(owner: str, n: int, seed: int | None) -> Any:
     """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
-    return random.permutation(n) if seed is None else host_generator(seed).permutation(n)
+    if seed is None:
+        return random.permutation(n)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{owner}: seed must be None or a non-negative int, got {seed!r}")
+    return host_generator(int(seed)).permutation(n)
 
 
 def take_rows(x: Any, rows: Any) -> Any:
@@ -37,25 +57,41 @@ def take_rows(x: Any, rows: Any) -> Any:
 
 def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | None = None,
                      shuffle: bool = True) -> tuple[Any, Any, Any, Any]:
-    """(X_train, X_test, y_train, y_test), scikit-learn's order; test_size a fraction or count."""
+    """(X_train, X_test, y_train, y_test), scikit-learn's order; test_size a fraction or count.
+
+    X and y must be arrays (TypeError otherwise: convert lists with xnn.asarray). A fractional
+    test_size is rounded up, as scikit-learn rounds it; a split that would leave either part
+    empty raises ValueError, as scikit-learn's does.
+    """
     n = check_same_length("train_test_split", X, y)
     if isinstance(test_size, float) and 0 < test_size < 1:
         n_test = int(-(-test_size * n // 1))  # ceil, as scikit-learn rounds the test part up
+        if not 0 < n_test < n:
+            raise ValueError(f"train_test_split: test_size={test_size!r} of {n} rows gives "
+                             f"{n_test} test and {n - n_test} training rows; both parts need "
+                             f"at least one")
     elif isinstance(test_size, int) and not isinstance(test_size, bool) and 0 < test_size < n:
         n_test = test_size
     else:
         raise ValueError(f"train_test_split: test_size must be a fraction in (0, 1) or a count "
                          f"in [1, {n - 1}], got {test_size!r}")
-    order = _permutation(n, seed) if shuffle else range(n)
+    order = _permutation("train_test_split", n, seed) if shuffle else range(n)
     train, test = list(order[: n - n_test]), list(order[n - n_test:])
     return take_rows(X, train), take_rows(X, test), take_rows(y, train), take_rows(y, test)
+
+
+class NotFittedError(ValueError, AttributeError):
+    """A StandardScaler used before fit(); a ValueError and an AttributeError, as
+    scikit-learn's NotFittedError is."""
 
 
 class StandardScaler:
     """z = (x - mean) / std per feature, with mean and std fit on training data only.
 
     std is the population standard deviation (ddof=0) as in scikit-learn; features with zero
-    spread are left unscaled (std taken as 1).
+    spread are left unscaled (std taken as 1). Data are (samples, features) floating-point
+    arrays; transform and inverse_transform take arrays of the library and device the scaler
+    was fit on. Using it before fit raises :class:`NotFittedError` (a ValueError).
     """
 
     def __init__(self) -> None:
@@ -63,6 +99,7 @@ class StandardScaler:
         self.scale: Any = None
 
     def fit(self, X: Any) -> StandardScaler:
+        _check_array("StandardScaler.fit", "X", X)
         xp = array_namespace(X)
         if X.ndim != 2 or X.shape[0] == 0:
             raise ValueError(f"StandardScaler.fit: expected a non-empty (samples, features) "
@@ -75,11 +112,20 @@ class StandardScaler:
         return self
 
     def _check_fitted(self, X: Any, what: str) -> None:
+        owner = f"StandardScaler.{what}"
         if self.mean is None:
-            raise RuntimeError(f"StandardScaler.{what}: call fit() first")
+            raise NotFittedError(f"{owner}: call fit() first")
+        _check_array(owner, "X", X)
+        if type(X) is not type(self.mean):
+            raise TypeError(f"{owner}: fit on {type(self.mean).__module__} arrays, got a "
+                            f"{type(X).__module__} array; move it with xnn.asarray()")
+        if str(X.device) != str(self.mean.device):
+            raise ValueError(f"{owner}: fit on device {self.mean.device}, got an array on "
+                             f"{X.device}; move it with xnn.asarray()")
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
-            raise ValueError(f"StandardScaler.{what}: fit on {self.mean.shape[0]} features, got "
+            raise ValueError(f"{owner}: fit on {self.mean.shape[0]} features, got "
                              f"shape {tuple(X.shape)}")
+        check_float(owner, array_namespace(X), X, "X")
 
     def transform(self, X: Any) -> Any:
         self._check_fitted(X, "transform")
@@ -97,12 +143,19 @@ def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = Tr
             seed: int | None = None) -> Iterator[tuple[Any, Any]]:
     """(X_batch, y_batch) pairs covering every row once; the last batch may be smaller.
 
-    The data are permuted once per call (one gather on the device), then sliced.
+    The data are permuted once per call (one gather on the device), then sliced. X and y must
+    be arrays (TypeError otherwise); 0 rows give no batches.
     """
     n = check_same_length("batches", X, y)
     size = n if batch_size is None else check_positive_int("batches", "batch_size", batch_size)
-    if shuffle:
-        order = _permutation(n, seed)
+    order = _permutation("batches", n, seed) if shuffle else None  # seed checked before yielding
+    return _slices(X, y, n, size, order)
+
+
+def _slices(X: Any, y: Any, n: int, size: int, order: Any) -> Iterator[tuple[Any, Any]]:
+    if n == 0:
+        return
+    if order is not None:
         X, y = take_rows(X, order), take_rows(y, order)
     for start in range(0, n, size):
         stop = min(start + size, n)  # the standard leaves out-of-bounds slice stops undefined
@@ -110,11 +163,17 @@ def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = Tr
 
 
 def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
-    """(n,) integer labels -> (n, num_classes) rows of zeros with a one at the label."""
+    """(n,) integer labels -> (n, num_classes) rows of zeros with a one at the label.
+
+    Labels outside [0, num_classes) raise ValueError; checking them reads their min and max
+    back to the host (one device sync per call).
+    """
+    _check_array("one_hot", "labels", labels)
     xp = array_namespace(labels)
     check_positive_int("one_hot", "num_classes", num_classes)
     if labels.ndim != 1 or not xp.isdtype(labels.dtype, "integral"):
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
-                         f"and dtype {labels.dtype}")
+                         f"and dtype {dtype_name(labels.dtype)}")
+    check_labels("one_hot", xp, labels, num_classes)
     classes = xp.arange(num_classes, device=labels.device)
     return xp.astype(labels[:, None] == classes, resolve_dtype(xp, dtype))

@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import random
 from .backend import (Backend, _load, asarray, dtype_name, get_backend, host_backend,
-                      read_arrays, to_numpy, write_arrays)
+                      host_generator, read_arrays, to_numpy, write_arrays)
 from .nn import init as _init
 from .nn.module import MODULE_CLASSES, Module
 from .optim.optimizers import Optimizer
@@ -105,7 +104,16 @@ def build(description: dict[str, Any]) -> Module:
 def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None,
          extra: dict[str, Any] | None = None) -> None:
     """Write model (architecture and weights), optimizer state, generator state and ``extra``
-    (JSON data) to ``path``, atomically."""
+    (JSON data) to ``path``, atomically.
+
+    Raises TypeError when ``model`` is not an xnn Module or ``optimizer`` not an xnn Optimizer
+    (or None), and leaves any file already at ``path`` untouched.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"xnn.save: model must be an xnn Module, got {type(model).__name__}")
+    if optimizer is not None and not isinstance(optimizer, Optimizer):
+        raise TypeError(f"xnn.save: optimizer must be an xnn Optimizer or None, got "
+                        f"{type(optimizer).__name__}")
     arrays: dict[str, Any] = {f"model/{k}": to_numpy(v) for k, v in model.state_dict().items()}
     meta: dict[str, Any] = {
         "format": FORMAT, "version": VERSION, "architecture": describe(model),
@@ -171,14 +179,16 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
         arrays = read_arrays(path)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as err:
+    except Exception as err:  # noqa: BLE001 - every byte of the file is untrusted: a damaged zip
+        # header alone gives NotImplementedError (version, compression) or RuntimeError
+        # (encrypted flag) besides the OSError/ValueError/BadZipFile of a truncated file
         raise CheckpointError(f"xnn.load: {path} is not a readable xnn checkpoint "
                               f"({type(err).__name__}: {err})") from err
     if META not in arrays:
         raise CheckpointError(f"xnn.load: {path} has no {META} entry: not an xnn checkpoint")
     try:
         meta = json.loads(bytes(to_numpy(arrays.pop(META))).decode())
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"xnn.load: {path} has a corrupt {META} entry: {err}") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"xnn.load: {path} is not an xnn checkpoint (format "
@@ -199,6 +209,8 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     path = os.fspath(path)
     meta, arrays = _read(path)
     target = get_backend() if backend is None else _load(backend)
+    if restore_rng:
+        _check_rng(path, meta)
     state = random.get_state()
     try:
         from .backend import use_backend  # noqa: PLC0415
@@ -215,8 +227,27 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     _fill_model(path, model, meta, arrays, target)
     optimizer = _rebuild_optimizer(path, model, meta, arrays) if meta.get("optimizer") else None
     if restore_rng:
-        random.set_state(meta["rng"])
+        random.set_state(meta["rng"])  # checked by _check_rng: cannot fail half-way
     return Checkpoint(model, optimizer, meta.get("extra"), meta)
+
+
+def _check_rng(path: str, meta: dict) -> None:
+    """Refuse a generator state that set_state would reject, before anything is changed."""
+    try:
+        host_generator(None).bit_generator.state = meta["rng"]  # a scratch generator
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"xnn.load: {path} has an unusable generator state "
+                              f"({type(err).__name__}: {err})") from err
+
+
+def _same_family(stored: str, needed: str) -> bool:
+    """Whether an array stored as ``stored`` may fill an entry of dtype ``needed``: float32 or
+    float64 for a float entry (the saved precision is kept), an integer for an integer one."""
+    if needed.startswith("float"):
+        return stored in ("float32", "float64")
+    if needed.startswith(("int", "uint")):
+        return stored.startswith(("int", "uint"))
+    return stored == needed
 
 
 def _fill_model(path: str, model: Module, meta: dict, arrays: dict, target: Backend) -> None:
@@ -234,7 +265,15 @@ def _fill_model(path: str, model: Module, meta: dict, arrays: dict, target: Back
             raise CheckpointError(f"xnn.load: {path} stores {key!r} with shape "
                                   f"{tuple(host.shape)}, the architecture needs "
                                   f"{tuple(current[key].shape)}")
-        values[key] = asarray(host, dtype=dtype_name(host.dtype), backend=target)
+        stored, needed = dtype_name(host.dtype), dtype_name(current[key].dtype)
+        if not _same_family(stored, needed):
+            raise CheckpointError(f"xnn.load: {path} stores {key!r} as {stored}, the "
+                                  f"architecture needs {needed}")
+        try:
+            values[key] = asarray(host, dtype=stored, backend=target)
+        except (ValueError, TypeError) as err:
+            raise CheckpointError(f"xnn.load: {path} stores {key!r} in a form that cannot be "
+                                  f"loaded ({type(err).__name__}: {err})") from err
     params = dict(model.named_parameters())
     modules = dict(model._named_modules())
     for key, value in values.items():
@@ -257,18 +296,22 @@ def _optimizer_classes() -> dict[str, type]:
 
 def _rebuild_optimizer(path: str, model: Module, meta: dict, arrays: dict) -> Optimizer:
     info = meta["optimizer"]
-    cls = _optimizer_classes().get(info.get("class"))
+    cls = _optimizer_classes().get(info.get("class")) if isinstance(info, dict) else None
     if cls is None:
         raise CheckpointError(f"xnn.load: {path} names an unknown optimizer "
-                              f"{info.get('class')!r}")
-    state = {}
-    for key, items in info["state"].items():
-        state[key] = [arrays[item["array"]] if isinstance(item, dict) else item for item in items]
-    hyper = info["hyperparameters"]
-    optimizer = cls(model.parameters(), lr=hyper["lr"])
+                              f"{info.get('class') if isinstance(info, dict) else info!r}")
+    # everything below reads the file's metadata: a missing key, an array named but absent or
+    # a hyperparameter the constructor refuses (lr = -1) is a damaged checkpoint
     try:
+        state = {}
+        for key, items in info["state"].items():
+            state[key] = [arrays[item["array"]] if isinstance(item, dict) else item
+                          for item in items]
+        hyper = info["hyperparameters"]
+        optimizer = cls(model.parameters(), lr=hyper["lr"])
         optimizer.load_state_dict({"optimizer": info["class"], "hyperparameters": hyper,
                                    "steps": info["steps"], "state": state})
-    except (KeyError, ValueError, TypeError) as err:
-        raise CheckpointError(f"xnn.load: {path} has unusable optimizer state: {err}") from err
+    except (KeyError, ValueError, TypeError, AttributeError) as err:
+        raise CheckpointError(f"xnn.load: {path} has unusable optimizer state "
+                              f"({type(err).__name__}: {err})") from err
     return optimizer

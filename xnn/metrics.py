@@ -1,15 +1,58 @@
-"""Metrics computed on the backend: each returns a 0-d array, so nothing syncs with the host."""
+"""Metrics computed on the backend: each returns a 0-d array, so nothing syncs with the host.
+
+Predictions are floating-point arrays; pred and target must come from one library and device
+(TypeError / ValueError naming the metric otherwise). Regression and binary targets of an
+integer or bool dtype are cast to the prediction's dtype, as scikit-learn accepts them.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
-from .backend import array_namespace
+from ._checks import check_float, check_labels, check_positive_int
+from .backend import array_namespace, dtype_name, is_array
 
 __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
            "get_metric", "Metric"]
 
 Metric = Callable[[Any, Any], Any]
+
+
+def _library(x: Any) -> str:
+    return type(x).__module__.split(".")[0]
+
+
+def _pair_namespace(name: str, pred: Any, target: Any) -> Any:
+    """The namespace of pred and target, after checking they are arrays of one library and
+    one device."""
+    for what, x in (("prediction", pred), ("target", target)):
+        if not is_array(x):
+            raise TypeError(f"{name}: expected the {what} as an array, got {type(x).__name__}; "
+                            f"convert it with xnn.asarray()")
+    if type(pred) is not type(target):
+        raise TypeError(f"{name}: the prediction is a {_library(pred)} array but the target a "
+                        f"{_library(target)} array; move one with xnn.asarray()")
+    if str(pred.device) != str(target.device):
+        raise ValueError(f"{name}: the prediction is on device {pred.device} but the target on "
+                         f"{target.device}; move one with xnn.asarray()")
+    return array_namespace(pred, target)
+
+
+def _namespace(name: str, pred: Any, target: Any) -> Any:
+    """_pair_namespace, after which pred must be floating-point."""
+    xp = _pair_namespace(name, pred, target)
+    check_float(name, xp, pred, "prediction")
+    return xp
+
+
+def _float_target(name: str, xp: Any, pred: Any, target: Any) -> Any:
+    """target in pred's dtype when it is integer or bool (0/1 labels); float targets as they are."""
+    if xp.isdtype(target.dtype, "real floating"):
+        return target
+    if xp.isdtype(target.dtype, ("integral", "bool")):
+        return xp.astype(target, pred.dtype)
+    raise TypeError(f"{name}: expected a real-valued target, got dtype {dtype_name(target.dtype)}")
 
 
 def _same_shape(name: str, pred: Any, target: Any) -> None:
@@ -24,51 +67,63 @@ def accuracy(pred: Any, target: Any) -> Any:
     pred: (batch, classes) scores, logits or probabilities; target: (batch,) integer labels
     or (batch, classes) one-hot / probabilities.
     """
-    xp = array_namespace(pred, target)
-    if pred.ndim != 2:
-        raise ValueError(f"accuracy: expected scores of shape (batch, classes), got shape "
-                         f"{tuple(pred.shape)}")
-    labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
-    if tuple(labels.shape) != (pred.shape[0],):
+    xp = _namespace("accuracy", pred, target)
+    if pred.ndim != 2 or pred.shape[1] == 0:
+        raise ValueError(f"accuracy: expected scores of shape (batch, classes) with at least "
+                         f"one class, got shape {tuple(pred.shape)}")
+    if tuple(target.shape) not in ((pred.shape[0],), tuple(pred.shape)):
         raise ValueError(f"accuracy: expected labels of shape ({pred.shape[0]},) or one-hot of "
                          f"shape {tuple(pred.shape)}, got shape {tuple(target.shape)}")
+    if target.ndim == 1 and not xp.isdtype(target.dtype, "integral"):
+        raise TypeError(f"accuracy: expected integer labels, got dtype "
+                        f"{dtype_name(target.dtype)}")
+    if target.ndim == 2 and not xp.isdtype(target.dtype, ("integral", "real floating")):
+        raise TypeError(f"accuracy: expected one-hot targets of a number dtype, got dtype "
+                        f"{dtype_name(target.dtype)}")
+    labels = xp.argmax(target, axis=1) if target.ndim == 2 else target
     hits = xp.argmax(pred, axis=1) == xp.astype(labels, xp.int64)
     return xp.mean(xp.astype(hits, pred.dtype))
 
 
 def binary_accuracy(pred: Any, target: Any, threshold: float = 0.5) -> Any:
     """Fraction of entries where (pred > threshold) equals the 0/1 target (Keras' rule)."""
-    xp = array_namespace(pred, target)
+    xp = _namespace("binary_accuracy", pred, target)
     _same_shape("binary_accuracy", pred, target)
+    target = _float_target("binary_accuracy", xp, pred, target)
     hits = (pred > threshold) == (target > 0.5)
     return xp.mean(xp.astype(hits, pred.dtype))
 
 
 def mse(pred: Any, target: Any) -> Any:
     """Mean squared error over every element."""
-    xp = array_namespace(pred, target)
+    xp = _namespace("mse", pred, target)
     _same_shape("mse", pred, target)
-    diff = pred - target
+    diff = pred - _float_target("mse", xp, pred, target)
     return xp.mean(diff * diff)
 
 
 def mae(pred: Any, target: Any) -> Any:
     """Mean absolute error over every element."""
-    xp = array_namespace(pred, target)
+    xp = _namespace("mae", pred, target)
     _same_shape("mae", pred, target)
-    return xp.mean(xp.abs(pred - target))
+    return xp.mean(xp.abs(pred - _float_target("mae", xp, pred, target)))
 
 
 def r2_score(pred: Any, target: Any) -> Any:
     """Coefficient of determination, averaged uniformly over outputs (scikit-learn's default).
 
     1 - sum((t - p)^2) / sum((t - mean t)^2) per output column; a constant column scores 1 when
-    predicted exactly and 0 otherwise, as scikit-learn scores it.
+    predicted exactly and 0 otherwise, as scikit-learn scores it. Needs at least one sample.
     """
-    xp = array_namespace(pred, target)
+    xp = _namespace("r2_score", pred, target)
     _same_shape("r2_score", pred, target)
-    t = xp.reshape(target, (target.shape[0], -1))
-    p = xp.reshape(pred, (pred.shape[0], -1))
+    if pred.ndim == 0 or pred.shape[0] == 0:
+        raise ValueError(f"r2_score: expected at least one sample along the first axis, got "
+                         f"shape {tuple(pred.shape)}")
+    target = _float_target("r2_score", xp, pred, target)
+    columns = (pred.shape[0], math.prod(pred.shape[1:]))  # not -1: ambiguous for 0 columns
+    t = xp.reshape(target, columns)
+    p = xp.reshape(pred, columns)
     residual = xp.sum((t - p) ** 2, axis=0)
     total = xp.sum((t - xp.mean(t, axis=0)) ** 2, axis=0)
     safe = xp.where(total > 0, total, 1)
@@ -80,8 +135,34 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     """(classes, classes) counts: row = true class, column = predicted class.
 
     pred: (batch, classes) scores or (batch,) predicted labels; target: (batch,) labels.
+    Labels outside [0, num_classes) raise ValueError; checking them reads their min and max
+    back to the host (a device sync), so call it at epoch ends, not per step.
     """
-    xp = array_namespace(pred, target)
+    name = "confusion_matrix"
+    check_positive_int(name, "num_classes", num_classes)
+    xp = _pair_namespace(name, pred, target)
+    if target.ndim != 1:
+        raise ValueError(f"{name}: expected 1-D labels as the target, got shape "
+                         f"{tuple(target.shape)}")
+    if not xp.isdtype(target.dtype, "integral"):
+        raise TypeError(f"{name}: expected integer labels as the target, got dtype "
+                        f"{dtype_name(target.dtype)}")
+    if pred.ndim == 2:
+        check_float(name, xp, pred, "score")
+        if pred.shape[1] != num_classes:
+            raise ValueError(f"{name}: expected scores of shape (batch, {num_classes}), got "
+                             f"shape {tuple(pred.shape)}")
+    elif pred.ndim != 1:
+        raise ValueError(f"{name}: expected (batch, classes) scores or 1-D predicted labels, "
+                         f"got shape {tuple(pred.shape)}")
+    elif not xp.isdtype(pred.dtype, "integral"):
+        raise TypeError(f"{name}: expected integer predicted labels, got dtype "
+                        f"{dtype_name(pred.dtype)}")
+    if pred.shape[0] != target.shape[0]:
+        raise ValueError(f"{name}: {pred.shape[0]} predictions but {target.shape[0]} labels")
+    check_labels(name, xp, target, num_classes)
+    if pred.ndim == 1:
+        check_labels(f"{name} (predicted labels)", xp, pred, num_classes)
     predicted = xp.argmax(pred, axis=1) if pred.ndim == 2 else pred
     classes = xp.arange(num_classes, device=target.device)
     true_hot = xp.astype(xp.astype(target, xp.int64)[:, None] == classes, xp.int64)
@@ -97,6 +178,10 @@ def get_metric(metric: str | Metric) -> tuple[str, Metric]:
     """A metric and its name from a callable or one of the names above."""
     if callable(metric):
         return getattr(metric, "__name__", type(metric).__name__), metric
+    if not isinstance(metric, str):
+        raise TypeError(f"get_metric: expected a callable or a metric name (one of "
+                        f"{sorted(_BY_NAME)}), got {type(metric).__name__}")
     if metric in _BY_NAME:
         return metric, _BY_NAME[metric]
-    raise ValueError(f"unknown metric {metric!r}; expected a callable or one of {sorted(_BY_NAME)}")
+    raise ValueError(f"get_metric: unknown metric {metric!r}; expected a callable or one of "
+                     f"{sorted(_BY_NAME)}")
