@@ -18,7 +18,6 @@ import json
 import math
 import numbers
 import warnings
-import zipfile
 from typing import Any, Callable
 
 import numpy as np
@@ -330,16 +329,6 @@ def test_metric_works_or_refuses_clearly(backend, name, data):
     pred, target = data.draw(st.one_of(metric_pair(name), metric_pair(name),
                                        st.tuples(host_arrays(), host_arrays()),
                                        st.tuples(anything(), anything())))
-    if not (is_host_array(pred) and is_host_array(target)):
-        return known("metric-mixed-owner")
-    float_target_needed = name != "accuracy"
-    if not is_float(pred) or (float_target_needed and not is_float(target)) or (
-            target.dtype == bool):
-        return known("metric-dtype")
-    if name == "r2_score" and (pred.ndim == 0 or pred.shape[0] == 0):
-        return known("r2-shapes")
-    if name == "accuracy" and 0 in (pred.shape[1:2] + target.shape[1:2]):
-        return known("accuracy-zero-classes")
     p, t = on_backend(pred), on_backend(target)
     ok, value = attempt(lambda: getattr(metrics, name)(p, t), name)
     if not ok:
@@ -408,12 +397,7 @@ TEST_SIZES = st.one_of(st.floats(0, 1), st.integers(-1, 7),
        test_size=TEST_SIZES, shuffle=st.booleans(), seed=st.one_of(st.none(), st.integers(0, 99)))
 def test_train_test_split_works_or_refuses_clearly(backend, pair, test_size, shuffle, seed):
     X, y = pair
-    if not (is_host_array(X) and is_host_array(y)):
-        return known("data-non-array")
-    n = X.shape[0] if X.ndim else None
-    if (isinstance(test_size, float) and 0 < test_size < 1 and n is not None
-            and y.ndim and y.shape[0] == n and math.ceil(test_size * n) in (0, n)):
-        return known("split-empty-part")
+    n = X.shape[0] if is_host_array(X) and X.ndim else None
     ok, out = attempt(lambda: xnn.data.train_test_split(on_backend(X), on_backend(y),
                                                         test_size, seed=seed, shuffle=shuffle),
                       "train_test_split")
@@ -435,16 +419,12 @@ def test_train_test_split_works_or_refuses_clearly(backend, pair, test_size, shu
        other=st.one_of(st.none(), anything()))
 def test_standard_scaler_works_or_refuses_clearly(backend, X, other):
     """fit on X, then transform X (or ``other``) and invert it."""
-    if not is_host_array(X) or not (other is None or is_host_array(other)):
-        return known("data-non-array")
     Z = X if other is None else other
     scaler = xnn.data.StandardScaler()
     ok, _ = attempt(lambda: scaler.fit(on_backend(X)), "StandardScaler.fit")
     if not ok:
         return
     assert tuple(scaler.mean.shape) == tuple(scaler.scale.shape) == (X.shape[1],)
-    if not is_float(Z):
-        return known("scaler-dtype")
     ok, z = attempt(lambda: scaler.transform(on_backend(Z)), "StandardScaler.transform")
     if not ok:
         return
@@ -464,10 +444,6 @@ def test_standard_scaler_works_or_refuses_clearly(backend, X, other):
        shuffle=st.booleans())
 def test_batches_cover_every_row_once_or_refuse_clearly(backend, pair, batch_size, shuffle):
     X, y = pair
-    if not (is_host_array(X) and is_host_array(y)):
-        return known("data-non-array")
-    if batch_size is None and X.ndim and y.ndim and X.shape[0] == y.shape[0] == 0:
-        return known("batches-empty")
     ok, out = attempt(lambda: list(xnn.data.batches(on_backend(X), on_backend(y), batch_size,
                                                     shuffle=shuffle, seed=0)), "batches")
     if not ok:
@@ -486,12 +462,6 @@ def test_batches_cover_every_row_once_or_refuse_clearly(backend, pair, batch_siz
        classes=st.one_of(st.integers(-1, 5), st.sampled_from([2.5, "3", True, None])),
        dtype=st.sampled_from([None, "float32", "float64", "int64", "bool"]))
 def test_one_hot_works_or_refuses_clearly(backend, labels, classes, dtype):
-    if not is_host_array(labels):
-        return known("data-non-array")
-    if (labels.ndim == 1 and labels.dtype.kind == "i" and isinstance(classes, int)
-            and not isinstance(classes, bool) and classes > 0
-            and ((labels < 0) | (labels >= classes)).any()):
-        return known("one-hot-range")
     ok, out = attempt(lambda: xnn.data.one_hot(on_backend(labels), classes, dtype), "one_hot")
     if not ok:
         return
@@ -809,22 +779,6 @@ def test_save_writes_everything_or_leaves_the_old_file(tmp_path_factory, extra):
     assert json.dumps(xnn.load(path).extra) == json.dumps(expected)
 
 
-def _zip_method_fields(path) -> set[int]:
-    """Offsets of the version, flags and compression fields of every zip header in the file."""
-    with zipfile.ZipFile(path) as archive:
-        infos = archive.infolist()
-        start = archive.start_dir
-    raw = open(path, "rb").read()
-    fields = set()
-    for info in infos:
-        fields.update(range(info.header_offset + 4, info.header_offset + 10))  # local header
-    at = raw.find(b"PK\x01\x02", start)
-    while at != -1:  # central directory headers
-        fields.update(range(at + 4, at + 12))
-        at = raw.find(b"PK\x01\x02", at + 4)
-    return fields
-
-
 @FEW
 @given(data=st.data())
 def test_damaged_checkpoint_loads_or_raises_checkpointerror(tmp_path_factory, data):
@@ -838,8 +792,6 @@ def test_damaged_checkpoint_loads_or_raises_checkpointerror(tmp_path_factory, da
     else:
         for _ in range(data.draw(st.integers(1, 4))):
             at = data.draw(st.integers(0, len(raw) - 1))
-            if at in _zip_method_fields(path):
-                return known("load-damaged-zip")
             raw[at] = data.draw(st.integers(0, 255))
     path.write_bytes(bytes(raw))
     ok, ck = attempt(lambda: xnn.load(path), ["xnn.load", "model.npz", "layer class"],

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import array_namespace, dtype_name, is_array
+from .backend import compute_namespace, dtype_name, is_array
 
 
 def owner_name(owner: Any) -> str:
     return owner if isinstance(owner, str) else type(owner).__name__
 
 
+# (namespace, dtype) -> whether it is a real floating dtype: xp.isdtype costs ~1 us on NumPy,
+# more than the arithmetic of a small layer, and every layer asks it on every call
+_REAL_FLOATING: dict[tuple[Any, Any], bool] = {}
+
+
+def is_real_floating(xp: Any, dtype: Any) -> bool:
+    """xp.isdtype(dtype, "real floating"), remembered per namespace and dtype."""
+    try:
+        return _REAL_FLOATING[xp, dtype]
+    except KeyError:
+        answer = _REAL_FLOATING[xp, dtype] = bool(xp.isdtype(dtype, "real floating"))
+        return answer
+    except TypeError:  # an unhashable dtype object: ask every time
+        return bool(xp.isdtype(dtype, "real floating"))
+
+
 def check_float(owner: Any, xp: Any, x: Any, what: str = "input") -> None:
     """Raise TypeError unless ``x`` has a real floating dtype."""
-    if not xp.isdtype(x.dtype, "real floating"):
+    if not is_real_floating(xp, x.dtype):
         raise TypeError(f"{owner_name(owner)}: expected a floating-point {what} "
                         f"(float32 or float64), got dtype {dtype_name(x.dtype)}")
 
@@ -30,8 +46,10 @@ def check_batch(owner: Any, xp: Any, x: Any, features: int | None = None,
     if features is not None and x.shape[1] != features:
         raise ValueError(f"{owner_name(owner)}: expected {features} input features, "
                          f"got {x.shape[1]} (input shape {tuple(x.shape)})")
+    if dtype is not None and x.dtype == dtype and is_real_floating(xp, dtype):
+        return  # the layer's own float dtype: the usual case, decided by two lookups
     check_float(owner, xp, x)
-    if dtype is not None and x.dtype != dtype:
+    if dtype is not None:
         raise TypeError(f"{owner_name(owner)}: expected a {dtype_name(dtype)} input like its "
                         f"parameters, got {dtype_name(x.dtype)}; cast the data with "
                         f"xnn.asarray(x, dtype={dtype_name(dtype)!r})")
@@ -50,6 +68,18 @@ def check_same_kind(owner: Any, x: Any, param: Any) -> None:
                          f"with model.to()")
 
 
+def check_layer_input(owner: Any, xp: Any, x: Any, param: Any, features: int) -> None:
+    """check_same_kind and check_batch together: an input of the parameter's library, device
+    and float dtype, of shape (batch, features), passes on a few comparisons; anything else
+    takes the two checks above, which raise their own errors."""
+    if (type(x) is type(param) and x.dtype == param.dtype and x.ndim == 2
+            and x.shape[1] == features and x.device == param.device
+            and is_real_floating(xp, param.dtype)):
+        return
+    check_same_kind(owner, x, param)
+    check_batch(owner, xp, x, features, param.dtype)
+
+
 def check_positive_int(owner: Any, name: str, value: Any) -> int:
     """Raise ValueError unless ``value`` is an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -57,12 +87,24 @@ def check_positive_int(owner: Any, name: str, value: Any) -> int:
     return value
 
 
+# (array type, dtype) -> namespace, for the float arrays float_input has already accepted
+_FLOAT_INPUTS: dict[tuple[type, Any], Any] = {}
+
+
 def float_input(owner: Any, x: Any) -> Any:
     """The namespace of ``x`` after checking that it is a floating-point array of any rank."""
+    try:
+        return _FLOAT_INPUTS[type(x), x.dtype]
+    except (KeyError, AttributeError, TypeError):  # new, not an array, or unhashable dtype
+        pass
     if not is_array(x):
         raise TypeError(f"{owner_name(owner)}: expected an array, got {type(x).__name__}")
-    xp = array_namespace(x)
+    xp = compute_namespace(x)
     check_float(owner, xp, x)
+    try:
+        _FLOAT_INPUTS[type(x), x.dtype] = xp
+    except TypeError:
+        pass
     return xp
 
 
@@ -89,18 +131,35 @@ def check_number(owner: Any, name: str, value: Any, *, low: float | None = None,
     return float(value)
 
 
+_INT_RANGES: dict[tuple[Any, Any], tuple[int, int]] = {}
+
+
+def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
+    """(min, max) of an integer dtype: xp.iinfo's, remembered (iinfo costs microseconds)."""
+    try:
+        return _INT_RANGES[xp, dtype]
+    except KeyError:
+        info = xp.iinfo(dtype)
+        bounds = _INT_RANGES[xp, dtype] = (int(info.min), int(info.max))
+        return bounds
+    except TypeError:  # an unhashable dtype object
+        info = xp.iinfo(dtype)
+        return int(info.min), int(info.max)
+
+
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
                  ignore: Any = None) -> None:
     """Raise ValueError unless every label lies in [0, classes); ``ignore``: a boolean mask of
     labels to leave out (ignore_index). Reads the min and max back to the host: a device sync."""
     if labels.shape[0] == 0:
         return
-    info = xp.iinfo(labels.dtype)
-    if ignore is None:
-        lo, hi = int(xp.min(labels)), int(xp.max(labels))
-    else:  # ignored labels become the neutral element of min and of max
-        lo = int(xp.min(xp.where(ignore, info.max, labels)))
-        hi = int(xp.max(xp.where(ignore, info.min, labels)))
+    lo, hi = int(xp.min(labels)), int(xp.max(labels))
+    if 0 <= lo and hi < classes:  # the usual case: every label, ignored or not, is in range
+        return
+    if ignore is not None:  # ignored labels become the neutral element of min and of max
+        lo_int, hi_int = int_range(xp, labels.dtype)
+        lo = int(xp.min(xp.where(ignore, hi_int, labels)))
+        hi = int(xp.max(xp.where(ignore, lo_int, labels)))
     if lo <= hi and (lo < 0 or hi >= classes):
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")

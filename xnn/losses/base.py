@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .._checks import check_float, owner_name
-from ..backend import array_namespace, dtype_name, is_array
+from ..backend import array_namespace, compute_namespace, dtype_name, is_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -30,7 +30,8 @@ class Loss:
     def _namespace(self, pred: Any, target: Any, *extra: Any) -> Any:
         """The common namespace, after checking pred and target are float arrays alike in shape
         and dtype (``extra``: optional weight arrays, None where absent, that must share it)."""
-        xp = array_namespace(pred, target, *(w for w in extra if w is not None))
+        xp = (compute_namespace(pred, target, *[w for w in extra if w is not None]) if extra
+              else compute_namespace(pred, target))
         check_float(self, xp, pred, "prediction")
         check_float(self, xp, target, "target")
         if tuple(pred.shape) != tuple(target.shape):
@@ -40,20 +41,28 @@ class Loss:
         check_same_dtype(self, pred, target, "target")
         return xp
 
-    def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None) -> tuple[Any, Any]:
+    def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None,
+                grad_scale: float = 1) -> tuple[Any, Any]:
         """Apply the reduction to per-element losses and to their gradient.
 
         ``count`` is the divisor of the mean: the number of elements unless given (a 0-d array
-        for the weighted mean of the class losses).
+        for the weighted mean of the class losses). ``grad_scale``: a constant factor of the
+        gradient, folded into the mean's divisor so the gradient takes one pass, not two.
         """
         if self.reduction == "sum":
-            return xp.sum(elementwise), grad
+            return xp.sum(elementwise), grad if grad_scale == 1 else grad * grad_scale
         if self.reduction == "none":
-            return elementwise, grad
+            return elementwise, grad if grad_scale == 1 else grad * grad_scale
         if count is None:
-            return xp.mean(elementwise), grad / math.prod(elementwise.shape)
+            # sum / n is xp.mean's own arithmetic (NumPy's mean sums, then divides), without
+            # the mean wrapper's Python bookkeeping, which costs more than a small loss itself
+            n = math.prod(elementwise.shape)
+            return xp.sum(elementwise) / n, (grad / n if grad_scale == 1 or n == 0
+                                             else grad * (grad_scale / n))
         # a weighted mean over nothing (every label ignored) is 0/0 = nan, as in torch, but its
         # gradient is 0 there (grad is all zeros), not nan
+        if grad_scale != 1:
+            grad = grad * grad_scale
         return xp.sum(elementwise) / count, grad / xp.where(count > 0, count, 1)
 
     def _options(self) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import check_float, check_labels
-from ..backend import array_namespace, dtype_name
+from .._checks import check_float, check_labels, int_range
+from ..backend import compute_namespace, dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_same_dtype, check_weight
 
@@ -157,9 +157,9 @@ class _ClassLoss(Loss):
         The gradient needs the label's column set, a scatter the standard lacks; this mask
         (built with == and arange only) serves the value and the gradient alike.
         """
-        info = xp.iinfo(labels.dtype)
+        lo, hi = int_range(xp, labels.dtype)
         ignored = None  # ignore_index out of the dtype's range (-100 for uint8): none can match
-        if info.min <= self.ignore_index <= info.max:
+        if lo <= self.ignore_index <= hi:
             ignored = labels == self.ignore_index
         if self.validate:  # reads min and max back to the host: a device sync on a GPU
             check_labels(self, xp, labels, classes, ignored)
@@ -208,17 +208,24 @@ class CrossEntropyLoss(_ClassLoss):
         self.label_smoothing = float(label_smoothing)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = array_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        xp = compute_namespace(pred, target, *([self.weight] if self.weight is not None else []))
         batch, classes = self._check_scores(xp, pred)
-        weight = self._class_weight(xp, pred)
         smoothing = self.label_smoothing
-        if _is_labels(xp, target, batch):
+        labels = _is_labels(xp, target, batch)
+        if labels and self.weight is None and smoothing == 0:
+            # the usual case: q is the one-hot mask itself and the mean divides by its sum,
+            # the number of labels kept (the general branch below gives the same numbers)
+            q = xp.astype(self._one_hot(xp, target, classes), pred.dtype)
+            count = xp.sum(q)
+        elif labels:
+            weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)
             kept = xp.any(hot, axis=1, keepdims=True)  # not ignored
             q = (xp.where(hot, (1 - smoothing) * weight, 0)
                  + xp.where(kept, (smoothing / classes) * weight, 0))
             count = xp.sum(xp.where(hot, weight, 0))  # sum of the kept labels' weights
         else:
+            weight = self._class_weight(xp, pred)
             self._check_probabilities(xp, pred, target, batch, classes)
             q = (target * (1 - smoothing) + smoothing / classes) * weight
             count = None  # the mean is over the batch
@@ -273,7 +280,7 @@ class NLLLoss(_ClassLoss):
         super().__init__(weight, ignore_index, reduction, validate)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = array_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        xp = compute_namespace(pred, target, *([self.weight] if self.weight is not None else []))
         batch, classes = self._check_scores(xp, pred)
         weight = self._class_weight(xp, pred)
         if tuple(target.shape) != (batch,):

@@ -1,16 +1,18 @@
 """Module, Parameter and Sequential: the containers every layer is built from.
 
 A module's ``forward(x)`` returns its output and a ``backprop`` closure over what it saw;
-``backprop(dy)`` adds each parameter's gradient into ``Parameter.grad`` and returns dL/dx.
+``backprop(dy)`` adds each parameter's gradient into ``Parameter.grad`` and returns dL/dx
+(or None, for a forward called with ``input_grad=False``: the data needs no gradient).
 """
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Iterator
 
 from ..backend import Backend, asarray, backend_of, dtype_name, get_backend, is_array
 
-__all__ = ["Parameter", "Module", "Sequential", "Backprop"]
+__all__ = ["Parameter", "Module", "Sequential", "Backprop", "accepts_input_grad"]
 
 Backprop = Callable[[Any], Any]
 
@@ -60,7 +62,11 @@ class Module:
         return self
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        """Return the output and a closure mapping dL/d(output) to dL/d(input)."""
+        """Return the output and a closure mapping dL/d(output) to dL/d(input).
+
+        A layer may also take a keyword-only ``input_grad: bool = True``: called with False, its
+        backprop may skip dL/d(input) and return None (see :func:`accepts_input_grad`).
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement forward(x)")
 
     def __call__(self, x: Any) -> Any:
@@ -209,6 +215,36 @@ class Module:
         return "\n".join(lines)
 
 
+_TAKES_INPUT_GRAD: dict[type, bool] = {}
+
+
+def accepts_input_grad(module: Module) -> bool:
+    """Whether ``module.forward`` takes the keyword ``input_grad`` (decided once per class).
+
+    A layer whose forward accepts ``input_grad=False`` may skip computing dL/dx in its backprop
+    and return None there; the caller promises not to use it. Layers written with plain
+    ``forward(self, x)`` are never passed the keyword, so they work unchanged.
+    """
+    own = getattr(module, "__dict__", {}).get("forward")  # a forward set on the instance
+    if own is not None:
+        return _takes_input_grad(own)
+    kind = type(module)
+    try:
+        return _TAKES_INPUT_GRAD[kind]
+    except KeyError:
+        takes = _TAKES_INPUT_GRAD[kind] = _takes_input_grad(kind.forward)
+        return takes
+
+
+def _takes_input_grad(forward: Callable) -> bool:
+    try:
+        param = inspect.signature(forward).parameters.get("input_grad")
+    except (TypeError, ValueError):  # no introspectable signature
+        return False
+    return param is not None and param.kind in (inspect.Parameter.KEYWORD_ONLY,
+                                                inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def _shape(value: Any) -> tuple[int, ...]:
     if is_array(value):
         return tuple(value.shape)
@@ -232,16 +268,24 @@ class Sequential(Module):
         for i, layer in enumerate(self.layers):
             yield str(i), layer
 
-    def forward(self, x: Any) -> tuple[Any, Backprop]:
+    def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
+        """Run the layers in order. ``input_grad=False``: nobody needs dL/dx (``x`` is the data);
+        the first layer is told so if its forward takes ``input_grad`` (Linear's does), and
+        backprop returns None."""
+        layers = self.layers
         backprops = []
-        for layer in self.layers:
-            x, backprop = layer.forward(x)
-            backprops.append(backprop)
+        for i, layer in enumerate(layers):
+            if i == 0 and not input_grad and accepts_input_grad(layer):
+                x, step = layer.forward(x, input_grad=False)
+            else:
+                x, step = layer.forward(x)
+            backprops.append(step)
+        backprops.reverse()
 
         def backprop(dy: Any) -> Any:
-            for step in reversed(backprops):
+            for step in backprops:
                 dy = step(dy)
-            return dy
+            return dy if input_grad else None
 
         return x, backprop
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import numbers
 from typing import Any, Iterable
 
-from ..backend import array_namespace, asarray, backend_of, dtype_name, is_array
+from ..backend import (array_namespace, asarray, backend_of, compute_namespace, dtype_name,
+                       is_array)
 from ..nn.module import Parameter
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
@@ -226,7 +227,7 @@ class Adagrad(Optimizer):
             _nonnegative(self, name, getattr(self, name))
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = array_namespace(p.value)
+        xp = compute_namespace(p.value)
         if self.sums[i] is None:
             self.sums[i] = xp.full_like(p.value, self.initial_accumulator_value)
             self.param_steps[i] = 0
@@ -276,7 +277,7 @@ class RMSprop(Optimizer):
             _nonnegative(self, name, getattr(self, name))
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = array_namespace(p.value)
+        xp = compute_namespace(p.value)
         if self.square_avgs[i] is None:
             self.square_avgs[i] = xp.zeros_like(p.value)
         if self.weight_decay != 0:
@@ -349,7 +350,7 @@ class Adam(Optimizer):
         _nonnegative(self, "weight_decay", self.weight_decay)
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = array_namespace(p.value)
+        xp = compute_namespace(p.value)
         m, v = self.exp_avgs, self.exp_avg_sqs
         if m[i] is None:
             m[i], v[i], self.param_steps[i] = xp.zeros_like(p.value), xp.zeros_like(p.value), 0
@@ -409,11 +410,11 @@ def _nonnegative(owner: Optimizer, name: str, value: Any) -> None:
 
 def _checked_grad(owner: Optimizer, i: int, p: Parameter) -> Any:
     """p.grad, after checking it can update p (a mismatch would broadcast or promote silently)."""
-    grad = p.grad
-    if tuple(grad.shape) != tuple(p.value.shape):
+    grad, value = p.grad, p.value
+    if grad.shape != value.shape and tuple(grad.shape) != tuple(value.shape):
         raise ValueError(f"{type(owner).__name__}: parameter {i} has shape "
                          f"{tuple(p.value.shape)} but its grad has shape {tuple(grad.shape)}")
-    if grad.dtype != p.value.dtype:
+    if grad.dtype != value.dtype:
         raise TypeError(f"{type(owner).__name__}: parameter {i} is {dtype_name(p.value.dtype)} "
                         f"but its grad is {dtype_name(grad.dtype)}")
     return grad
