@@ -49,14 +49,8 @@ BUGS = {
     "seed-owner": "fit with seed=-1 or 'a': NumPy's bare 'expected non-negative integer' / "
                   "SeedSequence error, not naming fit (train_test_split/batches check it)",
     # fit / evaluate
-    "fit-empty": "fit on 0 samples: the raw 'cannot reshape array of size 0' ValueError from "
-                 "_check_finite (torch: RuntimeError)",
     "fit-batchnorm-buffers": "fit whose loss refuses the target has already run the forward pass: "
                              "BatchNorm1d running statistics are changed by the failed call",
-    "fit-scheduler": "fit(scheduler=<no step()>) raises AttributeError after a full epoch has "
-                     "updated the parameters",
-    "fit-model-type": "fit/evaluate(None, ...) raise AttributeError 'NoneType' object has no "
-                      "attribute 'parameters'",
     "fit-convert-owner": "fit/evaluate given data that cannot become an array (None, ragged, "
                          "str) or evaluate(loss=None) raise errors that do not name fit/evaluate",
     # optimizers
@@ -91,7 +85,6 @@ BUGS = {
                         "'has shape (3,), the state dict gives ()'",
     "module-load-type": "Module.load_state_dict(3) raises TypeError 'argument of type 'int' is "
                         "not iterable' without the module's name",
-    "module-to-int": "model.to(dtype='int64') silently turns every parameter into integers",
     # backend
     "torch-device": "set_backend('torch', 'nope' or 3) raises torch's RuntimeError",
     "asarray-backend-str": "asarray(x, backend='numpy') raises AttributeError "
@@ -469,7 +462,6 @@ def test_load_state_dict_of_a_non_mapping_names_the_module(state):
         _bn_model().load_state_dict(state)
 
 
-@bug("module-to-int")
 def test_model_to_refuses_an_integer_dtype():
     model = _bn_model()
     before = _host_state(model)
@@ -867,7 +859,6 @@ def test_fit_with_an_out_of_range_label_in_a_later_batch_leaves_the_model_unchan
     _assert_state(model, before)
 
 
-@bug("fit-scheduler")
 @NUMPY_ONLY
 def test_fit_refuses_a_scheduler_without_step_before_training(pinned):
     model, X, y = _fit_setup()
@@ -878,7 +869,6 @@ def test_fit_refuses_a_scheduler_without_step_before_training(pinned):
     _assert_state(model, before)
 
 
-@bug("fit-empty")
 def test_fit_on_zero_samples_raises_a_named_valueerror(pinned):
     model, _, _ = _fit_setup()
     with pytest.raises(ValueError, match="fit"):
@@ -886,7 +876,6 @@ def test_fit_on_zero_samples_raises_a_named_valueerror(pinned):
                 optimizer=optim.SGD(model.parameters()), epochs=1, progress=False)
 
 
-@bug("fit-model-type")
 @pytest.mark.parametrize("entry", ["fit", "evaluate"])
 def test_fit_and_evaluate_refuse_a_non_module_with_typeerror(entry):
     opt = optim.SGD(nn.Linear(3, 2).parameters())

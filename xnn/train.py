@@ -60,10 +60,12 @@ class TrainingRun:
         self.history.stop_reason = reason
 
 
-def _model_backend(model: Module) -> tuple[Backend, Any]:
+def _model_backend(model: Module, owner: str = "fit") -> tuple[Backend, Any]:
+    if not isinstance(model, Module):
+        raise TypeError(f"{owner}: model must be an xnn.nn.Module, got {type(model).__name__}")
     params = model.parameters()
     if not params:
-        raise ValueError(f"fit: {type(model).__name__} has no parameters to train")
+        raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
     value = params[0].value
     return backend_of(value), value.dtype
 
@@ -116,7 +118,7 @@ def _mean_value(xp: Any, value: Any) -> Any:
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
              metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
     """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
-    backend, dtype = _model_backend(model)
+    backend, dtype = _model_backend(model, "evaluate")
     X = _prepare(X, backend, dtype, labels_ok=False)
     y = _prepare(y, backend, dtype, labels_ok=True)
     check_same_length("evaluate", X, y)
@@ -163,11 +165,16 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         raise TypeError(f"fit: optimizer must have step(), got {type(optimizer).__name__}")
     if validation_data is not None and validation_split is not None:
         raise ValueError("fit: give validation_data or validation_split, not both")
+    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
+        raise TypeError(f"fit: scheduler must have step(), got {type(scheduler).__name__}")
     backend, dtype = _model_backend(model)
     xp = backend.xp
     X = _prepare(X, backend, dtype, labels_ok=False)
     y = _prepare(y, backend, dtype, labels_ok=True)
     n = check_same_length("fit", X, y)
+    if n == 0:
+        raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
+                         f"{tuple(y.shape)}); there is nothing to train on")
     _check_finite("X", X)
     _check_finite("y", y)
     X_val = y_val = None
