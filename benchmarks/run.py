@@ -1,6 +1,6 @@
 """xnn against hand-written NumPy and PyTorch eager on the CPU: one command prints the table.
 
-    python benchmarks/run.py                 # the full suite, memory and scaling (~6 min)
+    python benchmarks/run.py                 # the full suite, memory and scaling (~7 min)
     python benchmarks/run.py --quick         # shorter schedules, fewer repeats (~1 min)
     python benchmarks/run.py --workloads xor,mlp-large --no-scaling
 
