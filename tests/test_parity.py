@@ -72,6 +72,23 @@ def test_parity_uses_identical_batches_and_dropout_masks(backend):
     assert report.losses["numpy"][0] != report.losses["numpy"][1]  # batches really differ
 
 
+def test_parity_api_is_public_in_xnn_testing(backend):
+    """The names users import: xnn.testing.compare_backends and assert_parity."""
+    from xnn.testing import assert_parity, compare_backends
+
+    X, y = parity.tutorial("xor").data()
+    kwargs = dict(loss=xnn.losses.MSELoss(), optimizer=lambda ps: xnn.optim.SGD(ps, lr=2.0),
+                  steps=3, backends=("numpy", backend))
+    report = compare_backends(_nudged_model, X, y, **kwargs)
+    assert sorted({d.step for d in report.diffs}) == [1, 2, 3]
+    assert {d.name for d in report.diffs} == {"0.weight", "0.bias", "2.weight", "2.bias"}
+    if backend.name == "torch":  # the nudged weight is found through the public names too
+        with pytest.raises(AssertionError, match="2.weight"):
+            assert_parity(_nudged_model, X, y, **kwargs)
+    else:
+        assert assert_parity(_nudged_model, X, y, rtol=1e-12, **kwargs).passed(1e-12)
+
+
 def test_compare_backends_refuses_a_single_backend():
     with pytest.raises(ValueError, match="at least two backends"):
         parity.compare_backends(_nudged_model, np.zeros((4, 2)), np.zeros((4, 1)),

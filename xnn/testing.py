@@ -1,7 +1,9 @@
-"""Tools that prove xnn's numbers: the gradient checker.
+"""Tools that prove xnn's numbers: the gradient checker and cross-backend parity.
 
 ``gradcheck`` compares a module's (or a loss's) hand-written backprop with float64 central
-differences, for every input element and every parameter element.
+differences, for every input element and every parameter element. ``compare_backends`` and
+``assert_parity`` (from ``xnn.parity``) train one seeded model on several backends and report
+how far they drift.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from . import random
 from .backend import asarray, backend_of, dtype_name, host_generator, to_numpy
 from .losses.base import Loss
 from .nn.module import Module
+from .parity import TOLERANCES, ParamDiff, ParityReport, assert_parity, compare_backends
 
-__all__ = ["gradcheck", "GradcheckError"]
+__all__ = ["gradcheck", "GradcheckError", "compare_backends", "assert_parity", "ParityReport",
+           "ParamDiff", "TOLERANCES"]
 
 
 class GradcheckError(AssertionError):
