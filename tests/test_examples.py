@@ -19,8 +19,10 @@ CASES = [
      lambda m: abs(m["m"] - 2.0) < 0.05 and abs(m["b"] - 1.0) < 0.05),
     ("xor", ["--epochs", "2000", "--lr", "3"], ["loss.png", "decision_surface.png"],
      lambda m: m["max_error"] < 0.1),
-    ("polynomial_regression", ["--epochs", "400", "--lr", "0.03"], ["loss.png", "fit.png"],
-     lambda m: m["mse_truth"] < 4.0),   # the data's variance is about 68
+    # the data's variance is about 68; lr 0.03 for 400 epochs was unstable (2.8 to 4.1 with
+    # torch's thread count), 0.02 for 600 lands at 1.2-1.3 on every backend
+    ("polynomial_regression", ["--epochs", "600", "--lr", "0.02"], ["loss.png", "fit.png"],
+     lambda m: m["mse_truth"] < 2.0),
     ("deep_mlp", ["--epochs", "40", "--layer-dims", "2,16,8,1"],
      ["loss.png", "decision_surface.png"], lambda m: m["test_accuracy"] > 0.9),
     ("arithmetic", ["--epochs", "3"], ["loss.png"], lambda m: m["test_r2"] > 0.99),

@@ -6,10 +6,6 @@ backend; finite where the inputs were finite and moderate), or raise a documente
 type (TypeError, ValueError, KeyError for state dicts, CheckpointError, BackendUnavailableError)
 whose message names the entry point. An IndexError, AttributeError, ZeroDivisionError or
 RuntimeError from inside a library fails the test.
-
-Inputs that reach a bug already pinned by a strict xfail in test_hardening.py are left out
-here, each by a ``known(...)`` test on the inputs (never on the outcome) that names the bug;
-when a bug is fixed, delete its exclusion with its xfail marker.
 """
 
 from __future__ import annotations
@@ -22,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import xnn
@@ -139,11 +135,6 @@ def same_place(y: Any, backend: xnn.Backend) -> None:
     assert str(backend_of(y).device) == str(backend.device)
 
 
-def known(bug: str) -> None:
-    """The inputs reach a bug pinned in test_hardening.py: record it and check nothing more."""
-    event(f"known bug: {bug}")
-
-
 def _host_state(model) -> dict[str, np.ndarray]:
     return {k: xnn.to_numpy(v).copy() for k, v in model.state_dict().items()}
 
@@ -183,9 +174,6 @@ LAYERS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "Sequential": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.1),
                                          nn.Linear(4, 2)), "out2"),
 }
-TAKES_ANY_ARRAY = {"Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus",
-                   "SiLU", "Softmax", "Softmax(axis=0)", "LogSoftmax", "Dropout", "Dropout(eval)",
-                   "Flatten"}
 
 
 def _expected_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -205,12 +193,6 @@ def test_layer_forward_and_backprop_work_or_refuse_clearly(backend, name, x):
     xnn.seed(0)
     layer = make()
     owners = sorted({type(m).__name__ for m in layer.modules()})
-    if not is_host_array(x) and name not in TAKES_ANY_ARRAY:
-        return known("layer-non-array")
-    if name.startswith(("Softmax", "LogSoftmax")) and is_float(x) and x.ndim >= 1:
-        axis = 0 if name == "Softmax(axis=0)" else -1
-        if x.shape[axis] == 0:
-            return known("softmax-empty-axis")
     xb = on_backend(x)
     ok, out = attempt(lambda: layer.forward(xb), owners)
     if not ok:
@@ -273,11 +255,6 @@ def loss_inputs(pair):
 
 
 def _check_loss(backend, name, loss, pred, target, classwise):
-    if not (is_host_array(pred) and is_host_array(target)):
-        return known("loss-mixed-owner")  # a list is reported as 'arrays from different backends'
-    if (classwise and name.startswith("CrossEntropy") and is_float(pred) and pred.ndim == 2
-            and pred.shape[1] == 0):
-        return known("ce-zero-classes")
     p, t = on_backend(pred), on_backend(target)
     ok, out = attempt(lambda: loss(p, t), name.split("(")[0])
     if not ok:
@@ -570,10 +547,6 @@ def test_optimizer_builds_and_steps_or_refuses_clearly(backend, cls, data):
     ok, opt = attempt(lambda: cls(params, **kwargs), cls.__name__)
     if not ok:
         return
-    if backend.name == "array_api_strict" and any(isinstance(v, np.generic) for v in kwargs.values()):
-        return known("numpy-scalar-hyper")
-    if backend.name == "torch" and not representable(kwargs.get("initial_accumulator_value")):
-        return known("torch-scalar-overflow")
     assert isinstance(opt.lr, numbers.Real) and opt.lr >= 0  # NaN and negatives refused
     dtypes = [p.dtype for p in params]
     tame = not kwargs  # default hyperparameters and, so far, moderate grads: values stay finite
@@ -602,11 +575,6 @@ def test_optimizer_builds_and_steps_or_refuses_clearly(backend, cls, data):
 def test_gradient_clipping_works_or_refuses_clearly(backend, data, max_norm, norm_type):
     params = _linear_params()
     grads = data.draw(_grads(params))
-    if any(g is not None and (not is_float(g) or g.shape != p.shape)
-           for p, g in zip(params, grads)):
-        return known("clip-grads-unchecked")
-    if backend.name == "array_api_strict" and isinstance(max_norm, np.generic):
-        return known("numpy-scalar-hyper")
     for p, g in zip(params, grads):
         p.grad = on_backend(g)
     ok, total = attempt(lambda: clip.clip_grad_norm(params, max_norm, norm_type),
@@ -615,15 +583,15 @@ def test_gradient_clipping_works_or_refuses_clearly(backend, data, max_norm, nor
         assert tuple(total.shape) == ()
         assert [tuple(p.grad.shape) for p in params if p.grad is not None] == [
             g.shape for g in grads if g is not None]
-    if backend.name == "torch" and not representable(max_norm) and any(
-            g is not None for g in grads):
-        return known("torch-scalar-overflow")
     ok, _ = attempt(lambda: clip.clip_grad_value(params, max_norm), "clip_grad_value")
     if ok and isinstance(max_norm, (int, float)) and representable(max_norm):
         for p in params:
             if p.grad is not None and p.grad.dtype != bool:
-                g = xnn.to_numpy(p.grad).astype("float64")
-                assert (np.abs(g[~np.isnan(g)]) <= max_norm * (1 + 1e-6)).all()
+                g = xnn.to_numpy(p.grad)
+                # the limit rounds to the grad's dtype: up by a relative ulp, or to a subnormal
+                slack = max_norm * 1e-6 + float(np.finfo(g.dtype).smallest_subnormal)
+                g = g.astype("float64")
+                assert (np.abs(g[~np.isnan(g)]) <= max_norm + slack).all()
 
 
 SCHEDULES = {
@@ -675,9 +643,6 @@ def test_asarray_and_to_numpy_round_trip(backend, host, dtype, as_list):
         np.testing.assert_array_equal(back, reference)
 
 
-TORCH_DEVICES = {None, "cpu", "cuda", "cuda:0"}
-
-
 @FUZZ
 @given(name=st.one_of(st.sampled_from(["numpy", "NumPy ", "array_api_strict", "array-api-strict",
                                        "torch", "cupy", "nope", "", "torch:cpu", "numpy:gpu",
@@ -686,10 +651,6 @@ TORCH_DEVICES = {None, "cpu", "cuda", "cuda:0"}
        device=st.sampled_from([None, "cpu", "cuda", "cuda:0", 0, 1, -1, "device1", "device2",
                                "CPU_DEVICE", "nope"]))
 def test_set_backend_selects_or_refuses_clearly(name, device):
-    key = name.strip().lower() if isinstance(name, str) else ""
-    if key.startswith("torch") and (device if ":" not in key else key.split(":", 1)[1]) \
-            not in TORCH_DEVICES:
-        return known("torch-device")
     before = xnn.get_backend()
     try:
         ok, chosen = attempt(lambda: xnn.set_backend(name, device),
@@ -730,8 +691,6 @@ def test_load_state_dict_loads_all_or_nothing(backend, data):
             shape = before[key].shape
             state[key] = data.draw(st.one_of(host_arrays(shape=shape), host_arrays(),
                                              st.sampled_from(JUNK)))
-            if not is_host_array(state[key]) and shape == ():
-                return known("module-load-half")  # a non-array reaches the 0-d buffer's cast
     ok, _ = attempt(lambda: model.load_state_dict(state), "load_state_dict",
                     allowed=(KeyError, TypeError, ValueError))
     if not ok:

@@ -4,11 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import compute_namespace, dtype_name, is_array
+from .backend import backend_of, compute_namespace, dtype_name, host_backend, is_array
 
 
 def owner_name(owner: Any) -> str:
     return owner if isinstance(owner, str) else type(owner).__name__
+
+
+# NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
+# comparison (two property reads) on every loss call
+_HOST_XP = compute_namespace(host_backend().xp.empty(0))
+
+
+def not_an_array(owner: Any, x: Any, what: str = "input") -> TypeError:
+    """The error for a ``what`` that is not an array (a list, None, a number)."""
+    return TypeError(f"{owner_name(owner)}: expected the {what} to be an array, got "
+                     f"{type(x).__name__}; make one with xnn.asarray()")
+
+
+def input_namespace(owner: Any, x: Any) -> Any:
+    """compute_namespace(x), or a TypeError naming ``owner`` when ``x`` is not an array (the
+    namespace lookup's own error would speak of mixing backends)."""
+    try:
+        return compute_namespace(x)
+    except TypeError:
+        pass
+    raise not_an_array(owner, x)
 
 
 # (namespace, dtype) -> whether it is a real floating dtype: xp.isdtype costs ~1 us on NumPy,
@@ -59,6 +80,8 @@ def check_same_kind(owner: Any, x: Any, param: Any) -> None:
     """Raise TypeError when ``x`` is another library's array than the layer's parameters, and
     ValueError when it is on another device."""
     if type(x) is not type(param):
+        if not is_array(x):
+            raise not_an_array(owner, x)
         raise TypeError(f"{owner_name(owner)}: input is a {type(x).__module__}.{type(x).__name__} "
                         f"but the parameters are {type(param).__module__}.{type(param).__name__}; "
                         f"move the input with xnn.asarray() or the model with model.to()")
@@ -78,6 +101,57 @@ def check_layer_input(owner: Any, xp: Any, x: Any, param: Any, features: int) ->
         return
     check_same_kind(owner, x, param)
     check_batch(owner, xp, x, features, param.dtype)
+
+
+def loss_namespace(owner: Any, pred: Any, target: Any, weight: Any = None,
+                   pos_weight: Any = None) -> Any:
+    """The namespace of a loss's prediction, target and weights (None where absent), after
+    checking they are arrays of one library on one device: a few comparisons when they are;
+    otherwise a TypeError (not an array, two libraries) or ValueError (two devices) naming the
+    loss, what came and where."""
+    try:
+        xp = compute_namespace(pred, target)
+    except TypeError:  # a non-array, or two libraries: said precisely below
+        xp = None
+    if (xp is not None and _one_place(xp, pred, target)
+            and (weight is None or _one_place(xp, pred, weight))
+            and (pos_weight is None or _one_place(xp, pred, pos_weight))):
+        return xp
+    named = [("prediction", pred), ("target", target)]
+    if weight is not None:
+        named.append(("weight", weight))
+    if pos_weight is not None:
+        named.append(("pos_weight", pos_weight))
+    check_one_place(owner, named)
+    return compute_namespace(pred, target)  # same library and device, different array types
+
+
+def _one_place(xp: Any, a: Any, b: Any) -> bool:
+    return type(a) is type(b) and (xp is _HOST_XP or a.device == b.device)
+
+
+def check_one_place(owner: Any, named: list[tuple[str, Any]]) -> None:
+    """Raise TypeError unless every (what, value) of ``named`` is an array of one library, and
+    ValueError unless they are on one device; the messages name both."""
+    for what, a in named:
+        if not is_array(a):
+            raise not_an_array(owner, a, what)
+    first, a0 = named[0]
+    place0 = backend_of(a0)
+    for what, a in named[1:]:
+        place = backend_of(a)
+        if place.name != place0.name:
+            raise TypeError(f"{owner_name(owner)}: the {first} comes from {_describe(a0, place0)} "
+                            f"but the {what} from {_describe(a, place)}; move them to one "
+                            f"backend with xnn.asarray()")
+        if str(place.device) != str(place0.device):
+            raise ValueError(f"{owner_name(owner)}: the {first} is on device {place0.device} but "
+                             f"the {what} is on {place.device}; move them to one device with "
+                             f"xnn.asarray()")
+
+
+def _describe(a: Any, place: Any) -> str:
+    return f"{place.name} ({type(a).__name__} on {place.device})"
 
 
 def check_positive_int(owner: Any, name: str, value: Any) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import numbers
 import os
 import threading
 from dataclasses import dataclass, field
@@ -184,13 +185,42 @@ def _load_array_api_strict(device: Any) -> Backend:
 
 def _load_torch(device: Any) -> Backend:
     torch = _import("torch", "pip install torch")
-    dev = torch.device("cpu" if device is None else device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailableError(
-            f"torch device {str(dev)!r} was asked for but torch sees no CUDA GPU "
-            f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch")
+    dev = _torch_device(torch, device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendUnavailableError(
+                f"torch device {str(dev)!r} was asked for but torch sees no CUDA GPU "
+                f"(torch {torch.__version__}); use device='cpu' or install a CUDA build of torch")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"torch device {str(dev)!r} does not exist: torch sees {count} "
+                             f"CUDA GPU(s), so N in 'cuda:N' must lie in [0, {count})")
     xp = array_api_compat.array_namespace(torch.empty(0))
     return Backend("torch", xp, dev)
+
+
+def _torch_device(torch: Any, device: Any) -> Any:
+    """The torch.device of ``device``: None (the CPU), 'cpu', 'cuda', 'cuda:N', an int N (GPU N,
+    as cupy counts) or a torch.device of those. Another type is a TypeError; another value a
+    ValueError naming the choices (torch.device() itself raises RuntimeError)."""
+    expected = "expected 'cpu', 'cuda', 'cuda:N' or a GPU index N"
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, bool) or not isinstance(device, (str, numbers.Integral, torch.device)):
+        raise TypeError(f"torch device must be a str, int or torch.device ({expected}), "
+                        f"got {type(device).__name__}")
+    if isinstance(device, numbers.Integral):
+        if device < 0:
+            raise ValueError(f"torch has no device {device!r}: {expected} with N >= 0")
+        device = f"cuda:{int(device)}"  # torch.device(int) means 'the current accelerator'
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):  # torch's message lists device types xnn cannot use
+        raise ValueError(f"torch has no device {device!r}; {expected}") from None
+    if dev.type not in ("cpu", "cuda") or (dev.type == "cpu" and dev.index not in (None, 0)):
+        raise ValueError(f"xnn runs torch on 'cpu' or 'cuda' devices, got {str(dev)!r}; "
+                         f"{expected}")
+    return torch.device("cpu") if dev.type == "cpu" else dev  # 'cpu:0' is where tensors say 'cpu'
 
 
 def _load_cupy(device: Any) -> Backend:
@@ -351,8 +381,38 @@ def is_array(obj: Any) -> bool:
     return array_api_compat.is_array_api_obj(obj)
 
 
+# bool, signed and unsigned integers, floats, complex: the kinds every backend holds
+_NUMBER_KINDS = frozenset("biufc")
+_KIND_NAMES = {"O": "mixed objects", "U": "text", "S": "bytes", "M": "datetimes",
+               "m": "timedeltas", "V": "structured records"}
+
+
+def _host_numbers(owner: str, obj: Any) -> Any:
+    """``obj`` (a list, scalar or array-like) as a NumPy array of numbers; anything else is a
+    TypeError naming ``owner`` and what came."""
+    try:
+        arr = _np.asarray(obj)
+    except (TypeError, ValueError) as err:  # NumPy's 'inhomogeneous shape' for ragged lists
+        raise TypeError(f"{owner}: cannot make an array from {type(obj).__name__} of mixed or "
+                        f"ragged data ({err})") from None
+    _check_numbers(owner, obj, arr.dtype)
+    return arr
+
+
+def _check_numbers(owner: str, obj: Any, dtype: Any) -> None:
+    """Refuse what NumPy holds but no other backend can: text, dates, Python objects."""
+    if dtype.kind in _NUMBER_KINDS:
+        return
+    what = type(obj).__name__
+    if isinstance(obj, (list, tuple, _np.ndarray)):
+        what += f" of {_KIND_NAMES.get(dtype.kind, 'data that are not numbers')}"
+    raise TypeError(f"{owner}: expected numbers (bool, integer, float or complex), got {what} "
+                    f"(NumPy dtype {dtype})")
+
+
 def to_numpy(x: Any) -> Any:
-    """A NumPy copy of ``x`` on the host, from any backend and device."""
+    """A NumPy copy of ``x`` on the host, from any backend and device; lists and scalars of
+    numbers are accepted, anything else (None, dicts, text) is a TypeError."""
     if isinstance(x, (_np.ndarray, _np.generic)):  # numpy reductions give scalars, not 0-d arrays
         return _np.array(x)
     if array_api_compat.is_cupy_array(x):
@@ -364,26 +424,36 @@ def to_numpy(x: Any) -> Any:
             import array_api_strict as xps  # noqa: PLC0415 - optional, only for its own arrays
             x = x.to_device(xps.Device("CPU_DEVICE"))
         return _np.from_dlpack(x).copy()
-    return _np.array(x)
+    return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
-def asarray(obj: Any, dtype: Any = None, *, backend: Backend | None = None) -> Any:
+def _resolve(backend: Backend | str | None) -> Backend:
+    """The backend a ``backend=`` argument names: None is the active one."""
+    if backend is None:
+        return get_backend()
+    return backend if type(backend) is Backend else _load(backend)
+
+
+def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None) -> Any:
     """A copy of ``obj`` on the active backend and device (never an alias of the caller's buffer).
 
-    Arrays from another backend or device are moved explicitly through the host. ``dtype`` is a
-    name ("float32") or a dtype of the target namespace; None keeps the data's dtype, with
-    Python floats becoming the default float dtype.
+    ``obj`` is an array of any backend, or a list, scalar or array-like of numbers (bool,
+    integer, float or complex); text, dates, None and other objects are a TypeError. Arrays
+    from another backend or device are moved explicitly through the host. ``dtype`` is a name
+    ("float32") or a dtype of the target namespace; None keeps the data's dtype, with Python
+    floats becoming the default float dtype. ``backend`` is a Backend or a name as
+    set_backend takes it ("numpy", "torch:cuda"); None is the active one.
     """
-    b = backend or get_backend()
+    b = _resolve(backend)
     xp = b.xp
     if is_array(obj):
+        if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
+            _check_numbers("asarray", obj, obj.dtype)
         same = array_api_compat.array_namespace(obj) is xp and _same_device(obj, b.device)
         if not same:
             obj = to_numpy(obj)
     else:
-        obj = _np.asarray(obj)
-        if obj.dtype == object:
-            raise TypeError(f"cannot make an array from {type(obj).__name__} of mixed or ragged data")
+        obj = _host_numbers("asarray", obj)
         if dtype is None and obj.dtype == _np.float64:
             dtype = _default_dtype  # Python floats follow xnn's default, as torch.tensor does
     target = None if dtype is None else resolve_dtype(xp, dtype)
@@ -417,9 +487,9 @@ def host_generator(seed: int | None) -> Any:
     return _np.random.default_rng(seed)
 
 
-def from_host(a: Any, dtype: Any, backend: Backend | None = None) -> Any:
+def from_host(a: Any, dtype: Any, backend: Backend | str | None = None) -> Any:
     """Move a host (NumPy) array onto the active backend, cast on the host to ``dtype`` first."""
-    b = backend or get_backend()
+    b = _resolve(backend)
     name = dtype_name(resolve_dtype(b.xp, dtype))
     return b.xp.asarray(_np.asarray(a.astype(name), order="C"), device=b.device, copy=True)
 

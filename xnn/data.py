@@ -17,7 +17,7 @@ from .backend import (array_namespace, asarray, backend_of, dtype_name, host_gen
                       is_array, resolve_dtype)
 
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
-           "check_same_length", "take_rows"]
+           "check_same_length", "check_seed", "take_rows"]
 
 
 def _check_array(owner: str, name: str, x: Any) -> None:
@@ -39,13 +39,21 @@ def check_same_length(owner: str, X: Any, y: Any) -> int:
     return X.shape[0]
 
 
-def _permutation(owner: str, n: int, seed: int | None) -> Any:
-    """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
+def check_seed(owner: str, seed: Any) -> int | None:
+    """``seed`` as an int (or None), after checking it is None or a non-negative integer."""
     if seed is None:
-        return random.permutation(n)
+        return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"{owner}: seed must be None or a non-negative int, got {seed!r}")
-    return host_generator(int(seed)).permutation(n)
+    return int(seed)
+
+
+def _permutation(owner: str, n: int, seed: int | None) -> Any:
+    """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
+    seed = check_seed(owner, seed)
+    if seed is None:
+        return random.permutation(n)
+    return host_generator(seed).permutation(n)
 
 
 def take_rows(x: Any, rows: Any) -> Any:

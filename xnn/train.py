@@ -15,7 +15,7 @@ from ._checks import check_positive_int
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
                       host_generator, is_array, to_numpy)
 from .callbacks import Callback
-from .data import check_same_length, take_rows
+from .data import check_same_length, check_seed, take_rows
 from .metrics import get_metric
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
@@ -70,16 +70,22 @@ def _model_backend(model: Module, owner: str = "fit") -> tuple[Backend, Any]:
     return backend_of(value), value.dtype
 
 
-def _prepare(data: Any, backend: Backend, float_dtype: Any, labels_ok: bool) -> Any:
+def _prepare(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
+             labels_ok: bool) -> Any:
     """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
-    integer targets stay integer class labels. Arrays already right are not copied."""
-    arr = data if is_array(data) else asarray(data, backend=backend)
-    keep = labels_ok and arr.ndim == 1 and dtype_name(arr.dtype).startswith(("int", "uint"))
-    target = dtype_name(arr.dtype) if keep else dtype_name(float_dtype)
-    if (array_namespace(arr) is backend.xp and str(backend_of(arr).device) == str(backend.device)
-            and dtype_name(arr.dtype) == target):
-        return arr
-    return asarray(arr, dtype=target, backend=backend)
+    integer targets stay integer class labels. Arrays already right are not copied; data that
+    cannot become numbers (None, ragged lists, text) is a TypeError naming ``owner``."""
+    try:
+        arr = data if is_array(data) else asarray(data, backend=backend)
+        keep = labels_ok and arr.ndim == 1 and dtype_name(arr.dtype).startswith(("int", "uint"))
+        target = dtype_name(arr.dtype) if keep else dtype_name(float_dtype)
+        if (array_namespace(arr) is backend.xp
+                and str(backend_of(arr).device) == str(backend.device)
+                and dtype_name(arr.dtype) == target):
+            return arr
+        return asarray(arr, dtype=target, backend=backend)
+    except TypeError as err:  # asarray's refusal, which names asarray, not the caller
+        raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
 
 
 def _check_finite(name: str, arr: Any) -> None:
@@ -111,6 +117,12 @@ def _overrides_before_step(cb: Callback) -> bool:
     return "before_step" in vars(cb) or type(cb).before_step is not Callback.before_step
 
 
+def _check_loss(owner: str, loss: Any) -> None:
+    if not callable(loss):
+        raise TypeError(f"{owner}: loss must be callable as loss(pred, target), got "
+                        f"{type(loss).__name__}")
+
+
 def _mean_value(xp: Any, value: Any) -> Any:
     return value if value.ndim == 0 else xp.mean(value)
 
@@ -119,10 +131,12 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
              metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
     """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
     backend, dtype = _model_backend(model, "evaluate")
-    X = _prepare(X, backend, dtype, labels_ok=False)
-    y = _prepare(y, backend, dtype, labels_ok=True)
+    _check_loss("evaluate", loss)
+    metric_fns = [get_metric(m) for m in metrics]
+    X = _prepare("evaluate", "X", X, backend, dtype, labels_ok=False)
+    y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
     check_same_length("evaluate", X, y)
-    logs = _evaluate(model, X, y, loss, [get_metric(m) for m in metrics], prefix="")
+    logs = _evaluate(model, X, y, loss, metric_fns, prefix="")
     return dict(zip(logs, (float(v) for v in to_numpy(backend.xp.stack(list(logs.values()))))))
 
 
@@ -155,12 +169,18 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     (as Keras reports them); validation loss and metrics are computed on the whole validation
     set in evaluation mode. ``scheduler.step()`` runs after each epoch
     (``ReduceLROnPlateau.step`` gets val_loss, or loss without validation data).
+
+    A call that fails before its first optimizer step leaves the model as it was: arguments
+    and data (types, lengths, NaN/Inf, class label ranges) are checked before training, and
+    what the first step can change before a loss or metric refuses its targets (BatchNorm's
+    running statistics, gradients, the training mode, xnn's random generator) is put back.
+    An error after that leaves the model as trained up to the failing step.
     """
     check_positive_int("fit", "epochs", epochs)
     if batch_size is not None:
         check_positive_int("fit", "batch_size", batch_size)
-    if not callable(loss):
-        raise TypeError(f"fit: loss must be callable as loss(pred, target), got {type(loss).__name__}")
+    seed = check_seed("fit", seed)
+    _check_loss("fit", loss)
     if not hasattr(optimizer, "step"):
         raise TypeError(f"fit: optimizer must have step(), got {type(optimizer).__name__}")
     if validation_data is not None and validation_split is not None:
@@ -169,8 +189,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         raise TypeError(f"fit: scheduler must have step(), got {type(scheduler).__name__}")
     backend, dtype = _model_backend(model)
     xp = backend.xp
-    X = _prepare(X, backend, dtype, labels_ok=False)
-    y = _prepare(y, backend, dtype, labels_ok=True)
+    X = _prepare("fit", "X", X, backend, dtype, labels_ok=False)
+    y = _prepare("fit", "y", y, backend, dtype, labels_ok=True)
     n = check_same_length("fit", X, y)
     if n == 0:
         raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
@@ -182,10 +202,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         X, y, X_val, y_val = _split_validation(X, y, validation_split)
         n = X.shape[0]
     elif validation_data is not None:
-        if len(validation_data) != 2:
-            raise ValueError("fit: validation_data must be a pair (X_val, y_val)")
-        X_val = _prepare(validation_data[0], backend, dtype, labels_ok=False)
-        y_val = _prepare(validation_data[1], backend, dtype, labels_ok=True)
+        pair = isinstance(validation_data, (tuple, list))
+        if not pair or len(validation_data) != 2:
+            got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
+            raise ValueError(f"fit: validation_data must be a pair (X_val, y_val), got {got}")
+        X_val = _prepare("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
+        y_val = _prepare("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
         check_same_length("fit (validation_data)", X_val, y_val)
         _check_finite("X_val", X_val)
         _check_finite("y_val", y_val)
@@ -203,10 +225,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     history = History()
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
-    model.train()
-    for cb in callbacks:
-        cb.on_train_begin(run)
+    before = _snapshot(model)
+    stepped = False  # whether an optimizer step has run: until then a failure is undone
     try:
+        model.train()
+        for cb in callbacks:
+            cb.on_train_begin(run)
         for epoch in range(epochs):
             run.epoch = epoch
             for cb in callbacks:
@@ -230,10 +254,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                         incomplete = True
                         break
                     continue
+                # metrics before the step, so a metric that refuses the targets changes nothing
+                batch_values = [_mean_value(xp, value)] + [fn(pred, yb) for _, fn in metric_fns]
                 optimizer.step()
                 optimizer.zero_grad()
+                stepped = True
                 weight = (stop - start) / n
-                batch_values = [_mean_value(xp, value)] + [fn(pred, yb) for _, fn in metric_fns]
                 sums = [v * weight for v in batch_values] if not sums else \
                     [s + v * weight for s, v in zip(sums, batch_values)]
             if incomplete:  # stopped mid-epoch: the epoch's sums are partial, so log nothing
@@ -252,6 +278,10 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                 cb.on_epoch_end(run, logs)
             if run.stop_training:
                 break
+    except BaseException:
+        if not stepped:
+            _restore(model, before)
+        raise
     finally:
         bar.close()
         if checked_labels:
@@ -259,6 +289,31 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     for cb in callbacks:
         cb.on_train_end(run)
     return history
+
+
+def _snapshot(model: Module) -> tuple:
+    """What fit changes before its first optimizer step: copies of the buffers (a forward pass
+    in training mode moves BatchNorm's running statistics), the gradients, each module's mode
+    and xnn's random generator (shuffles, dropout masks). Once per call: a device copy of each
+    buffer, no host sync."""
+    modules = list(model.modules())
+    buffers = [(m, name, array_namespace(v).asarray(v, copy=True))
+               for m in modules for name, v in m.named_buffers()]
+    grads = [(p, p.grad) for p in model.parameters()]  # backprop rebinds grads: references do
+    modes = [(m, m.training) for m in modules]
+    return buffers, grads, modes, random.get_state()
+
+
+def _restore(model: Module, snapshot: tuple) -> None:
+    """Put back what _snapshot saved."""
+    buffers, grads, modes, state = snapshot
+    for module, name, value in buffers:
+        module.load_buffer(name, value)
+    for p, grad in grads:
+        p.grad = grad
+    for module, training in modes:
+        module.training = training
+    random.set_state(state)
 
 
 def _check_labels_once(model: Module, loss: Any, pairs: list[tuple[Any, Any]]) -> bool:

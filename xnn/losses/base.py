@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_float, owner_name
-from ..backend import array_namespace, compute_namespace, dtype_name, is_array
+from .._checks import check_float, loss_namespace, owner_name
+from ..backend import array_namespace, dtype_name, is_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -27,11 +27,11 @@ class Loss:
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         raise NotImplementedError
 
-    def _namespace(self, pred: Any, target: Any, *extra: Any) -> Any:
+    def _namespace(self, pred: Any, target: Any, weight: Any = None,
+                   pos_weight: Any = None) -> Any:
         """The common namespace, after checking pred and target are float arrays alike in shape
-        and dtype (``extra``: optional weight arrays, None where absent, that must share it)."""
-        xp = (compute_namespace(pred, target, *[w for w in extra if w is not None]) if extra
-              else compute_namespace(pred, target))
+        and dtype (and the optional weight arrays, None where absent, in the same place)."""
+        xp = loss_namespace(self, pred, target, weight, pos_weight)
         check_float(self, xp, pred, "prediction")
         check_float(self, xp, target, "target")
         if tuple(pred.shape) != tuple(target.shape):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import check_float, check_labels, int_range
-from ..backend import compute_namespace, dtype_name
+from .._checks import check_float, check_labels, int_range, loss_namespace
+from ..backend import dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_same_dtype, check_weight
 
@@ -208,8 +208,11 @@ class CrossEntropyLoss(_ClassLoss):
         self.label_smoothing = float(label_smoothing)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = compute_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        xp = loss_namespace(self, pred, target, self.weight)
         batch, classes = self._check_scores(xp, pred)
+        if classes == 0:  # no distribution to take the softmax of (and smoothing / 0 classes)
+            raise ValueError(f"CrossEntropyLoss: expected logits with at least one class, got "
+                             f"shape {tuple(pred.shape)}")
         smoothing = self.label_smoothing
         labels = _is_labels(xp, target, batch)
         if labels and self.weight is None and smoothing == 0:
@@ -280,7 +283,7 @@ class NLLLoss(_ClassLoss):
         super().__init__(weight, ignore_index, reduction, validate)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = compute_namespace(pred, target, *([self.weight] if self.weight is not None else []))
+        xp = loss_namespace(self, pred, target, self.weight)
         batch, classes = self._check_scores(xp, pred)
         weight = self._class_weight(xp, pred)
         if tuple(target.shape) != (batch,):

@@ -181,6 +181,12 @@ class SiLU(Module):
         return x * s, lambda dy: dy * s * (1 + x * (1 - s))
 
 
+def _empty_axis(xp: Any, x: Any) -> tuple[Any, Backprop]:
+    """(Log)softmax over a zero-length axis: nothing to normalise, so an empty output of the
+    input's shape, as PyTorch gives (the max that the stable form subtracts has no identity)."""
+    return xp.zeros_like(x), lambda dy: xp.zeros_like(x)
+
+
 class Softmax(Module):
     """y = e^x / sum(e^x) along ``axis`` (default -1, the features of a (batch, features) input)."""
 
@@ -192,6 +198,8 @@ class Softmax(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
         check_axis(self, x, self.axis)
+        if x.shape[self.axis] == 0:
+            return _empty_axis(xp, x)
         # subtracting the max leaves y unchanged and keeps every exponent <= 0
         e = xp.exp(x - xp.max(x, axis=self.axis, keepdims=True))
         y = e / xp.sum(e, axis=self.axis, keepdims=True)
@@ -213,6 +221,8 @@ class LogSoftmax(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
         check_axis(self, x, self.axis)
+        if x.shape[self.axis] == 0:
+            return _empty_axis(xp, x)
         shifted = x - xp.max(x, axis=self.axis, keepdims=True)  # every exponent <= 0
         y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=self.axis, keepdims=True))
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)

@@ -50,8 +50,10 @@ class Linear(Module):
     def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
         """``input_grad=False``: the caller will not use dL/dx (``x`` is the data), so backprop
         skips ``dy @ weight.T`` (a third of the layer's backward work) and returns None."""
-        xp = compute_namespace(x)
         w = self.weight.value
+        # the weight's namespace is the input's once the check has seen x is the same kind of
+        # array; asking x first would meet a list with a lookup error about mixed backends
+        xp = compute_namespace(w)
         check_layer_input(self, xp, x, w, self.in_features)
         # with one input feature x @ w is an outer product: a broadcast multiply gives the same
         # bits (one product per entry, nothing summed) several times faster than a BLAS GEMM

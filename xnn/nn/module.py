@@ -8,9 +8,11 @@ A module's ``forward(x)`` returns its output and a ``backprop`` closure over wha
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from ..backend import Backend, asarray, backend_of, dtype_name, get_backend, is_array
+from ..backend import (Backend, asarray, backend_of, dtype_name, get_backend, is_array,
+                       to_numpy)
 
 __all__ = ["Parameter", "Module", "Sequential", "Backprop", "accepts_input_grad"]
 
@@ -137,29 +139,28 @@ class Module:
         for name, child in self.named_children():
             yield from child._named_modules(f"{prefix}{name}.")
 
-    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> None:
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays from ``state`` (any backend) into this module's parameters and buffers.
 
-        Shapes must match; values are cast to each parameter's dtype and moved to its device.
-        With ``strict``, missing and unexpected keys raise KeyError before anything is changed.
+        Values are arrays of any backend or array-likes (nested lists, numbers); shapes must
+        match; values are cast to each entry's dtype and moved to its device. Every entry is
+        checked and converted before any is assigned, so a failure leaves the module unchanged.
+        With ``strict``, missing and unexpected keys raise KeyError.
         """
+        where = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected a mapping of names to arrays, as state_dict() "
+                            f"returns, got {type(state).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        for name, current in own.items():
-            if name in state and tuple(_shape(state[name])) != tuple(current.shape):
-                raise ValueError(f"{type(self).__name__}.load_state_dict: {name!r} has shape "
-                                 f"{tuple(current.shape)}, the state dict gives "
-                                 f"{tuple(_shape(state[name]))}")
+            raise KeyError(f"{where}: missing keys {missing}, unexpected keys {unexpected}")
+        loaded = {name: _converted(where, name, state[name], current)
+                  for name, current in own.items() if name in state}
         params = dict(self.named_parameters())
         modules = dict(self._named_modules())
-        for name, current in own.items():
-            if name not in state:
-                continue
-            value = asarray(state[name], dtype=current.dtype, backend=backend_of(current))
+        for name, value in loaded.items():
             if name in params:
                 params[name].value = value
             else:
@@ -248,10 +249,32 @@ def _takes_input_grad(forward: Callable) -> bool:
                                                 inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def _shape(value: Any) -> tuple[int, ...]:
-    if is_array(value):
-        return tuple(value.shape)
-    return tuple(getattr(value, "shape", ()))
+# the dtypes a state dict's values may have: numbers, cast to the entry's dtype on loading
+_NUMERIC = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+            "float16", "bfloat16", "float32", "float64"}
+
+
+def _converted(where: str, name: str, value: Any, current: Any) -> Any:
+    """``value`` as an array of ``current``'s shape, dtype, backend and device, or a TypeError
+    or ValueError naming the entry. Nothing is assigned here."""
+    if not is_array(value):
+        try:
+            value = to_numpy(value)  # nested lists and numbers, each with its own dtype
+        except (TypeError, ValueError) as err:  # ragged lists, text, None
+            raise TypeError(f"{where}: {name!r} must be an array or (nested lists of) numbers, "
+                            f"got {type(value).__name__}") from err
+    kind = dtype_name(value.dtype)
+    if kind not in _NUMERIC:
+        raise TypeError(f"{where}: {name!r} must hold numbers, got a {type(value).__name__} "
+                        f"of dtype {kind}")
+    if tuple(value.shape) != tuple(current.shape):
+        raise ValueError(f"{where}: {name!r} has shape {tuple(current.shape)}, the state dict "
+                         f"gives {tuple(value.shape)}")
+    try:
+        return asarray(value, dtype=current.dtype, backend=backend_of(current))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: {name!r} cannot become a {dtype_name(current.dtype)} "
+                         f"array: {err}") from err
 
 
 def _is_float(value: Any) -> bool:

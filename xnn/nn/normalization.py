@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .._checks import check_batch, check_number, check_positive_int, check_same_kind
-from ..backend import array_namespace, get_backend, resolve_dtype
+from .._checks import (check_batch, check_number, check_positive_int, check_same_kind,
+                       input_namespace)
+from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
 
@@ -84,11 +85,11 @@ class BatchNorm1d(Module):
         setattr(self, name, value)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = array_namespace(x)
         like = (self.weight.value if self.affine else
                 self.running_mean if self.track_running_stats else None)
         if like is not None:
             check_same_kind(self, x, like)
+        xp = input_namespace(self, x)
         check_batch(self, xp, x, self.num_features, None if like is None else like.dtype)
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
@@ -168,10 +169,10 @@ class LayerNorm(Module):
         self.bias = Parameter(zeros(shape, dtype)) if elementwise_affine and bias else None
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = array_namespace(x)
         like = self.weight.value if self.weight is not None else None
         if like is not None:
             check_same_kind(self, x, like)
+        xp = input_namespace(self, x)
         check_batch(self, xp, x, self.normalized_shape[0], None if like is None else like.dtype)
         mean = xp.mean(x, axis=-1, keepdims=True)
         var = xp.var(x, axis=-1, keepdims=True)  # biased, as PyTorch's

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numbers
 from typing import Any, Iterable
 
-from ..backend import array_namespace, get_backend, resolve_dtype
+from ..backend import array_namespace, backend_of, get_backend, resolve_dtype
 from ..nn.module import Parameter
+from ._checks import check_grads, nonnegative, where
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -23,16 +24,22 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     Returns the norm as a 0-d array on the gradients' device; ``float()`` it to log it (that
     waits for the device, so do it at epoch ends). Gradients are replaced by scaled copies,
     never written in place, so arrays that backprop shares with the caller are left alone.
+
+    Raises TypeError or ValueError, before any gradient changes, for a grad that is not an
+    array of its parameter's library, device, dtype and shape, or for grads on two devices.
     """
     params = _parameters("clip_grad_norm", params)
-    _check_limit("clip_grad_norm", "max_norm", max_norm)
+    max_norm = nonnegative("clip_grad_norm", "max_norm", max_norm)
     if not (isinstance(norm_type, numbers.Real) and norm_type > 0):
         raise ValueError(f"clip_grad_norm: norm_type must be a positive number or inf, "
                          f"got {norm_type!r}")
+    norm_type = float(norm_type)  # a NumPy scalar would fail on array_api_strict's arrays
+    check_grads("clip_grad_norm", params)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         b = get_backend()
         return b.xp.zeros((), dtype=resolve_dtype(b.xp), device=b.device)
+    _check_one_place("clip_grad_norm", params)
     xp = array_namespace(*grads)
     # the norm of the per-gradient norms, as torch computes it
     norms = xp.stack([xp.linalg.vector_norm(g, ord=norm_type) for g in grads])
@@ -40,21 +47,39 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     coef = xp.clip(max_norm / (total + 1e-6), max=1.0)
     for p in params:
         if p.grad is not None:
-            p.grad = p.grad * coef
+            # grads of two float dtypes: stack promoted, and the grad keeps its own dtype
+            c = coef if coef.dtype == p.grad.dtype else xp.astype(coef, p.grad.dtype)
+            p.grad = p.grad * c
     return total
 
 
 def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> None:
-    """Clamp every gradient entry to [-limit, limit] (torch's clip_grad_value_); None is skipped."""
+    """Clamp every gradient entry to [-limit, limit] (torch's clip_grad_value_); None is skipped.
+
+    A limit beyond the largest value of a grad's dtype (1e300 for float32) clamps nothing
+    there, as NumPy's clip does (torch refuses to convert it). Raises TypeError or ValueError,
+    before any gradient changes, for a grad unlike its parameter (see clip_grad_norm).
+    """
     params = _parameters("clip_grad_value", params)
-    _check_limit("clip_grad_value", "limit", limit)
+    limit = nonnegative("clip_grad_value", "limit", limit)
+    check_grads("clip_grad_value", params)
     for p in params:
         if p.grad is not None:
-            p.grad = array_namespace(p.grad).clip(p.grad, min=-limit, max=limit)
+            xp = array_namespace(p.grad)
+            if limit > _FLOAT32_MAX and limit > float(xp.finfo(p.grad.dtype).max):
+                continue  # every entry, inf included, is already within [-limit, limit]
+            p.grad = xp.clip(p.grad, min=-limit, max=limit)
 
 
 def _parameters(owner: str, params: Iterable[Parameter] | Parameter) -> list[Parameter]:
-    params = [params] if isinstance(params, Parameter) else list(params)
+    if isinstance(params, Parameter):
+        params = [params]
+    try:
+        items = iter(params)
+    except TypeError:
+        raise TypeError(f"{owner}: params must be an iterable of Parameters, got "
+                        f"{type(params).__name__} (pass model.parameters())") from None
+    params = list(items)
     for i, p in enumerate(params):
         if not isinstance(p, Parameter):
             raise TypeError(f"{owner}: item {i} of params is a {type(p).__name__}, "
@@ -62,8 +87,19 @@ def _parameters(owner: str, params: Iterable[Parameter] | Parameter) -> list[Par
     return params
 
 
-def _check_limit(owner: str, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__}")
-    if not value >= 0:
-        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
+def _check_one_place(owner: str, params: list[Parameter]) -> None:
+    """Raise unless every grad is on the first grad's library and device: one joint norm."""
+    grads = [(i, p.grad) for i, p in enumerate(params) if p.grad is not None]
+    i0, first = grads[0]
+    for i, grad in grads[1:]:
+        if type(grad) is type(first) and grad.device == first.device:
+            continue
+        a, b = backend_of(first), backend_of(grad)
+        if a.name != b.name or str(a.device) != str(b.device):
+            error = TypeError if a.name != b.name else ValueError
+            raise error(f"{owner}: the grad of parameter {i0} is {where(first)} but that of "
+                        f"parameter {i} is {where(grad)}; the joint norm needs every grad on "
+                        f"one library and device")
+
+
+_FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller limits fit every float dtype

@@ -18,12 +18,14 @@ host wait for a GPU.
 
 from __future__ import annotations
 
-import numbers
+import operator
+from collections.abc import Mapping
 from typing import Any, Iterable
 
 from ..backend import (array_namespace, asarray, backend_of, compute_namespace, dtype_name,
                        is_array)
 from ..nn.module import Parameter
+from ._checks import check_grads, nonnegative, real
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -40,8 +42,15 @@ class Optimizer:
     state_lists: dict[str, str] = {}  # state_dict key -> attribute holding one entry per parameter
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
-        self.params = [params] if isinstance(params, Parameter) else list(params)
         name = type(self).__name__
+        if isinstance(params, Parameter):
+            params = [params]
+        try:
+            params = iter(params)
+        except TypeError:
+            raise TypeError(f"{name}: params must be an iterable of Parameters, got "
+                            f"{type(params).__name__} (pass model.parameters())") from None
+        self.params = list(params)
         if not self.params:
             raise ValueError(f"{name}: got an empty parameter list")
         seen: set[int] = set()
@@ -53,24 +62,31 @@ class Optimizer:
                 raise ValueError(f"{name}: parameter {i} appears twice in params; "
                                  f"it would be updated twice per step")
             seen.add(id(p))
-        _nonnegative(self, "lr", lr)
-        self.lr = lr
+        self.lr = nonnegative(self, "lr", lr)
         self.initial_lr: float | None = None  # set by the first schedule (torch's "initial_lr")
         self.steps = 0  # step() calls so far
         for attr in self.state_lists.values():
             setattr(self, attr, [None] * len(self.params))
 
     def _check(self) -> None:
-        """Raise ValueError for a hyperparameter outside its range (torch's checks)."""
-        _nonnegative(self, "lr", self.lr)
+        """Raise ValueError for a hyperparameter outside its range (torch's checks), TypeError
+        for one that is not a number; numbers are kept as Python ints and floats (a NumPy scalar
+        would fail, or make NumPy arrays, on another library's arrays)."""
+        self.lr = nonnegative(self, "lr", self.lr)
 
     # --- the update ------------------------------------------------------------------------------
 
     def step(self) -> None:
-        """Update every parameter that has a gradient; those whose grad is None are skipped."""
-        for i, p in enumerate(self.params):
+        """Update every parameter that has a gradient; those whose grad is None are skipped.
+
+        Every grad is checked before any parameter changes: a grad of another library, device,
+        dtype or shape raises TypeError or ValueError and leaves the step undone.
+        """
+        params = self.params
+        check_grads(self, params)
+        for i, p in enumerate(params):
             if p.grad is not None:
-                self._update(i, p, _checked_grad(self, i, p))
+                self._update(i, p, p.grad)
         self.steps += 1
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
@@ -103,40 +119,61 @@ class Optimizer:
 
         State arrays may come from any backend or be NumPy arrays; each is copied onto its
         parameter's backend and device in the parameter's dtype. Everything is checked before
-        anything is changed.
+        anything is changed: a state that is refused (TypeError, ValueError) leaves the
+        optimizer as it was.
         """
         name = type(self).__name__
-        if state.get("optimizer") != name:
-            raise ValueError(f"{name}.load_state_dict: the state is of a "
-                             f"{state.get('optimizer')!r} optimizer, not {name!r}")
-        hyper = dict(state["hyperparameters"])
+        where = f"{name}.load_state_dict"
+        if not isinstance(state, Mapping):
+            raise TypeError(f"{where}: expected the dict that state_dict() returns, "
+                            f"got {type(state).__name__}")
+        missing = [k for k in ("optimizer", "hyperparameters", "steps", "state") if k not in state]
+        if missing:
+            raise ValueError(f"{where}: the state lacks {', '.join(map(repr, missing))} "
+                             f"(it has {sorted(map(str, state))})")
+        if state["optimizer"] != name:
+            raise ValueError(f"{where}: the state is of a {state['optimizer']!r} optimizer, "
+                             f"not {name!r}")
+        hyper, entries = state["hyperparameters"], state["state"]
+        for key, value in (("hyperparameters", hyper), ("state", entries)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{where}: {key!r} must be a dict, got {type(value).__name__}")
         wanted = {*self.hyperparameters, "initial_lr"}
         if set(hyper) != wanted:
-            raise ValueError(f"{name}.load_state_dict: hyperparameters {sorted(hyper)}, "
+            raise ValueError(f"{where}: hyperparameters {sorted(map(str, hyper))}, "
                              f"expected {sorted(wanted)}")
-        if set(state["state"]) != set(self.state_lists):
-            raise ValueError(f"{name}.load_state_dict: state entries {sorted(state['state'])}, "
+        if set(entries) != set(self.state_lists):
+            raise ValueError(f"{where}: state entries {sorted(map(str, entries))}, "
                              f"expected {sorted(self.state_lists)}")
+        steps = _count(where, "steps", state["steps"])
+        initial_lr = hyper["initial_lr"]
+        if initial_lr is not None:
+            initial_lr = nonnegative(where, "initial_lr", initial_lr)
         loaded = {}
         for key, attr in self.state_lists.items():
-            items = list(state["state"][key])
+            items = entries[key]
+            if not isinstance(items, (list, tuple)):
+                raise TypeError(f"{where}: {key!r} must be a list with an entry per parameter, "
+                                f"got {type(items).__name__}")
             if len(items) != len(self.params):
-                raise ValueError(f"{name}.load_state_dict: {key!r} holds {len(items)} entries "
+                raise ValueError(f"{where}: {key!r} holds {len(items)} entries "
                                  f"but the optimizer has {len(self.params)} parameters")
-            loaded[attr] = [_load_entry(self, key, i, p, item)
+            loaded[attr] = [_load_entry(where, key, i, p, item)
                             for i, (p, item) in enumerate(zip(self.params, items))]
         before = {k: getattr(self, k) for k in wanted}
         for k, v in hyper.items():
             setattr(self, k, v)
+        self.initial_lr = initial_lr
         try:
             self._check()  # Adam's also turns betas back into a tuple if a checkpoint listed it
         except (ValueError, TypeError):
             for k, v in before.items():
                 setattr(self, k, v)
             raise
+        # nothing below can fail
         for attr, items in loaded.items():
             setattr(self, attr, items)
-        self.steps = int(state["steps"])
+        self.steps = steps
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
@@ -172,9 +209,9 @@ class SGD(Optimizer):
 
     def _check(self) -> None:
         super()._check()
-        _nonnegative(self, "momentum", self.momentum)
-        _real(self, "dampening", self.dampening)
-        _nonnegative(self, "weight_decay", self.weight_decay)
+        self.momentum = nonnegative(self, "momentum", self.momentum)
+        self.dampening = real(self, "dampening", self.dampening)
+        self.weight_decay = nonnegative(self, "weight_decay", self.weight_decay)
         if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening == 0, "
                              f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
@@ -224,7 +261,11 @@ class Adagrad(Optimizer):
     def _check(self) -> None:
         super()._check()
         for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _nonnegative(self, name, getattr(self, name))
+            setattr(self, name, nonnegative(self, name, getattr(self, name)))
+        # torch refuses a start its parameters' dtype cannot hold (1e300 in float32) when it
+        # fills the sums; so does this, before the first step, on every backend
+        for i, p in enumerate(self.params):
+            _check_fill(self, "initial_accumulator_value", self.initial_accumulator_value, i, p)
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
         xp = compute_namespace(p.value)
@@ -274,7 +315,7 @@ class RMSprop(Optimizer):
     def _check(self) -> None:
         super()._check()
         for name in ("eps", "momentum", "weight_decay", "alpha"):
-            _nonnegative(self, name, getattr(self, name))
+            setattr(self, name, nonnegative(self, name, getattr(self, name)))
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
         xp = compute_namespace(p.value)
@@ -337,17 +378,17 @@ class Adam(Optimizer):
 
     def _check(self) -> None:
         super()._check()
-        _nonnegative(self, "eps", self.eps)
+        self.eps = nonnegative(self, "eps", self.eps)
         if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
             raise ValueError(f"{type(self).__name__}: betas must be a pair of floats, "
                              f"got {self.betas!r}")
-        self.betas = tuple(self.betas)
-        for k, beta in enumerate(self.betas):
-            _real(self, f"betas[{k}]", beta)
+        betas = tuple(real(self, f"betas[{k}]", beta) for k, beta in enumerate(self.betas))
+        for k, beta in enumerate(betas):
             if not 0 <= beta < 1:
                 raise ValueError(f"{type(self).__name__}: betas[{k}] must be in [0, 1), "
                                  f"got {beta!r}")
-        _nonnegative(self, "weight_decay", self.weight_decay)
+        self.betas = betas
+        self.weight_decay = nonnegative(self, "weight_decay", self.weight_decay)
 
     def _update(self, i: int, p: Parameter, grad: Any) -> None:
         xp = compute_namespace(p.value)
@@ -396,28 +437,35 @@ class AdamW(Adam):
 
 # --- helpers -------------------------------------------------------------------------------------
 
-def _real(owner: Optimizer, name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{type(owner).__name__}: {name} must be a real number, "
-                        f"got {type(value).__name__} {value!r}")
+def _count(owner: str, name: str, value: Any) -> int:
+    """A step count from a state dict: an int >= 0 (a NumPy integer passes, a bool or str not)."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} "
+                        f"{value!r}") from None
+    if value < 0:
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
+    return value
 
 
-def _nonnegative(owner: Optimizer, name: str, value: Any) -> None:
-    _real(owner, name, value)
-    if not value >= 0:  # also rejects nan
-        raise ValueError(f"{type(owner).__name__}: {name} must be >= 0, got {value!r}")
+def _check_fill(owner: Optimizer, name: str, value: float, i: int, p: Parameter) -> None:
+    """ValueError when a finite ``value`` overflows parameter i's float dtype (torch's full_like
+    raises a RuntimeError there, NumPy makes it inf with a warning)."""
+    if not _FLOAT32_MAX < abs(value) < float("inf"):
+        return  # fits every float dtype: the usual case, decided without the namespace
+    try:
+        largest = float(array_namespace(p.value).finfo(p.value.dtype).max)
+    except (TypeError, ValueError):  # not a float parameter: nothing to compare with
+        return
+    if abs(value) > largest:
+        raise ValueError(f"{type(owner).__name__}: {name}={value!r} overflows parameter {i}'s "
+                         f"{dtype_name(p.value.dtype)} (largest {largest:.6g})")
 
 
-def _checked_grad(owner: Optimizer, i: int, p: Parameter) -> Any:
-    """p.grad, after checking it can update p (a mismatch would broadcast or promote silently)."""
-    grad, value = p.grad, p.value
-    if grad.shape != value.shape and tuple(grad.shape) != tuple(value.shape):
-        raise ValueError(f"{type(owner).__name__}: parameter {i} has shape "
-                         f"{tuple(p.value.shape)} but its grad has shape {tuple(grad.shape)}")
-    if grad.dtype != value.dtype:
-        raise TypeError(f"{type(owner).__name__}: parameter {i} is {dtype_name(p.value.dtype)} "
-                        f"but its grad is {dtype_name(grad.dtype)}")
-    return grad
+_FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller values fit every float dtype
 
 
 def _subtract(p: Parameter, delta: Any) -> None:
@@ -436,17 +484,19 @@ def _scale(p: Parameter, factor: float) -> None:
         p.value = p.value * factor
 
 
-def _load_entry(owner: Optimizer, key: str, i: int, p: Parameter, item: Any) -> Any:
+def _load_entry(owner: str, key: str, i: int, p: Parameter, item: Any) -> Any:
     """One per-parameter state entry from a state dict, on the parameter's backend and dtype."""
     if item is None:
         return None
     if key == "step":
-        return int(item)
+        return _count(owner, f"{key!r}[{i}]", item)
     if not (is_array(item) or hasattr(item, "shape")):
-        raise TypeError(f"{type(owner).__name__}.load_state_dict: {key!r}[{i}] is a "
-                        f"{type(item).__name__}, not an array")
+        raise TypeError(f"{owner}: {key!r}[{i}] is a {type(item).__name__}, not an array")
     if tuple(item.shape) != tuple(p.value.shape):
-        raise ValueError(f"{type(owner).__name__}.load_state_dict: {key!r}[{i}] has shape "
-                         f"{tuple(item.shape)}, parameter {i} has shape {tuple(p.value.shape)}")
-    return asarray(item, dtype=p.value.dtype, backend=backend_of(p.value))
-
+        raise ValueError(f"{owner}: {key!r}[{i}] has shape {tuple(item.shape)}, "
+                         f"parameter {i} has shape {tuple(p.value.shape)}")
+    try:
+        return asarray(item, dtype=p.value.dtype, backend=backend_of(p.value))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{owner}: {key!r}[{i}] cannot become a {dtype_name(p.value.dtype)} "
+                        f"array like parameter {i}: {err}") from err

@@ -18,9 +18,9 @@ which reads its metric (once per epoch).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
+from ._checks import nonnegative, real
 from .optimizers import Optimizer
 
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmup",
@@ -101,7 +101,7 @@ class StepLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _positive_int(self, "step_size", step_size)
-        self.gamma = _real(self, "gamma", gamma)
+        self.gamma = real(self, "gamma", gamma)
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
@@ -121,7 +121,7 @@ class ExponentialLR(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = _real(self, "gamma", gamma)
+        self.gamma = real(self, "gamma", gamma)
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
@@ -145,7 +145,7 @@ class CosineAnnealingLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = _positive_int(self, "T_max", T_max)
-        self.eta_min = _real(self, "eta_min", eta_min)
+        self.eta_min = real(self, "eta_min", eta_min)
         super().__init__(optimizer)
 
     def _next_lr(self, lr: float) -> float:
@@ -181,7 +181,7 @@ class LinearWarmup(Schedule):
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 1.0 / 3,
                  after: Schedule | None = None) -> None:
         self.warmup_steps = _positive_int(self, "warmup_steps", warmup_steps)
-        _real(self, "start_factor", start_factor)
+        start_factor = real(self, "start_factor", start_factor)
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor!r}")
         self.start_factor = start_factor
@@ -271,16 +271,14 @@ class ReduceLROnPlateau(Schedule):
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
                              f"got {threshold_mode!r}")
-        _real(self, "factor", factor)
+        factor = real(self, "factor", factor)
         if not 0 <= factor < 1:
             raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1), got {factor!r}")
         for name, value in (("patience", patience), ("cooldown", cooldown)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
-        for name, value in (("threshold", threshold), ("min_lr", min_lr), ("eps", eps)):
-            _real(self, name, value)
-            if not value >= 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be >= 0, got {value!r}")
+        threshold = nonnegative(self, "threshold", threshold)
+        min_lr, eps = nonnegative(self, "min_lr", min_lr), nonnegative(self, "eps", eps)
         self.optimizer = optimizer  # torch's plateau schedule sets no initial_lr and no lr
         self.mode, self.factor, self.patience = mode, factor, patience
         self.threshold, self.threshold_mode = threshold, threshold_mode
@@ -324,11 +322,4 @@ class ReduceLROnPlateau(Schedule):
 def _positive_int(owner: Schedule, name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{type(owner).__name__}: {name} must be a positive int, got {value!r}")
-    return value
-
-
-def _real(owner: Schedule, name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{type(owner).__name__}: {name} must be a real number, "
-                        f"got {type(value).__name__} {value!r}")
     return value
