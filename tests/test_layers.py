@@ -44,6 +44,7 @@ class Case:
     min_batch: int = 1                # batch statistics need two samples
     trailing: tuple[int, ...] = ()    # extra input axes after (batch, width)
     examples: int = 15                # hypothesis examples (a few for the slow, big ones)
+    atol: float = 1e-8                # gradcheck's absolute tolerance
 
     def __repr__(self) -> str:
         return self.name
@@ -78,7 +79,9 @@ CASES = [
     Case("Sequential", lambda w: nn.Sequential(
         nn.Linear(w, 4), nn.BatchNorm1d(4), nn.GELU(), nn.Dropout(0.3),
         nn.Residual(nn.Sequential(nn.LayerNorm(4), nn.SiLU())), nn.Linear(4, 3), nn.LogSoftmax()),
-        min_batch=2, examples=3),
+        # the first bias feeds BatchNorm, which removes it: its true gradient is 0 and the
+        # central difference there is round-off, up to ~1e-16 |L| / eps (seen: 1.04e-8)
+        min_batch=2, examples=3, atol=1e-7),
 ]
 
 
@@ -96,7 +99,7 @@ def _rand_layer(case: Case, width: int) -> nn.Module:
 def test_layer_backprop_matches_finite_differences(backend, float64, case):
     xnn.seed(0)
     layer = _rand_layer(case, 5)
-    assert gradcheck(layer, _x((4, 5) + case.trailing))
+    assert gradcheck(layer, _x((4, 5) + case.trailing), atol=case.atol)
 
 
 @pytest.mark.parametrize("case", CASES, ids=repr)
@@ -109,10 +112,11 @@ def test_layer_backprop_matches_finite_differences_for_batch_of_one_and_odd_widt
     @example(batch=case.min_batch, width=1, seed=0)  # batch of one where the layer allows it
     @example(batch=case.min_batch, width=3, seed=1)
     @example(batch=3, width=5, seed=2)
+    @example(batch=3, width=1, seed=328)  # Sequential: round-off 1.04e-8 at a zero gradient
     def check(batch, width, seed):
         xnn.seed(seed)
         layer = _rand_layer(case, width)
-        assert gradcheck(layer, _x((batch, width) + case.trailing, seed=seed))
+        assert gradcheck(layer, _x((batch, width) + case.trailing, seed=seed), atol=case.atol)
 
     check()
 
