@@ -671,6 +671,11 @@ BAD_FITS = {
     "y of the wrong width": lambda X, y: dict(y=np.ones((6, 3))),
     "NaN in validation y": lambda X, y: dict(validation_data=(X, _bad_at(y, 1))),
     "validation_data of three": lambda X, y: dict(validation_data=(X, y, y)),
+    # refused before training, not by the loss after the first epoch
+    "validation y of the wrong width": lambda X, y: dict(validation_data=(X, np.ones((6, 3)))),
+    "validation X too narrow": lambda X, y: dict(validation_data=(X[:, :2], y)),
+    "validation labels for value targets": lambda X, y: dict(
+        validation_data=(X, np.zeros(6, dtype=np.int64))),
     "validation_split leaving nothing": lambda X, y: dict(validation_split=0.99),
     "both validations": lambda X, y: dict(validation_split=0.5, validation_data=(X, y)),
     "unknown metric": lambda X, y: dict(metrics=["nope"]),

@@ -117,6 +117,22 @@ def _overrides_before_step(cb: Callback) -> bool:
     return "before_step" in vars(cb) or type(cb).before_step is not Callback.before_step
 
 
+def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
+    """Refuse validation data whose rows differ from the training rows in shape, or whose
+    targets are labels where the training targets are values (or the reverse): the loss would
+    refuse it only after the first epoch had trained the model."""
+    def kind(a: Any) -> str:
+        return "labels" if dtype_name(a.dtype).startswith(("int", "uint")) else "values"
+
+    for name, train, val in (("X", X, X_val), ("y", y, y_val)):
+        if tuple(val.shape[1:]) != tuple(train.shape[1:]) or kind(val) != kind(train):
+            raise ValueError(f"fit: validation_data's {name}_val has rows of shape "
+                             f"{tuple(val.shape[1:])} of {kind(val)} ({dtype_name(val.dtype)}), "
+                             f"but the training {name} has rows of shape "
+                             f"{tuple(train.shape[1:])} of {kind(train)} "
+                             f"({dtype_name(train.dtype)})")
+
+
 def _check_loss(owner: str, loss: Any) -> None:
     if not callable(loss):
         raise TypeError(f"{owner}: loss must be callable as loss(pred, target), got "
@@ -209,6 +225,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         X_val = _prepare("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
         y_val = _prepare("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
         check_same_length("fit (validation_data)", X_val, y_val)
+        _check_like_training(X, y, X_val, y_val)
         _check_finite("X_val", X_val)
         _check_finite("y_val", y_val)
     metric_fns = [get_metric(m) for m in metrics]
