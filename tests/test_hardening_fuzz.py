@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import numbers
+import os
 import warnings
 from typing import Any, Callable
 
@@ -28,10 +29,13 @@ from xnn.backend import (BACKEND_NAMES, BackendUnavailableError, array_namespace
 from xnn.io import CheckpointError
 from xnn.optim import clip, schedules
 
-FUZZ = settings(max_examples=25, deadline=None,
+# XNN_FUZZ_EXAMPLES=300 for a deep run (the default keeps the suite quick); FEW is for the
+# slow entry points (fit, checkpoints)
+EXAMPLES = int(os.environ.get("XNN_FUZZ_EXAMPLES", "25"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.filter_too_much, HealthCheck.data_too_large])
-FEW = settings(FUZZ, max_examples=15)
+FEW = settings(FUZZ, max_examples=max(1, EXAMPLES * 3 // 5))
 
 DTYPES = ["bool", "int32", "int64", "float32", "float64"]
 FLOATS = ["float32", "float64"]
