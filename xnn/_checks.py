@@ -130,9 +130,11 @@ def _one_place(xp: Any, a: Any, b: Any) -> bool:
     return type(a) is type(b) and (xp is _HOST_XP or a.device == b.device)
 
 
-def check_one_place(owner: Any, named: list[tuple[str, Any]]) -> None:
-    """Raise TypeError unless every (what, value) of ``named`` is an array of one library, and
-    ValueError unless they are on one device; the messages name both."""
+def check_one_place(owner: Any, named: list[tuple[str, Any]],
+                    fix: str = "move them to one place with xnn.asarray()") -> None:
+    """Raise TypeError unless every (what, value) of ``named`` is an array of the first one's
+    library, and ValueError unless it is on the first one's device; the message names both
+    places and ends with ``fix``."""
     for what, a in named:
         if not is_array(a):
             raise not_an_array(owner, a, what)
@@ -140,18 +142,17 @@ def check_one_place(owner: Any, named: list[tuple[str, Any]]) -> None:
     place0 = backend_of(a0)
     for what, a in named[1:]:
         place = backend_of(a)
-        if place.name != place0.name:
-            raise TypeError(f"{owner_name(owner)}: the {first} comes from {_describe(a0, place0)} "
-                            f"but the {what} from {_describe(a, place)}; move them to one "
-                            f"backend with xnn.asarray()")
-        if str(place.device) != str(place0.device):
-            raise ValueError(f"{owner_name(owner)}: the {first} is on device {place0.device} but "
-                             f"the {what} is on {place.device}; move them to one device with "
-                             f"xnn.asarray()")
+        if place.name != place0.name or str(place.device) != str(place0.device):
+            error = TypeError if place.name != place0.name else ValueError
+            raise error(f"{owner_name(owner)}: the {first} is {describe(a0)} but the {what} is "
+                        f"{describe(a)}; {fix}")
 
 
-def _describe(a: Any, place: Any) -> str:
-    return f"{place.name} ({type(a).__name__} on {place.device})"
+def describe(a: Any) -> str:
+    """"a torch Tensor on device cpu": what a message says of an array's place."""
+    place = backend_of(a)
+    article = "an" if place.name[0] in "aeiou" else "a"
+    return f"{article} {place.name} {type(a).__name__} on device {place.device}"
 
 
 def check_positive_int(owner: Any, name: str, value: Any) -> int:

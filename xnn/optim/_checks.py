@@ -13,10 +13,29 @@ the slow path that says what came and what was expected.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
-from .._checks import owner_name
-from ..backend import backend_of, dtype_name, is_array
+from .._checks import check_one_place, describe, owner_name
+from ..backend import dtype_name, is_array
+from ..nn.module import Parameter
+
+
+def parameter_list(owner: Any, params: Iterable[Parameter] | Parameter) -> list[Parameter]:
+    """``params`` (one Parameter or an iterable of them) as a list; TypeError naming ``owner``
+    for anything else, with the usual cause (a model passed instead of its parameters)."""
+    name = owner_name(owner)
+    if isinstance(params, Parameter):
+        return [params]
+    try:
+        items = list(iter(params))
+    except TypeError:
+        raise TypeError(f"{name}: params must be an iterable of Parameters, got "
+                        f"{type(params).__name__} (pass model.parameters())") from None
+    for i, p in enumerate(items):
+        if not isinstance(p, Parameter):
+            raise TypeError(f"{name}: item {i} of params is a {type(p).__name__}, "
+                            f"not a Parameter (pass model.parameters())")
+    return items
 
 
 def real(owner: Any, name: str, value: Any) -> int | float:
@@ -63,25 +82,12 @@ def check_grad(owner: Any, i: int, value: Any, grad: Any) -> None:
         raise TypeError(f"{name}: parameter {i} holds a {type(value).__name__}, not an array")
     if not is_array(grad):
         raise TypeError(f"{name}: the grad of parameter {i} is a {type(grad).__name__}, not an "
-                        f"array; expected {where(value)} like the parameter")
-    have, want = backend_of(grad), backend_of(value)
-    if have.name != want.name:
-        raise TypeError(f"{name}: parameter {i} is {where(value)} but its grad is "
-                        f"{where(grad)}; move the grad with xnn.asarray() or the model with "
-                        f"model.to()")
-    if str(have.device) != str(want.device):
-        raise ValueError(f"{name}: parameter {i} is {where(value)} but its grad is "
-                         f"{where(grad)}; move the grad with xnn.asarray() or the model with "
-                         f"model.to()")
+                        f"array; expected {describe(value)} like the parameter")
+    check_one_place(owner, [(f"parameter {i}", value), (f"grad of parameter {i}", grad)],
+                    "move the grad with xnn.asarray() or the model with model.to()")
     if tuple(grad.shape) != tuple(value.shape):
         raise ValueError(f"{name}: parameter {i} has shape {tuple(value.shape)} but its grad "
                          f"has shape {tuple(grad.shape)}")
     if grad.dtype != value.dtype:
         raise TypeError(f"{name}: parameter {i} is {dtype_name(value.dtype)} but its grad is "
                         f"{dtype_name(grad.dtype)}")
-
-
-def where(x: Any) -> str:
-    """"a torch array on device cpu": what a message says of an array's place."""
-    b = backend_of(x)
-    return f"{'an' if b.name[0] in 'aeiou' else 'a'} {b.name} array on device {b.device}"

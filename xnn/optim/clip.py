@@ -5,9 +5,10 @@ from __future__ import annotations
 import numbers
 from typing import Any, Iterable
 
-from ..backend import array_namespace, backend_of, get_backend, resolve_dtype
+from ..backend import array_namespace, get_backend, resolve_dtype
 from ..nn.module import Parameter
-from ._checks import check_grads, nonnegative, where
+from .._checks import check_one_place
+from ._checks import check_grads, nonnegative, parameter_list
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -28,7 +29,7 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     Raises TypeError or ValueError, before any gradient changes, for a grad that is not an
     array of its parameter's library, device, dtype and shape, or for grads on two devices.
     """
-    params = _parameters("clip_grad_norm", params)
+    params = parameter_list("clip_grad_norm", params)
     max_norm = nonnegative("clip_grad_norm", "max_norm", max_norm)
     if not (isinstance(norm_type, numbers.Real) and norm_type > 0):
         raise ValueError(f"clip_grad_norm: norm_type must be a positive number or inf, "
@@ -39,7 +40,9 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     if not grads:
         b = get_backend()
         return b.xp.zeros((), dtype=resolve_dtype(b.xp), device=b.device)
-    _check_one_place("clip_grad_norm", params)
+    check_one_place("clip_grad_norm", [(f"grad of parameter {i}", p.grad)
+                                       for i, p in enumerate(params) if p.grad is not None],
+                    "the joint norm needs every grad on one library and device")
     xp = array_namespace(*grads)
     # the norm of the per-gradient norms, as torch computes it
     norms = xp.stack([xp.linalg.vector_norm(g, ord=norm_type) for g in grads])
@@ -60,7 +63,7 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
     there, as NumPy's clip does (torch refuses to convert it). Raises TypeError or ValueError,
     before any gradient changes, for a grad unlike its parameter (see clip_grad_norm).
     """
-    params = _parameters("clip_grad_value", params)
+    params = parameter_list("clip_grad_value", params)
     limit = nonnegative("clip_grad_value", "limit", limit)
     check_grads("clip_grad_value", params)
     for p in params:
@@ -69,37 +72,6 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
             if limit > _FLOAT32_MAX and limit > float(xp.finfo(p.grad.dtype).max):
                 continue  # every entry, inf included, is already within [-limit, limit]
             p.grad = xp.clip(p.grad, min=-limit, max=limit)
-
-
-def _parameters(owner: str, params: Iterable[Parameter] | Parameter) -> list[Parameter]:
-    if isinstance(params, Parameter):
-        params = [params]
-    try:
-        items = iter(params)
-    except TypeError:
-        raise TypeError(f"{owner}: params must be an iterable of Parameters, got "
-                        f"{type(params).__name__} (pass model.parameters())") from None
-    params = list(items)
-    for i, p in enumerate(params):
-        if not isinstance(p, Parameter):
-            raise TypeError(f"{owner}: item {i} of params is a {type(p).__name__}, "
-                            f"not a Parameter (pass model.parameters())")
-    return params
-
-
-def _check_one_place(owner: str, params: list[Parameter]) -> None:
-    """Raise unless every grad is on the first grad's library and device: one joint norm."""
-    grads = [(i, p.grad) for i, p in enumerate(params) if p.grad is not None]
-    i0, first = grads[0]
-    for i, grad in grads[1:]:
-        if type(grad) is type(first) and grad.device == first.device:
-            continue
-        a, b = backend_of(first), backend_of(grad)
-        if a.name != b.name or str(a.device) != str(b.device):
-            error = TypeError if a.name != b.name else ValueError
-            raise error(f"{owner}: the grad of parameter {i0} is {where(first)} but that of "
-                        f"parameter {i} is {where(grad)}; the joint norm needs every grad on "
-                        f"one library and device")
 
 
 _FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller limits fit every float dtype

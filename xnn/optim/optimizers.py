@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from ..backend import (array_namespace, asarray, backend_of, compute_namespace, dtype_name,
                        is_array)
 from ..nn.module import Parameter
-from ._checks import check_grads, nonnegative, real
+from ._checks import check_grads, nonnegative, parameter_list, real
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -43,21 +43,11 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         name = type(self).__name__
-        if isinstance(params, Parameter):
-            params = [params]
-        try:
-            params = iter(params)
-        except TypeError:
-            raise TypeError(f"{name}: params must be an iterable of Parameters, got "
-                            f"{type(params).__name__} (pass model.parameters())") from None
-        self.params = list(params)
+        self.params = parameter_list(self, params)
         if not self.params:
             raise ValueError(f"{name}: got an empty parameter list")
         seen: set[int] = set()
         for i, p in enumerate(self.params):
-            if not isinstance(p, Parameter):
-                raise TypeError(f"{name}: item {i} of params is a "
-                                f"{type(p).__name__}, not a Parameter (pass model.parameters())")
             if id(p) in seen:
                 raise ValueError(f"{name}: parameter {i} appears twice in params; "
                                  f"it would be updated twice per step")
