@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import backend_of, compute_namespace, dtype_name, host_backend, is_array
+from .backend import backend_of, compute_namespace, dtype_name, host_backend, is_array, to_numpy
 
 
 def owner_name(owner: Any) -> str:
@@ -225,16 +225,16 @@ def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
                  ignore: Any = None) -> None:
     """Raise ValueError unless every label lies in [0, classes); ``ignore``: a boolean mask of
-    labels to leave out (ignore_index). Reads the min and max back to the host: a device sync."""
+    labels to leave out (ignore_index). Reads the min and max back to the host in one transfer:
+    one device sync."""
     if labels.shape[0] == 0:
-        return
-    lo, hi = int(xp.min(labels)), int(xp.max(labels))
-    if 0 <= lo and hi < classes:  # the usual case: every label, ignored or not, is in range
         return
     if ignore is not None:  # ignored labels become the neutral element of min and of max
         lo_int, hi_int = int_range(xp, labels.dtype)
-        lo = int(xp.min(xp.where(ignore, hi_int, labels)))
-        hi = int(xp.max(xp.where(ignore, lo_int, labels)))
-    if lo <= hi and (lo < 0 or hi >= classes):
+        low, high = xp.where(ignore, hi_int, labels), xp.where(ignore, lo_int, labels)
+    else:
+        low = high = labels
+    lo, hi = (int(v) for v in to_numpy(xp.stack([xp.min(low), xp.max(high)])))
+    if lo <= hi and (lo < 0 or hi >= classes):  # lo > hi: every label is ignored
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._checks import check_float, check_labels, int_range, loss_namespace
-from ..backend import dtype_name
+from ..backend import array_namespace, dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_same_dtype, check_weight
 
@@ -64,8 +64,9 @@ class BCELoss(_ElementWeights):
         # smallest subnormal first changes no p > 0 but keeps log(0) from warning on numpy.
         info = xp.finfo(pred.dtype)
         tiny = info.smallest_normal * info.eps
-        log_p = xp.clip(xp.log(xp.maximum(pred, tiny)), min=-100)
-        log_1mp = xp.clip(xp.log(xp.maximum(1 - pred, tiny)), min=-100)
+        # (maximum rather than xp.clip, which syncs on CuPy: compat clips with a boolean mask)
+        log_p = xp.maximum(xp.log(xp.maximum(pred, tiny)), -100.0)
+        log_1mp = xp.maximum(xp.log(xp.maximum(1 - pred, tiny)), -100.0)
         value = -(target * log_p + (1 - target) * log_1mp)
         # d/dp = -t/p + (1-t)/(1-p) = (p - t) / (p (1 - p)); torch floors the denominator at
         # 1e-12 (so it is not the clamped log's derivative at p = 0 or 1), and so do we
@@ -157,14 +158,25 @@ class _ClassLoss(Loss):
         The gradient needs the label's column set, a scatter the standard lacks; this mask
         (built with == and arange only) serves the value and the gradient alike.
         """
-        lo, hi = int_range(xp, labels.dtype)
-        ignored = None  # ignore_index out of the dtype's range (-100 for uint8): none can match
-        if lo <= self.ignore_index <= hi:
-            ignored = labels == self.ignore_index
+        ignored = self._ignored(xp, labels)
         if self.validate:  # reads min and max back to the host: a device sync on a GPU
             check_labels(self, xp, labels, classes, ignored)
         hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
         return hot if ignored is None else hot & ~ignored[:, None]
+
+    def _ignored(self, xp: Any, labels: Any) -> Any:
+        """Mask of the labels equal to ignore_index, or None when no label of the dtype can be
+        (-100 for uint8)."""
+        lo, hi = int_range(xp, labels.dtype)
+        return labels == self.ignore_index if lo <= self.ignore_index <= hi else None
+
+    def check_targets(self, labels: Any, classes: int) -> None:
+        """Raise ValueError unless every label that is not ignored lies in [0, classes): the
+        check ``validate`` makes on each call, for ``fit`` to make once over all the labels
+        before training (two reductions and one transfer, nothing of size batch x classes)."""
+        xp = array_namespace(labels)
+        if xp.isdtype(labels.dtype, "integral") and labels.ndim == 1:
+            check_labels(self, xp, labels, classes, self._ignored(xp, labels))
 
     def _options(self) -> dict[str, Any]:
         options = {"weight": self.weight} if self.weight is not None else {}

@@ -12,6 +12,13 @@ from .base import Loss
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
 
 
+def sign(xp: Any, d: Any) -> Any:
+    """-1, 0 or +1 by the sign of d, NaN where d is NaN: xp.sign's values, built from comparisons
+    because array-api-compat's sign on CuPy fixes NaN by boolean-mask indexing (a device sync)."""
+    s = xp.astype(d > 0, d.dtype) - xp.astype(d < 0, d.dtype)
+    return xp.where(xp.isnan(d), d, s)
+
+
 class MSELoss(Loss):
     """Mean squared error, d^2 averaged (or summed) over every element; L2 loss."""
 
@@ -29,7 +36,7 @@ class L1Loss(Loss):
         xp = self._namespace(pred, target)
         diff = pred - target
         # d|d|/dd = sign(d); at the kink d == 0 sign gives 0, PyTorch's choice
-        return self._reduce(xp, xp.abs(diff), xp.sign(diff))
+        return self._reduce(xp, xp.abs(diff), sign(xp, diff))
 
 
 class SmoothL1Loss(Loss):
@@ -52,11 +59,11 @@ class SmoothL1Loss(Loss):
         diff = pred - target
         size = xp.abs(diff)
         if self.beta == 0:  # the quadratic piece is empty; writing it out would divide 0 by 0
-            return self._reduce(xp, size, xp.sign(diff))
+            return self._reduce(xp, size, sign(xp, diff))
         quadratic = size < self.beta
         value = xp.where(quadratic, 0.5 * diff * diff / self.beta, size - 0.5 * self.beta)
         # d/dd: d / beta inside, sign(d) outside; the two agree (+-1) where they meet
-        return self._reduce(xp, value, xp.where(quadratic, diff / self.beta, xp.sign(diff)))
+        return self._reduce(xp, value, xp.where(quadratic, diff / self.beta, sign(xp, diff)))
 
     def _options(self) -> dict[str, Any]:
         return {"beta": self.beta}
@@ -84,7 +91,7 @@ class HuberLoss(Loss):
         quadratic = size <= self.delta
         value = xp.where(quadratic, 0.5 * diff * diff, self.delta * (size - 0.5 * self.delta))
         # d/dd: d inside, delta sign(d) outside (the slope is capped at delta)
-        return self._reduce(xp, value, xp.where(quadratic, diff, self.delta * xp.sign(diff)))
+        return self._reduce(xp, value, xp.where(quadratic, diff, self.delta * sign(xp, diff)))
 
     def _options(self) -> dict[str, Any]:
         return {"delta": self.delta}

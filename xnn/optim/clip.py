@@ -47,7 +47,8 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     # the norm of the per-gradient norms, as torch computes it
     norms = xp.stack([xp.linalg.vector_norm(g, ord=norm_type) for g in grads])
     total = xp.asarray(xp.linalg.vector_norm(norms, ord=norm_type))  # NumPy gives a scalar
-    coef = xp.clip(max_norm / (total + 1e-6), max=1.0)
+    # minimum, not xp.clip: compat's clip on CuPy indexes with a boolean mask (a device sync)
+    coef = xp.minimum(max_norm / (total + 1e-6), 1.0)
     for p in params:
         if p.grad is not None:
             # grads of two float dtypes: stack promoted, and the grad keeps its own dtype
@@ -71,7 +72,7 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
             xp = array_namespace(p.grad)
             if limit > _FLOAT32_MAX and limit > float(xp.finfo(p.grad.dtype).max):
                 continue  # every entry, inf included, is already within [-limit, limit]
-            p.grad = xp.clip(p.grad, min=-limit, max=limit)
+            p.grad = xp.minimum(xp.maximum(p.grad, -limit), limit)  # not xp.clip: see above
 
 
 _FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller limits fit every float dtype
