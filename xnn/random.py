@@ -1,14 +1,17 @@
 """The seeded host generator behind every random number xnn draws.
 
-Numbers are drawn in float64 on the host, cast on the host to the target dtype and only then
-moved to the device, so one seed gives bit-identical arrays on every backend.
+Initial weights are drawn in float64 on the host, cast on the host to the target dtype and only
+then moved to the device, so one seed gives bit-identical arrays on every backend. Per-step
+randomness (dropout masks) never crosses to the device: the host generator draws a 64-bit key
+per call and the device hashes (key, element index) into bits with integer Array API
+operations, which are exact, so those masks are bit-identical on every backend too.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .backend import Backend, from_host, host_generator
+from .backend import Backend, from_host, get_backend, host_generator, resolve_dtype
 
 __all__ = ["seed", "get_state", "set_state", "normal", "uniform", "bernoulli", "permutation"]
 
@@ -52,10 +55,59 @@ def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtyp
 
 def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
               backend: Backend | None = None) -> Any:
-    """0/1 samples that are 1 with probability ``p``, as floats on the active backend."""
-    return from_host(_generator.random(shape) < p, dtype, backend)
+    """0/1 samples that are 1 with probability ``p``, as floats on the active backend.
+
+    Made on the device from one key drawn on the host: no host-to-device copy of the samples.
+    """
+    b = backend if backend is not None else get_backend()
+    xp = b.xp
+    key = int(_generator.integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
+    # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
+    keep = random_bits(xp, shape, key, b.device) < round(p * 2**32)
+    return xp.astype(keep, resolve_dtype(xp, dtype))
 
 
 def permutation(n: int) -> Any:
     """A host (NumPy) permutation of range(n), for shuffling indices."""
     return _generator.permutation(n)
+
+
+_LOW32 = 0xFFFFFFFF
+
+
+def random_bits(xp: Any, shape: tuple[int, ...], key: int, device: Any) -> Any:
+    """int64 array of ``shape`` of hashed bits in [0, 2^32), a pure function of (key, position).
+
+    A counter-based generator, so one key gives the same bits on every backend and device and
+    no state lives on the device. With (k0, k1) the 32-bit halves of ``key``, row r (all axes
+    but the last, flattened) gets h_r = mix(mix(r ^ k0) ^ k1) and column c gets
+    g_c = mix(mix(c ^ k1) ^ k0 ^ 0x9E3779B9); the element at (r, c) is mix(h_r ^ g_c). Only that
+    last mix runs over the whole array, a third of the work of hashing each flat index twice.
+    int64, not uint32: torch has no uint32 shifts.
+    """
+    cols = shape[-1] if shape else 1
+    rows = 1
+    for n in shape[:-1]:
+        rows *= n
+    k0, k1 = key & _LOW32, key >> 32
+    row = _mix32(_mix32(xp.arange(rows, dtype=xp.int64, device=device) ^ k0) ^ k1)
+    col = _mix32(_mix32(xp.arange(cols, dtype=xp.int64, device=device) ^ k1) ^ k0 ^ 0x9E3779B9)
+    return xp.reshape(_mix32(row[:, None] ^ col[None, :]), shape)
+
+
+def _mix32(x: Any) -> Any:
+    """lowbias32 (Wellons' hash prospector, 2022 constants): a bijection of [0, 2^32) in which
+    each input bit flips each output bit with probability close to 1/2. Overwrites ``x``, a
+    temporary of its caller's, in place: a third less time on NumPy than fresh arrays.
+
+    x stays below 2^32 and both multipliers below 2^31, so x * c < 2^63 is exact in int64;
+    masking to the low 32 bits is the uint32 multiplication mod 2^32 the hash is defined with.
+    """
+    x ^= x >> 16
+    x *= 0x21F0AAAD
+    x &= _LOW32
+    x ^= x >> 15
+    x *= 0x735A2D97
+    x &= _LOW32
+    x ^= x >> 15
+    return x

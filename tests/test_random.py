@@ -1,0 +1,80 @@
+"""xnn.random: the device-side counter-based bits behind dropout masks, and the seeded host draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import random
+from xnn.backend import backend_of
+
+LOW32 = 0xFFFFFFFF
+
+
+def _mix32_reference(x: int) -> int:
+    """lowbias32 on Python ints, written from the published uint32 definition."""
+    x ^= x >> 16
+    x = (x * 0x21F0AAAD) % 2**32
+    x ^= x >> 15
+    x = (x * 0x735A2D97) % 2**32
+    return x ^ (x >> 15)
+
+
+def _bits_reference(shape: tuple[int, ...], key: int) -> np.ndarray:
+    """random_bits' documented formula, one Python int at a time."""
+    k0, k1 = key & LOW32, key >> 32
+    cols = shape[-1] if shape else 1
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    row = [_mix32_reference(_mix32_reference(r ^ k0) ^ k1) for r in range(rows)]
+    col = [_mix32_reference(_mix32_reference(c ^ k1) ^ k0 ^ 0x9E3779B9) for c in range(cols)]
+    return np.array([[_mix32_reference(h ^ g) for g in col] for h in row]).reshape(shape)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4), (7,), ()])
+def test_random_bits_equal_the_uint32_hash_on_every_backend(backend, shape):
+    key = 0x5DEECE66D_2545F491 & (2**63 - 1)
+    got = xnn.to_numpy(random.random_bits(backend.xp, shape, key, backend.device))
+    assert got.shape == shape and str(got.dtype) == "int64"
+    np.testing.assert_array_equal(got, _bits_reference(shape, key))
+
+
+def test_random_bits_stay_on_the_device_of_the_backend(backend):
+    bits = random.random_bits(backend.xp, (4, 4), 1, backend.device)
+    assert str(backend_of(bits).device) == str(backend.device)
+
+
+def test_random_bits_look_independent_across_bits_rows_columns_and_keys():
+    xp = xnn.get_backend().xp
+    bits = xnn.to_numpy(random.random_bits(xp, (512, 512), 12345, "cpu"))
+    for k in range(32):
+        assert abs(((bits >> k) & 1).mean() - 0.5) < 0.005, k
+    half = bits < 2**31
+    # rows and columns are not xor-shifted copies of each other (their masks agree half the time)
+    assert abs((half[:-1] == half[1:]).mean() - 0.5) < 0.01
+    assert abs((half[:, :-1] == half[:, 1:]).mean() - 0.5) < 0.01
+    other = xnn.to_numpy(random.random_bits(xp, (512, 512), 12346, "cpu")) < 2**31
+    assert abs((half == other).mean() - 0.5) < 0.01
+
+
+@pytest.mark.parametrize("p", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_bernoulli_keeps_a_fraction_p_exactly_at_the_ends(backend, p):
+    xnn.seed(3)
+    mask = xnn.to_numpy(random.bernoulli((300, 200), p, dtype="float32"))
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    if p in (0.0, 1.0):
+        assert mask.mean() == p
+    else:
+        assert abs(mask.mean() - p) < 0.01
+
+
+def test_bernoulli_masks_follow_the_seed_and_the_saved_state(backend):
+    xnn.seed(5)
+    first = xnn.to_numpy(random.bernoulli((6, 6), 0.5))
+    state = random.get_state()
+    second = xnn.to_numpy(random.bernoulli((6, 6), 0.5))
+    random.set_state(state)
+    np.testing.assert_array_equal(xnn.to_numpy(random.bernoulli((6, 6), 0.5)), second)
+    assert not np.array_equal(first, second)
+    xnn.seed(5)
+    np.testing.assert_array_equal(xnn.to_numpy(random.bernoulli((6, 6), 0.5)), first)
