@@ -1,4 +1,5 @@
-"""The architecture rule: only xnn.backend names numpy, cupy or torch."""
+"""The architecture rules: only xnn.backend names numpy, cupy or torch, and no xnn code hides a
+GPU sync in xp.clip, xp.sign or boolean-mask indexing."""
 
 from __future__ import annotations
 
@@ -30,3 +31,75 @@ def test_the_rule_would_catch_an_import(tmp_path):
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    import cupy\n    from torch import nn\n")
     assert _imported_roots(bad) & ARRAY_LIBRARIES == {"cupy", "torch"}
+
+
+# --- no hidden device syncs: xp.clip, xp.sign and boolean-mask indexing -------------------------
+
+WHY_NOT_CLIP_OR_SIGN = (
+    "array-api-compat implements clip and sign on CuPy with boolean-mask indexing, which reads "
+    "a count back to the host: a device sync every call; use xp.minimum/xp.maximum, and a sign "
+    "built from comparisons")
+WHY_NOT_MASKS = ("boolean-mask indexing syncs on CuPy (it reads the number of True entries "
+                 "back to the host); use xp.where")
+MASK_FUNCTIONS = {"isnan", "isinf", "isfinite"}
+
+
+def _clip_or_sign_calls(tree: ast.AST) -> list[int]:
+    """Lines calling anything.clip(...) or anything.sign(...)."""
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in ("clip", "sign"))
+
+
+def _is_mask(index: ast.AST) -> bool:
+    """Whether an index expression is visibly boolean: a comparison, ~ of a non-constant
+    (x[~0] is the last item), & | ^ of masks, isnan/isinf/isfinite/logical_*, or a tuple
+    holding one."""
+    if isinstance(index, ast.Compare):
+        return True
+    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.Invert):
+        return not isinstance(index.operand, ast.Constant)
+    if isinstance(index, ast.BinOp) and isinstance(index.op, (ast.BitAnd, ast.BitOr, ast.BitXor)):
+        return _is_mask(index.left) or _is_mask(index.right)
+    if isinstance(index, ast.Call):
+        func = index.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        return name in MASK_FUNCTIONS or name.startswith("logical_")
+    if isinstance(index, ast.Tuple):
+        return any(_is_mask(item) for item in index.elts)
+    return False
+
+
+def _mask_indexing(tree: ast.AST) -> list[int]:
+    """Lines reading or writing x[mask] with a visibly boolean mask."""
+    return sorted(node.lineno for node in ast.walk(tree)
+                  if isinstance(node, ast.Subscript) and _is_mask(node.slice))
+
+
+def _offences(rule) -> list[str]:
+    return [f"xnn/{path.relative_to(PACKAGE).as_posix()}:{line}"
+            for path in sorted(PACKAGE.rglob("*.py")) for line in rule(ast.parse(path.read_text()))]
+
+
+def test_xnn_calls_neither_clip_nor_sign():
+    offences = _offences(_clip_or_sign_calls)
+    assert not offences, f"{WHY_NOT_CLIP_OR_SIGN}; found at {', '.join(offences)}"
+
+
+def test_xnn_never_indexes_with_a_boolean_mask():
+    offences = _offences(_mask_indexing)
+    assert not offences, f"{WHY_NOT_MASKS}; found at {', '.join(offences)}"
+
+
+def test_the_sync_rules_would_catch_clip_sign_and_masks():
+    bad = ast.parse(
+        "def f(xp, x, y):\n"
+        "    a, b = xp.clip(x, min=0.0), x.clip(max=1.0)\n"
+        "    s = xp.sign(x)\n"
+        "    c = x[x > 0]\n"
+        "    x[~xp.isnan(y)] = 0\n"
+        "    d = x[(x > 0) & (y < 1)]\n"
+        "    e = x[:, xp.logical_not(y)]\n"
+        "    return x[0], x[~0], x[:, None], x[..., 1:], xp.where(x > 0, x, 0)\n")
+    assert _clip_or_sign_calls(bad) == [2, 2, 3]
+    assert _mask_indexing(bad) == [4, 5, 6, 7]
