@@ -31,12 +31,31 @@ ALL_BACKENDS = [
 GPU_BACKENDS = {"cupy"}
 
 
+def _wanted() -> set[str]:
+    """The names XNN_TEST_BACKENDS lists (ids or library names, any case); empty: all."""
+    wanted = os.environ.get("XNN_TEST_BACKENDS", "")
+    return {w.strip().lower() for w in wanted.split(",") if w.strip()}
+
+
 def _selected() -> list[tuple[str, str, object]]:
-    wanted = os.environ.get("XNN_TEST_BACKENDS", "").strip()
-    if not wanted:
-        return ALL_BACKENDS
-    names = {w.strip() for w in wanted.split(",") if w.strip()}
-    return [b for b in ALL_BACKENDS if b[0] in names or b[1] in names]
+    names = _wanted()
+    return [b for b in ALL_BACKENDS if not names or b[0] in names or b[1] in names]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse unknown names in XNN_TEST_BACKENDS, and XNN_REQUIRE_GPU=1 without a GPU backend
+    among the selected ones: either would let a GPU run pass without running on the GPU."""
+    setting = f"XNN_TEST_BACKENDS={os.environ.get('XNN_TEST_BACKENDS', '')!r}"
+    known = {ident for ident, _, _ in ALL_BACKENDS} | {name for _, name, _ in ALL_BACKENDS}
+    unknown = sorted(_wanted() - known)
+    if unknown:
+        raise pytest.UsageError(f"{setting} names unknown backend(s) {', '.join(unknown)}; "
+                                f"expected some of {', '.join(sorted(known))}")
+    if os.environ.get("XNN_REQUIRE_GPU") == "1" and not any(
+            name in GPU_BACKENDS for _, name, _ in _selected()):
+        raise pytest.UsageError(f"XNN_REQUIRE_GPU=1 but {setting} selects no GPU backend "
+                                f"({', '.join(sorted(GPU_BACKENDS))}); add cupy or unset "
+                                f"XNN_REQUIRE_GPU")
 
 
 def _params() -> list:

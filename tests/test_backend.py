@@ -115,11 +115,52 @@ def test_numpy_rejects_gpu_device():
         xnn.set_backend("numpy", "cuda")
 
 
-def _fake_cupy(monkeypatch, get_device_count) -> None:
+class _FakeDevice:
+    """Like cupy.cuda.Device: an id, compares equal by id, unhashable, prints '<CUDA Device N>'."""
+
+    __module__ = "cupy.cuda.device"
+    __hash__ = None
+
+    def __init__(self, id: int = 0) -> None:
+        self.id = id
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _FakeDevice) and other.id == self.id
+
+    def __repr__(self) -> str:
+        return f"<CUDA Device {self.id}>"
+
+
+class _HostArray(np.ndarray):
+    """A NumPy array with cupy's .get(), for the probe's kernel and matmul."""
+
+    def get(self) -> np.ndarray:
+        return np.asarray(self)
+
+
+def _fake_cupy(monkeypatch, get_device_count=lambda: 1, *, current=0, arange=None):
+    """A stand-in 'cupy' module with ``get_device_count`` and the current device ``current``;
+    ``arange`` replaces the probe's first kernel. Returns the module (its .probes counts runs)."""
     fake = types.ModuleType("cupy")
     fake.ndarray = type("ndarray", (), {})  # array_api_compat looks this up
-    fake.cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(getDeviceCount=get_device_count))
+    fake.float32 = np.float32
+    fake.probes = 0
+
+    def host_arange(*args, **kwargs):
+        fake.probes += 1
+        return np.arange(*args, **kwargs).view(_HostArray)
+
+    fake.arange = arange or host_arange
+    fake.empty = lambda *args, **kwargs: np.empty(*args, **kwargs).view(_HostArray)
+    fake.cuda = types.SimpleNamespace(
+        runtime=types.SimpleNamespace(getDeviceCount=get_device_count, getDevice=lambda: current),
+        Device=_FakeDevice)
     monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(xnn.backend, "_CUPY_PROBED", {})
+    real = xnn.backend.array_api_compat.array_namespace
+    monkeypatch.setattr(xnn.backend.array_api_compat, "array_namespace",
+                        lambda *a: "cupy-namespace" if isinstance(a[0], _HostArray) else real(*a))
+    return fake
 
 
 def test_missing_cupy_says_how_to_install(monkeypatch):
@@ -149,6 +190,59 @@ def test_cupy_with_zero_devices_says_none_visible(monkeypatch):
     _fake_cupy(monkeypatch, lambda: 0)
     with pytest.raises(BackendUnavailableError, match="no CUDA GPU is visible"):
         xnn.set_backend("cupy")
+
+
+@pytest.mark.parametrize("device", [None, "cuda", "CUDA:1", "gpu", 1, "1", np.int64(1),
+                                    _FakeDevice(1)])
+def test_cupy_takes_the_current_device_by_any_name_and_prints_as_cupy_index(monkeypatch, device):
+    _fake_cupy(monkeypatch, lambda: 2, current=1)
+    b = xnn.set_backend("cupy", device)
+    assert b.device == _FakeDevice(1)
+    assert str(b) == "cupy:1"
+    assert hash(b) == hash(xnn.set_backend(str(b)))
+    assert xnn.set_backend(str(b)) == b
+
+
+def test_cupy_refuses_a_device_that_is_not_the_current_one(monkeypatch):
+    _fake_cupy(monkeypatch, lambda: 2, current=0)
+    with pytest.raises(ValueError, match=r"current CUDA device only, which is 0, but device 1 "
+                                         r"was asked for.*cupy.cuda.Device\(1\).use\(\)"):
+        xnn.set_backend("cupy", "cuda:1")
+    assert xnn.get_backend().name == "numpy"
+
+
+@pytest.mark.parametrize("device, error, message", [
+    (5, ValueError, r"cupy device 5 does not exist: 2 GPU\(s\) visible"),
+    ("cuda:x", ValueError, r"cupy has no device 'cuda:x'; expected None, 'cuda', 'cuda:N'"),
+    ("cpu", ValueError, r"cupy has no device 'cpu'"),
+    (1.5, TypeError, r"cupy device must be a str, int or cupy.cuda.Device .*got float"),
+    (True, TypeError, r"got bool"),
+])
+def test_cupy_names_the_devices_it_takes(monkeypatch, device, error, message):
+    _fake_cupy(monkeypatch, lambda: 2)
+    with pytest.raises(error, match=message):
+        xnn.set_backend("cupy", device)
+
+
+def test_cupy_without_its_cuda_libraries_is_unavailable_naming_the_fix(monkeypatch):
+    def no_nvrtc(*args, **kwargs):
+        raise RuntimeError('Failure finding "libnvrtc.so.13 or libnvrtc.so.12"')
+
+    _fake_cupy(monkeypatch, arange=no_nvrtc)
+    with pytest.raises(BackendUnavailableError,
+                       match=r"cannot compute on it \(RuntimeError: Failure finding \"libnvrtc"
+                             r".*NVRTC, cuBLAS.*\[ctk\] extra"):
+        xnn.set_backend("cupy")
+    assert "cupy" not in xnn.available_backends()
+
+
+def test_cupy_probes_a_kernel_and_a_matmul_once_per_device(monkeypatch):
+    fake = _fake_cupy(monkeypatch)
+    xnn.set_backend("cupy")
+    with xnn.use_backend("cupy"):
+        pass
+    assert "cupy" in xnn.available_backends()
+    assert fake.probes == 1
 
 
 def test_available_backends_lists_the_cpu_ones():
@@ -219,3 +313,55 @@ def test_require_gpu_turns_a_missing_gpu_into_a_failure():
                          text=True, check=False, cwd=root)
     assert out.returncode != 0
     assert "XNN_REQUIRE_GPU=1 but cupy cannot run" in out.stdout
+
+
+def _pytest_with(env_vars: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    import os
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("XNN_TEST_BACKENDS", "XNN_REQUIRE_GPU")}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args,
+                           str(root / "tests" / "test_xor.py")], env={**env, **env_vars},
+                          capture_output=True, text=True, check=False, cwd=root)
+
+
+@pytest.mark.parametrize("names", ["gpu", "numpy,Cuda", "nmupy"])
+def test_test_backends_refuse_unknown_names(names):
+    out = _pytest_with({"XNN_TEST_BACKENDS": names})
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "names unknown backend(s)" in out.stderr and "expected some of" in out.stderr
+
+
+def test_test_backends_match_names_in_any_case():
+    out = _pytest_with({"XNN_TEST_BACKENDS": "NumPy,CUPY"}, "--collect-only")
+    assert out.returncode == 0, out.stdout + out.stderr
+    ids = {line.rsplit("[", 1)[1].rstrip("]") for line in out.stdout.splitlines() if "[" in line}
+    assert ids == {"numpy", "cupy"}
+
+
+def test_require_gpu_fails_when_no_gpu_backend_is_selected():
+    out = _pytest_with({"XNN_TEST_BACKENDS": "numpy,torch", "XNN_REQUIRE_GPU": "1"})
+    assert out.returncode == 4, out.stdout + out.stderr
+    assert "XNN_REQUIRE_GPU=1 but XNN_TEST_BACKENDS='numpy,torch' selects no GPU backend" \
+        in out.stderr
+
+
+def test_to_numpy_and_asarray_stack_a_list_of_device_scalars(backend):
+    xp = backend.xp
+    values = [xp.sum(xnn.asarray([1.0, 2.0])), xp.sum(xnn.asarray([3.0, 4.0]))]
+    np.testing.assert_array_equal(xnn.to_numpy(values), [3.0, 7.0])
+    np.testing.assert_array_equal(xnn.to_numpy(xnn.asarray(tuple(values))), [3.0, 7.0])
+
+
+def test_to_numpy_of_arrays_from_several_libraries_copies_each(backend):
+    with xnn.use_backend("array_api_strict", "device1"):
+        other = xnn.asarray(3.0)
+    np.testing.assert_array_equal(xnn.to_numpy([xnn.asarray(1.0), np.float32(2), other]),
+                                  [1.0, 2.0, 3.0])
+
+
+def test_to_numpy_of_arrays_of_different_shapes_names_them(backend):
+    with pytest.raises(TypeError, match=r"to_numpy: cannot make one array from a list of arrays "
+                                        r"of different shapes \(\(2,\), \(1,\)\)"):
+        xnn.to_numpy([xnn.asarray([1.0, 2.0]), xnn.asarray([1.0])])

@@ -89,3 +89,27 @@ def test_data_functions_refuse_lists_and_say_how_to_convert():
     with pytest.raises(TypeError, match=r"train_test_split: X must be an array, got list; "
                                         r"convert it with xnn.asarray"):
         data.train_test_split([[1.0], [2.0]], xnn.asarray(np.ones(2)))
+
+
+def test_take_rows_counts_negative_indices_from_the_end_on_every_backend(backend):
+    x = xnn.asarray(np.arange(10.0).reshape(5, 2))
+    for rows in ([4, -1, 0], np.array([4, -1, 0]), xnn.asarray([4, -1, 0])):
+        np.testing.assert_array_equal(xnn.to_numpy(data.take_rows(x, rows)),
+                                      [[8.0, 9.0], [8.0, 9.0], [0.0, 1.0]])
+    assert tuple(data.take_rows(x, []).shape) == (0, 2)
+
+
+@pytest.mark.parametrize("rows", [[5], [-6], [0, 7]])
+@pytest.mark.parametrize("where", ["host", "device"])
+def test_take_rows_refuses_indices_out_of_range_on_every_backend(backend, rows, where):
+    x = xnn.asarray(np.arange(10.0).reshape(5, 2))
+    index = xnn.asarray(rows) if where == "device" else rows
+    with pytest.raises(IndexError, match=r"row indices must lie in \[-5, 5\) for 5 rows, got "
+                                         rf"values in \[{min(rows)}, {max(rows)}\]"):
+        data.take_rows(x, index)
+
+
+def test_take_rows_refuses_float_indices(backend):
+    x = xnn.asarray(np.arange(10.0).reshape(5, 2))
+    with pytest.raises(TypeError, match="expected integer row indices, got dtype float"):
+        data.take_rows(x, xnn.asarray([0.0, 1.0]))

@@ -52,7 +52,20 @@ class Backend:
     device: Any
 
     def __str__(self) -> str:
-        return f"{self.name}:{self.device}"
+        return f"{self.name}:{device_label(self.device)}"
+
+    def __hash__(self) -> int:  # cupy.cuda.Device compares but does not hash
+        return hash(str(self))
+
+
+def device_label(device: Any) -> str:
+    """What set_backend takes back for a device: 'cpu', 'cuda:0', 'device1', or the GPU
+    index '0' for cupy (whose Device prints as '<CUDA Device 0>')."""
+    if type(device).__module__.startswith("cupy"):
+        return str(device.id)
+    if type(device).__module__.startswith("array_api_strict"):
+        return str(device).split("'")[1] if "'" in str(device) else str(device)
+    return str(device)
 
 
 # array type -> namespace, filled by array_namespace. array_api_compat's lookup costs ~1.3 us
@@ -223,10 +236,17 @@ def _torch_device(torch: Any, device: Any) -> Any:
     return torch.device("cpu") if dev.type == "cpu" else dev  # 'cpu:0' is where tensors say 'cpu'
 
 
+_CUPY_FIX = 'pip install "xnn[cuda12]" (or "xnn[cuda13]" for CUDA 13)'
+# device index -> None once a kernel and a matmul have run there: loading cupy again (every
+# use_backend) must not launch kernels
+_CUPY_PROBED: dict[int, None] = {}
+
+
 def _load_cupy(device: Any) -> Backend:
-    cupy = _import("cupy", 'pip install "xnn[cuda12]" (or "xnn[cuda13]" for CUDA 13)')
+    cupy = _import("cupy", _CUPY_FIX)
     try:
         count = cupy.cuda.runtime.getDeviceCount()
+        current = cupy.cuda.runtime.getDevice()
     except Exception as err:  # import works without a driver; the first CUDA call fails
         raise BackendUnavailableError(
             f"cupy is installed but cannot reach a CUDA GPU ({type(err).__name__}: {err}); "
@@ -236,11 +256,61 @@ def _load_cupy(device: Any) -> Backend:
         raise BackendUnavailableError(
             "cupy is installed but no CUDA GPU is visible (getDeviceCount() == 0); "
             "check CUDA_VISIBLE_DEVICES, or use set_backend('numpy')")
-    index = 0 if device is None else int(getattr(device, "id", device))
+    index = _cupy_index(device, current)
     if not 0 <= index < count:
-        raise ValueError(f"cupy device {index} does not exist: {count} GPU(s) visible")
+        raise ValueError(f"cupy device {index} does not exist: {count} GPU(s) visible, so the "
+                         f"index must lie in [0, {count})")
+    if index != current:
+        # CuPy allocates every result on the current device; arrays on another one would be
+        # split between two GPUs (the current device is per thread in CUDA)
+        raise ValueError(f"xnn runs cupy on the current CUDA device only, which is {current}, "
+                         f"but device {index} was asked for; make it current first with "
+                         f"cupy.cuda.Device({index}).use(), or expose only that GPU with "
+                         f"CUDA_VISIBLE_DEVICES={index}")
+    if index not in _CUPY_PROBED:
+        _probe_cupy(cupy)
+        _CUPY_PROBED[index] = None
     xp = array_api_compat.array_namespace(cupy.empty(0))
     return Backend("cupy", xp, cupy.cuda.Device(index))
+
+
+def _cupy_index(device: Any, current: int) -> int:
+    """The GPU index of ``device``: None, 'cuda' or 'gpu' (the current device), N, 'N',
+    'cuda:N', or a cupy.cuda.Device. Another type is a TypeError; another value a ValueError."""
+    expected = "expected None, 'cuda', 'cuda:N', a GPU index N or a cupy.cuda.Device"
+    if device is None:
+        return current
+    if hasattr(device, "id") and not isinstance(device, (str, numbers.Integral)):
+        device = device.id  # a cupy.cuda.Device
+    if isinstance(device, bool) or not isinstance(device, (str, numbers.Integral)):
+        raise TypeError(f"cupy device must be a str, int or cupy.cuda.Device ({expected}), "
+                        f"got {type(device).__name__}")
+    if isinstance(device, str):
+        text = device.strip().lower()
+        if text in ("cuda", "gpu"):
+            return current
+        text = text.split(":", 1)[1] if text.startswith(("cuda:", "gpu:")) else text
+        if not text.isdigit():
+            raise ValueError(f"cupy has no device {device!r}; {expected}")
+        device = int(text)
+    return int(device)
+
+
+def _probe_cupy(cupy: Any) -> None:
+    """Run an elementwise kernel (compiled by NVRTC) and a matmul (cuBLAS) once, so a missing
+    CUDA library is a BackendUnavailableError here, not a raw error in the first layer."""
+    try:
+        x = cupy.arange(4, dtype=cupy.float32) * 2
+        value = float((x[None, :] @ x[:, None]).get()[0, 0])
+    except Exception as err:  # DynamicLibNotFoundError, ImportError, CUDARuntimeError, ...
+        raise BackendUnavailableError(
+            f"cupy sees a GPU but cannot compute on it ({type(err).__name__}: {err}); the "
+            f"CUDA libraries it loads at first use (NVRTC, cuBLAS) are missing: {_CUPY_FIX} "
+            f"installs them through cupy's [ctk] extra, or install the CUDA toolkit"
+        ) from err
+    if value != 56.0:  # 0 + 4 + 16 + 36
+        raise BackendUnavailableError(f"cupy computed a wrong result on the GPU ({value} "
+                                      f"instead of 56.0 for a test matmul)")
 
 
 _LOADERS = {
@@ -265,9 +335,12 @@ def _load(name: str, device: Any = None) -> Backend:
         return name if device is None else _load(name.name, device)
     if not isinstance(name, str):
         raise TypeError(f"backend name must be a str, got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "_")
-    if ":" in key and device is None:  # "torch:cuda", "array_api_strict:device1"
+    key = name.strip()
+    if ":" in key and device is None:  # "torch:cuda", "array_api_strict:device1", "cupy:0"
         key, device = key.split(":", 1)
+    key = key.lower().replace("-", "_")
+    if key != "array_api_strict" and isinstance(device, str):  # only its names have capitals
+        device = device.strip().lower()
     if key not in _LOADERS:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
     return _LOADERS[key](device)
@@ -390,6 +463,8 @@ _KIND_NAMES = {"O": "mixed objects", "U": "text", "S": "bytes", "M": "datetimes"
 def _host_numbers(owner: str, obj: Any) -> Any:
     """``obj`` (a list, scalar or array-like) as a NumPy array of numbers; anything else is a
     TypeError naming ``owner`` and what came."""
+    if isinstance(obj, (list, tuple)) and obj and all(is_array(a) for a in obj):
+        return _stack_on_host(owner, obj)
     try:
         arr = _np.asarray(obj)
     except (TypeError, ValueError) as err:  # NumPy's 'inhomogeneous shape' for ragged lists
@@ -397,6 +472,24 @@ def _host_numbers(owner: str, obj: Any) -> Any:
                         f"ragged data ({err})") from None
     _check_numbers(owner, obj, arr.dtype)
     return arr
+
+
+def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
+    """A list of arrays (a loss per step, say) as one NumPy array: stacked where they live and
+    copied in one transfer (CuPy refuses NumPy's implicit conversion of each), or one by one
+    when they come from several libraries or devices."""
+    shapes = [tuple(a.shape) for a in arrays]
+    if len(set(shapes)) > 1:
+        listed = ", ".join(map(str, shapes[:4])) + (", ..." if len(shapes) > 4 else "")
+        raise TypeError(f"{owner}: cannot make one array from a {type(arrays).__name__} of "
+                        f"arrays of different shapes ({listed})")
+    try:
+        xp = array_namespace(*arrays)
+    except TypeError:  # several libraries
+        return _np.stack([to_numpy(a) for a in arrays])
+    if len({str(array_api_compat.device(a)) for a in arrays}) > 1:
+        return _np.stack([to_numpy(a) for a in arrays])
+    return to_numpy(xp.stack(list(arrays)))
 
 
 def _check_numbers(owner: str, obj: Any, dtype: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from . import random
 from ._checks import check_float, check_labels, check_positive_int
 from .backend import (array_namespace, asarray, backend_of, dtype_name, host_generator,
-                      is_array, resolve_dtype)
+                      is_array, resolve_dtype, to_numpy)
 
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
            "check_same_length", "check_seed", "take_rows"]
@@ -57,9 +57,30 @@ def _permutation(owner: str, n: int, seed: int | None) -> Any:
 
 
 def take_rows(x: Any, rows: Any) -> Any:
-    """x[rows] along the first axis, for host (NumPy) or device integer indices."""
+    """x[rows] along the first axis, for host (NumPy, list) or device integer indices.
+
+    Indices count from the end when negative, as in NumPy; one outside [-n, n) is an
+    IndexError on every backend (CuPy's take would wrap it silently). Host indices are checked
+    on the host; device indices cost one transfer of their min and max.
+    """
     xp = array_namespace(x)
-    index = rows if type(rows) is type(x) else asarray(rows, dtype="int64", backend=backend_of(x))
+    on_device = type(rows) is type(x)
+    index = rows if on_device else to_numpy(rows)
+    if index.shape[0] and not dtype_name(index.dtype).startswith(("int", "uint")):
+        raise TypeError(f"take_rows: expected integer row indices, got dtype "
+                        f"{dtype_name(index.dtype)}")
+    n, lo, hi = x.shape[0], 0, -1
+    if index.shape[0]:
+        bounds = xp.stack([xp.min(index), xp.max(index)]) if on_device else \
+            (index.min(), index.max())
+        lo, hi = (int(v) for v in to_numpy(bounds))
+    if lo < -n or hi >= n:
+        raise IndexError(f"take_rows: row indices must lie in [-{n}, {n}) for {n} rows, got "
+                         f"values in [{lo}, {hi}]")
+    if not on_device:
+        index = asarray(index, dtype="int64", backend=backend_of(x))
+    if lo < 0:
+        index = xp.where(index < 0, index + n, index)
     return xp.take(x, index, axis=0)
 
 
