@@ -1,17 +1,23 @@
 """GPU-only behaviour: a training step on CuPy never waits for the device.
 
 Skipped with a reason where CuPy or a GPU is missing; XNN_REQUIRE_GPU=1 turns that into a failure.
+CuPy's detector (cupyx.allow_synchronize) sees only syncs through ndarray.get(); the CPU guard
+in test_sync_guard.py sees every read-back, and these tests run the same cases on the GPU.
 """
 
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 import numpy as np
 import pytest
 
 import xnn
-from xnn import nn
+from xnn import losses, nn, optim
 
 from conftest import load_or_skip
+from training_steps import CLIPPING, LAYERS, LOSSES, OPTIMIZERS, Data, mlp, step
 
 pytestmark = pytest.mark.gpu
 
@@ -23,9 +29,79 @@ def cupy_backend():
         yield b
 
 
+@contextlib.contextmanager
+def no_sync():
+    """Any device-to-host wait inside raises cupyx.DeviceSynchronized."""
+    cupyx = pytest.importorskip("cupyx")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # allow_synchronize is deprecated in CuPy 14, still works
+        with cupyx.allow_synchronize(False):
+            yield
+
+
+def _no_sync_after_warm_up(train_step) -> None:
+    train_step()  # kernel compiles and first-call caches
+    with no_sync():
+        train_step()
+
+
+@pytest.mark.parametrize("case", [c for c in LOSSES if LOSSES[c][3] == 0])
+def test_a_step_of_each_loss_on_cupy_does_not_synchronize(cupy_backend, case):
+    make_loss, target, last, _ = LOSSES[case]
+    d = Data.make()
+    _no_sync_after_warm_up(step(nn.Sequential(nn.Linear(8, 4), last()), make_loss(d), d.X,
+                                getattr(d, target)))
+
+
+@pytest.mark.parametrize("case", OPTIMIZERS)
+def test_a_step_of_each_optimizer_on_cupy_does_not_synchronize(cupy_backend, case):
+    d = Data.make()
+    _no_sync_after_warm_up(step(mlp(), losses.MSELoss(), d.X, d.values, OPTIMIZERS[case]))
+
+
+@pytest.mark.parametrize("case", CLIPPING)
+def test_gradient_clipping_on_cupy_does_not_synchronize(cupy_backend, case):
+    d = Data.make()
+    _no_sync_after_warm_up(step(mlp(), losses.MSELoss(), d.X, d.values, optim.Adam,
+                                after_backprop=CLIPPING[case]))
+
+
+@pytest.mark.parametrize("case", LAYERS)
+def test_a_step_through_each_layer_on_cupy_does_not_synchronize(cupy_backend, case):
+    d = Data.make()
+    model = nn.Sequential(nn.Linear(8, 8), LAYERS[case](), nn.Linear(8, 4))
+    _no_sync_after_warm_up(step(model, losses.MSELoss(), d.X, d.values))
+
+
+def test_dropout_masks_on_cupy_equal_numpys_bit_for_bit(cupy_backend):
+    x_host = np.random.default_rng(0).standard_normal((300, 70))
+    xnn.seed(4)
+    gpu = xnn.to_numpy(nn.Dropout(0.3)(xnn.asarray(x_host, dtype="float32")))
+    with xnn.use_backend("numpy"):
+        xnn.seed(4)
+        cpu = xnn.to_numpy(nn.Dropout(0.3)(xnn.asarray(x_host, dtype="float32")))
+    np.testing.assert_array_equal(gpu, cpu)
+
+
+def test_the_cupy_backend_prints_as_its_device_index_and_round_trips(cupy_backend):
+    assert str(cupy_backend) == f"cupy:{cupy_backend.device.id}"
+    assert xnn.set_backend(str(cupy_backend)) == cupy_backend
+    assert hash(cupy_backend) == hash(xnn.set_backend("cupy", "cuda"))
+
+
+def test_take_rows_on_cupy_refuses_indices_that_cupy_would_wrap(cupy_backend):
+    x = xnn.asarray(np.arange(10.0).reshape(5, 2))
+    with pytest.raises(IndexError, match="row indices must lie in"):
+        xnn.data.take_rows(x, xnn.asarray([0, 5]))
+
+
+def test_to_numpy_stacks_a_list_of_cupy_scalars(cupy_backend):
+    values = [cupy_backend.xp.sum(xnn.asarray([1.0, 2.0])) for _ in range(3)]
+    np.testing.assert_array_equal(xnn.to_numpy(values), [3.0, 3.0, 3.0])
+
+
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW", "RMSprop"])
 def test_a_training_step_on_cupy_does_not_synchronize(cupy_backend, optimizer):
-    cupyx = pytest.importorskip("cupyx")
     xnn.seed(0)
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.LayerNorm(32), nn.Linear(32, 32),
                           nn.Tanh(), nn.Linear(32, 4))
@@ -34,7 +110,7 @@ def test_a_training_step_on_cupy_does_not_synchronize(cupy_backend, optimizer):
     labels = xnn.asarray(np.arange(64) % 4)
     loss_fn = xnn.losses.CrossEntropyLoss(validate=False)  # fit checks labels once, up front
     values = []
-    with cupyx.allow_synchronize(False):  # any device->host wait raises DeviceSynchronized
+    with no_sync():
         for _ in range(3):
             pred, backprop = model.forward(X)
             value, dpred = loss_fn(pred, labels)

@@ -12,7 +12,6 @@ no GPU. ``fit`` may read only at epoch ends.
 from __future__ import annotations
 
 import functools
-import math
 import os
 import pathlib
 import sys
@@ -26,6 +25,8 @@ import xnn
 from xnn import losses, nn, optim
 from xnn._checks import check_labels
 from xnn.callbacks import Callback
+
+from training_steps import CLIPPING, LAYERS, LOSSES, OPTIMIZERS, Data, mlp, step
 
 xps = pytest.importorskip("array_api_strict")
 
@@ -129,11 +130,11 @@ def _report(events: list[Event], allowed: int = 0, where: str = "in one step") -
             f"read-back is a device sync):\n  " + "\n  ".join(map(str, events)))
 
 
-def _recorded(step: Callable[[], Any]) -> list[Event]:
-    """The events of one call of ``step``, after a warm-up call (first calls fill caches)."""
-    step()
+def _recorded(train_step: Callable[[], Any]) -> list[Event]:
+    """The events of one call of ``train_step``, after a warm-up call (first calls fill caches)."""
+    train_step()
     with HostTraffic() as traffic:
-        step()
+        train_step()
     return traffic.events
 
 
@@ -142,120 +143,6 @@ def device1():
     with xnn.use_backend("array_api_strict", "device1"):
         xnn.seed(0)
         yield
-
-
-@dataclass
-class Data:
-    """A batch on the active device, each kind of target, and a weight per column."""
-
-    X: Any
-    values: Any
-    binary: Any
-    labels: Any
-    probabilities: Any
-    weight: Any
-
-    @classmethod
-    def make(cls, rows: int = 64) -> Data:
-        rng = np.random.default_rng(0)
-        p = rng.random((rows, 4))
-        floats = [rng.standard_normal((rows, 8)), rng.standard_normal((rows, 4)),
-                  (p < 0.5).astype(float), p / p.sum(axis=1, keepdims=True)]
-        X, values, binary, probabilities = (xnn.asarray(a, dtype=xnn.get_default_dtype())
-                                            for a in floats)
-        return cls(X, values, binary, xnn.asarray(np.arange(rows) % 4), probabilities,
-                   xnn.asarray([0.5, 1.0, 1.5, 2.0]))
-
-
-def _step(model: nn.Module, loss: Any, X: Any, target: Any, optimizer: Callable = optim.SGD,
-          after_backprop: Callable = lambda params: None) -> Callable[[], None]:
-    """One hand-written training step, as the tutorials write it."""
-    opt = optimizer(model.parameters())
-
-    def step() -> None:
-        pred, backprop = model.forward(X)
-        backprop(loss(pred, target)[1])
-        after_backprop(model.parameters())
-        opt.step()
-        opt.zero_grad()
-    return step
-
-
-# --- a step of each loss, optimizer, clipping function and layer -------------------------------
-
-# id: (loss of the data, target, last layer, reads allowed per call: one for the label check)
-LOSSES = {
-    "MSELoss": (lambda d: losses.MSELoss(), "values", nn.Identity, 0),
-    "L1Loss": (lambda d: losses.L1Loss(), "values", nn.Identity, 0),
-    "SmoothL1Loss": (lambda d: losses.SmoothL1Loss(), "values", nn.Identity, 0),
-    "SmoothL1Loss-beta0": (lambda d: losses.SmoothL1Loss(beta=0.0), "values", nn.Identity, 0),
-    "HuberLoss": (lambda d: losses.HuberLoss(), "values", nn.Identity, 0),
-    "BCELoss": (lambda d: losses.BCELoss(), "binary", nn.Sigmoid, 0),
-    "BCELoss-weight": (lambda d: losses.BCELoss(weight=d.weight), "binary", nn.Sigmoid, 0),
-    "BCEWithLogitsLoss": (lambda d: losses.BCEWithLogitsLoss(), "binary", nn.Identity, 0),
-    "BCEWithLogitsLoss-weight-pos_weight": (
-        lambda d: losses.BCEWithLogitsLoss(weight=d.weight, pos_weight=d.weight), "binary",
-        nn.Identity, 0),
-    "CrossEntropyLoss-labels": (lambda d: losses.CrossEntropyLoss(), "labels", nn.Identity, 1),
-    "CrossEntropyLoss-labels-no-validate": (
-        lambda d: losses.CrossEntropyLoss(validate=False), "labels", nn.Identity, 0),
-    "CrossEntropyLoss-probabilities": (
-        lambda d: losses.CrossEntropyLoss(), "probabilities", nn.Identity, 0),
-    "CrossEntropyLoss-label_smoothing": (
-        lambda d: losses.CrossEntropyLoss(label_smoothing=0.1), "labels", nn.Identity, 1),
-    "CrossEntropyLoss-weight": (
-        lambda d: losses.CrossEntropyLoss(weight=d.weight), "labels", nn.Identity, 1),
-    "CrossEntropyLoss-ignore_index": (
-        lambda d: losses.CrossEntropyLoss(ignore_index=0), "labels", nn.Identity, 1),
-    "NLLLoss": (lambda d: losses.NLLLoss(), "labels", nn.LogSoftmax, 1),
-    "NLLLoss-weight-ignore_index": (
-        lambda d: losses.NLLLoss(weight=d.weight, ignore_index=0), "labels", nn.LogSoftmax, 1),
-    "NLLLoss-no-validate": (lambda d: losses.NLLLoss(validate=False), "labels", nn.LogSoftmax, 0),
-}
-
-OPTIMIZERS = {
-    "SGD": lambda p: optim.SGD(p, lr=0.01),
-    "SGD-momentum": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.1),
-    "SGD-nesterov": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True),
-    "SGD-weight_decay": lambda p: optim.SGD(p, lr=0.01, weight_decay=0.01),
-    "Adagrad": lambda p: optim.Adagrad(p),
-    "Adagrad-lr_decay-weight_decay": lambda p: optim.Adagrad(p, lr_decay=0.01, weight_decay=0.01),
-    "RMSprop": lambda p: optim.RMSprop(p),
-    "RMSprop-centered": lambda p: optim.RMSprop(p, centered=True),
-    "RMSprop-momentum-weight_decay": lambda p: optim.RMSprop(p, momentum=0.9, weight_decay=0.01),
-    "Adam": lambda p: optim.Adam(p),
-    "Adam-amsgrad-weight_decay": lambda p: optim.Adam(p, amsgrad=True, weight_decay=0.01),
-    "AdamW": lambda p: optim.AdamW(p),
-    "AdamW-amsgrad": lambda p: optim.AdamW(p, amsgrad=True),
-}
-
-CLIPPING = {
-    "clip_grad_norm": lambda p: optim.clip_grad_norm(p, 0.1),
-    "clip_grad_norm-inf": lambda p: optim.clip_grad_norm(p, 0.1, norm_type=math.inf),
-    "clip_grad_value": lambda p: optim.clip_grad_value(p, 0.01),
-}
-
-# each runs between Linear(8, 8) and Linear(8, 4), so its input gradient is used
-LAYERS = {
-    "Linear": lambda: nn.Linear(8, 8),
-    "Identity": nn.Identity,
-    "ReLU": nn.ReLU,
-    "LeakyReLU": nn.LeakyReLU,
-    "ELU": nn.ELU,
-    "GELU": nn.GELU,
-    "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh,
-    "Softplus": nn.Softplus,
-    "SiLU": nn.SiLU,
-    "Softmax": nn.Softmax,
-    "LogSoftmax": nn.LogSoftmax,
-    "Dropout": lambda: nn.Dropout(0.2),
-    "BatchNorm1d": lambda: nn.BatchNorm1d(8),
-    "LayerNorm": lambda: nn.LayerNorm(8),
-    "Flatten": nn.Flatten,
-    "Residual": lambda: nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.Tanh())),
-    "Sequential": lambda: nn.Sequential(nn.Linear(8, 8), nn.ReLU()),
-}
 
 
 def _subclasses(module: Any, base: type) -> set[str]:
@@ -280,25 +167,21 @@ def test_a_step_of_each_loss_reads_nothing_back(device1, case):
     make_loss, target, last, allowed = LOSSES[case]
     d = Data.make()
     model = nn.Sequential(nn.Linear(8, 4), last())
-    events = _recorded(_step(model, make_loss(d), d.X, getattr(d, target)))
+    events = _recorded(step(model, make_loss(d), d.X, getattr(d, target)))
     assert len(events) <= allowed, _report(events, allowed)
-
-
-def _mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
 
 
 @pytest.mark.parametrize("case", OPTIMIZERS)
 def test_a_step_of_each_optimizer_reads_nothing_back(device1, case):
     d = Data.make()
-    events = _recorded(_step(_mlp(), losses.MSELoss(), d.X, d.values, OPTIMIZERS[case]))
+    events = _recorded(step(mlp(), losses.MSELoss(), d.X, d.values, OPTIMIZERS[case]))
     assert not events, _report(events)
 
 
 @pytest.mark.parametrize("case", CLIPPING)
 def test_gradient_clipping_reads_nothing_back(device1, case):
     d = Data.make()
-    events = _recorded(_step(_mlp(), losses.MSELoss(), d.X, d.values, optim.Adam,
+    events = _recorded(step(mlp(), losses.MSELoss(), d.X, d.values, optim.Adam,
                              after_backprop=CLIPPING[case]))
     assert not events, _report(events)
 
@@ -307,7 +190,7 @@ def test_gradient_clipping_reads_nothing_back(device1, case):
 def test_a_step_through_each_layer_reads_nothing_back(device1, case):
     d = Data.make()
     model = nn.Sequential(nn.Linear(8, 8), LAYERS[case](), nn.Linear(8, 4))
-    events = _recorded(_step(model, losses.MSELoss(), d.X, d.values))  # in training mode
+    events = _recorded(step(model, losses.MSELoss(), d.X, d.values))  # in training mode
     assert not events, _report(events)
 
 
