@@ -17,7 +17,9 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
     parser.add_argument("--backend", default=None,
                         help="numpy (default), array_api_strict, torch or cupy")
-    parser.add_argument("--device", default=None, help="device of the backend (cuda, device1, 0)")
+    parser.add_argument("--device", default=None,
+                        help="device of the backend: cuda or cuda:N (cupy, torch), device1 "
+                             "(array_api_strict), cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--epochs", type=int, default=epochs)
     parser.add_argument("--lr", type=float, default=lr)

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+import xnn
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
@@ -43,3 +45,13 @@ def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, caps
         assert (tmp_path / plot).stat().st_size > 10_000, plot  # a real picture, not an empty file
     printed = capsys.readouterr().out
     assert backend.name in printed and "plots written" in printed
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "0"])
+def test_examples_take_cuda_device_names_for_cupy(monkeypatch, device):
+    from test_backend import _fake_cupy  # noqa: PLC0415 - a stand-in cupy module
+    from _common import parse_args  # noqa: PLC0415 - examples/ is on the path above
+
+    _fake_cupy(monkeypatch)
+    parse_args("doc", epochs=1, lr=0.1, argv=["--backend", "cupy", "--device", device])
+    assert str(xnn.get_backend()) == "cupy:0"
