@@ -3,6 +3,7 @@
     python benchmarks/run.py                 # the full suite, memory and scaling (~7 min)
     python benchmarks/run.py --quick         # shorter schedules, fewer repeats (~1 min)
     python benchmarks/run.py --workloads xor,mlp-large --no-scaling
+    python benchmarks/run.py --backend cupy --quick   # on a GPU: xnn on CuPy, CuPy, torch CUDA
 
 Each workload is trained by the three implementations in ``workloads.py`` from the same
 initial weights; the timed runs are interleaved (the order rotates every repeat) and the table
@@ -23,8 +24,9 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import workloads as W  # noqa: E402 - after the path tweak
+import xnn  # noqa: E402
 
 # (xnn / numpy at most, xnn / torch at most); the issue's targets
 TARGETS = {
@@ -69,7 +72,8 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine(threads: int) -> dict[str, Any]:
+def machine(threads: int, target: Target | None = None) -> dict[str, Any]:
+    """The host, its BLAS and torch; a GPU target adds its device and libraries."""
     import torch  # noqa: PLC0415
 
     info = blas_info()
@@ -80,6 +84,7 @@ def machine(threads: int) -> dict[str, Any]:
         "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
                                            "OMP_NUM_THREADS") if k in os.environ},
         "loadavg_start": os.getloadavg()[0],
+        **(target.info if target is not None else {}),
     }
 
 
@@ -135,12 +140,143 @@ def timed(trainer: Any) -> tuple[float, float]:
     return best[1], best[2]
 
 
-def bench_workload(w: W.Workload, repeats: int, extras: bool) -> dict[str, Any]:
+# --- where the rows run: the CPU or a GPU ---------------------------------------------------------
+
+def event_timer(event: Callable, synchronize: Callable, elapsed_ms: Callable) -> Callable:
+    """A timer ``fn -> (seconds, fn())`` that reads two CUDA events recorded around ``fn()``.
+
+    The device is idle when the first is recorded (``synchronize``: what ``reset()`` queued is
+    not part of the run), so the time between the two is the whole run as its user waits for
+    it, the host's launch overhead included. A training run ends in ``float(loss)``, which
+    waits for the device; the second event's ``synchronize`` covers any ``fn`` that does not.
+    """
+    def time_it(fn: Callable) -> tuple[float, Any]:
+        start, end = event(), event()
+        synchronize()
+        start.record()
+        result = fn()
+        end.record()
+        end.synchronize()
+        return elapsed_ms(start, end) / 1e3, result
+    return time_it
+
+
+class WallEvent:
+    """A CUDA event's stand-in on the CPU (--gpu-standin): record() reads the wall clock."""
+
+    def record(self) -> None:
+        self.at = time.perf_counter()
+
+    def synchronize(self) -> None:
+        pass
+
+    @staticmethod
+    def elapsed_ms(start: WallEvent, end: WallEvent) -> float:
+        return (end.at - start.at) * 1e3
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the rows run, and how they are timed and their memory measured.
+
+    The CPU (no ``timer``): xnn on numpy, the hand-written NumPy network and torch on the CPU,
+    wall-clock seconds with disturbed runs measured again (``timed``), peak RSS in a subprocess.
+    A GPU: xnn on ``xnn_backend``, the hand-written network on the array module ``hand``, torch
+    on ``torch_device`` (None: no torch row). ``timer`` times the xnn and hand-written rows and
+    ``torch_timer`` the torch row (each library's CUDA events); ``meter`` and ``torch_meter``
+    give the bytes of device memory a function needed at its peak.
+    """
+
+    backend: str                              # what --backend named
+    xnn_backend: str = "numpy"
+    hand: Any = np
+    torch_device: str | None = "cpu"
+    timer: Callable | None = None
+    torch_timer: Callable | None = None
+    meter: Callable | None = None
+    torch_meter: Callable | None = None
+    info: dict[str, Any] = field(default_factory=dict)   # added to machine()
+
+    @property
+    def on_device(self) -> bool:
+        return self.timer is not None
+
+    def implementations(self, extras: bool) -> dict[str, Callable]:
+        """Row name -> trainer maker, the three implementations first."""
+        if not self.on_device:
+            return dict(W.IMPLEMENTATIONS, **(W.EXTRAS if extras else {}))
+        return W.device_implementations(self.xnn_backend, self.hand, self.torch_device, extras)
+
+    def time(self, name: str, trainer: Any) -> tuple[float, float]:
+        """Seconds of one whole training from the initial weights, and its final loss."""
+        if not self.on_device:
+            return timed(trainer)
+        trainer.reset()
+        gc.collect()
+        return (self.torch_timer if name == "torch" else self.timer)(trainer.run)
+
+    def peak_bytes(self, name: str, fn: Callable) -> int:
+        return (self.torch_meter if name == "torch" else self.meter)(fn)
+
+
+CPU = Target("numpy")
+
+
+def _cuda_version(v: int) -> str:
+    return f"{v // 1000}.{v % 1000 // 10}"   # CUDA encodes 12.4 as 12040
+
+
+def cupy_target() -> Target:
+    """xnn on CuPy, the hand-written network on CuPy, torch on CUDA (no torch row, with a
+    warning, when torch sees no GPU). xnn.BackendUnavailableError when CuPy cannot run here."""
+    with xnn.use_backend("cupy"):  # the error says what is missing: cupy, the driver, a GPU
+        pass
+    import cupy  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    runtime = cupy.cuda.runtime
+    props = runtime.getDeviceProperties(0)
+    name = props["name"]
+    info = {"gpu": name.decode() if isinstance(name, bytes) else str(name),
+            "gpu_memory_gib": props["totalGlobalMem"] / 2**30, "cupy": cupy.__version__,
+            "cuda_runtime": _cuda_version(runtime.runtimeGetVersion()),
+            "cuda_driver": _cuda_version(runtime.driverGetVersion()),
+            "torch_cuda": torch.version.cuda,
+            "timing": "CUDA events around each run (CuPy's for the xnn and cupy rows, torch's "
+                      "for torch)",
+            "memory": "cupy rows: bytes CuPy's memory pool took from the device; torch: "
+                      "torch.cuda.max_memory_allocated"}
+    cupy_timer = event_timer(cupy.cuda.Event, runtime.deviceSynchronize,
+                             cupy.cuda.get_elapsed_time)
+    if not torch.cuda.is_available():
+        print(f"warning: torch {torch.__version__} sees no CUDA GPU: the table has no torch row",
+              file=sys.stderr)
+        return Target("cupy", "cupy", cupy, None, cupy_timer, None, _cupy_peak_bytes, None, info)
+    torch_timer = event_timer(lambda: torch.cuda.Event(enable_timing=True),
+                              torch.cuda.synchronize, lambda a, b: a.elapsed_time(b))
+    return Target("cupy", "cupy", cupy, "cuda", cupy_timer, torch_timer,
+                  _cupy_peak_bytes, _torch_cuda_peak_bytes, info)
+
+
+def standin_target() -> Target:
+    """The --backend cupy code path run on the CPU, to check it without a GPU: xnn on torch:cpu,
+    the hand-written network on NumPy, torch on the CPU, the wall clock in place of CUDA
+    events and tracemalloc in place of device memory. Its numbers mean nothing."""
+    timer = event_timer(WallEvent, lambda: None, WallEvent.elapsed_ms)
+    info = {"gpu": "none (CPU stand-in: xnn on torch:cpu, numpy, torch on cpu)",
+            "timing": "wall-clock stand-ins for CUDA events",
+            "memory": "tracemalloc stand-in (host memory that Python allocators trace)"}
+    return Target("cupy (CPU stand-in)", "torch", np, "cpu", timer, timer,
+                  _traced_peak_bytes, _traced_peak_bytes, info)
+
+
+def bench_workload(w: W.Workload, repeats: int, extras: bool,
+                   target: Target = CPU) -> dict[str, Any]:
     w, X, y, weights = W.load(w)
     orders = W.batch_orders(w)
-    impls = dict(W.IMPLEMENTATIONS, **(W.EXTRAS if extras else {}))
-    trainers = {name: cls(w, X, y, weights, orders) for name, cls in impls.items()}
-    for t in trainers.values():  # warm-up: caches, BLAS buffers, first-call paths
+    trainers = {name: make(w, X, y, weights, orders)
+                for name, make in target.implementations(extras).items()}
+    for t in trainers.values():  # warm-up: caches, BLAS buffers, first-call paths, GPU kernels
         t.reset()
         t.run(max_steps=min(w.steps(), 200))
     names = list(trainers)
@@ -148,7 +284,7 @@ def bench_workload(w: W.Workload, repeats: int, extras: bool) -> dict[str, Any]:
     losses: dict[str, float] = {}
     for r in range(repeats):
         for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
-            seconds, losses[name] = timed(trainers[name])
+            seconds, losses[name] = target.time(name, trainers[name])
             times[name].append(seconds)
     med = {n: statistics.median(v) for n, v in times.items()}
     steps = w.steps()
@@ -157,8 +293,8 @@ def bench_workload(w: W.Workload, repeats: int, extras: bool) -> dict[str, Any]:
         "batch": w.batch_size or w.n, "optimizer": w.optimizer,
         "seconds": med, "all_seconds": times, "us_per_step": {n: 1e6 * s / steps for n, s in med.items()},
         "final_loss": losses,
-        "xnn/numpy": med["xnn"] / med["numpy"], "xnn/torch": med["xnn"] / med["torch"],
-        "targets": TARGETS.get(w.name),
+        **{f"xnn/{ref}": med["xnn"] / med[ref] for ref in _references(target)},
+        "targets": None if target.on_device else TARGETS.get(w.name),  # CPU targets only
     }
     if w.name == "mlp-large":
         flops = w.flops_per_step() * steps
@@ -167,16 +303,28 @@ def bench_workload(w: W.Workload, repeats: int, extras: bool) -> dict[str, Any]:
     return row
 
 
-def matmul_peak(w: W.Workload, repeats: int) -> dict[str, float]:
-    """GFLOP/s of numpy.matmul (float32) on the GEMMs of one mlp-large step, back to back, and
-    on a 2048^3 product, medians over ``repeats``."""
+def _references(target: Target) -> list[str]:
+    """The rows xnn is compared with: the hand-written one, then torch where it runs."""
+    return [target.hand.__name__] + (["torch"] if target.torch_device is not None else [])
+
+
+def _wall(fn: Callable) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def matmul_peak(w: W.Workload, repeats: int, xp: Any = np,
+                timer: Callable = _wall) -> dict[str, float]:
+    """GFLOP/s of ``xp.matmul`` (float32: numpy's, or cupy's timed by CUDA events) on the GEMMs
+    of one mlp-large step, back to back, and on a 2048^3 product, medians over ``repeats``."""
     g = np.random.default_rng(0)
     b, sizes = w.batch_size, w.sizes
     pairs = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-        x = g.standard_normal((b, n_in), dtype=np.float32)
-        wt = g.standard_normal((n_in, n_out), dtype=np.float32)
-        dy = g.standard_normal((b, n_out), dtype=np.float32)
+        x = xp.asarray(g.standard_normal((b, n_in), dtype=np.float32))
+        wt = xp.asarray(g.standard_normal((n_in, n_out), dtype=np.float32))
+        dy = xp.asarray(g.standard_normal((b, n_out), dtype=np.float32))
         pairs += [(x, wt), (x.T, dy)]                 # forward, weight gradient
         if i > 0:
             pairs.append((dy, wt.T))                  # input gradient
@@ -186,17 +334,16 @@ def matmul_peak(w: W.Workload, repeats: int) -> dict[str, float]:
         for a, c in pairs:
             a @ c
 
-    A = g.standard_normal((2048, 2048), dtype=np.float32)
+    def five(fn: Callable) -> None:
+        for _ in range(5):
+            fn()
+
+    A = xp.asarray(g.standard_normal((2048, 2048), dtype=np.float32))
     result = {}
     for name, fn, f in (("step_gemms", step_gemms, flops),
                         ("square_2048", lambda: A @ A, 2.0 * 2048 ** 3)):
         fn()
-        runs = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(5):
-                fn()
-            runs.append((time.perf_counter() - t0) / 5)
+        runs = [timer(lambda: five(fn))[0] / 5 for _ in range(repeats)]
         result[name] = f / statistics.median(runs) / 1e9
     return result
 
@@ -269,13 +416,79 @@ def bench_memory(quick: bool, threads: int) -> dict[str, Any]:
     return {"minimum": minimum, "implementations": rows}
 
 
+# --- peak device memory (in this process: a device allocator's count, not the host's RSS) -------
+
+def _cupy_peak_bytes(fn: Callable) -> int:
+    """Bytes CuPy's memory pool took from the device while ``fn()`` ran. The pool keeps what is
+    freed and hands it out again, so after freeing its idle blocks first, what it adds is the
+    peak of ``fn`` (rounded to 512-byte blocks, plus any blocks too small to reuse)."""
+    import cupy  # noqa: PLC0415
+
+    pool = cupy.get_default_memory_pool()
+    gc.collect()
+    cupy.cuda.runtime.deviceSynchronize()
+    pool.free_all_blocks()
+    baseline = pool.total_bytes()
+    fn()
+    cupy.cuda.runtime.deviceSynchronize()
+    return pool.total_bytes() - baseline
+
+
+def _torch_cuda_peak_bytes(fn: Callable) -> int:
+    """Peak bytes of live CUDA tensors while ``fn()`` ran, above those alive before it."""
+    import torch  # noqa: PLC0415
+
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    baseline = torch.cuda.memory_allocated()
+    fn()
+    torch.cuda.synchronize()
+    return torch.cuda.max_memory_allocated() - baseline
+
+
+def _traced_peak_bytes(fn: Callable) -> int:
+    """The CPU stand-in of a device meter: tracemalloc's peak while ``fn()`` ran."""
+    import tracemalloc  # noqa: PLC0415
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def bench_device_memory(w: W.Workload, target: Target) -> dict[str, Any]:
+    """Peak device memory of training ``w`` (mlp-large) by each implementation: with its data
+    already on the device, the model, the optimizer and four steps, as the CPU's counts."""
+    w, X, y, weights = W.load(w)
+    orders = W.batch_orders(w)
+    minimum = memory_minimum(w)
+    rows = {}
+    for name, make in target.implementations(extras=False).items():
+        trainer = make(w, X, y, weights, orders)             # the data: part of the baseline
+
+        def train() -> None:
+            trainer.reset()                                   # the model and the optimizer
+            trainer.run(max_steps=4)
+
+        peak = target.peak_bytes(name, train)
+        rows[name] = {"peak": peak, "ratio": peak / minimum["total"]}
+        del trainer, train
+    return {"device": True, "measured": target.info.get("memory", ""), "minimum": minimum,
+            "implementations": rows}
+
+
 # --- scaling -------------------------------------------------------------------------------------
 
 BATCHES = (1, 4, 16, 64, 256, 1024, 4096)
 WIDTHS = (16, 64, 256, 1024, 4096)
 
 
-def _step_time(sizes: tuple[int, ...], batch: int, repeats: int) -> dict[str, float]:
+def _step_time(sizes: tuple[int, ...], batch: int, repeats: int,
+               target: Target = CPU) -> dict[str, float]:
     """Seconds per step of each implementation on a ReLU MLP with cross-entropy and SGD with
     momentum: the fastest of ``repeats`` interleaved runs of enough steps to last ~0.1 s (a
     sweep of shapes, so the estimate least moved by a shared machine)."""
@@ -288,23 +501,24 @@ def _step_time(sizes: tuple[int, ...], batch: int, repeats: int) -> dict[str, fl
                    data=W._mlp_data(batch * steps, sizes[0], sizes[-1]))
     w, X, y, weights = W.load(w)
     orders = W.batch_orders(w)
-    trainers = {n: cls(w, X, y, weights, orders) for n, cls in W.IMPLEMENTATIONS.items()}
+    trainers = {n: make(w, X, y, weights, orders)
+                for n, make in target.implementations(extras=False).items()}
     for t in trainers.values():
         t.reset()
         t.run(max_steps=2)
     names = list(trainers)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        for name in names[r % 3:] + names[:r % 3]:
-            times[name].append(timed(trainers[name])[0] / steps)
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(target.time(name, trainers[name])[0] / steps)
     return {n: min(v) for n, v in times.items()}
 
 
-def bench_scaling(quick: bool, repeats: int) -> dict[str, Any]:
+def bench_scaling(quick: bool, repeats: int, target: Target = CPU) -> dict[str, Any]:
     batches = BATCHES[::2] if quick else BATCHES
     widths = WIDTHS[::2] if quick else WIDTHS
-    by_batch = {b: _step_time((784, 1024, 1024, 10), b, repeats) for b in batches}
-    by_width = {d: _step_time((d, d, d, 10), 64, repeats) for d in widths}
+    by_batch = {b: _step_time((784, 1024, 1024, 10), b, repeats, target) for b in batches}
+    by_width = {d: _step_time((d, d, d, 10), 64, repeats, target) for d in widths}
     return {"batch": {"network": "784-1024-1024-10", "points": by_batch},
             "width": {"network": "w-w-w-10, batch 64", "points": by_width}}
 
@@ -329,7 +543,8 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(2, 2, figsize=(10, 7), sharex="col",
                              gridspec_kw={"height_ratios": [2, 1]})
-    styles = {"xnn": ("C0", "o"), "numpy": ("C2", "s"), "torch": ("C3", "^")}
+    names = list(next(iter(scaling["batch"]["points"].values())))  # xnn, hand-written, torch
+    styles = dict(zip(names, (("C0", "o"), ("C2", "s"), ("C3", "^"))))
     for col, (key, xlabel) in enumerate((("batch", "batch size"), ("width", "width w"))):
         points = scaling[key]["points"]
         sizes = sorted(points)
@@ -337,7 +552,7 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> None:
         for impl, (color, marker) in styles.items():
             top.loglog(sizes, [points[s][impl] * 1e3 for s in sizes], marker=marker,
                        color=color, label=impl, base=2)
-        for other, ls in (("numpy", "-"), ("torch", "--")):
+        for other, ls in zip(names[1:], ("-", "--")):
             bottom.semilogx(sizes, [points[s]["xnn"] / points[s][other] for s in sizes],
                             ls, marker="o", color=styles[other][0], label=f"xnn / {other}",
                             base=2)
@@ -365,39 +580,70 @@ def _fmt_time(seconds: float) -> str:
     return f"{seconds * 1e3:.0f} ms" if seconds >= 0.1 else f"{seconds * 1e3:.1f} ms"
 
 
-def report(results: dict[str, Any]) -> str:
+def _ratio_cell(r: dict[str, Any], ref: str) -> str:
+    """xnn's time over ``ref``'s, against the issue's target where there is one (the CPU)."""
+    ratio = r[f"xnn/{ref}"]
+    if not r.get("targets"):
+        return f"{ratio:.3f}"
+    target = r["targets"][0 if ref == "numpy" else 1]
+    strict = ref == "torch" and r["workload"] != "mlp-large"   # xnn must beat torch there
+    ok = ratio < target if strict else ratio <= target
+    return f"{ratio:.3f} ({'<' if strict else '<='} {target}: {'ok' if ok else 'MISS'})"
+
+
+def _machine_lines(results: dict[str, Any]) -> list[str]:
     m = results["machine"]
-    lines = [f"xnn benchmarks ({results['command']})",
-             f"machine: {m['cpu']}, {m['cores']} cores; numpy {m['numpy']} with {m['numpy_blas']}, "
-             f"{m['numpy_blas_threads']} BLAS threads; torch {m['torch']}, "
-             f"{m['torch_threads']} threads; Python {m['python']}",
-             f"medians of {results['repeats']} interleaved runs after a warm-up; "
-             f"load average {m['loadavg_start']:.2f} at start, {m['loadavg_end']:.2f} at end; "
-             f"{results.get('disturbed_runs', 0)} runs disturbed by other processes re-measured",
-             ""]
+    if "gpu" not in m:
+        return [f"machine: {m['cpu']}, {m['cores']} cores; numpy {m['numpy']} with "
+                f"{m['numpy_blas']}, {m['numpy_blas_threads']} BLAS threads; torch {m['torch']}, "
+                f"{m['torch_threads']} threads; Python {m['python']}",
+                f"medians of {results['repeats']} interleaved runs after a warm-up; "
+                f"load average {m['loadavg_start']:.2f} at start, {m['loadavg_end']:.2f} at end; "
+                f"{results.get('disturbed_runs', 0)} runs disturbed by other processes re-measured"]
+    gpu = f"machine: GPU {m['gpu']}"
+    if "gpu_memory_gib" in m:
+        gpu += f", {m['gpu_memory_gib']:.0f} GiB"
+    if "cupy" in m:
+        gpu += f"; cupy {m['cupy']}, CUDA runtime {m['cuda_runtime']}, driver {m['cuda_driver']}"
+    gpu += f"; torch {m['torch']}" + (f" (CUDA {m['torch_cuda']})" if m.get("torch_cuda") else "")
+    return [gpu + f"; host {m['cpu']}, {m['cores']} cores; Python {m['python']}",
+            f"medians of {results['repeats']} interleaved runs after a warm-up, timed by "
+            f"{m['timing']}; host load average {m['loadavg_start']:.2f} at start, "
+            f"{m['loadavg_end']:.2f} at end"]
+
+
+def _device_memory_lines(mem: dict[str, Any]) -> list[str]:
+    mn = mem["minimum"]
+    table = [["implementation", "peak - baseline (the data)", "ratio"], ["---"] * 3]
+    for n, r in mem["implementations"].items():
+        table.append([n, f"{r['peak'] / 2**20:.1f} MiB", f"{r['ratio']:.2f}"])
+    return ["", f"mlp-large peak device memory of training, against the arithmetic minimum "
+                f"{mn['total'] / 2**20:.1f} MiB (parameters, gradients, momentum "
+                f"{mn['parameters'] / 2**20:.1f} MiB each; activations "
+                f"{mn['activations'] / 2**20:.1f} MiB):",
+            *_markdown(table), f"measured as: {mem['measured']}"]
+
+
+def report(results: dict[str, Any]) -> str:
+    main = results.get("implementations", list(W.IMPLEMENTATIONS))  # xnn, hand-written, torch
+    refs = main[1:]
+    lines = [f"xnn benchmarks ({results['command']})", *_machine_lines(results), ""]
     rows = results["workloads"]
     if rows:
-        extras = [n for n in rows[0]["seconds"] if n not in W.IMPLEMENTATIONS]
-        head = ["workload", "steps", "xnn", "numpy", "torch", "xnn/numpy", "xnn/torch"]
-        head += extras
+        extras = [n for n in rows[0]["seconds"] if n not in main]
+        head = ["workload", "steps", *main, *(f"xnn/{ref}" for ref in refs), *extras]
         table = [head, ["---"] * len(head)]
         for r in rows:
-            s, (tn, tt) = r["seconds"], r["targets"]
-            ok_n = "ok" if r["xnn/numpy"] <= tn else "MISS"
-            ok_t = ("ok" if (r["xnn/torch"] < tt if r["workload"] != "mlp-large"
-                             else r["xnn/torch"] <= tt) else "MISS")
-            cells = [r["workload"], str(r["steps"]),
-                     _fmt_time(s["xnn"]), _fmt_time(s["numpy"]), _fmt_time(s["torch"]),
-                     f"{r['xnn/numpy']:.3f} (<= {tn}: {ok_n})",
-                     f"{r['xnn/torch']:.3f} ({'<=' if r['workload'] == 'mlp-large' else '<'} "
-                     f"{tt}: {ok_t})"]
+            s = r["seconds"]
+            cells = [r["workload"], str(r["steps"]), *(_fmt_time(s[n]) for n in main),
+                     *(_ratio_cell(r, ref) for ref in refs)]
             cells += [f"{_fmt_time(s[e])} ({s[e] / s['xnn']:.2f}x xnn)" for e in extras]
             table.append(cells)
         lines += _markdown(table)
         lines.append("")
         lines.append("final loss (same math, float32): " + "; ".join(
             f"{r['workload']}: " + ", ".join(f"{n} {v:.5g}" for n, v in r["final_loss"].items()
-                                             if n in W.IMPLEMENTATIONS) for r in rows))
+                                             if n in main) for r in rows))
     big = next((r for r in rows if r["workload"] == "mlp-large"), None)
     if big is not None:
         peak = results["matmul_peak"]
@@ -408,13 +654,15 @@ def report(results: dict[str, Any]) -> str:
             frac = big["gflops"][n] / peak["step_gemms"]
             table.append([n, f"{big['samples_per_s'][n]:,.0f}", f"{big['gflops'][n]:.1f}",
                           f"{frac:.1%}" + (f" (>= 80%: {'ok' if frac >= PEAK_FRACTION_TARGET else 'MISS'})"
-                                           if n == "xnn" else ""),
+                                           if n == "xnn" and big.get("targets") else ""),
                           f"{big['gflops'][n] / peak['square_2048']:.1%}"])
         lines += _markdown(table)
-        lines.append(f"numpy.matmul float32 peak: {peak['step_gemms']:.1f} GFLOP/s on one step's "
-                     f"GEMMs back to back, {peak['square_2048']:.1f} GFLOP/s on 2048^3")
+        lines.append(f"{main[1]}.matmul float32 peak: {peak['step_gemms']:.1f} GFLOP/s on one "
+                     f"step's GEMMs back to back, {peak['square_2048']:.1f} GFLOP/s on 2048^3")
     mem = results.get("memory")
-    if mem:
+    if mem and mem.get("device"):
+        lines += _device_memory_lines(mem)
+    elif mem:
         mn = mem["minimum"]
         lines.append("")
         lines.append(f"mlp-large peak memory of training, against the arithmetic minimum "
@@ -438,15 +686,15 @@ def report(results: dict[str, Any]) -> str:
             lines.append("")
             lines.append(f"step time by {label} ({sc[key]['network']}), ms, fastest of "
                          f"{results['repeats']} runs:")
-            table = [[label, "xnn", "numpy", "torch", "xnn/numpy", "xnn/torch"], ["---"] * 6]
+            head = [label, *main, *(f"xnn/{ref}" for ref in refs)]
+            table = [head, ["---"] * len(head)]
             for s in sorted(pts, key=int):
                 p = pts[s]
-                table.append([str(s), f"{p['xnn'] * 1e3:.3f}", f"{p['numpy'] * 1e3:.3f}",
-                              f"{p['torch'] * 1e3:.3f}", f"{p['xnn'] / p['numpy']:.2f}",
-                              f"{p['xnn'] / p['torch']:.2f}"])
+                table.append([str(s), *(f"{p[n] * 1e3:.3f}" for n in main),
+                              *(f"{p['xnn'] / p[ref]:.2f}" for ref in refs)])
             lines += _markdown(table)
             ends = {impl: overhead_bound_until({int(k): v for k, v in pts.items()}, impl)
-                    for impl in W.IMPLEMENTATIONS}
+                    for impl in main}
             lines.append("overhead-bound (step time < 2x the smallest size's) up to: "
                          + ", ".join(f"{i} {label} {e}" for i, e in ends.items()))
     return "\n".join(lines)
@@ -472,8 +720,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for the results")
+    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                   help="numpy: the CPU suite; cupy: on a GPU, xnn on CuPy against the "
+                        "hand-written network on CuPy and torch on CUDA, timed by CUDA events")
     p.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    # the --backend cupy code path on the CPU (xnn on torch:cpu, numpy, torch on cpu, the wall
+    # clock for CUDA events), to check it where there is no GPU; its numbers mean nothing
+    p.add_argument("--gpu-standin", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    target = CPU
+    if args.gpu_standin:
+        target = standin_target()
+    elif args.backend == "cupy":
+        try:
+            target = cupy_target()
+        except xnn.BackendUnavailableError as err:
+            sys.exit(f"run.py --backend cupy: {err}")
 
     import torch  # noqa: PLC0415
 
@@ -495,26 +757,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error(f"unknown workloads {unknown}; choose from {', '.join(suite)}")
     command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None
                                                            else sys.argv[1:])).rstrip()
-    results: dict[str, Any] = {"command": command.strip(), "repeats": repeats,
-                               "machine": machine(threads), "workloads": []}
+    results: dict[str, Any] = {"command": command.strip(), "backend": target.backend,
+                               "implementations": list(target.implementations(extras=False)),
+                               "repeats": repeats, "machine": machine(threads, target),
+                               "workloads": []}
     load = os.getloadavg()[0]
     if load > 0.5:
         print(f"warning: load average {load:.2f} before the run; other processes share the CPU "
               f"and the timings will be noisy", file=sys.stderr)
     for name in chosen:
         print(f"... {name}", file=sys.stderr, flush=True)
-        results["workloads"].append(bench_workload(suite[name], repeats, not args.no_extras))
+        results["workloads"].append(bench_workload(suite[name], repeats, not args.no_extras,
+                                                   target))
     if "mlp-large" in chosen:
         print("... matmul peak", file=sys.stderr, flush=True)
-        results["matmul_peak"] = matmul_peak(W.load(suite["mlp-large"])[0], repeats)
+        results["matmul_peak"] = matmul_peak(W.load(suite["mlp-large"])[0], repeats,
+                                             target.hand, target.timer or _wall)
         if not args.no_memory:
             print("... memory", file=sys.stderr, flush=True)
-            results["memory"] = bench_memory(args.quick, threads)
+            results["memory"] = (bench_device_memory(suite["mlp-large"], target)
+                                 if target.on_device else bench_memory(args.quick, threads))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if not args.no_scaling:
         print("... scaling", file=sys.stderr, flush=True)
-        results["scaling"] = bench_scaling(args.quick, repeats)
+        results["scaling"] = bench_scaling(args.quick, repeats, target)
         plot_scaling(results["scaling"], out / "scaling.png")
     results["machine"]["loadavg_end"] = os.getloadavg()[0]
     results["disturbed_runs"] = disturbed_runs

@@ -8,6 +8,11 @@ timed part: the whole training of the workload, from the initial weights.
 What "xnn" is: the training step a user writes by hand (``model.forward`` with
 ``input_grad=False``, the loss, ``backprop``, ``optimizer.step``, ``zero_grad``). Two extra
 rows show ``model.forward`` with its default ``input_grad=True`` and ``xnn.fit``.
+
+On a GPU (``device_implementations``) the same three run as xnn on CuPy, the hand-written
+network on CuPy (which mirrors NumPy's API) and PyTorch on CUDA. Each trainer moves the data
+to the device when it is built and the initial weights in ``reset()``; the steps read nothing
+back, and ``run()`` ends by reading the final loss, which waits for the device.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -141,17 +147,21 @@ def _given(array: np.ndarray) -> Callable:
 
 
 class XnnTrainer:
-    """The training step a user writes with xnn (on the numpy backend).
+    """The training step a user writes with xnn (on the numpy backend unless ``backend`` names
+    another).
 
     Trainers convert the data when built and make the model and optimizer in ``reset()``, so
-    the peak-memory measurement can take the data as part of its baseline."""
+    the peak-memory measurement can take the data as part of its baseline. ``validate=False``
+    turns off CrossEntropyLoss's per-step label check, which reads two numbers back to the host
+    (a GPU sync per step): what a GPU loop does, and what the other two implementations do."""
 
     label = "xnn"
 
     def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, weights: list,
-                 orders: list, backend: str = "numpy", input_grad: bool = False) -> None:
+                 orders: list, backend: str = "numpy", input_grad: bool = False,
+                 validate: bool = True) -> None:
         self.w, self.weights, self.backend = w, weights, xnn.backend._load(backend)
-        self.input_grad = input_grad
+        self.input_grad, self.validate = input_grad, validate
         with xnn.use_backend(self.backend):
             self.X = xnn.asarray(X)
             self.y = xnn.asarray(y)
@@ -172,7 +182,7 @@ class XnnTrainer:
                 layers.append(nn.Sigmoid())
             self.model = nn.Sequential(*layers)
             self.loss = (xnn.losses.MSELoss() if w.loss == "mse"
-                         else xnn.losses.CrossEntropyLoss())
+                         else xnn.losses.CrossEntropyLoss(validate=self.validate))
             params = self.model.parameters()
             if w.optimizer == "adam":
                 self.opt = xnn.optim.Adam(params, lr=w.lr)
@@ -230,36 +240,40 @@ class XnnFitTrainer(XnnTrainer):
 
 class NumpyTrainer:
     """The tutorials' NumPy network: W, b arrays, explicit forward, backward and update, written
-    straight through for the two shapes of the suite (one hidden layer, two hidden layers)."""
+    straight through for the two shapes of the suite (one hidden layer, two hidden layers).
+
+    ``xp`` is the array module: numpy, or cupy, which mirrors NumPy's API (the GPU row)."""
 
     label = "numpy"
 
     def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, weights: list,
-                 orders: list) -> None:
-        self.w, self.X, self.y, self.weights, self.orders = w, X, y, weights, orders
+                 orders: list, xp: Any = np) -> None:
+        self.w, self.weights, self.xp = w, weights, xp
+        self.X, self.y = xp.asarray(X), xp.asarray(y)   # numpy: the same arrays, no copy
+        self.orders = [None if o is None else xp.asarray(o) for o in orders]
         self.step = {2: self._step_one_hidden, 3: self._step_two_hidden}[len(weights)]
         self.update = {"sgd": self._sgd, "sgd_momentum": self._momentum,
                        "adam": self._adam}[w.optimizer]
 
     def reset(self) -> None:
-        self.W = [W.copy() for W, _ in self.weights]
-        self.b = [b.copy() for _, b in self.weights]
+        self.W = [self.xp.array(W) for W, _ in self.weights]   # a copy, on the device for cupy
+        self.b = [self.xp.array(b) for _, b in self.weights]
         self.m = self.v = None  # optimizer state, made at the first update as torch and xnn do
         self.t = 0
 
     def _zeros(self) -> list[np.ndarray]:
-        return [np.zeros_like(a) for a in self.W + self.b]
+        return [self.xp.zeros_like(a) for a in self.W + self.b]
 
     # xor (sigmoid, sigmoid output) and polynomial (tanh, linear output); mean squared error
     def _step_one_hidden(self, X: np.ndarray, y: np.ndarray) -> Any:
-        (W1, W2), (b1, b2) = self.W, self.b
+        xp, (W1, W2), (b1, b2) = self.xp, self.W, self.b
         sigmoid_hidden = self.w.activation == "sigmoid"
         z1 = X @ W1 + b1
-        a1 = 1 / (1 + np.exp(-z1)) if sigmoid_hidden else np.tanh(z1)
+        a1 = 1 / (1 + xp.exp(-z1)) if sigmoid_hidden else xp.tanh(z1)
         z2 = a1 @ W2 + b2
-        out = 1 / (1 + np.exp(-z2)) if self.w.output == "sigmoid" else z2
+        out = 1 / (1 + xp.exp(-z2)) if self.w.output == "sigmoid" else z2
         diff = out - y
-        loss = np.mean(diff ** 2)
+        loss = xp.mean(diff ** 2)
         d2 = 2 * diff / diff.size
         if self.w.output == "sigmoid":
             d2 = d2 * out * (1 - out)
@@ -274,22 +288,22 @@ class NumpyTrainer:
 
     # arithmetic (mean squared error) and mlp-large (softmax cross-entropy); ReLU
     def _step_two_hidden(self, X: np.ndarray, y: np.ndarray) -> Any:
-        (W1, W2, W3), (b1, b2, b3) = self.W, self.b
+        xp, (W1, W2, W3), (b1, b2, b3) = self.xp, self.W, self.b
         z1 = X @ W1 + b1
-        a1 = np.maximum(z1, 0)
+        a1 = xp.maximum(z1, 0)
         z2 = a1 @ W2 + b2
-        a2 = np.maximum(z2, 0)
+        a2 = xp.maximum(z2, 0)
         out = a2 @ W3 + b3
         if self.w.loss == "mse":
             diff = out - y
-            loss = np.mean(diff ** 2)
+            loss = xp.mean(diff ** 2)
             d3 = 2 * diff / diff.size
         else:
             shifted = out - out.max(axis=1, keepdims=True)
-            e = np.exp(shifted)
+            e = xp.exp(shifted)
             s = e.sum(axis=1, keepdims=True)
-            rows = np.arange(len(y))
-            loss = np.mean(np.log(s[:, 0]) - shifted[rows, y])
+            rows = xp.arange(len(y))
+            loss = xp.mean(xp.log(s[:, 0]) - shifted[rows, y])
             d3 = e / s
             d3[rows, y] -= 1
             d3 /= len(y)
@@ -329,7 +343,7 @@ class NumpyTrainer:
             m += (1 - b1) * g
             v *= b2
             v += (1 - b2) * g * g
-            p -= lr * (m / c1) / (np.sqrt(v / c2) + eps)
+            p -= lr * (m / c1) / (self.xp.sqrt(v / c2) + eps)
 
     def run(self, max_steps: int | None = None) -> float:
         losses = []
@@ -345,17 +359,19 @@ class NumpyTrainer:
 # --- PyTorch eager ---------------------------------------------------------------------------------
 
 class TorchTrainer:
-    """torch.nn + torch.optim, the way a PyTorch user writes the loop (CPU, eager)."""
+    """torch.nn + torch.optim, the way a PyTorch user writes the loop (eager, on ``device``:
+    "cpu" or "cuda")."""
 
     label = "torch"
 
     def __init__(self, w: Workload, X: np.ndarray, y: np.ndarray, weights: list,
-                 orders: list) -> None:
+                 orders: list, device: str = "cpu") -> None:
         import torch  # noqa: PLC0415 - optional
 
-        self.torch, self.w, self.weights = torch, w, weights
-        self.X, self.y = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
-        self.orders = [None if o is None else torch.from_numpy(o) for o in orders]
+        self.torch, self.w, self.weights, self.device = torch, w, weights, device
+        self.X = torch.from_numpy(X.copy()).to(device)   # "cpu": the tensor itself
+        self.y = torch.from_numpy(y.copy()).to(device)
+        self.orders = [None if o is None else torch.from_numpy(o).to(device) for o in orders]
 
     def reset(self) -> None:
         torch, w = self.torch, self.w
@@ -363,8 +379,8 @@ class TorchTrainer:
         acts = {"sigmoid": torch.nn.Sigmoid, "tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
         layers: list[Any] = []
         for k, (W, b) in enumerate(self.weights):
-            linear = torch.nn.Linear(*W.shape)
-            with torch.no_grad():
+            linear = torch.nn.Linear(*W.shape, device=self.device)
+            with torch.no_grad():  # copy_ moves host weights to the device
                 linear.weight.copy_(torch.from_numpy(W.T.copy()))  # torch stores (out, in)
                 linear.bias.copy_(torch.from_numpy(b))
             layers.append(linear)
@@ -407,3 +423,24 @@ EXTRAS: dict[str, type] = {
     "xnn, input_grad=True": XnnDefaultTrainer,
     "xnn.fit": XnnFitTrainer,
 }
+
+
+def device_implementations(xnn_backend: str, hand: Any, torch_device: str | None,
+                           extras: bool = False) -> dict[str, Callable]:
+    """The implementations on a device, by row name: "xnn" on ``xnn_backend``, the hand-written
+    network on the array module ``hand`` (its name is the row's: "cupy"), "torch" on
+    ``torch_device`` (None: no torch row), then the extra xnn rows if ``extras``. Each value
+    is called as a trainer class is: ``(w, X, y, weights, orders)``.
+
+    The xnn rows skip the per-step label check, as the other two do (see XnnTrainer)."""
+    rows: dict[str, Callable] = {
+        "xnn": partial(XnnTrainer, backend=xnn_backend, validate=False),
+        hand.__name__: partial(NumpyTrainer, xp=hand),
+    }
+    if torch_device is not None:
+        rows["torch"] = partial(TorchTrainer, device=torch_device)
+    if extras:
+        rows["xnn, input_grad=True"] = partial(XnnDefaultTrainer, backend=xnn_backend,
+                                               validate=False)
+        rows["xnn.fit"] = partial(XnnFitTrainer, backend=xnn_backend, validate=False)
+    return rows
