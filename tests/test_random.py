@@ -26,9 +26,10 @@ def _bits_reference(shape: tuple[int, ...], key: int) -> np.ndarray:
     k0, k1 = key & LOW32, key >> 32
     cols = shape[-1] if shape else 1
     rows = int(np.prod(shape[:-1], dtype=np.int64))
-    row = [_mix32_reference(_mix32_reference(r ^ k0) ^ k1) for r in range(rows)]
-    col = [_mix32_reference(_mix32_reference(c ^ k1) ^ k0 ^ 0x9E3779B9) for c in range(cols)]
-    return np.array([[_mix32_reference(h ^ g) for g in col] for h in row]).reshape(shape)
+    hashed = [_mix32_reference(_mix32_reference(i ^ k0) ^ k1) for i in range(rows + cols)]
+    row, col = hashed[:rows], hashed[rows:]
+    scramble = [[(h ^ g) * 0x735A2D97 % 2**32 for g in col] for h in row]
+    return np.array([[x ^ (x >> 16) for x in line] for line in scramble]).reshape(shape)
 
 
 @pytest.mark.parametrize("shape", [(3, 5), (2, 3, 4), (7,), ()])
@@ -53,6 +54,12 @@ def test_random_bits_look_independent_across_bits_rows_columns_and_keys():
     # rows and columns are not xor-shifted copies of each other (their masks agree half the time)
     assert abs((half[:-1] == half[1:]).mean() - 0.5) < 0.01
     assert abs((half[:, :-1] == half[:, 1:]).mean() - 0.5) < 0.01
+    # nor xor-linked: over random rectangles the four corners' parity is odd half the time
+    rng = np.random.default_rng(0)
+    r, c = rng.integers(0, 512, (2, 20000, 2))
+    parity = (half[r[:, 0], c[:, 0]] ^ half[r[:, 0], c[:, 1]] ^ half[r[:, 1], c[:, 0]]
+              ^ half[r[:, 1], c[:, 1]])
+    assert abs(parity.mean() - 0.5) < 0.015
     other = xnn.to_numpy(random.random_bits(xp, (512, 512), 12346, "cpu")) < 2**31
     assert abs((half == other).mean() - 0.5) < 0.01
 

@@ -79,20 +79,25 @@ def random_bits(xp: Any, shape: tuple[int, ...], key: int, device: Any) -> Any:
     """int64 array of ``shape`` of hashed bits in [0, 2^32), a pure function of (key, position).
 
     A counter-based generator, so one key gives the same bits on every backend and device and
-    no state lives on the device. With (k0, k1) the 32-bit halves of ``key``, row r (all axes
-    but the last, flattened) gets h_r = mix(mix(r ^ k0) ^ k1) and column c gets
-    g_c = mix(mix(c ^ k1) ^ k0 ^ 0x9E3779B9); the element at (r, c) is mix(h_r ^ g_c). Only that
-    last mix runs over the whole array, a third of the work of hashing each flat index twice.
-    int64, not uint32: torch has no uint32 shifts.
+    no state lives on the device. With (k0, k1) the 32-bit halves of ``key`` and R rows (all
+    axes but the last, flattened), row r gets h_r = mix(mix(r ^ k0) ^ k1) and column c gets
+    g_c = mix(mix((R + c) ^ k0) ^ k1), fully mixed; the element at (r, c) is
+    scramble(h_r ^ g_c). The xor alone would make every row's bits a fixed xor of row 0's (each
+    row's mask a copy or complement of the first), which the multiply in scramble breaks. Only
+    that cheap last step runs over the whole array. int64, not uint32: torch has no uint32
+    shifts.
     """
     cols = shape[-1] if shape else 1
     rows = 1
     for n in shape[:-1]:
         rows *= n
-    k0, k1 = key & _LOW32, key >> 32
-    row = _mix32(_mix32(xp.arange(rows, dtype=xp.int64, device=device) ^ k0) ^ k1)
-    col = _mix32(_mix32(xp.arange(cols, dtype=xp.int64, device=device) ^ k1) ^ k0 ^ 0x9E3779B9)
-    return xp.reshape(_mix32(row[:, None] ^ col[None, :]), shape)
+    counters = xp.arange(rows + cols, dtype=xp.int64, device=device)
+    hashed = _mix32(_mix32(counters ^ (key & _LOW32)) ^ (key >> 32))
+    bits = hashed[:rows, None] ^ hashed[None, rows:]
+    bits *= 0x735A2D97  # scramble: the high bits of a product depend on every bit below them
+    bits &= _LOW32
+    bits ^= bits >> 16  # and the low bits on the high ones
+    return xp.reshape(bits, shape)
 
 
 def _mix32(x: Any) -> Any:
