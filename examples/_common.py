@@ -30,7 +30,10 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
         extra(parser)
     args = parser.parse_args(argv)
     if args.backend:
-        xnn.set_backend(args.backend, args.device)
+        try:
+            xnn.set_backend(args.backend, args.device)
+        except (xnn.BackendUnavailableError, ValueError, TypeError) as err:
+            parser.error(str(err))  # one line and exit status 2, not a traceback
     xnn.set_default_dtype(args.dtype)
     xnn.seed(args.seed)
     return args

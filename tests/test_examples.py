@@ -55,3 +55,13 @@ def test_examples_take_cuda_device_names_for_cupy(monkeypatch, device):
     _fake_cupy(monkeypatch)
     parse_args("doc", epochs=1, lr=0.1, argv=["--backend", "cupy", "--device", device])
     assert str(xnn.get_backend()) == "cupy:0"
+
+
+def test_examples_say_in_one_line_why_a_backend_cannot_run(capsys):
+    from _common import parse_args  # noqa: PLC0415 - examples/ is on the path above
+
+    with pytest.raises(SystemExit) as stop:
+        parse_args("doc", epochs=1, lr=0.1, argv=["--backend", "torch", "--device", "nope"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        "error: torch has no device 'nope'; expected 'cpu', 'cuda', 'cuda:N' or a GPU index N")
