@@ -486,7 +486,7 @@ def test_residual_rejects_a_branch_that_changes_the_shape(backend):
 @pytest.mark.parametrize("make, message", [
     (lambda: nn.Dropout(1.5), r"Dropout: p must be a number in \[0.0, 1.0\], got 1.5"),
     (lambda: nn.Dropout(-0.1), r"Dropout: p must be a number in \[0.0, 1.0\], got -0.1"),
-    (lambda: nn.LeakyReLU("0.1"), r"LeakyReLU: negative_slope must be a number, got '0.1'"),
+    (lambda: nn.LeakyReLU("0.1"), r"LeakyReLU: negative_slope must be a real number, got str '0.1'"),
     (lambda: nn.ELU(alpha=float("nan")), r"ELU: alpha must be a number, got nan"),
     (lambda: nn.Softplus(beta=0), r"Softplus: beta must be nonzero, got 0"),
     (lambda: nn.GELU(approximate="none"), r"GELU: only approximate='tanh' is available"),

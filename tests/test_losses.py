@@ -412,14 +412,32 @@ def test_class_weight_must_have_one_entry_per_class(backend):
 @pytest.mark.parametrize("make, message", [
     (lambda: losses.MSELoss("average"), r"MSELoss: reduction must be one of \('mean', 'sum', "
                                         r"'none'\), got 'average'"),
-    (lambda: losses.SmoothL1Loss(beta=-1.0), r"SmoothL1Loss: beta must be >= 0, got -1.0"),
-    (lambda: losses.HuberLoss(delta=0.0), r"HuberLoss: delta must be > 0, got 0.0"),
+    (lambda: losses.SmoothL1Loss(beta=-1.0),
+     r"SmoothL1Loss: beta must be a number in \[0.0, inf\), got -1.0"),
+    (lambda: losses.HuberLoss(delta=0.0),
+     r"HuberLoss: delta must be a number in \(0.0, inf\), got 0.0"),
     (lambda: losses.CrossEntropyLoss(label_smoothing=1.5),
-     r"CrossEntropyLoss: label_smoothing must lie in \[0, 1\], got 1.5"),
+     r"CrossEntropyLoss: label_smoothing must be a number in \[0.0, 1.0\], got 1.5"),
 ])
 def test_constructors_reject_bad_settings(make, message):
     with pytest.raises(ValueError, match=rf"^{message}$"):
         make()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: losses.SmoothL1Loss(beta="a"), r"SmoothL1Loss: beta must be a real number, got str 'a'"),
+    (lambda: losses.HuberLoss(delta=None), r"HuberLoss: delta must be a real number, got NoneType None"),
+    (lambda: losses.CrossEntropyLoss(label_smoothing="a"),
+     r"CrossEntropyLoss: label_smoothing must be a real number, got str 'a'"),
+])
+def test_constructors_reject_settings_of_the_wrong_type_when_made(make, message):
+    with pytest.raises(TypeError, match=rf"^{message}$"):
+        make()
+
+
+def test_constructors_take_numpy_scalars_as_python_numbers():
+    loss = losses.HuberLoss(delta=np.float32(0.5))
+    assert type(loss.delta) is float and loss.delta == 0.5
 
 
 def test_constructors_reject_weights_that_are_not_arrays():

@@ -85,3 +85,17 @@ def test_bernoulli_masks_follow_the_seed_and_the_saved_state(backend):
     assert not np.array_equal(first, second)
     xnn.seed(5)
     np.testing.assert_array_equal(xnn.to_numpy(random.bernoulli((6, 6), 0.5)), first)
+
+
+def test_seed_takes_numpy_integers_as_fit_does():
+    xnn.seed(np.int64(3))
+    first = random.permutation(10)
+    xnn.seed(3)
+    np.testing.assert_array_equal(random.permutation(10), first)
+
+
+@pytest.mark.parametrize("value, error", [(-1, ValueError), (1.5, TypeError), (True, TypeError),
+                                          ("3", TypeError)])
+def test_seed_refuses_what_is_not_a_non_negative_int(value, error):
+    with pytest.raises(error, match=r"seed: seed must be an int"):
+        xnn.seed(value)

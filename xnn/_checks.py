@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from .backend import backend_of, compute_namespace, dtype_name, host_backend, is_array, to_numpy
@@ -155,13 +156,6 @@ def describe(a: Any) -> str:
     return f"{article} {place.name} {type(a).__name__} on device {place.device}"
 
 
-def check_positive_int(owner: Any, name: str, value: Any) -> int:
-    """Raise ValueError unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{owner_name(owner)}: {name} must be a positive int, got {value!r}")
-    return value
-
-
 # (array type, dtype) -> namespace, for the float arrays float_input has already accepted
 _FLOAT_INPUTS: dict[tuple[type, Any], Any] = {}
 
@@ -190,20 +184,61 @@ def check_axis(owner: Any, x: Any, axis: int) -> None:
                          f"shape {tuple(x.shape)}")
 
 
-def check_number(owner: Any, name: str, value: Any, *, low: float | None = None,
-                 high: float | None = None, low_open: bool = False) -> float:
-    """Raise ValueError unless ``value`` is a real number in [low, high]; (low, ...] if low_open."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+class ArgumentTypeError(TypeError, ValueError):
+    """A scalar argument of the wrong type ("a" for a learning rate).
+
+    A TypeError, as in torch; also a ValueError, which xnn 0.1 raised for some of them, so code
+    that catches that keeps working.
+    """
+
+
+def number(owner: Any, name: str, value: Any, *, low: float | None = None,
+           high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
+    """``value`` as a Python float, for a scalar argument.
+
+    TypeError (ArgumentTypeError) unless it is a real number: Python's or NumPy's, not a bool,
+    a string or an array. ValueError for NaN, or outside [low, high] ((low, ... with
+    ``low_open``, ...high) with ``high_open``); infinities pass where the bounds allow them.
+    """
+    if type(value) is not float and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+        raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be a real number, got "
+                                f"{type(value).__name__} {value!r}")
+    value = float(value)
+    ok = value == value
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if ok and high is not None:
-        ok = value <= high
+        ok = value < high if high_open else value <= high
     if not ok:
-        bounds = ("" if low is None and high is None else
-                  f" in {'(' if low_open or low is None else '['}{'-inf' if low is None else low}"
-                  f", {'inf)' if high is None else f'{high}]'}")
+        bounds = "" if low is None and high is None else (
+            f" in {'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
+            f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
         raise ValueError(f"{owner_name(owner)}: {name} must be a number{bounds}, got {value!r}")
-    return float(value)
+    return value
+
+
+def integer(owner: Any, name: str, value: Any, *, low: int | None = None,
+            high: int | None = None) -> int:
+    """``value`` as a Python int, for a count, size, index or seed.
+
+    TypeError (ArgumentTypeError) unless it is an integer (Python's or NumPy's, not a bool or
+    a float); ValueError outside [low, high].
+    """
+    if type(value) is not int and (isinstance(value, bool)
+                                   or not isinstance(value, numbers.Integral)):
+        raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be an int, got {value!r}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if low == 1 and high is None:
+            wanted = "a positive int"
+        elif high is None:
+            wanted = f"an int >= {low}"
+        elif low is None:
+            wanted = f"an int <= {high}"
+        else:
+            wanted = f"an int in [{low}, {high}]"
+        raise ValueError(f"{owner_name(owner)}: {name} must be {wanted}, got {value!r}")
+    return value
 
 
 _INT_RANGES: dict[tuple[Any, Any], tuple[int, int]] = {}

@@ -8,11 +8,10 @@ which decides the backend and the dtype (``fit``/``evaluate`` do that conversion
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Iterator
 
 from . import random
-from ._checks import check_float, check_labels, check_positive_int
+from ._checks import check_float, check_labels, integer
 from .backend import (array_namespace, asarray, backend_of, dtype_name, host_generator,
                       is_array, resolve_dtype, to_numpy)
 
@@ -41,11 +40,7 @@ def check_same_length(owner: str, X: Any, y: Any) -> int:
 
 def check_seed(owner: str, seed: Any) -> int | None:
     """``seed`` as an int (or None), after checking it is None or a non-negative integer."""
-    if seed is None:
-        return None
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{owner}: seed must be None or a non-negative int, got {seed!r}")
-    return int(seed)
+    return None if seed is None else integer(owner, "seed", seed, low=0)
 
 
 def _permutation(owner: str, n: int, seed: int | None) -> Any:
@@ -176,7 +171,7 @@ def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = Tr
     be arrays (TypeError otherwise); 0 rows give no batches.
     """
     n = check_same_length("batches", X, y)
-    size = n if batch_size is None else check_positive_int("batches", "batch_size", batch_size)
+    size = n if batch_size is None else integer("batches", "batch_size", batch_size, low=1)
     order = _permutation("batches", n, seed) if shuffle else None  # seed checked before yielding
     return _slices(X, y, n, size, order)
 
@@ -199,7 +194,7 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
     """
     _check_array("one_hot", "labels", labels)
     xp = array_namespace(labels)
-    check_positive_int("one_hot", "num_classes", num_classes)
+    integer("one_hot", "num_classes", num_classes, low=1)
     if labels.ndim != 1 or not xp.isdtype(labels.dtype, "integral"):
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
                          f"and dtype {dtype_name(labels.dtype)}")

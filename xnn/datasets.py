@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ._checks import check_positive_int
+from ._checks import integer
 from .backend import from_host, host_backend, host_generator
 
 __all__ = ["xor", "linear", "polynomial", "polyval", "arithmetic", "circles",
@@ -25,7 +25,7 @@ def xor(dtype: Any = None) -> tuple[Any, Any]:
 def linear(m: float = 2.0, b: float = 1.0, n: int = 100, noise: float = 0.1, *,
            seed: int = 0, dtype: Any = None) -> tuple[Any, Any]:
     """n points of y = m x + b + N(0, noise^2), x ~ U[-1, 1): X (n, 1), y (n, 1)."""
-    check_positive_int("linear", "n", n)
+    integer("linear", "n", n, low=1)
     g = host_generator(seed)
     x = g.uniform(-1.0, 1.0, (n, 1))
     return from_host(x, dtype), from_host(m * x + b + noise * g.standard_normal((n, 1)), dtype)
@@ -61,10 +61,10 @@ def polynomial(coefficients: Sequence[float] | None = None, order: int = 6, n: i
     roots from ``seed``. Noise is Gaussian with standard deviation ``noise`` (1.0 as in the
     tutorial).
     """
-    check_positive_int("polynomial", "n", n)
+    integer("polynomial", "n", n, low=1)
     g = host_generator(seed)
     if coefficients is None:
-        check_positive_int("polynomial", "order", order)
+        integer("polynomial", "order", order, low=1)
         roots = sorted(g.uniform(-1.9, 1.9, order)) if order != 6 else None
         coefficients = POLYNOMIAL_COEFFICIENTS if roots is None else _roots_to_coefficients(roots, 5.0)
     x = g.uniform(-2.0, 2.0, (n, 1))
@@ -75,7 +75,7 @@ def polynomial(coefficients: Sequence[float] | None = None, order: int = 6, n: i
 def arithmetic(n: int = 10_000, low: float = -10.0, high: float = 10.0, *, seed: int = 0,
                dtype: Any = None) -> tuple[Any, Any]:
     """n pairs (a, b) ~ U[low, high)^2 and their (a + b, a - b, |a - b|): X (n, 2), y (n, 3)."""
-    check_positive_int("arithmetic", "n", n)
+    integer("arithmetic", "n", n, low=1)
     g = host_generator(seed)
     X = g.uniform(low, high, (n, 2))
     a, b = X[:, :1], X[:, 1:]
@@ -87,7 +87,7 @@ def circles(n: int = 1000, noise: float = 0.1, factor: float = 0.5, *, seed: int
             dtype: Any = None) -> tuple[Any, Any]:
     """Two noisy concentric circles (scikit-learn's make_circles): X (n, 2), y (n, 1) with 1
     for the inner circle of radius ``factor`` and 0 for the outer one of radius 1."""
-    check_positive_int("circles", "n", n)
+    integer("circles", "n", n, low=1)
     if not 0 < factor < 1:
         raise ValueError(f"circles: factor must lie in (0, 1), got {factor!r}")
     hx = host_backend().xp

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from ._checks import check_float, check_labels, check_positive_int
+from ._checks import check_float, check_labels, integer
 from .backend import array_namespace, dtype_name, is_array
 
 __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
@@ -139,7 +139,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     back to the host (a device sync), so call it at epoch ends, not per step.
     """
     name = "confusion_matrix"
-    check_positive_int(name, "num_classes", num_classes)
+    integer(name, "num_classes", num_classes, low=1)
     xp = _pair_namespace(name, pred, target)
     if target.ndim != 1:
         raise ValueError(f"{name}: expected 1-D labels as the target, got shape "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._checks import integer
 from .backend import Backend, from_host, get_backend, host_generator, resolve_dtype
 
 __all__ = ["seed", "get_state", "set_state", "normal", "uniform", "bernoulli", "permutation"]
@@ -21,9 +22,7 @@ _generator = host_generator(None)
 def seed(value: int) -> None:
     """Seed xnn's host generator: same seed, same weights, masks and shuffles on every backend."""
     global _generator
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"seed must be a non-negative int, got {value!r}")
-    _generator = host_generator(value)
+    _generator = host_generator(integer("seed", "seed", value, low=0))
 
 
 def generator() -> Any:

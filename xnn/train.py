@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from . import random
-from ._checks import check_positive_int
+from ._checks import integer
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
                       host_generator, is_array, to_numpy)
 from .callbacks import Callback
@@ -192,9 +192,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     running statistics, gradients, the training mode, xnn's random generator) is put back.
     An error after that leaves the model as trained up to the failing step.
     """
-    check_positive_int("fit", "epochs", epochs)
+    integer("fit", "epochs", epochs, low=1)
     if batch_size is not None:
-        check_positive_int("fit", "batch_size", batch_size)
+        integer("fit", "batch_size", batch_size, low=1)
     seed = check_seed("fit", seed)
     _check_loss("fit", loss)
     if not hasattr(optimizer, "step"):

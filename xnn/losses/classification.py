@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import check_float, check_labels, int_range, loss_namespace
+from .._checks import check_float, check_labels, int_range, integer, loss_namespace, number
 from ..backend import array_namespace, dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_same_dtype, check_weight
@@ -127,10 +127,7 @@ class _ClassLoss(Loss):
     def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
         super().__init__(reduction)
         self.weight = check_weight(self, "weight", weight)
-        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-            raise TypeError(f"{type(self).__name__}: ignore_index must be an int, "
-                            f"got {ignore_index!r}")
-        self.ignore_index = ignore_index
+        self.ignore_index = integer(self, "ignore_index", ignore_index)
         self.validate = bool(validate)
 
     def _check_scores(self, xp: Any, scores: Any) -> tuple[int, int]:
@@ -214,10 +211,7 @@ class CrossEntropyLoss(_ClassLoss):
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0, *, validate: bool = True) -> None:
         super().__init__(weight, ignore_index, reduction, validate)
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"CrossEntropyLoss: label_smoothing must lie in [0, 1], "
-                             f"got {label_smoothing!r}")
-        self.label_smoothing = float(label_smoothing)
+        self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = loss_namespace(self, pred, target, self.weight)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._checks import number
 from .base import Loss
 
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
@@ -50,9 +51,7 @@ class SmoothL1Loss(Loss):
 
     def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
         super().__init__(reduction)
-        if not beta >= 0:
-            raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
-        self.beta = float(beta)
+        self.beta = number(self, "beta", beta, low=0.0)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = self._namespace(pred, target)
@@ -80,9 +79,7 @@ class HuberLoss(Loss):
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
         super().__init__(reduction)
-        if not delta > 0:
-            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
-        self.delta = float(delta)
+        self.delta = number(self, "delta", delta, low=0.0, low_open=True)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = self._namespace(pred, target)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_axis, check_number, float_input
+from .._checks import check_axis, float_input, integer, number
 from .module import Backprop, Module
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
@@ -55,7 +55,7 @@ class LeakyReLU(Module):
     """
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = check_number(self, "negative_slope", negative_slope)
+        self.negative_slope = number(self, "negative_slope", negative_slope)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
@@ -78,7 +78,7 @@ class ELU(Module):
     """
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = check_number(self, "alpha", alpha)
+        self.alpha = number(self, "alpha", alpha)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
@@ -152,10 +152,10 @@ class Softplus(Module):
     """
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
-        self.beta = check_number(self, "beta", beta)
+        self.beta = number(self, "beta", beta)
         if self.beta == 0:
             raise ValueError(f"Softplus: beta must be nonzero, got {beta!r}")
-        self.threshold = check_number(self, "threshold", threshold)
+        self.threshold = number(self, "threshold", threshold)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
@@ -191,9 +191,7 @@ class Softmax(Module):
     """y = e^x / sum(e^x) along ``axis`` (default -1, the features of a (batch, features) input)."""
 
     def __init__(self, axis: int = -1) -> None:
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise TypeError(f"Softmax: axis must be an int, got {axis!r}")
-        self.axis = axis
+        self.axis = integer(self, "axis", axis)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)
@@ -214,9 +212,7 @@ class LogSoftmax(Module):
     """y = x - log(sum(e^x)) along ``axis`` (default -1), without overflow for any input."""
 
     def __init__(self, axis: int = -1) -> None:
-        if isinstance(axis, bool) or not isinstance(axis, int):
-            raise TypeError(f"LogSoftmax: axis must be an int, got {axis!r}")
-        self.axis = axis
+        self.axis = integer(self, "axis", axis)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)

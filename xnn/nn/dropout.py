@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import random
-from .._checks import check_number, float_input
+from .._checks import number, float_input
 from ..backend import backend_of
 from .module import Backprop, Module
 
@@ -25,7 +25,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float = 0.5) -> None:
-        self.p = check_number(self, "p", p, low=0.0, high=1.0)
+        self.p = number(self, "p", p, low=0.0, high=1.0)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         float_input(self, x)

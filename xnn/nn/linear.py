@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .. import random
-from .._checks import check_layer_input, check_positive_int
+from .._checks import check_layer_input, integer
 from ..backend import compute_namespace
 from .init import Initializer, uniform_fan_in
 from .module import Backprop, Module, Parameter
@@ -36,8 +36,8 @@ class Linear(Module):
     def __init__(self, in_features: int, out_features: int, *, bias: bool = True,
                  init: Initializer = uniform_fan_in, bias_init: Initializer | None = None,
                  dtype: Any = None) -> None:
-        self.in_features = check_positive_int(self, "in_features", in_features)
-        self.out_features = check_positive_int(self, "out_features", out_features)
+        self.in_features = integer(self, "in_features", in_features, low=1)
+        self.out_features = integer(self, "out_features", out_features, low=1)
         self.weight = Parameter(init((in_features, out_features), dtype=dtype))
         if not bias:
             self.bias = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .._checks import (check_batch, check_number, check_positive_int, check_same_kind,
+from .._checks import (check_batch, number, integer, check_same_kind,
                        input_namespace)
 from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
@@ -58,10 +58,10 @@ class BatchNorm1d(Module):
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True, *,
                  dtype: Any = None) -> None:
-        self.num_features = check_positive_int(self, "num_features", num_features)
-        self.eps = check_number(self, "eps", eps, low=0.0, low_open=True)
+        self.num_features = integer(self, "num_features", num_features, low=1)
+        self.eps = number(self, "eps", eps, low=0.0, low_open=True)
         self.momentum = (None if momentum is None else
-                         check_number(self, "momentum", momentum, low=0.0, high=1.0))
+                         number(self, "momentum", momentum, low=0.0, high=1.0))
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)
         shape = (num_features,)
@@ -161,8 +161,8 @@ class LayerNorm(Module):
                 raise ValueError(f"LayerNorm: normalises the last axis only, so normalized_shape "
                                  f"must be an int or a 1-tuple, got {tuple(normalized_shape)}")
             (normalized_shape,) = normalized_shape
-        self.normalized_shape = (check_positive_int(self, "normalized_shape", normalized_shape),)
-        self.eps = check_number(self, "eps", eps, low=0.0, low_open=True)
+        self.normalized_shape = (integer(self, "normalized_shape", normalized_shape, low=1),)
+        self.eps = number(self, "eps", eps, low=0.0, low_open=True)
         self.elementwise_affine = bool(elementwise_affine)
         shape = self.normalized_shape
         self.weight = Parameter(ones(shape, dtype)) if elementwise_affine else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import float_input
+from .._checks import float_input, integer
 from .module import Backprop, Module
 
 __all__ = ["Flatten"]
@@ -21,10 +21,8 @@ class Flatten(Module):
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
-        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"Flatten: {name} must be an int, got {value!r}")
-        self.start_dim, self.end_dim = start_dim, end_dim
+        self.start_dim = integer(self, "start_dim", start_dim)
+        self.end_dim = integer(self, "end_dim", end_dim)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = float_input(self, x)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_positive_int
+from .._checks import integer
 from ._checks import nonnegative, real
 from .optimizers import Optimizer
 
@@ -101,7 +101,7 @@ class StepLR(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        self.step_size = check_positive_int(self, "step_size", step_size)
+        self.step_size = integer(self, "step_size", step_size, low=1)
         self.gamma = real(self, "gamma", gamma)
         super().__init__(optimizer)
 
@@ -145,7 +145,7 @@ class CosineAnnealingLR(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
-        self.T_max = check_positive_int(self, "T_max", T_max)
+        self.T_max = integer(self, "T_max", T_max, low=1)
         self.eta_min = real(self, "eta_min", eta_min)
         super().__init__(optimizer)
 
@@ -181,7 +181,7 @@ class LinearWarmup(Schedule):
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 1.0 / 3,
                  after: Schedule | None = None) -> None:
-        self.warmup_steps = check_positive_int(self, "warmup_steps", warmup_steps)
+        self.warmup_steps = integer(self, "warmup_steps", warmup_steps, low=1)
         start_factor = real(self, "start_factor", start_factor)
         if not 0 < start_factor <= 1:
             raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor!r}")
