@@ -46,9 +46,11 @@ def test_the_doc_prelu_passes_gradcheck_and_matches_its_formula(backend, float64
     assert gradcheck(layer, x)
     np.testing.assert_allclose(xnn.to_numpy(layer(x)),
                                np.where(host > 0, host, [0.1, -0.5, 2.0] * host))
-    with pytest.raises(ValueError, match=r"PReLU: expected an input of shape \(batch, 3\), "
-                                         r"got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"^PReLU: expected 3 input features, got 4 \(input shape "
+                                         r"\(2, 4\)\)$"):
         layer(xnn.asarray(np.ones((2, 4))))
+    with pytest.raises(TypeError, match=r"^PReLU: expected a float\d\d input like the parameters"):
+        layer(xnn.asarray(np.ones((2, 3)), dtype="float32" if "64" in str(x.dtype) else "float64"))
 
 
 def test_the_doc_broken_layer_is_caught_with_a_report(backend, float64):

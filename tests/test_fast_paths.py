@@ -136,7 +136,7 @@ def test_checks_still_refuse_integers_after_accepting_floats(backend):
         layer(ints)
     with pytest.raises(TypeError, match="expected a floating-point input"):
         relu(ints)
-    with pytest.raises(TypeError, match="expected a float32 input like its parameters"):
+    with pytest.raises(TypeError, match="expected a float32 input like the parameters"):
         layer(xnn.asarray([[1.0, 2.0]], dtype="float64"))
 
 

@@ -420,7 +420,8 @@ def test_shape_free_layers_reject_integer_input_naming_the_layer_and_dtype(backe
 
 @pytest.mark.parametrize("name", ALL_LAYER_TYPES)
 def test_shape_free_layers_reject_non_arrays_naming_the_layer(name):
-    with pytest.raises(TypeError, match=rf"^{name}: expected an array, got list$"):
+    with pytest.raises(TypeError, match=rf"^{name}: expected the input to be an array, got list; "
+                                        r"make one with xnn.asarray\(\)$"):
         _make(name)()([[1.0, 2.0]])
 
 
@@ -450,7 +451,7 @@ def test_normalization_rejects_integer_input(backend, name):
 
 @pytest.mark.parametrize("name", NORMS)
 def test_normalization_rejects_input_of_another_float_dtype(backend, name):
-    with pytest.raises(TypeError, match=rf"^{name}: expected a float32 input like its parameters, "
+    with pytest.raises(TypeError, match=rf"^{name}: expected a float32 input like the parameters, "
                                         rf"got float64"):
         NORMS[name](2, dtype="float32")(xnn.asarray([[1.0, 2.0], [3.0, 4.0]], dtype="float64"))
 
@@ -460,7 +461,7 @@ def test_normalization_rejects_array_from_another_backend(backend, name):
     layer = NORMS[name](2)
     with xnn.use_backend("array_api_strict" if backend.name == "numpy" else "numpy"):
         other = xnn.asarray([[1.0, 2.0], [3.0, 4.0]])
-    with pytest.raises(TypeError, match=rf"^{name}: input is a .* but the parameters are"):
+    with pytest.raises(TypeError, match=rf"^{name}: the parameters are .* but the input is"):
         layer(other)
 
 

@@ -334,8 +334,8 @@ def test_elementwise_losses_reject_a_target_of_another_shape(backend, loss):
 
 @pytest.mark.parametrize("loss", ELEMENTWISE, ids=lambda c: c.__name__)
 def test_elementwise_losses_reject_a_target_of_another_dtype(backend, loss):
-    with pytest.raises(TypeError, match=rf"^{loss.__name__}: expected a target of dtype float32 "
-                                        r"like the prediction, got float64"):
+    with pytest.raises(TypeError, match=rf"^{loss.__name__}: expected a float32 target like the "
+                                        r"prediction, got float64"):
         loss()(_a(np.ones((4, 2)), "float32"), _a(np.ones((4, 2)), "float64"))
 
 

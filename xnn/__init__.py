@@ -4,6 +4,7 @@ from . import callbacks, data, datasets, losses, metrics, nn, optim, plot
 from .backend import (Backend, BackendUnavailableError, asarray, available_backends,
                       get_backend, get_default_dtype, set_backend, set_default_dtype, to_numpy,
                       use_backend)
+from ._checks import ArgumentTypeError, expect, integer, number
 from .random import seed
 from .train import History, evaluate, fit
 from .io import load, save
@@ -12,5 +13,5 @@ __version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend",
-           "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
+           "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "__version__"]

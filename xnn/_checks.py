@@ -1,11 +1,17 @@
-"""Input checks shared by layers and losses: cheap, and loud about what was expected and what came."""
+"""The one way into xnn's maths: ``expect`` checks an array argument and returns its namespace;
+``number`` and ``integer`` check scalar arguments. Each raises with the owner's name, what was
+expected and what came; the message is built only when a check fails.
+"""
 
 from __future__ import annotations
 
 import numbers
 from typing import Any
 
-from .backend import backend_of, compute_namespace, dtype_name, host_backend, is_array, to_numpy
+from .backend import backend_of, device_label, host_backend, to_numpy
+from .namespace import _COMPUTE_NAMESPACES, compute_namespace, dtype_name, is_array
+
+__all__ = ["expect", "number", "integer", "ArgumentTypeError", "check_labels"]
 
 
 def owner_name(owner: Any) -> str:
@@ -13,122 +19,121 @@ def owner_name(owner: Any) -> str:
 
 
 # NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
-# comparison (two property reads) on every loss call
+# comparison (two property reads) on every call
 _HOST_XP = compute_namespace(host_backend().xp.empty(0))
+# (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
+# arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's)
+_FLOATS: set[tuple[type, Any]] = set()
+# array types whose arrays may carry an autograd graph (torch.Tensor), filled as they are met
+_TRACKS_GRAD: set[type] = set()
+
+FLOAT, INTEGRAL = "float", "integral"
 
 
-def not_an_array(owner: Any, x: Any, what: str = "input") -> TypeError:
-    """The error for a ``what`` that is not an array (a list, None, a number)."""
-    return TypeError(f"{owner_name(owner)}: expected the {what} to be an array, got "
-                     f"{type(x).__name__}; make one with xnn.asarray()")
+def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
+           features: int | None = None, dtype: Any = FLOAT, what: str = "input",
+           like_what: str = "parameters") -> Any:
+    """The namespace of ``x``, after checking it is the array ``owner`` takes.
+
+    like: an array ``x`` must share library and device with (the layer's parameter, the loss's
+        prediction), and its dtype too where ``dtype`` is "float".
+    ndim, features: the number of axes and the length of the last one (None: any).
+    dtype: "float" (real floating, float32 or float64), "integral", None (any), or a dtype.
+    what, like_what: what the messages call ``x`` and ``like``.
+
+    Raises TypeError for a non-array, an array of another library, a wrong dtype or a torch
+    tensor that requires grad, and ValueError for another device or a wrong shape. The usual
+    case costs a dict lookup and a few comparisons.
+    """
+    xp = _COMPUTE_NAMESPACES.get(type(x))
+    if xp is None:
+        xp = _namespace_of(owner, x, what)
+    if like is not None and (type(x) is not type(like)
+                             or (xp is not _HOST_XP and x.device != like.device)):
+        _check_place(owner, xp, x, like, what, like_what)
+    if ndim is not None and x.ndim != ndim:
+        shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
+        raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got shape "
+                         f"{tuple(x.shape)}")
+    if features is not None and x.shape[-1] != features:
+        raise ValueError(f"{owner_name(owner)}: expected {features} {what} features, got "
+                         f"{x.shape[-1]} ({what} shape {tuple(x.shape)})")
+    if dtype is FLOAT or dtype == FLOAT:
+        if like is not None:
+            if x.dtype != like.dtype:
+                _check_same_dtype(owner, xp, x, like, what, like_what)
+        elif (type(x), x.dtype) not in _FLOATS:
+            _check_float(owner, xp, x, what)
+    elif dtype is not None:
+        _check_dtype(owner, xp, x, dtype, what)
+    if _TRACKS_GRAD and type(x) in _TRACKS_GRAD and x.requires_grad:
+        raise TypeError(f"{owner_name(owner)}: the {what} is a torch tensor that requires grad; "
+                        f"xnn computes its own gradients, and autograd would keep a graph of "
+                        f"every step alive: pass it detached ({what}.detach())")
+    return xp
 
 
-def input_namespace(owner: Any, x: Any) -> Any:
-    """compute_namespace(x), or a TypeError naming ``owner`` when ``x`` is not an array (the
-    namespace lookup's own error would speak of mixing backends)."""
-    try:
-        return compute_namespace(x)
-    except TypeError:
-        pass
-    raise not_an_array(owner, x)
+def _namespace_of(owner: Any, x: Any, what: str) -> Any:
+    """compute_namespace(x), or a TypeError naming ``owner`` when ``x`` is not an array."""
+    if not is_array(x):
+        raise TypeError(f"{owner_name(owner)}: expected the {what} to be an array, got "
+                        f"{type(x).__name__}; make one with xnn.asarray()")
+    xp = compute_namespace(x)
+    if type(x).__module__.startswith("torch"):
+        _TRACKS_GRAD.add(type(x))
+    return xp
 
 
-# (namespace, dtype) -> whether it is a real floating dtype: xp.isdtype costs ~1 us on NumPy,
-# more than the arithmetic of a small layer, and every layer asks it on every call
-_REAL_FLOATING: dict[tuple[Any, Any], bool] = {}
+def _check_place(owner: Any, xp: Any, x: Any, like: Any, what: str, like_what: str,
+                 fix: str | None = None) -> None:
+    """Raise TypeError when ``x`` is another library's array than ``like``, ValueError when it
+    is on another device. A subclass of the same library's array (np.memmap) passes."""
+    if not is_array(like):  # a parameter never is anything else; a loss's prediction may be
+        raise TypeError(f"{owner_name(owner)}: expected the {like_what} to be an array, got "
+                        f"{type(like).__name__}; make one with xnn.asarray()")
+    same_library = compute_namespace(like) is xp
+    if same_library and str(backend_of(x).device) == str(backend_of(like).device):
+        return
+    verb = "are" if like_what.endswith("s") else "is"
+    if fix is None:
+        fix = ("move the input with xnn.asarray() or the model with model.to()"
+               if like_what == "parameters" else "move them to one place with xnn.asarray()")
+    error = ValueError if same_library else TypeError
+    raise error(f"{owner_name(owner)}: the {like_what} {verb} {describe(like)} but the {what} is "
+                f"{describe(x)}; {fix}")
 
 
-def is_real_floating(xp: Any, dtype: Any) -> bool:
-    """xp.isdtype(dtype, "real floating"), remembered per namespace and dtype."""
-    try:
-        return _REAL_FLOATING[xp, dtype]
-    except KeyError:
-        answer = _REAL_FLOATING[xp, dtype] = bool(xp.isdtype(dtype, "real floating"))
-        return answer
-    except TypeError:  # an unhashable dtype object: ask every time
-        return bool(xp.isdtype(dtype, "real floating"))
-
-
-def check_float(owner: Any, xp: Any, x: Any, what: str = "input") -> None:
-    """Raise TypeError unless ``x`` has a real floating dtype."""
-    if not is_real_floating(xp, x.dtype):
+def _check_float(owner: Any, xp: Any, x: Any, what: str) -> None:
+    """Remember ``x.dtype`` as real floating, or raise TypeError."""
+    if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{owner_name(owner)}: expected a floating-point {what} "
                         f"(float32 or float64), got dtype {dtype_name(x.dtype)}")
-
-
-def check_batch(owner: Any, xp: Any, x: Any, features: int | None = None,
-                dtype: Any = None) -> None:
-    """Raise unless ``x`` is a (batch, features) array of the float ``dtype`` the layer expects."""
-    if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-        raise TypeError(f"{owner_name(owner)}: expected an array, got {type(x).__name__}")
-    if x.ndim != 2:
-        raise ValueError(f"{owner_name(owner)}: expected a 2-D input of shape (batch, "
-                         f"{features if features is not None else 'features'}), "
-                         f"got shape {tuple(x.shape)}")
-    if features is not None and x.shape[1] != features:
-        raise ValueError(f"{owner_name(owner)}: expected {features} input features, "
-                         f"got {x.shape[1]} (input shape {tuple(x.shape)})")
-    if dtype is not None and x.dtype == dtype and is_real_floating(xp, dtype):
-        return  # the layer's own float dtype: the usual case, decided by two lookups
-    check_float(owner, xp, x)
-    if dtype is not None:
-        raise TypeError(f"{owner_name(owner)}: expected a {dtype_name(dtype)} input like its "
-                        f"parameters, got {dtype_name(x.dtype)}; cast the data with "
-                        f"xnn.asarray(x, dtype={dtype_name(dtype)!r})")
-
-
-def check_same_kind(owner: Any, x: Any, param: Any) -> None:
-    """Raise TypeError when ``x`` is another library's array than the layer's parameters, and
-    ValueError when it is on another device."""
-    if type(x) is not type(param):
-        if not is_array(x):
-            raise not_an_array(owner, x)
-        raise TypeError(f"{owner_name(owner)}: input is a {type(x).__module__}.{type(x).__name__} "
-                        f"but the parameters are {type(param).__module__}.{type(param).__name__}; "
-                        f"move the input with xnn.asarray() or the model with model.to()")
-    if x.device != param.device:
-        raise ValueError(f"{owner_name(owner)}: input is on device {x.device} but the parameters "
-                         f"are on {param.device}; move the input with xnn.asarray() or the model "
-                         f"with model.to()")
-
-
-def check_layer_input(owner: Any, xp: Any, x: Any, param: Any, features: int) -> None:
-    """check_same_kind and check_batch together: an input of the parameter's library, device
-    and float dtype, of shape (batch, features), passes on a few comparisons; anything else
-    takes the two checks above, which raise their own errors."""
-    if (type(x) is type(param) and x.dtype == param.dtype and x.ndim == 2
-            and x.shape[1] == features and x.device == param.device
-            and is_real_floating(xp, param.dtype)):
-        return
-    check_same_kind(owner, x, param)
-    check_batch(owner, xp, x, features, param.dtype)
-
-
-def loss_namespace(owner: Any, pred: Any, target: Any, weight: Any = None,
-                   pos_weight: Any = None) -> Any:
-    """The namespace of a loss's prediction, target and weights (None where absent), after
-    checking they are arrays of one library on one device: a few comparisons when they are;
-    otherwise a TypeError (not an array, two libraries) or ValueError (two devices) naming the
-    loss, what came and where."""
     try:
-        xp = compute_namespace(pred, target)
-    except TypeError:  # a non-array, or two libraries: said precisely below
-        xp = None
-    if (xp is not None and _one_place(xp, pred, target)
-            and (weight is None or _one_place(xp, pred, weight))
-            and (pos_weight is None or _one_place(xp, pred, pos_weight))):
-        return xp
-    named = [("prediction", pred), ("target", target)]
-    if weight is not None:
-        named.append(("weight", weight))
-    if pos_weight is not None:
-        named.append(("pos_weight", pos_weight))
-    check_one_place(owner, named)
-    return compute_namespace(pred, target)  # same library and device, different array types
+        _FLOATS.add((type(x), x.dtype))
+    except TypeError:  # an unhashable dtype object: checked again next time
+        pass
 
 
-def _one_place(xp: Any, a: Any, b: Any) -> bool:
-    return type(a) is type(b) and (xp is _HOST_XP or a.device == b.device)
+def _check_same_dtype(owner: Any, xp: Any, x: Any, like: Any, what: str,
+                      like_what: str) -> None:
+    """Raise TypeError unless ``x`` is a float array of ``like``'s dtype; another byte order
+    of it (NumPy's big-endian float32) passes."""
+    _check_float(owner, xp, x, what)
+    expected, got = dtype_name(like.dtype), dtype_name(x.dtype)
+    if got != expected:
+        raise TypeError(f"{owner_name(owner)}: expected a {expected} {what} like the "
+                        f"{like_what}, got {got}; cast it with "
+                        f"xnn.asarray(..., dtype={expected!r})")
+
+
+def _check_dtype(owner: Any, xp: Any, x: Any, dtype: Any, what: str) -> None:
+    if dtype == INTEGRAL:
+        if not xp.isdtype(x.dtype, "integral"):
+            raise TypeError(f"{owner_name(owner)}: expected an integer {what}, got dtype "
+                            f"{dtype_name(x.dtype)}")
+    elif dtype_name(x.dtype) != dtype_name(dtype):
+        raise TypeError(f"{owner_name(owner)}: expected a {what} of dtype {dtype_name(dtype)}, "
+                        f"got {dtype_name(x.dtype)}")
 
 
 def check_one_place(owner: Any, named: list[tuple[str, Any]],
@@ -136,45 +141,18 @@ def check_one_place(owner: Any, named: list[tuple[str, Any]],
     """Raise TypeError unless every (what, value) of ``named`` is an array of the first one's
     library, and ValueError unless it is on the first one's device; the message names both
     places and ends with ``fix``."""
-    for what, a in named:
-        if not is_array(a):
-            raise not_an_array(owner, a, what)
     first, a0 = named[0]
-    place0 = backend_of(a0)
+    xp = _namespace_of(owner, a0, first)
     for what, a in named[1:]:
-        place = backend_of(a)
-        if place.name != place0.name or str(place.device) != str(place0.device):
-            error = TypeError if place.name != place0.name else ValueError
-            raise error(f"{owner_name(owner)}: the {first} is {describe(a0)} but the {what} is "
-                        f"{describe(a)}; {fix}")
+        if type(a) is not type(a0) or (xp is not _HOST_XP and a.device != a0.device):
+            _check_place(owner, _namespace_of(owner, a, what), a, a0, what, first, fix)
 
 
 def describe(a: Any) -> str:
     """"a torch Tensor on device cpu": what a message says of an array's place."""
     place = backend_of(a)
     article = "an" if place.name[0] in "aeiou" else "a"
-    return f"{article} {place.name} {type(a).__name__} on device {place.device}"
-
-
-# (array type, dtype) -> namespace, for the float arrays float_input has already accepted
-_FLOAT_INPUTS: dict[tuple[type, Any], Any] = {}
-
-
-def float_input(owner: Any, x: Any) -> Any:
-    """The namespace of ``x`` after checking that it is a floating-point array of any rank."""
-    try:
-        return _FLOAT_INPUTS[type(x), x.dtype]
-    except (KeyError, AttributeError, TypeError):  # new, not an array, or unhashable dtype
-        pass
-    if not is_array(x):
-        raise TypeError(f"{owner_name(owner)}: expected an array, got {type(x).__name__}")
-    xp = compute_namespace(x)
-    check_float(owner, xp, x)
-    try:
-        _FLOAT_INPUTS[type(x), x.dtype] = xp
-    except TypeError:
-        pass
-    return xp
+    return f"{article} {place.name} {type(a).__name__} on device {device_label(place.device)}"
 
 
 def check_axis(owner: Any, x: Any, axis: int) -> None:

@@ -18,6 +18,9 @@ from typing import Any, Iterator
 import array_api_compat
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
+from .namespace import _NUMPY_XP, array_namespace, dtype_name, is_array
+from .namespace import compute_namespace  # noqa: F401 - its old home, re-exported
+
 __all__ = [
     "Backend",
     "BackendUnavailableError",
@@ -66,112 +69,6 @@ def device_label(device: Any) -> str:
     if type(device).__module__.startswith("array_api_strict"):
         return str(device).split("'")[1] if "'" in str(device) else str(device)
     return str(device)
-
-
-# array type -> namespace, filled by array_namespace. array_api_compat's lookup costs ~1.3 us
-# (a chain of isinstance tests); layers ask for the namespace on every call, so an array type
-# seen once is answered by one dict lookup from then on.
-_NAMESPACES: dict[type, Any] = {}
-
-
-def array_namespace(*arrays: Any) -> Any:
-    """The Array API namespace of the arrays, with a clear error when they come from two libraries."""
-    kind = type(arrays[0]) if len(arrays) == 1 else _one_type(arrays)
-    if kind is not None:
-        xp = _NAMESPACES.get(kind)
-        if xp is not None:
-            return xp
-    try:
-        xp = array_api_compat.array_namespace(*arrays)
-    except TypeError as err:
-        kinds = ", ".join(sorted({_describe(a) for a in arrays}))
-        raise TypeError(f"arrays from different backends cannot be mixed (got {kinds}); "
-                        f"move them with xnn.asarray() first") from err
-    if kind is not None and array_api_compat.is_array_api_obj(arrays[0]):
-        _NAMESPACES[kind] = xp
-    return xp
-
-
-def _one_type(arrays: tuple) -> type | None:
-    """The type of every item of ``arrays`` when they share one, else None."""
-    if not arrays:
-        return None
-    kind = type(arrays[0])
-    for a in arrays:
-        if type(a) is not kind:
-            return None
-    return kind
-
-
-def _numpy_fast(base: Any) -> Any:
-    """array_api_compat.numpy with sum, max, min and astype without their Python wrappers.
-
-    np.sum(x) is np.add.reduce(x) behind ~1.6 us of argument handling (np.max, np.min alike), and
-    array_api_compat's astype is a device check before x.astype: on the arrays of a small
-    network that is more than the arithmetic. The replacements make the direct call for plain
-    ndarrays in the default case only, so results are identical, and pass the rest on.
-    """
-    import types  # noqa: PLC0415 - needed once
-
-    fast = types.ModuleType("xnn.backend.numpy_fast", _numpy_fast.__doc__)
-    skip = ("__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__")
-    fast.__dict__.update({k: v for k, v in vars(base).items() if k not in skip})
-    add_reduce, ndarray = _np.add.reduce, _np.ndarray
-    max_reduce, min_reduce = _np.maximum.reduce, _np.minimum.reduce
-
-    def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
-        if dtype is None and type(x) is ndarray and x.dtype.kind == "f":
-            return add_reduce(x, axis=axis, keepdims=keepdims)
-        return base.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
-
-    def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray and x.dtype.kind in "fiu":
-            return max_reduce(x, axis=axis, keepdims=keepdims)
-        return base.max(x, axis=axis, keepdims=keepdims)
-
-    def min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray and x.dtype.kind in "fiu":
-            return min_reduce(x, axis=axis, keepdims=keepdims)
-        return base.min(x, axis=axis, keepdims=keepdims)
-
-    def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
-        if device is None and type(x) is ndarray:
-            return x.astype(dtype, copy=copy)
-        return base.astype(x, dtype, copy=copy, device=device)
-
-    fast.sum, fast.max, fast.min, fast.astype = sum, max, min, astype
-    return fast
-
-
-_NUMPY_XP = array_api_compat.array_namespace(_np.empty(0))
-_NUMPY_FAST = _numpy_fast(_NUMPY_XP)
-# array type -> the namespace xnn's own layers, losses and optimizers compute with
-_COMPUTE_NAMESPACES: dict[type, Any] = {}
-
-
-def compute_namespace(*arrays: Any) -> Any:
-    """The namespace xnn's own layers, losses and optimizers compute with: array_namespace's,
-    except for NumPy arrays, whose namespace has sum, max, min, astype without their Python
-    wrappers (see _numpy_fast; same results). Everything called on it is standard.
-    """
-    kind = type(arrays[0]) if len(arrays) == 1 else _one_type(arrays)
-    xp = _COMPUTE_NAMESPACES.get(kind)
-    if xp is not None:
-        return xp
-    xp = array_namespace(*arrays)
-    if xp is _NUMPY_XP:
-        xp = _NUMPY_FAST
-    if kind in _NAMESPACES:
-        _COMPUTE_NAMESPACES[kind] = xp
-    return xp
-
-
-def _describe(a: Any) -> str:
-    module = type(a).__module__.split(".")[0]
-    try:
-        return f"{module} array on {array_api_compat.device(a)}"
-    except Exception:  # not an array at all
-        return type(a).__name__
 
 
 # --- loading each library ------------------------------------------------------------------------
@@ -439,20 +336,7 @@ def resolve_dtype(xp: Any, dtype: Any = None) -> Any:
     return dtype
 
 
-def dtype_name(dtype: Any) -> str:
-    """The standard name of a dtype object of any backend ("float32")."""
-    try:
-        return _np.dtype(dtype).name  # numpy and cupy dtypes, and their scalar types
-    except TypeError:
-        return str(dtype).rsplit(".", 1)[-1]  # "torch.float32", "array_api_strict.float32"
-
-
 # --- moving data ---------------------------------------------------------------------------------
-
-def is_array(obj: Any) -> bool:
-    """Whether ``obj`` is an array of any supported library."""
-    return array_api_compat.is_array_api_obj(obj)
-
 
 # bool, signed and unsigned integers, floats, complex: the kinds every backend holds
 _NUMBER_KINDS = frozenset("biufc")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from . import random
-from ._checks import check_float, check_labels, integer
+from ._checks import check_labels, expect, integer
 from .backend import (array_namespace, asarray, backend_of, dtype_name, host_generator,
                       is_array, resolve_dtype, to_numpy)
 
@@ -149,7 +149,7 @@ class StandardScaler:
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise ValueError(f"{owner}: fit on {self.mean.shape[0]} features, got "
                              f"shape {tuple(X.shape)}")
-        check_float(owner, array_namespace(X), X, "X")
+        expect(owner, X, what="X")
 
     def transform(self, X: Any) -> Any:
         self._check_fitted(X, "transform")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from ._checks import check_float, check_labels, integer
-from .backend import array_namespace, dtype_name, is_array
+from ._checks import check_labels, expect, integer
+from .namespace import dtype_name
 
 __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
            "get_metric", "Metric"]
@@ -19,30 +19,10 @@ __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_m
 Metric = Callable[[Any, Any], Any]
 
 
-def _library(x: Any) -> str:
-    return type(x).__module__.split(".")[0]
-
-
-def _pair_namespace(name: str, pred: Any, target: Any) -> Any:
-    """The namespace of pred and target, after checking they are arrays of one library and
-    one device."""
-    for what, x in (("prediction", pred), ("target", target)):
-        if not is_array(x):
-            raise TypeError(f"{name}: expected the {what} as an array, got {type(x).__name__}; "
-                            f"convert it with xnn.asarray()")
-    if type(pred) is not type(target):
-        raise TypeError(f"{name}: the prediction is a {_library(pred)} array but the target a "
-                        f"{_library(target)} array; move one with xnn.asarray()")
-    if str(pred.device) != str(target.device):
-        raise ValueError(f"{name}: the prediction is on device {pred.device} but the target on "
-                         f"{target.device}; move one with xnn.asarray()")
-    return array_namespace(pred, target)
-
-
 def _namespace(name: str, pred: Any, target: Any) -> Any:
-    """_pair_namespace, after which pred must be floating-point."""
-    xp = _pair_namespace(name, pred, target)
-    check_float(name, xp, pred, "prediction")
+    """The namespace of a float prediction and a target of its library and device."""
+    xp = expect(name, pred, what="prediction")
+    expect(name, target, like=pred, dtype=None, what="target", like_what="prediction")
     return xp
 
 
@@ -140,7 +120,8 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     """
     name = "confusion_matrix"
     integer(name, "num_classes", num_classes, low=1)
-    xp = _pair_namespace(name, pred, target)
+    xp = expect(name, pred, dtype=None, what="prediction")
+    expect(name, target, like=pred, dtype=None, what="target", like_what="prediction")
     if target.ndim != 1:
         raise ValueError(f"{name}: expected 1-D labels as the target, got shape "
                          f"{tuple(target.shape)}")
@@ -148,7 +129,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
         raise TypeError(f"{name}: expected integer labels as the target, got dtype "
                         f"{dtype_name(target.dtype)}")
     if pred.ndim == 2:
-        check_float(name, xp, pred, "score")
+        expect(name, pred, what="score")
         if pred.shape[1] != num_classes:
             raise ValueError(f"{name}: expected scores of shape (batch, {num_classes}), got "
                              f"shape {tuple(pred.shape)}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_float, loss_namespace, owner_name
-from ..backend import array_namespace, dtype_name, is_array
+from .._checks import expect, owner_name
+from ..namespace import dtype_name, is_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -31,14 +31,16 @@ class Loss:
                    pos_weight: Any = None) -> Any:
         """The common namespace, after checking pred and target are float arrays alike in shape
         and dtype (and the optional weight arrays, None where absent, in the same place)."""
-        xp = loss_namespace(self, pred, target, weight, pos_weight)
-        check_float(self, xp, pred, "prediction")
-        check_float(self, xp, target, "target")
+        xp = expect(self, pred, what="prediction")
+        expect(self, target, like=pred, dtype=None, what="target", like_what="prediction")
         if tuple(pred.shape) != tuple(target.shape):
             raise ValueError(f"{type(self).__name__}: expected a target of shape "
                              f"{tuple(pred.shape)} like the prediction, got shape "
                              f"{tuple(target.shape)}")
-        check_same_dtype(self, pred, target, "target")
+        expect(self, target, like=pred, what="target", like_what="prediction")
+        for name, w in (("weight", weight), ("pos_weight", pos_weight)):
+            if w is not None:
+                expect(self, w, like=pred, what=name, like_what="prediction")
         return xp
 
     def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None,
@@ -81,16 +83,6 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
-def check_same_dtype(owner: Any, pred: Any, other: Any, what: str) -> None:
-    """Raise TypeError when ``other`` has another dtype than the prediction (no silent upcast:
-    a float64 target would make a float64 gradient for a float32 model)."""
-    if pred.dtype != other.dtype:
-        raise TypeError(f"{owner_name(owner)}: expected a {what} of dtype "
-                        f"{dtype_name(pred.dtype)} like the prediction, got "
-                        f"{dtype_name(other.dtype)}; cast it with "
-                        f"xnn.asarray(..., dtype={dtype_name(pred.dtype)!r})")
-
-
 def check_weight(owner: Any, name: str, weight: Any) -> Any:
     """Constructor check: ``weight`` is None or a float array (its shape is checked per call)."""
     if weight is None:
@@ -101,7 +93,7 @@ def check_weight(owner: Any, name: str, weight: Any) -> Any:
             hint = f"; pass the reduction by name: {owner_name(owner)}(reduction={weight!r})"
         raise TypeError(f"{owner_name(owner)}: {name} must be an array (xnn.asarray(...)) or "
                         f"None, got {type(weight).__name__}{hint}")
-    check_float(owner, array_namespace(weight), weight, name)
+    expect(owner, weight, what=name)
     return weight
 
 

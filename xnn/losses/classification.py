@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import check_float, check_labels, int_range, integer, loss_namespace, number
+from .._checks import check_labels, expect, int_range, integer, number
 from ..backend import array_namespace, dtype_name
 from ..nn.activations import sigmoid
-from .base import Loss, check_broadcasts, check_same_dtype, check_weight
+from .base import Loss, check_broadcasts, check_weight
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "log_softmax"]
 
@@ -30,8 +30,7 @@ class _ElementWeights(Loss):
 
     def _weights(self, pred: Any, name: str, weight: Any) -> None:
         if weight is not None:
-            check_broadcasts(self, name, weight, tuple(pred.shape))
-            check_same_dtype(self, pred, weight, name)
+            check_broadcasts(self, name, weight, tuple(pred.shape))  # its dtype: _namespace
 
     def _options(self) -> dict[str, Any]:
         return {"weight": self.weight} if self.weight is not None else {}
@@ -130,13 +129,18 @@ class _ClassLoss(Loss):
         self.ignore_index = integer(self, "ignore_index", ignore_index)
         self.validate = bool(validate)
 
-    def _check_scores(self, xp: Any, scores: Any) -> tuple[int, int]:
-        """(batch, classes) after checking the scores are a 2-D float array."""
-        check_float(self, xp, scores, self._scores)
+    def _check_scores(self, scores: Any, target: Any) -> tuple[Any, int, int]:
+        """(namespace, batch, classes) after checking the scores are a 2-D float array, and
+        the target and the class weights arrays in the same place."""
+        xp = expect(self, scores, what=self._scores)
+        expect(self, target, like=scores, dtype=None, what="target", like_what="prediction")
+        if self.weight is not None:
+            expect(self, self.weight, like=scores, dtype=None, what="weight",
+                   like_what="prediction")
         if scores.ndim != 2:
             raise ValueError(f"{type(self).__name__}: expected {self._scores} of shape "
                              f"(batch, classes), got shape {tuple(scores.shape)}")
-        return scores.shape[0], scores.shape[1]
+        return xp, scores.shape[0], scores.shape[1]
 
     def _class_weight(self, xp: Any, scores: Any) -> Any:
         """The (classes,) class weights: the given ones (checked), or ones."""
@@ -146,7 +150,7 @@ class _ClassLoss(Loss):
         if tuple(self.weight.shape) != (classes,):
             raise ValueError(f"{type(self).__name__}: expected a weight of shape ({classes},), "
                              f"one per class, got shape {tuple(self.weight.shape)}")
-        check_same_dtype(self, scores, self.weight, "weight")
+        expect(self, self.weight, like=scores, what="weight", like_what="prediction")
         return self.weight
 
     def _one_hot(self, xp: Any, labels: Any, classes: int) -> Any:
@@ -214,8 +218,7 @@ class CrossEntropyLoss(_ClassLoss):
         self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = loss_namespace(self, pred, target, self.weight)
-        batch, classes = self._check_scores(xp, pred)
+        xp, batch, classes = self._check_scores(pred, target)
         if classes == 0:  # no distribution to take the softmax of (and smoothing / 0 classes)
             raise ValueError(f"CrossEntropyLoss: expected logits with at least one class, got "
                              f"shape {tuple(pred.shape)}")
@@ -257,7 +260,7 @@ class CrossEntropyLoss(_ClassLoss):
             raise TypeError(f"CrossEntropyLoss: expected probabilities of shape "
                             f"({batch}, {classes}) to be floating-point, got dtype "
                             f"{dtype_name(target.dtype)}")
-        check_same_dtype(self, pred, target, "target")
+        expect(self, target, like=pred, what="target", like_what="prediction")
 
     def _options(self) -> dict[str, Any]:
         options = super()._options()
@@ -289,8 +292,7 @@ class NLLLoss(_ClassLoss):
         super().__init__(weight, ignore_index, reduction, validate)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        xp = loss_namespace(self, pred, target, self.weight)
-        batch, classes = self._check_scores(xp, pred)
+        xp, batch, classes = self._check_scores(pred, target)
         weight = self._class_weight(xp, pred)
         if tuple(target.shape) != (batch,):
             raise ValueError(f"NLLLoss: expected integer labels of shape ({batch},), "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_axis, float_input, integer, number
+from .._checks import check_axis, expect, integer, number
 from .module import Backprop, Module
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
@@ -28,7 +28,7 @@ class Identity(Module):
     """y = x: a placeholder where a layer is expected (e.g. "no activation")."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        float_input(self, x)
+        expect(self, x)
         return x, lambda dy: dy
 
 
@@ -36,7 +36,7 @@ class ReLU(Module):
     """y = max(x, 0), elementwise."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         y = xp.maximum(x, 0)
         # dy/dx = 1 where x > 0, else 0 (PyTorch's choice at x == 0); y > 0 exactly where
         # x > 0, so the closure keeps y (which the next layer keeps anyway), not x. A multiply
@@ -58,7 +58,7 @@ class LeakyReLU(Module):
         self.negative_slope = number(self, "negative_slope", negative_slope)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         a = self.negative_slope
         y = xp.where(x > 0, x, a * x)
         # dy/dx = 1 where x > 0, else negative_slope (PyTorch's choice at x == 0)
@@ -81,7 +81,7 @@ class ELU(Module):
         self.alpha = number(self, "alpha", alpha)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         a = self.alpha
         # expm1 of min(x, 0): the branch where() discards would overflow for large positive x
         y = xp.where(x > 0, x, a * xp.expm1(xp.minimum(x, 0)))
@@ -96,7 +96,7 @@ class Sigmoid(Module):
     """y = 1 / (1 + e^-x), elementwise."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        y = sigmoid(float_input(self, x), x)
+        y = sigmoid(expect(self, x), x)
         return y, lambda dy: dy * y * (1 - y)   # dy/dx = y (1 - y)
 
 
@@ -104,7 +104,7 @@ class Tanh(Module):
     """y = tanh(x), elementwise."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        y = float_input(self, x).tanh(x)
+        y = expect(self, x).tanh(x)
         return y, lambda dy: dy * (1 - y * y)    # dy/dx = 1 - tanh^2
 
 
@@ -125,7 +125,7 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         t = xp.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))
         y = 0.5 * x * (1 + t)
 
@@ -158,7 +158,7 @@ class Softplus(Module):
         self.threshold = number(self, "threshold", threshold)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         z = self.beta * x
         # log(1 + e^z) = max(z, 0) + log(1 + e^-|z|): the exponent is never positive
         soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / self.beta
@@ -175,7 +175,7 @@ class SiLU(Module):
     """y = x sigmoid(x) (also called swish), elementwise."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         s = sigmoid(xp, x)
         # dy/dx = s + x s (1 - s) = s (1 + x (1 - s))
         return x * s, lambda dy: dy * s * (1 + x * (1 - s))
@@ -194,7 +194,7 @@ class Softmax(Module):
         self.axis = integer(self, "axis", axis)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         check_axis(self, x, self.axis)
         if x.shape[self.axis] == 0:
             return _empty_axis(xp, x)
@@ -215,7 +215,7 @@ class LogSoftmax(Module):
         self.axis = integer(self, "axis", axis)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         check_axis(self, x, self.axis)
         if x.shape[self.axis] == 0:
             return _empty_axis(xp, x)

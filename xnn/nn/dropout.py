@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import random
-from .._checks import number, float_input
+from .._checks import number, expect
 from ..backend import backend_of
 from .module import Backprop, Module
 
@@ -28,7 +28,7 @@ class Dropout(Module):
         self.p = number(self, "p", p, low=0.0, high=1.0)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        float_input(self, x)
+        expect(self, x)
         if not self.training or self.p == 0:
             return x, lambda dy: dy
         keep = random.bernoulli(tuple(x.shape), 1 - self.p, dtype=x.dtype,

@@ -6,8 +6,7 @@ import math
 from typing import Any
 
 from .. import random
-from .._checks import check_layer_input, integer
-from ..backend import compute_namespace
+from .._checks import expect, integer
 from .init import Initializer, uniform_fan_in
 from .module import Backprop, Module, Parameter
 
@@ -47,29 +46,22 @@ class Linear(Module):
         else:
             self.bias = Parameter(bias_init((out_features,), dtype=dtype))
 
+    takes_input_grad = True
+
     def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
         """``input_grad=False``: the caller will not use dL/dx (``x`` is the data), so backprop
         skips ``dy @ weight.T`` (a third of the layer's backward work) and returns None."""
         w = self.weight.value
-        # the weight's namespace is the input's once the check has seen x is the same kind of
-        # array; asking x first would meet a list with a lookup error about mixed backends
-        xp = compute_namespace(w)
-        check_layer_input(self, xp, x, w, self.in_features)
-        # with one input feature x @ w is an outer product: a broadcast multiply gives the same
-        # bits (one product per entry, nothing summed) several times faster than a BLAS GEMM
-        y = x * w if self.in_features == 1 else x @ w
+        xp = expect(self, x, like=w, ndim=2, features=self.in_features)
+        y = xp.matmul(x, w)
         if self.bias is not None:
             y += self.bias.value  # in place: y was just made here and nothing else holds it
 
         def backprop(dy: Any) -> Any:
-            self.weight.accumulate(x.T @ dy)          # dL/dW = x^T dy
+            self.weight.accumulate(xp.matmul(x.T, dy))      # dL/dW = x^T dy
             if self.bias is not None:
-                self.bias.accumulate(xp.sum(dy, axis=0))  # dL/db = sum of dy over the batch
-            if not input_grad:
-                return None
-            if self.out_features == 1 and dy.ndim == 2 and dy.shape[1] == 1:  # outer product
-                return dy * w.T
-            return dy @ w.T                           # dL/dx = dy W^T
+                self.bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
+            return xp.matmul(dy, w.T) if input_grad else None  # dL/dx = dy W^T
 
         return y, backprop
 

@@ -7,7 +7,6 @@ A module's ``forward(x)`` returns its output and a ``backprop`` closure over wha
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
@@ -52,10 +51,14 @@ class Module:
     """Base class of layers and models: parameters are attributes, children are attributes."""
 
     training: bool = True
+    # whether forward takes the keyword input_grad (see accepts_input_grad)
+    takes_input_grad: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         MODULE_CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
+        if "forward" in vars(cls) and "takes_input_grad" not in vars(cls):
+            cls.takes_input_grad = False  # a new forward takes the keyword if its class says so
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Module:
         self = super().__new__(cls)
@@ -219,34 +222,16 @@ class Module:
         return "\n".join(lines)
 
 
-_TAKES_INPUT_GRAD: dict[type, bool] = {}
-
-
 def accepts_input_grad(module: Module) -> bool:
-    """Whether ``module.forward`` takes the keyword ``input_grad`` (decided once per class).
+    """Whether ``module.forward`` takes the keyword ``input_grad``: its class says so with
+    ``takes_input_grad = True`` (Linear and Sequential do; a subclass that overrides forward
+    says it again), and no forward was set on the instance itself.
 
     A layer whose forward accepts ``input_grad=False`` may skip computing dL/dx in its backprop
-    and return None there; the caller promises not to use it. Layers written with plain
-    ``forward(self, x)`` are never passed the keyword, so they work unchanged.
+    and return None there; the caller promises not to use it. Other layers are never passed the
+    keyword, so they work unchanged.
     """
-    own = getattr(module, "__dict__", {}).get("forward")  # a forward set on the instance
-    if own is not None:
-        return _takes_input_grad(own)
-    kind = type(module)
-    try:
-        return _TAKES_INPUT_GRAD[kind]
-    except KeyError:
-        takes = _TAKES_INPUT_GRAD[kind] = _takes_input_grad(kind.forward)
-        return takes
-
-
-def _takes_input_grad(forward: Callable) -> bool:
-    try:
-        param = inspect.signature(forward).parameters.get("input_grad")
-    except (TypeError, ValueError):  # no introspectable signature
-        return False
-    return param is not None and param.kind in (inspect.Parameter.KEYWORD_ONLY,
-                                                inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return module.takes_input_grad and "forward" not in vars(module)
 
 
 # the dtypes a state dict's values may have: numbers, cast to the entry's dtype on loading
@@ -283,6 +268,8 @@ def _is_float(value: Any) -> bool:
 
 class Sequential(Module):
     """Layers applied in order; backprop runs their closures in reverse."""
+
+    takes_input_grad = True
 
     def __init__(self, *layers: Module) -> None:
         for i, layer in enumerate(layers):

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .._checks import (check_batch, number, integer, check_same_kind,
-                       input_namespace)
+from .._checks import expect, integer, number
 from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
@@ -87,10 +86,7 @@ class BatchNorm1d(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         like = (self.weight.value if self.affine else
                 self.running_mean if self.track_running_stats else None)
-        if like is not None:
-            check_same_kind(self, x, like)
-        xp = input_namespace(self, x)
-        check_batch(self, xp, x, self.num_features, None if like is None else like.dtype)
+        xp = expect(self, x, like=like, ndim=2, features=self.num_features)
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
             n = x.shape[0]
@@ -170,10 +166,7 @@ class LayerNorm(Module):
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         like = self.weight.value if self.weight is not None else None
-        if like is not None:
-            check_same_kind(self, x, like)
-        xp = input_namespace(self, x)
-        check_batch(self, xp, x, self.normalized_shape[0], None if like is None else like.dtype)
+        xp = expect(self, x, like=like, ndim=2, features=self.normalized_shape[0])
         mean = xp.mean(x, axis=-1, keepdims=True)
         var = xp.var(x, axis=-1, keepdims=True)  # biased, as PyTorch's
         inv_std = 1 / xp.sqrt(var + self.eps)

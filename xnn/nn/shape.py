@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import float_input, integer
+from .._checks import expect, integer
 from .module import Backprop, Module
 
 __all__ = ["Flatten"]
@@ -25,7 +25,7 @@ class Flatten(Module):
         self.end_dim = integer(self, "end_dim", end_dim)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        xp = float_input(self, x)
+        xp = expect(self, x)
         shape = tuple(x.shape)
         start = self.start_dim + x.ndim if self.start_dim < 0 else self.start_dim
         end = self.end_dim + x.ndim if self.end_dim < 0 else self.end_dim
