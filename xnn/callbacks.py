@@ -7,9 +7,11 @@ training with ``run.stop(reason)``.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from typing import Any, Callable
 
+from ._checks import integer, number
 from .backend import array_namespace, asarray, backend_of
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
@@ -25,7 +27,8 @@ class Callback:
     def before_step(self, run: Any, loss: Any) -> bool:
         """Called after backprop, before the optimizer step; return False to skip the step.
 
-        Only callbacks that override this are called, since looking at a device value syncs.
+        ``loss`` is the batch's loss on the device: looking at it (``float``, ``bool``) waits
+        for the device at every step, which fit otherwise never does.
         """
         return True
 
@@ -39,7 +42,10 @@ class _Monitor:
     names and minimises everything else."""
 
     def __init__(self, owner: str, monitor: str, mode: str, min_delta: float = 0.0) -> None:
-        if mode not in ("auto", "min", "max"):
+        if not isinstance(monitor, str):
+            raise TypeError(f"{owner}: monitor must be the name of a logged value such as "
+                            f"'val_loss', got {type(monitor).__name__} {monitor!r}")
+        if not isinstance(mode, str) or mode not in ("auto", "min", "max"):
             raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
         maximise = mode == "max" or (mode == "auto" and ("acc" in monitor or "r2" in monitor))
         self.owner, self.monitor, self.min_delta = owner, monitor, min_delta
@@ -74,11 +80,10 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
                  restore_best: bool = False, mode: str = "auto") -> None:
-        if patience < 0 or min_delta < 0:
-            raise ValueError(f"EarlyStopping: patience and min_delta must be >= 0, got "
-                             f"{patience!r} and {min_delta!r}")
+        patience = integer(self, "patience", patience, low=0)
+        min_delta = number(self, "min_delta", min_delta, low=0.0)
         self.tracker = _Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.patience, self.restore_best = patience, restore_best
+        self.patience, self.restore_best = patience, bool(restore_best)
         self.wait, self.best_state = 0, None
 
     def on_train_begin(self, run: Any) -> None:
@@ -114,7 +119,11 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
                  mode: str = "auto", save_optimizer: bool = True) -> None:
-        self.path, self.save_best_only, self.save_optimizer = str(path), save_best_only, save_optimizer
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got "
+                            f"{type(path).__name__}")
+        self.path = str(path)
+        self.save_best_only, self.save_optimizer = bool(save_best_only), bool(save_optimizer)
         self.tracker = _Monitor("ModelCheckpoint", monitor, mode)
         self.saved: list[str] = []
 

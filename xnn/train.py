@@ -1,23 +1,29 @@
-"""``fit``: the training loop of the tutorials, with batching, validation, metrics and callbacks.
+"""``fit``: the loop of docs/training.md, with batching, validation, metrics and callbacks.
 
-The loop never pulls a device value to the host inside an epoch (unless a callback asks to look
-at each step): losses and metrics are summed on the device and read once per epoch.
+``fit`` checks everything first, then runs the plain loop: ``_run_epoch`` trains on the
+batches, ``_epoch_logs`` averages what they logged, and ``_Logbook`` reads the logs to the host.
+Nothing is read back inside an epoch (unless a callback's ``before_step`` looks at the loss);
+an epoch end reads its logs in one transfer when something looks at them then (callbacks, a
+plateau schedule, the progress bar's redraw), and otherwise they wait on the device and are
+read together when training ends.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import random
-from ._checks import integer
+from ._checks import integer, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
                       host_generator, is_array, to_numpy)
-from .callbacks import Callback
 from .data import check_same_length, check_seed
 from .metrics import get_metric
 from .nn.module import Module, accepts_input_grad
+from .nn.normalization import BatchNorm1d
 from .progress import ProgressBar
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
@@ -60,7 +66,276 @@ class TrainingRun:
         self.history.stop_reason = reason
 
 
-def _model_backend(model: Module, owner: str = "fit") -> tuple[Backend, Any]:
+def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int,
+        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
+        validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
+        metrics: Sequence[str | Callable] = (), callbacks: Iterable[Any] = (),
+        scheduler: Any = None, progress: bool = True) -> History:
+    """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
+
+    X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
+    targets stay labels; complex data is refused). ``batch_size=None`` trains full batch, as
+    the tutorials do. Rows are shuffled each epoch from ``seed``'s own generator, or from xnn's
+    seeded generator when ``seed`` is None. ``validation_split`` holds out the last rows, as
+    Keras does. Training loss and metrics are batch-size-weighted means over the steps taken
+    in the epoch (as Keras reports them), NaN for an epoch whose steps a callback all skipped;
+    validation loss and metrics are computed on the whole validation set in evaluation mode.
+    ``scheduler.step()`` runs after each epoch (``ReduceLROnPlateau.step`` gets val_loss, or
+    loss without validation data).
+
+    Everything is checked before anything changes: arguments, the data (types, lengths,
+    complex, NaN/Inf), validation data like the training data, a forward pass of the first
+    batch in evaluation mode through the loss and every metric, class labels against the
+    model's output width, and batches BatchNorm1d could not train on (a last batch of one
+    row; like torch's, it needs two). A refused call leaves the model, optimizer and xnn's
+    generator as they were. An error during training (or Ctrl-C) leaves the model as trained
+    up to the failing step, with its gradients cleared.
+
+    fit trains in training mode and puts back each module's own train/eval mode when it
+    returns or fails, as ``evaluate`` does: call ``model.eval()`` before predicting, as in
+    PyTorch. The loss is called as given, except a class loss that checks its labels at every
+    call (``validate=True``, a host read per step): the steps call a copy with
+    ``validate=False``, since fit checked every label up front; the user's loss is unchanged.
+    """
+    backend, dtype = _model_backend(model, "fit")
+    epochs = integer("fit", "epochs", epochs, low=1)
+    if batch_size is not None:
+        batch_size = integer("fit", "batch_size", batch_size, low=1)
+    seed = check_seed("fit", seed)
+    _check_loss("fit", loss)
+    _check_steps("optimizer", optimizer)
+    if scheduler is not None:
+        _check_steps("scheduler", scheduler)
+    metrics = [get_metric(m) for m in metrics]
+    callbacks = _check_callbacks(callbacks)
+    X, y, validation = _prepare_data(backend, dtype, X, y, validation_data, validation_split)
+    n = X.shape[0]
+    size = n if batch_size is None else min(batch_size, n)
+    _check_batch_rows(model, n, size)
+    loss = _check_first_batch(model, loss, metrics, X[:size, ...], y[:size, ...],
+                              [y] if validation is None else [y, validation[1]])
+
+    xp = backend.xp
+    rng = host_generator(seed) if seed is not None else None
+    shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
+    # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
+    forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
+    names = ["loss", *(name for name, _ in metrics)]
+    batches = [(start, min(start + size, n)) for start in range(0, n, size)]
+    history = History()
+    run = TrainingRun(model, optimizer, history)
+    bar = ProgressBar(epochs, enabled=progress)
+    book = _Logbook(xp, dtype, history, bar,
+                    watched=bool(callbacks) or getattr(scheduler, "needs_metric", False))
+    try:
+        with _mode(model, training=True):
+            model.zero_grad()  # a step uses the gradient of its own batch only
+            for cb in callbacks:
+                cb.on_train_begin(run)
+            for epoch in range(epochs):
+                run.epoch = epoch
+                for cb in callbacks:
+                    cb.on_epoch_begin(run)
+                Xe, ye = _shuffled(backend, X, y, rng) if shuffle else (X, y)
+                steps = _run_epoch(run, loss, metrics, Xe, ye, batches, callbacks, forward_kwargs)
+                if steps is None:  # a callback stopped training mid-epoch: no epoch to log
+                    break
+                logs = _epoch_logs(xp, names, *steps)
+                if validation is not None:
+                    logs.update(_evaluate(model, *validation, loss, metrics, prefix="val_"))
+                logs = book.add(epoch, logs)
+                if scheduler is not None:
+                    _step_scheduler(scheduler, logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(run, logs)
+                if run.stop_training:
+                    break
+            book.flush(final=True)
+    except BaseException:  # an error or Ctrl-C mid-step: its gradients must not reach the next
+        model.zero_grad()
+        raise
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
+
+def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
+             metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
+    """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
+    backend, dtype = _model_backend(model, "evaluate")
+    _check_loss("evaluate", loss)
+    metrics = [get_metric(m) for m in metrics]
+    X = _prepare("evaluate", "X", X, backend, dtype, labels_ok=False)
+    y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
+    check_same_length("evaluate", X, y)
+    logs = _evaluate(model, X, y, loss, metrics, prefix="")
+    return {k: v[0] for k, v in zip(logs, _to_host(backend.xp, dtype, [[v] for v in logs.values()]))}
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+def _run_epoch(run: TrainingRun, loss: Callable, metrics: list, X: Any, y: Any,
+               batches: list[tuple[int, int]], callbacks: list,
+               forward_kwargs: dict) -> tuple[list, list[int]] | None:
+    """One pass over (X, y) in ``batches`` of rows (start, stop): forward, loss, backprop, step.
+
+    Returns (values, rows) of the steps taken: per step its loss (with its metric values, when
+    there are metrics) as the device gave them, and its batch's rows; None when a callback
+    stopped training mid-epoch. A callback's ``before_step`` returning False skips that step.
+    """
+    model, optimizer = run.model, run.optimizer
+    values: list = []
+    rows: list[int] = []
+    for run.batch, (start, stop) in enumerate(batches):
+        xb, yb = X[start:stop, ...], y[start:stop, ...]
+        pred, backprop = model.forward(xb, **forward_kwargs)
+        value, dpred = loss(pred, yb)
+        backprop(dpred)
+        if callbacks and not all(cb.before_step(run, value) for cb in callbacks):
+            optimizer.zero_grad()  # the step is skipped
+            if run.stop_training:
+                return None
+            continue
+        values.append((value, *[fn(pred, yb) for _, fn in metrics]) if metrics else value)
+        rows.append(stop - start)
+        optimizer.step()
+        optimizer.zero_grad()
+    return values, rows
+
+
+def _epoch_logs(xp: Any, names: list[str], values: list, rows: list[int]) -> dict[str, Any]:
+    """The epoch's training logs, still on the device: each quantity's batch-size-weighted
+    mean over the steps taken (NaN when a callback skipped them all)."""
+    if not values:
+        return dict.fromkeys(names, math.nan)
+    if len(names) == 1:
+        return {"loss": _mean(xp, values, rows)}
+    return {name: _mean(xp, list(column), rows) for name, column in zip(names, zip(*values))}
+
+
+def _mean(xp: Any, values: list, rows: list[int]) -> Any:
+    """sum(v_i rows_i) / sum(rows_i) of per-step values: 0-d device arrays (a loss with
+    reduction "none" is averaged first), or numbers (a metric returning floats), on the host."""
+    if len(values) == 1:  # one step: its value, whatever it is
+        value = values[0]
+        return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
+    if not all(_on_device(xp, v) for v in values):
+        return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
+    values = [v if v.ndim == 0 else xp.mean(v) for v in values]
+    if rows[-1] == rows[0]:  # every batch full
+        return xp.mean(xp.stack(values))
+    # only the epoch's last batch can be short
+    return (xp.sum(xp.stack(values[:-1])) * rows[0] + values[-1] * rows[-1]) / sum(rows)
+
+
+def _evaluate(model: Module, X: Any, y: Any, loss: Callable, metrics: list,
+              prefix: str) -> dict[str, Any]:
+    """Loss and metrics on (X, y) in eval mode, as the device gives them."""
+    with _mode(model, training=False):
+        pred = model(X)
+        value = loss(pred, y)[0]
+        logs = {f"{prefix}loss": value if value.ndim == 0 else array_namespace(value).mean(value)}
+        for name, fn in metrics:
+            logs[f"{prefix}{name}"] = fn(pred, y)
+    return logs
+
+
+class _Logbook:
+    """The epochs' logs on their way to the History and the progress bar.
+
+    An epoch's logs are read to the host at its end when something looks at them then
+    (``watched``: callbacks or a plateau schedule) or the bar is due to redraw; otherwise they
+    wait on the device and are read with the next ones: one transfer per read, none inside an
+    epoch.
+    """
+
+    def __init__(self, xp: Any, dtype: Any, history: History, bar: ProgressBar,
+                 watched: bool) -> None:
+        self.xp, self.dtype, self.history, self.bar, self.watched = xp, dtype, history, bar, watched
+        self.epochs: list[int] = []            # the epochs whose logs wait to be read
+        self.columns: dict[str, list] = {}     # their logs, by name
+
+    def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
+        """Record an epoch's logs; returns them as floats when they are read now, else None."""
+        self.epochs.append(epoch)
+        for name, value in logs.items():
+            self.columns.setdefault(name, []).append(value)
+        if self.watched or self.bar.due(epoch + 1):
+            return self.flush()
+        return None
+
+    def flush(self, final: bool = False) -> dict[str, float] | None:
+        """Read whatever waits (one transfer) into the History; redraw the bar when it is due
+        or training ends. Returns the last epoch's logs."""
+        history = self.history
+        if self.epochs:
+            floats = _to_host(self.xp, self.dtype, list(self.columns.values()))
+            for name, column in zip(self.columns, floats):
+                history.history.setdefault(name, []).extend(column)
+            history.epoch.extend(self.epochs)
+            self.epochs, self.columns = [], {}
+        if not history.epoch:
+            return None
+        last = {name: column[-1] for name, column in history.history.items()}
+        epoch = history.epoch[-1] + 1
+        if (final and epoch != self.bar.drawn) or self.bar.due(epoch):
+            self.bar.update(epoch, last)
+        return last
+
+
+def _to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
+    """Columns of values (arrays of ``xp``, or numbers) as floats: every array of every column
+    read in one transfer."""
+    one_of_each = {type(v): v for column in columns for v in column}
+    arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
+    device = [v if v.dtype == dtype else xp.astype(v, dtype)
+              for column in columns for v in column if type(v) in arrays]
+    read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
+    return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
+
+
+def _on_device(xp: Any, value: Any) -> bool:
+    """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
+    the model lives elsewhere)."""
+    return is_array(value) and array_namespace(value) is xp
+
+
+def _shuffled(backend: Backend, X: Any, y: Any, rng: Any) -> tuple[Any, Any]:
+    """X and y in a new random row order: from ``rng``, or xnn's generator when it is None."""
+    n = X.shape[0]
+    order = rng.permutation(n) if rng is not None else random.permutation(n)
+    # a permutation needs no bounds check (take_rows' would read back each epoch)
+    index = asarray(order, dtype="int64", backend=backend)
+    xp = backend.xp
+    return xp.take(X, index, axis=0), xp.take(y, index, axis=0)
+
+
+def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:
+    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
+    if getattr(scheduler, "needs_metric", False):
+        scheduler.step(logs.get("val_loss", logs["loss"]))
+    else:
+        scheduler.step()
+
+
+@contextmanager
+def _mode(model: Module, training: bool) -> Iterator[None]:
+    """Every module of ``model`` in training (or eval) mode for the block; each module's own
+    mode is put back after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, was in modes:
+            module.training = was
+
+
+# --- the checks made before anything changes ----------------------------------------------------
+
+def _model_backend(model: Module, owner: str) -> tuple[Backend, Any]:
     if not isinstance(model, Module):
         raise TypeError(f"{owner}: model must be an xnn.nn.Module, got {type(model).__name__}")
     params = model.parameters()
@@ -70,21 +345,96 @@ def _model_backend(model: Module, owner: str = "fit") -> tuple[Backend, Any]:
     return backend_of(value), value.dtype
 
 
+def _check_loss(owner: str, loss: Any) -> None:
+    if not callable(loss):
+        raise TypeError(f"{owner}: loss must be callable as loss(pred, target), got "
+                        f"{type(loss).__name__}")
+
+
+def _check_steps(name: str, obj: Any) -> None:
+    if not callable(getattr(obj, "step", None)):
+        raise TypeError(f"fit: {name} must have step(), got {type(obj).__name__}")
+
+
+_HOOKS = ("on_train_begin", "on_epoch_begin", "before_step", "on_epoch_end", "on_train_end")
+
+
+def _check_callbacks(callbacks: Iterable[Any]) -> list:
+    """The callbacks as a list, each with every hook of xnn.callbacks.Callback."""
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got "
+                        f"{type(callbacks).__name__}") from None
+    for i, cb in enumerate(callbacks):
+        missing = [hook for hook in _HOOKS if not callable(getattr(cb, hook, None))]
+        if missing:
+            raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks {', '.join(missing)}; "
+                            f"subclass xnn.callbacks.Callback")
+    return callbacks
+
+
+def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data: Any,
+                  validation_split: Any) -> tuple[Any, Any, tuple[Any, Any] | None]:
+    """X, y and the validation pair (or None), on the model's backend and checked: arrays of
+    real numbers, as many X rows as y rows, no NaN/Inf, validation rows like training rows."""
+    if validation_data is not None and validation_split is not None:
+        raise ValueError("fit: give validation_data or validation_split, not both")
+    if validation_split is not None:
+        validation_split = number("fit", "validation_split", validation_split, low=0.0,
+                                  high=1.0, low_open=True, high_open=True)
+    X = _prepare("fit", "X", X, backend, dtype, labels_ok=False)
+    y = _prepare("fit", "y", y, backend, dtype, labels_ok=True)
+    n = check_same_length("fit", X, y)
+    if n == 0:
+        raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
+                         f"{tuple(y.shape)}); there is nothing to train on")
+    _check_finite("X", X)
+    _check_finite("y", y)
+    if validation_split is not None:
+        n_val = math.ceil(validation_split * n)  # the last rows, before any shuffling (Keras)
+        if n_val >= n:
+            raise ValueError(f"fit: validation_split={validation_split} leaves no training rows "
+                             f"out of {n}")
+        cut = n - n_val
+        return X[:cut, ...], y[:cut, ...], (X[cut:, ...], y[cut:, ...])
+    if validation_data is None:
+        return X, y, None
+    pair = isinstance(validation_data, (tuple, list))
+    if not pair or len(validation_data) != 2:
+        got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
+        raise ValueError(f"fit: validation_data must be a pair (X_val, y_val), got {got}")
+    X_val = _prepare("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
+    y_val = _prepare("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
+    check_same_length("fit (validation_data)", X_val, y_val)
+    _check_like_training(X, y, X_val, y_val)
+    _check_finite("X_val", X_val)
+    _check_finite("y_val", y_val)
+    return X, y, (X_val, y_val)
+
+
 def _prepare(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
              labels_ok: bool) -> Any:
     """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
     integer targets stay integer class labels. Arrays already right are not copied; data that
-    cannot become numbers (None, ragged lists, text) is a TypeError naming ``owner``."""
+    cannot become real numbers (None, ragged lists, text, complex) is a TypeError naming
+    ``owner``."""
     try:
         arr = data if is_array(data) else asarray(data, backend=backend)
-        keep = labels_ok and arr.ndim == 1 and dtype_name(arr.dtype).startswith(("int", "uint"))
-        target = dtype_name(arr.dtype) if keep else dtype_name(float_dtype)
-        if (array_namespace(arr) is backend.xp
-                and str(backend_of(arr).device) == str(backend.device)
-                and dtype_name(arr.dtype) == target):
-            return arr
-        return asarray(arr, dtype=target, backend=backend)
     except TypeError as err:  # asarray's refusal, which names asarray, not the caller
+        raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+    kind = dtype_name(arr.dtype)
+    if kind.startswith("complex"):  # a cast would keep the real part with only a warning
+        raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
+                        f"numbers: pass the real part or the magnitude explicitly")
+    keep = labels_ok and arr.ndim == 1 and kind.startswith(("int", "uint"))
+    target = kind if keep else dtype_name(float_dtype)
+    if (array_namespace(arr) is backend.xp and str(backend_of(arr).device) == str(backend.device)
+            and kind == target):
+        return arr
+    try:
+        return asarray(arr, dtype=target, backend=backend)
+    except TypeError as err:
         raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
 
 
@@ -93,28 +443,15 @@ def _check_finite(name: str, arr: Any) -> None:
     xp = array_namespace(arr)
     if not xp.isdtype(arr.dtype, "real floating"):
         return
-    bad = ~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1)))
-    bad_rows = xp.any(bad, axis=1)
+    bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
     if bool(xp.any(bad_rows)):
         rows = to_numpy(bad_rows).nonzero()[0]
         raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at row "
                          f"{int(rows[0])}; clean or drop those rows before training")
 
 
-def _split_validation(X: Any, y: Any, split: float) -> tuple[Any, Any, Any, Any]:
-    """The last ``split`` fraction of rows (before any shuffling) for validation, as Keras does."""
-    if not (isinstance(split, float) and 0 < split < 1):
-        raise ValueError(f"fit: validation_split must be a fraction in (0, 1), got {split!r}")
-    n = X.shape[0]
-    n_val = int(math.ceil(split * n))
-    if n_val >= n:
-        raise ValueError(f"fit: validation_split={split} leaves no training rows out of {n}")
-    cut = n - n_val
-    return X[:cut, ...], y[:cut, ...], X[cut:, ...], y[cut:, ...]
-
-
-def _overrides_before_step(cb: Callback) -> bool:
-    return "before_step" in vars(cb) or type(cb).before_step is not Callback.before_step
+def _is_labels(a: Any) -> bool:
+    return dtype_name(a.dtype).startswith(("int", "uint"))
 
 
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
@@ -122,7 +459,7 @@ def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
     targets are labels where the training targets are values (or the reverse): the loss would
     refuse it only after the first epoch had trained the model."""
     def kind(a: Any) -> str:
-        return "labels" if dtype_name(a.dtype).startswith(("int", "uint")) else "values"
+        return "labels" if _is_labels(a) else "values"
 
     for name, train, val in (("X", X, X_val), ("y", y, y_val)):
         if tuple(val.shape[1:]) != tuple(train.shape[1:]) or kind(val) != kind(train):
@@ -133,240 +470,56 @@ def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
                              f"({dtype_name(train.dtype)})")
 
 
-def _check_loss(owner: str, loss: Any) -> None:
-    if not callable(loss):
-        raise TypeError(f"{owner}: loss must be callable as loss(pred, target), got "
-                        f"{type(loss).__name__}")
+def _check_batch_rows(model: Module, n: int, size: int) -> None:
+    """Refuse a batching that hands BatchNorm1d a batch of one row, which it cannot normalise
+    in training (torch's refuses it too): otherwise fit would fail at the end of the first
+    epoch, after training on the batches before it."""
+    if n % size != 1 and size > 1:
+        return
+    norms = sorted({type(m).__name__ for m in model.modules() if isinstance(m, BatchNorm1d)})
+    if not norms:
+        return
+    need = f"{' and '.join(norms)} needs more than 1 row per batch in training"
+    if n == 1:
+        raise ValueError(f"fit: there is 1 training row, and {need}; train on more rows")
+    if size == 1:
+        raise ValueError(f"fit: batch_size=1 makes batches of 1 row, and {need}; use a "
+                         f"batch_size of at least 2")
+    other = next(b for d in range(1, n) for b in (size + d, size - d) if 2 <= b <= n and n % b != 1)
+    raise ValueError(f"fit: batch_size={size} leaves a last batch of 1 row ({n} training rows = "
+                     f"{n // size} x {size} + 1), and {need}; use a batch_size that leaves no "
+                     f"row or at least 2 over (such as {other}), or drop a row")
 
 
-def _mean_value(xp: Any, value: Any) -> Any:
-    return value if value.ndim == 0 else xp.mean(value)
-
-
-def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
-             metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
-    """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
-    backend, dtype = _model_backend(model, "evaluate")
-    _check_loss("evaluate", loss)
-    metric_fns = [get_metric(m) for m in metrics]
-    X = _prepare("evaluate", "X", X, backend, dtype, labels_ok=False)
-    y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
-    check_same_length("evaluate", X, y)
-    logs = _evaluate(model, X, y, loss, metric_fns, prefix="")
-    return dict(zip(logs, (float(v) for v in to_numpy(backend.xp.stack(list(logs.values()))))))
-
-
-def _evaluate(model: Module, X: Any, y: Any, loss: Callable, metrics: list, prefix: str) -> dict:
-    """Device values of loss and metrics on (X, y) in eval mode; the mode is restored after."""
-    xp = array_namespace(X)
-    was_training = model.training
-    model.eval()
-    try:
+def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: Any,
+                       labels: list[Any]) -> Callable:
+    """Run the first batch through the model (in eval mode, which changes nothing), the loss
+    and every metric, and check every class label in ``labels`` against the model's output
+    width: what the steps would otherwise refuse after training had begun. Returns the loss
+    for the steps: ``loss``, or a copy with ``validate=False`` for a class loss that would
+    read its labels back at every call (fit has just checked them all)."""
+    checks_labels = _is_labels(y) and y.ndim == 1 and callable(getattr(loss, "check_targets", None))
+    step_loss = loss
+    if checks_labels and getattr(loss, "validate", False) is True:
+        step_loss = copy.copy(loss)
+        step_loss.validate = False
+    with _mode(model, training=False):
         pred = model(X)
-        logs = {f"{prefix}loss": _mean_value(xp, loss(pred, y)[0])}
-        for name, fn in metrics:
-            logs[f"{prefix}{name}"] = fn(pred, y)
-    finally:
-        model.train(was_training)
-    return logs
-
-
-def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int,
-        batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
-        validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
-        metrics: Sequence[str | Callable] = (), callbacks: Iterable[Callback] = (),
-        scheduler: Any = None, progress: bool = True) -> History:
-    """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
-
-    X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
-    targets stay labels). ``batch_size=None`` trains full batch, as the tutorials do. Rows are
-    shuffled each epoch from ``seed``'s own generator, or from xnn's seeded generator when
-    ``seed`` is None. Training metrics are batch-size-weighted means over the epoch's batches
-    (as Keras reports them); validation loss and metrics are computed on the whole validation
-    set in evaluation mode. ``scheduler.step()`` runs after each epoch
-    (``ReduceLROnPlateau.step`` gets val_loss, or loss without validation data).
-
-    A call that fails before its first optimizer step leaves the model as it was: arguments
-    and data (types, lengths, NaN/Inf, class label ranges) are checked before training, and
-    what the first step can change before a loss or metric refuses its targets (BatchNorm's
-    running statistics, gradients, the training mode, xnn's random generator) is put back.
-    An error after that leaves the model as trained up to the failing step.
-    """
-    integer("fit", "epochs", epochs, low=1)
-    if batch_size is not None:
-        integer("fit", "batch_size", batch_size, low=1)
-    seed = check_seed("fit", seed)
-    _check_loss("fit", loss)
-    if not hasattr(optimizer, "step"):
-        raise TypeError(f"fit: optimizer must have step(), got {type(optimizer).__name__}")
-    if validation_data is not None and validation_split is not None:
-        raise ValueError("fit: give validation_data or validation_split, not both")
-    if scheduler is not None and not callable(getattr(scheduler, "step", None)):
-        raise TypeError(f"fit: scheduler must have step(), got {type(scheduler).__name__}")
-    backend, dtype = _model_backend(model)
-    xp = backend.xp
-    X = _prepare("fit", "X", X, backend, dtype, labels_ok=False)
-    y = _prepare("fit", "y", y, backend, dtype, labels_ok=True)
-    n = check_same_length("fit", X, y)
-    if n == 0:
-        raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
-                         f"{tuple(y.shape)}); there is nothing to train on")
-    _check_finite("X", X)
-    _check_finite("y", y)
-    X_val = y_val = None
-    if validation_split is not None:
-        X, y, X_val, y_val = _split_validation(X, y, validation_split)
-        n = X.shape[0]
-    elif validation_data is not None:
-        pair = isinstance(validation_data, (tuple, list))
-        if not pair or len(validation_data) != 2:
-            got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
-            raise ValueError(f"fit: validation_data must be a pair (X_val, y_val), got {got}")
-        X_val = _prepare("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
-        y_val = _prepare("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
-        check_same_length("fit (validation_data)", X_val, y_val)
-        _check_like_training(X, y, X_val, y_val)
-        _check_finite("X_val", X_val)
-        _check_finite("y_val", y_val)
-    metric_fns = [get_metric(m) for m in metrics]
-    callbacks = list(callbacks)
-    guards = [cb for cb in callbacks if _overrides_before_step(cb)]
-    size = n if batch_size is None else min(batch_size, n)
-    shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
-    order_rng = host_generator(seed) if seed is not None else None
-
-    checked_labels = _check_labels_once(model, loss, [(X, y), (X_val, y_val)])
-    # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
-    forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
-
-    history = History()
-    run = TrainingRun(model, optimizer, history)
-    bar = ProgressBar(epochs, enabled=progress)
-    before = _snapshot(model)
-    stepped = False  # whether an optimizer step has run: until then a failure is undone
-    try:
-        model.train()
-        for cb in callbacks:
-            cb.on_train_begin(run)
-        for epoch in range(epochs):
-            run.epoch = epoch
-            for cb in callbacks:
-                cb.on_epoch_begin(run)
-            Xe, ye = X, y
-            if shuffle:
-                order = order_rng.permutation(n) if order_rng is not None else random.permutation(n)
-                # a permutation needs no bounds check (take_rows' would read back each epoch)
-                index = asarray(order, dtype="int64", backend=backend)
-                Xe, ye = xp.take(X, index, axis=0), xp.take(y, index, axis=0)
-            sums: list[Any] = []
-            incomplete = False
-            for run.batch, start in enumerate(range(0, n, size)):
-                stop = min(start + size, n)
-                xb, yb = Xe[start:stop, ...], ye[start:stop, ...]
-                pred, backprop = model.forward(xb, **forward_kwargs)
-                value, dpred = loss(pred, yb)
-                backprop(dpred)
-                if guards and not all(cb.before_step(run, value) for cb in guards):
-                    optimizer.zero_grad()  # the step is skipped
-                    if run.stop_training:
-                        incomplete = True
-                        break
-                    continue
-                # metrics before the step, so a metric that refuses the targets changes nothing
-                batch_values = [_mean_value(xp, value)] + [fn(pred, yb) for _, fn in metric_fns]
-                optimizer.step()
-                optimizer.zero_grad()
-                stepped = True
-                weight = (stop - start) / n
-                sums = [v * weight for v in batch_values] if not sums else \
-                    [s + v * weight for s, v in zip(sums, batch_values)]
-            if incomplete:  # stopped mid-epoch: the epoch's sums are partial, so log nothing
-                break
-            names = ["loss"] + [name for name, _ in metric_fns]
-            device_logs = dict(zip(names, sums))
-            if X_val is not None:
-                device_logs.update(_evaluate(model, X_val, y_val, loss, metric_fns, "val_"))
-            host = to_numpy(xp.stack([xp.astype(v, dtype) for v in device_logs.values()]))
-            logs = {k: float(v) for k, v in zip(device_logs, host)}  # the epoch's one sync
-            history.append(epoch, logs)
-            bar.update(epoch + 1, logs)
-            if scheduler is not None:
-                _step_scheduler(scheduler, logs)
-            for cb in callbacks:
-                cb.on_epoch_end(run, logs)
-            if run.stop_training:
-                break
-    except BaseException:
-        if not stepped:
-            _restore(model, before)
-        raise
-    finally:
-        bar.close()
-        if checked_labels:
-            loss.validate = True
-    for cb in callbacks:
-        cb.on_train_end(run)
-    return history
-
-
-def _snapshot(model: Module) -> tuple:
-    """What fit changes before its first optimizer step: copies of the buffers (a forward pass
-    in training mode moves BatchNorm's running statistics), the gradients, each module's mode
-    and xnn's random generator (shuffles, dropout masks). Once per call: a device copy of each
-    buffer, no host sync."""
-    modules = list(model.modules())
-    buffers = [(m, name, array_namespace(v).asarray(v, copy=True))
-               for m in modules for name, v in m.named_buffers()]
-    grads = [(p, p.grad) for p in model.parameters()]  # backprop rebinds grads: references do
-    modes = [(m, m.training) for m in modules]
-    return buffers, grads, modes, random.get_state()
-
-
-def _restore(model: Module, snapshot: tuple) -> None:
-    """Put back what _snapshot saved."""
-    buffers, grads, modes, state = snapshot
-    for module, name, value in buffers:
-        module.load_buffer(name, value)
-    for p, grad in grads:
-        p.grad = grad
-    for module, training in modes:
-        module.training = training
-    random.set_state(state)
-
-
-def _check_labels_once(model: Module, loss: Any, pairs: list[tuple[Any, Any]]) -> bool:
-    """Let a label-checking loss check all labels up front, then stop it checking every step.
-
-    Class losses read their labels' range back to the host (a GPU sync) on each call; checking
-    every label once before training keeps the steps free of syncs. Returns whether the loss's
-    ``validate`` was switched off (fit switches it back on when done).
-    """
-    if getattr(loss, "validate", None) is not True:
-        return False
-    pairs = [(X, y) for X, y in pairs if X is not None and y.ndim == 1
-             and not dtype_name(y.dtype).startswith("float")]
-    if not pairs:
-        return False
-    was_training = model.training
-    model.eval()
-    try:
-        classes = model(pairs[0][0][:1, ...]).shape[-1]
-    finally:
-        model.train(was_training)
-    for X, y in pairs:
-        if callable(getattr(loss, "check_targets", None)):  # xnn's class losses
-            loss.check_targets(y, classes)
-            continue
-        xp = array_namespace(y)  # another label loss: it checks when it is called
-        scores = xp.zeros((y.shape[0], classes), dtype=X.dtype, device=X.device)
-        loss(scores, y)  # raises ValueError naming the loss for a label outside [0, classes)
-    loss.validate = False
-    return True
-
-
-def _step_scheduler(scheduler: Any, logs: dict[str, float]) -> None:
-    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
-    if getattr(scheduler, "needs_metric", False):
-        scheduler.step(logs.get("val_loss", logs["loss"]))
-    else:
-        scheduler.step()
+    # copies, so that even the state of a loss or metric object (a call count) is left alone
+    copy.copy(step_loss)(pred, y)
+    if checks_labels:
+        for targets in labels:
+            loss.check_targets(targets, pred.shape[-1])
+    xp = array_namespace(pred)
+    for name, fn in metrics:
+        value = copy.copy(fn)(pred, y)
+        if _on_device(xp, value) and value.ndim != 0:
+            raise ValueError(f"fit: metric {name!r} must return a number or a 0-d array, got "
+                             f"shape {tuple(value.shape)}")
+        if not _on_device(xp, value):
+            try:
+                float(value)
+            except (TypeError, ValueError):
+                raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
+                                f"got {type(value).__name__}") from None
+    return step_loss
