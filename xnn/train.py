@@ -485,10 +485,12 @@ def _check_batch_rows(model: Module, n: int, size: int) -> None:
     if size == 1:
         raise ValueError(f"fit: batch_size=1 makes batches of 1 row, and {need}; use a "
                          f"batch_size of at least 2")
-    other = next(b for d in range(1, n) for b in (size + d, size - d) if 2 <= b <= n and n % b != 1)
+    below = [b for b in range(size - 1, 1, -1) if n % b != 1][:1]
+    above = [b for b in range(size + 1, n + 1) if n % b != 1][:1]  # n itself always serves
     raise ValueError(f"fit: batch_size={size} leaves a last batch of 1 row ({n} training rows = "
                      f"{n // size} x {size} + 1), and {need}; use a batch_size that leaves no "
-                     f"row or at least 2 over (such as {other}), or drop a row")
+                     f"row or at least 2 over (such as {' or '.join(map(str, below + above))}), "
+                     f"or drop a row")
 
 
 def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: Any,
