@@ -189,7 +189,8 @@ def _bn_model():
 @pytest.mark.parametrize("n, batch_size, split, match", [
     (9, 4, None, r"fit: batch_size=4 leaves a last batch of 1 row \(9 training rows = 2 x 4 \+ 1"
                  r"\), and BatchNorm1d needs more than 1 row per batch in training; use a "
-                 r"batch_size that leaves no row or at least 2 over \(such as 3 or 5\), or drop a row"),
+                 r"batch_size that leaves no row or at least 2 over \(such as 3 or 5\), or drop "
+                 r"a row"),
     (8, 1, None, r"fit: batch_size=1 makes batches of 1 row, and BatchNorm1d needs more"),
     (1, None, None, r"fit: there is 1 training row, and BatchNorm1d needs more"),
     (12, 3, 0.1, r"batch_size=3 leaves a last batch of 1 row \(10 training rows = 3 x 3 \+ 1\)"),

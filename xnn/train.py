@@ -171,7 +171,8 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
     check_same_length("evaluate", X, y)
     logs = _evaluate(model, X, y, loss, metrics, prefix="")
-    return {k: v[0] for k, v in zip(logs, _to_host(backend.xp, dtype, [[v] for v in logs.values()]))}
+    floats = _to_host(backend.xp, dtype, [[v] for v in logs.values()])
+    return {name: column[0] for name, column in zip(logs, floats)}
 
 
 # --- the loop -----------------------------------------------------------------------------------
@@ -369,8 +370,8 @@ def _check_callbacks(callbacks: Iterable[Any]) -> list:
     for i, cb in enumerate(callbacks):
         missing = [hook for hook in _HOOKS if not callable(getattr(cb, hook, None))]
         if missing:
-            raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks {', '.join(missing)}; "
-                            f"subclass xnn.callbacks.Callback")
+            raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks "
+                            f"{', '.join(missing)}; subclass xnn.callbacks.Callback")
     return callbacks
 
 
