@@ -58,8 +58,10 @@ LOSSES = {
     "SmoothL1Loss": (lambda d: losses.SmoothL1Loss(), "values", nn.Identity, 0),
     "SmoothL1Loss-beta0": (lambda d: losses.SmoothL1Loss(beta=0.0), "values", nn.Identity, 0),
     "HuberLoss": (lambda d: losses.HuberLoss(), "values", nn.Identity, 0),
-    "BCELoss": (lambda d: losses.BCELoss(), "binary", nn.Sigmoid, 0),
-    "BCELoss-weight": (lambda d: losses.BCELoss(weight=d.weight), "binary", nn.Sigmoid, 0),
+    "BCELoss": (lambda d: losses.BCELoss(), "binary", nn.Sigmoid, 1),
+    "BCELoss-no-validate": (lambda d: losses.BCELoss(validate=False), "binary", nn.Sigmoid, 0),
+    "BCELoss-weight-no-validate": (
+        lambda d: losses.BCELoss(weight=d.weight, validate=False), "binary", nn.Sigmoid, 0),
     "BCEWithLogitsLoss": (lambda d: losses.BCEWithLogitsLoss(), "binary", nn.Identity, 0),
     "BCEWithLogitsLoss-weight-pos_weight": (
         lambda d: losses.BCEWithLogitsLoss(weight=d.weight, pos_weight=d.weight), "binary",

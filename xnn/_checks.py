@@ -235,6 +235,12 @@ def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
         return int(info.min), int(info.max)
 
 
+def read_range(xp: Any, low: Any, high: Any = None) -> Any:
+    """(min of ``low``, max of ``high``) (``high``: ``low`` if None) as a NumPy pair: both
+    reductions stay on the device and come back in one transfer, one sync on a GPU."""
+    return to_numpy(xp.stack([xp.min(low), xp.max(low if high is None else high)]))
+
+
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
                  ignore: Any = None) -> None:
     """Raise ValueError unless every label lies in [0, classes); ``ignore``: a boolean mask of
@@ -247,7 +253,7 @@ def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
         low, high = xp.where(ignore, hi_int, labels), xp.where(ignore, lo_int, labels)
     else:
         low = high = labels
-    lo, hi = (int(v) for v in to_numpy(xp.stack([xp.min(low), xp.max(high)])))
+    lo, hi = (int(v) for v in read_range(xp, low, high))
     if lo <= hi and (lo < 0 or hi >= classes):  # lo > hi: every label is ignored
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")

@@ -420,17 +420,24 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
     ("float32") or a dtype of the target namespace; None keeps the data's dtype, with Python
     floats becoming the default float dtype. ``backend`` is a Backend or a name as
     set_backend takes it ("numpy", "torch:cuda"); None is the active one.
+
+    The copy is a plain array of the library: a torch tensor that requires grad comes detached
+    (xnn computes its own gradients), NumPy subclasses (np.memmap) come as np.ndarray and
+    big-endian data in the machine's byte order.
     """
     b = _resolve(backend)
     xp = b.xp
     if is_array(obj):
         if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
             _check_numbers("asarray", obj, obj.dtype)
+            obj = _native(obj)
+        elif array_api_compat.is_torch_array(obj):
+            obj = obj.detach()  # a copy must not extend autograd's graph
         same = array_api_compat.array_namespace(obj) is xp and _same_device(obj, b.device)
         if not same:
             obj = to_numpy(obj)
     else:
-        obj = _host_numbers("asarray", obj)
+        obj = _native(_host_numbers("asarray", obj))
         if dtype is None and obj.dtype == _np.float64:
             dtype = _default_dtype  # Python floats follow xnn's default, as torch.tensor does
     target = None if dtype is None else resolve_dtype(xp, dtype)
@@ -440,6 +447,12 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     return xp.asarray(obj, dtype=target, device=b.device, copy=True)
+
+
+def _native(a: Any) -> Any:
+    """A NumPy array as a plain ndarray in the machine's byte order (a view where it is)."""
+    a = _np.asarray(a)
+    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 def backend_of(x: Any) -> Backend:

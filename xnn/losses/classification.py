@@ -7,9 +7,10 @@ Multi-class scores have shape (batch, classes); labels are integers in [0, class
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .._checks import check_labels, expect, int_range, integer, number
+from .._checks import check_labels, expect, int_range, integer, number, read_range
 from ..backend import array_namespace, dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_weight
@@ -50,15 +51,27 @@ class BCELoss(_ElementWeights):
     ----------
     weight: optional float array broadcasting to the prediction; rescales each element's loss.
     reduction: "mean", "sum" or "none".
+    validate: refuse predictions outside [0, 1] (logits passed by mistake) with a ValueError, as
+        torch does. It reads their min and max back from the device: one sync per call on a
+        GPU. Pass False in a hand-written GPU loop whose predictions cannot leave [0, 1] (a
+        Sigmoid's output).
     """
 
-    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+    def __init__(self, weight: Any = None, reduction: str = "mean", *,
+                 validate: bool = True) -> None:
         super().__init__(reduction)
         self.weight = check_weight(self, "weight", weight)
+        self.validate = bool(validate)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = self._namespace(pred, target, self.weight)
         self._weights(pred, "weight", self.weight)
+        if self.validate and math.prod(pred.shape):
+            lo, hi = (float(v) for v in read_range(xp, pred))
+            if not (lo >= 0 and hi <= 1):  # NaN fails too, as in torch
+                raise ValueError(f"BCELoss: expected probabilities in [0, 1] (a sigmoid's "
+                                 f"output), got values in [{lo:.6g}, {hi:.6g}]; for logits use "
+                                 f"BCEWithLogitsLoss")
         # torch clamps each log at -100, so p = 0 or 1 gives a finite loss. The max() with the
         # smallest subnormal first changes no p > 0 but keeps log(0) from warning on numpy.
         info = xp.finfo(pred.dtype)
@@ -162,6 +175,8 @@ class _ClassLoss(Loss):
         ignored = self._ignored(xp, labels)
         if self.validate:  # reads min and max back to the host: a device sync on a GPU
             check_labels(self, xp, labels, classes, ignored)
+        if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
+            labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
         hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
         return hot if ignored is None else hot & ~ignored[:, None]
 

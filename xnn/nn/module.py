@@ -190,7 +190,7 @@ class Module:
         """Move (and optionally cast) every parameter and buffer to ``backend``; returns self."""
         from ..backend import _load  # noqa: PLC0415 - the selector's parser, not a public name
 
-        if dtype is not None and not dtype_name(dtype).startswith("float"):
+        if dtype is not None and dtype_name(dtype) not in ("float32", "float64"):
             raise ValueError(f"{type(self).__name__}.to: dtype must be a float dtype "
                              f"(float32 or float64), got {dtype_name(dtype)}")
         target = get_backend() if backend is None else _load(backend, device)
