@@ -4,10 +4,15 @@ grad), labels in narrow dtypes, and settings that were accepted but not supporte
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 
 import xnn
+import xnn.testing
 from xnn import losses, nn
 
 
@@ -161,3 +166,80 @@ def test_module_to_refuses_dtypes_other_than_float32_and_float64(dtype):
                                          rf"\(float32 or float64\), got {dtype}"):
         model.to(dtype=dtype)
     assert model.weight.value is before
+
+
+# --- threads ---------------------------------------------------------------------------------------
+
+LOAD_TORCH_WHILE_TRAINING = """
+import threading, traceback
+import numpy as np
+import xnn
+from xnn import nn
+
+errors, done = [], threading.Event()
+
+def train():
+    with xnn.use_backend("numpy"):
+        model = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+        while not done.is_set():
+            try:
+                X = xnn.asarray([[1.0, 2.0]] * 8)  # a list: array-api-compat's type tests run
+                xnn.fit(model, X, np.ones((8, 1)), loss=xnn.losses.MSELoss(), epochs=1,
+                        optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), progress=False)
+                xnn.to_numpy([1.0, 2.0])
+            except Exception as err:
+                errors.append(traceback.format_exception_only(err)[-1])
+
+worker = threading.Thread(target=train)
+worker.start()
+xnn.set_backend("torch")  # the first import of torch, in this thread, while the other trains
+done.set()
+worker.join()
+print(len(errors), errors[:1])
+"""
+
+
+def test_loading_torch_in_one_thread_does_not_break_another_threads_work():
+    pytest.importorskip("torch")
+    out = subprocess.run([sys.executable, "-c", LOAD_TORCH_WHILE_TRAINING], capture_output=True,
+                         text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "0 []", out.stdout + out.stderr
+
+
+def test_use_default_dtype_is_local_to_the_thread_that_enters_it():
+    seen = []
+    with xnn.use_default_dtype("float64"):
+        worker = threading.Thread(target=lambda: seen.append(xnn.get_default_dtype()))
+        worker.start()
+        worker.join()
+        assert xnn.get_default_dtype() == "float64"
+        assert xnn.backend.dtype_name(xnn.asarray([1.5]).dtype) == "float64"
+    assert seen == ["float32"] and xnn.get_default_dtype() == "float32"
+    with pytest.raises(ValueError, match="default dtype must be one of"):
+        with xnn.use_default_dtype("float16"):
+            pass
+
+
+def test_compare_backends_leaves_other_threads_default_dtype_alone():
+    seen, started, finished = set(), threading.Event(), threading.Event()
+
+    def watch():
+        started.set()
+        while not finished.is_set():
+            seen.add(xnn.get_default_dtype())
+
+    def build():
+        started.wait(5)
+        return nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+
+    X, y = xnn.datasets.xor(dtype="float64")
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        xnn.testing.compare_backends(build, X, y, loss=losses.MSELoss(), steps=20,
+                                     optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.5),
+                                     dtype="float64", backends=["numpy", "array_api_strict"])
+    finally:
+        finished.set()
+        watcher.join()
+    assert seen == {"float32"}

@@ -3,7 +3,7 @@
 from . import callbacks, data, datasets, losses, metrics, nn, optim, plot
 from .backend import (Backend, BackendUnavailableError, asarray, available_backends,
                       get_backend, get_default_dtype, set_backend, set_default_dtype, to_numpy,
-                      use_backend)
+                      use_backend, use_default_dtype)
 from ._checks import ArgumentTypeError, expect, integer, number
 from .random import seed
 from .train import History, evaluate, fit
@@ -12,6 +12,6 @@ from .io import load, save
 __version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
-           "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend",
+           "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
            "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "__version__"]

@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import array_api_compat
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
-from .namespace import _NUMPY_XP, array_namespace, dtype_name, is_array
+from .namespace import IMPORT_LOCK, _NUMPY_XP, array_namespace, dtype_name, is_array, library
 from .namespace import compute_namespace  # noqa: F401 - its old home, re-exported
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "array_namespace",
     "get_default_dtype",
     "set_default_dtype",
+    "use_default_dtype",
     "resolve_dtype",
     "BACKEND_NAMES",
 ]
@@ -220,7 +221,8 @@ _LOADERS = {
 
 def _import(module: str, fix: str) -> Any:
     try:
-        return importlib.import_module(module)
+        with IMPORT_LOCK:  # see IMPORT_LOCK: other threads' type tests wait for the import
+            return importlib.import_module(module)
     except ImportError as err:
         raise BackendUnavailableError(
             f"backend {module!r} needs the package {module!r}, which is not installed: {fix}"
@@ -309,25 +311,43 @@ def use_backend(name: str | Backend, device: Any = None) -> Iterator[Backend]:
 # --- dtypes --------------------------------------------------------------------------------------
 
 _default_dtype = "float32"
+_dtype_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("xnn_dtype",
+                                                                            default=None)
 
 
 def get_default_dtype() -> str:
-    """Name of the float dtype that new parameters and data get when none is given."""
-    return _default_dtype
+    """Name of the float dtype that new parameters and data get when none is given: the
+    innermost use_default_dtype(), else the one set_default_dtype() chose."""
+    return _dtype_override.get() or _default_dtype
+
+
+def _float_dtype(dtype: Any) -> str:
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"default dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
+    return dtype
 
 
 def set_default_dtype(dtype: str) -> None:
-    """Set the float dtype ("float32" or "float64") of new parameters and data."""
+    """Set the float dtype ("float32" or "float64") of new parameters and data, process-wide."""
     global _default_dtype
-    if dtype not in FLOAT_DTYPES:
-        raise ValueError(f"default dtype must be one of {FLOAT_DTYPES}, got {dtype!r}")
-    _default_dtype = dtype
+    _default_dtype = _float_dtype(dtype)
+
+
+@contextlib.contextmanager
+def use_default_dtype(dtype: str) -> Iterator[str]:
+    """Make ``dtype`` the default inside a ``with`` block only; local to the thread or async task
+    that enters it, as use_backend is."""
+    token = _dtype_override.set(_float_dtype(dtype))
+    try:
+        yield dtype
+    finally:
+        _dtype_override.reset(token)
 
 
 def resolve_dtype(xp: Any, dtype: Any = None) -> Any:
     """The namespace's dtype object for a name ("float32"), a dtype object, or None (the default)."""
     if dtype is None:
-        dtype = _default_dtype
+        dtype = get_default_dtype()
     if isinstance(dtype, str):
         try:
             return getattr(xp, dtype)
@@ -392,11 +412,12 @@ def to_numpy(x: Any) -> Any:
     numbers are accepted, anything else (None, dicts, text) is a TypeError."""
     if isinstance(x, (_np.ndarray, _np.generic)):  # numpy reductions give scalars, not 0-d arrays
         return _np.array(x)
-    if array_api_compat.is_cupy_array(x):
+    kind = library(x) if is_array(x) else None
+    if kind == "cupy":
         return x.get()
-    if array_api_compat.is_torch_array(x):
+    if kind == "torch":
         return x.detach().cpu().numpy().copy()
-    if is_array(x):
+    if kind is not None:
         if type(x).__module__.startswith("array_api_strict"):
             import array_api_strict as xps  # noqa: PLC0415 - optional, only for its own arrays
             x = x.to_device(xps.Device("CPU_DEVICE"))
@@ -431,15 +452,15 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
         if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
             _check_numbers("asarray", obj, obj.dtype)
             obj = _native(obj)
-        elif array_api_compat.is_torch_array(obj):
+        elif library(obj) == "torch":
             obj = obj.detach()  # a copy must not extend autograd's graph
-        same = array_api_compat.array_namespace(obj) is xp and _same_device(obj, b.device)
+        same = array_namespace(obj) is xp and _same_device(obj, b.device)
         if not same:
             obj = to_numpy(obj)
     else:
         obj = _native(_host_numbers("asarray", obj))
         if dtype is None and obj.dtype == _np.float64:
-            dtype = _default_dtype  # Python floats follow xnn's default, as torch.tensor does
+            dtype = get_default_dtype()  # Python floats follow it, as torch.tensor does
     target = None if dtype is None else resolve_dtype(xp, dtype)
     if isinstance(obj, _np.ndarray) and b.name != "numpy":
         if target is not None:

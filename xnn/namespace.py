@@ -4,12 +4,21 @@ loss and check makes on every call, so each is answered from a cache after its f
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import array_api_compat
 import numpy as _np  # NumPy's namespace gets fast reductions (see _numpy_fast)
 
-__all__ = ["array_namespace", "compute_namespace", "is_array", "dtype_name"]
+__all__ = ["array_namespace", "compute_namespace", "is_array", "library", "dtype_name",
+           "IMPORT_LOCK"]
+
+# Held while a backend's library is imported, and around array-api-compat's type tests: those
+# look each library up in sys.modules, where a torch that another thread is still importing
+# has no Tensor yet (an AttributeError in that thread's unrelated work)
+IMPORT_LOCK = threading.RLock()
+# the types is_array has answered True for: no lock, no compat call the next time
+_ARRAY_TYPES: set[type] = set()
 
 
 # array type -> namespace, filled by array_namespace. array_api_compat's lookup costs ~1.3 us
@@ -26,12 +35,13 @@ def array_namespace(*arrays: Any) -> Any:
         if xp is not None:
             return xp
     try:
-        xp = array_api_compat.array_namespace(*arrays)
+        with IMPORT_LOCK:
+            xp = array_api_compat.array_namespace(*arrays)
     except TypeError as err:
         kinds = ", ".join(sorted({_describe(a) for a in arrays}))
         raise TypeError(f"arrays from different backends cannot be mixed (got {kinds}); "
                         f"move them with xnn.asarray() first") from err
-    if kind is not None and array_api_compat.is_array_api_obj(arrays[0]):
+    if kind is not None and is_array(arrays[0]):
         _NAMESPACES[kind] = xp
     return xp
 
@@ -131,7 +141,21 @@ def _describe(a: Any) -> str:
 
 def is_array(obj: Any) -> bool:
     """Whether ``obj`` is an array of any supported library."""
-    return array_api_compat.is_array_api_obj(obj)
+    kind = type(obj)
+    if kind in _ARRAY_TYPES:
+        return True
+    with IMPORT_LOCK:
+        answer = array_api_compat.is_array_api_obj(obj)
+    if answer:
+        _ARRAY_TYPES.add(kind)
+    return answer
+
+
+def library(x: Any) -> str:
+    """The top-level module of an array's type ("numpy", "torch", "cupy", "array_api_strict"),
+    read from the type alone: asking array-api-compat would look the library up in
+    sys.modules, where another thread may be half-way through importing it."""
+    return type(x).__module__.partition(".")[0]
 
 
 def dtype_name(dtype: Any) -> str:

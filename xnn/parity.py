@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from . import datasets, random
-from .backend import (Backend, asarray, backend_of, dtype_name, get_default_dtype, host_backend,
-                      host_generator, set_default_dtype, to_numpy, use_backend)
+from .backend import (Backend, asarray, backend_of, dtype_name, host_backend, host_generator,
+                      to_numpy, use_backend, use_default_dtype)
 from .nn.module import Module
 
 __all__ = ["compare_backends", "assert_parity", "ParityReport", "ParamDiff", "TOLERANCES",
@@ -105,9 +105,7 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
               optimizer: Callable, steps: int, dtype: str, batch_size: int | None, seed: int,
               on_step: Callable[[int, list[tuple[str, Any]]], None]) -> list[float]:
     """Train on one backend; calls on_step(step, [(name, host array)]) after every update."""
-    previous = get_default_dtype()
-    set_default_dtype(dtype)
-    try:
+    with use_default_dtype(dtype):  # this thread's default only (set_ would change every thread's)
         with use_backend(backend_name):
             random.seed(seed)
             model = build_model()
@@ -135,8 +133,6 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
                     values.append(value)
                     on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
             return [float(v) for v in to_numpy(xp.stack(values))]
-    finally:
-        set_default_dtype(previous)
 
 
 def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss: Any,
