@@ -86,9 +86,16 @@ def test_normal_used_without_calling_it_says_how_to_use_it():
         nn.Linear(3, 2, init=init.normal)
 
 
-def test_normal_rejects_a_negative_std():
-    with pytest.raises(ValueError, match=r"normal: std must be >= 0, got -1"):
+def test_normal_rejects_a_negative_std_and_non_numbers():
+    with pytest.raises(ValueError, match=r"normal: std must be a number in \[0.0, inf\), got -1"):
         init.normal(-1)
+    with pytest.raises(TypeError, match=r"normal: mean must be a real number, got str"):
+        init.normal(0.1, mean="0")
+
+
+def test_normal_initializers_compare_and_print_by_their_settings():
+    assert init.normal(0.1) == init.normal(0.1, 0.0) != init.normal(0.2)
+    assert repr(init.normal(0.5, 1.0)) == "Normal(std=0.5, mean=1.0)"
 
 
 def test_linear_default_init_is_torchs_uniform_fan_in(backend):

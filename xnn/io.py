@@ -38,7 +38,7 @@ class CheckpointError(ValueError):
 # --- architecture as JSON ------------------------------------------------------------------------
 
 _INITIALIZERS = {name: getattr(_init, name) for name in _init.__all__
-                 if name not in ("Initializer", "normal")}
+                 if name not in ("Initializer", "normal", "Normal")}
 
 
 def _encode(value: Any, where: str) -> Any:
@@ -52,8 +52,8 @@ def _encode(value: Any, where: str) -> Any:
     for name, fn in _INITIALIZERS.items():
         if value is fn:
             return {"initializer": name}
-    if getattr(value, "normal_config", None) is not None:
-        return {"initializer": "normal", **value.normal_config}
+    if isinstance(value, _init.Normal):
+        return {"initializer": "normal", "std": value.std, "mean": value.mean}
     raise CheckpointError(f"cannot describe {where} = {value!r} in a checkpoint: constructor "
                           f"arguments must be numbers, strings, lists, modules or xnn.nn.init "
                           f"initializers")

@@ -25,11 +25,6 @@ def seed(value: int) -> None:
     _generator = host_generator(integer("seed", "seed", value, low=0))
 
 
-def generator() -> Any:
-    """The host generator itself (a NumPy Generator), for code that draws host-side numbers."""
-    return _generator
-
-
 def get_state() -> dict:
     """The generator's state as plain data (JSON-serialisable), for checkpoints."""
     return _generator.bit_generator.state

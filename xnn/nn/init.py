@@ -7,13 +7,15 @@ For a weight of shape (in_features, out_features), fan_in = shape[0] and fan_out
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .. import random
+from .._checks import number
 from ..backend import get_backend, resolve_dtype
 
 __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_uniform",
-           "he_normal", "lecun_normal", "zeros", "ones", "normal"]
+           "he_normal", "lecun_normal", "zeros", "ones", "normal", "Normal"]
 
 Initializer = Callable[..., Any]
 
@@ -69,17 +71,21 @@ def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
     return b.xp.ones(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
 
 
-def normal(std: float = 0.01, mean: float = 0.0, **called_as_init: Any) -> Initializer:
+@dataclass(frozen=True)
+class Normal:
+    """The initializer ``normal(std, mean)`` makes: N(mean, std^2) samples of a given shape.
+    Its fields are what a checkpoint records of it."""
+
+    std: float
+    mean: float = 0.0
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any = None) -> Any:
+        return random.normal(shape, self.std, self.mean, dtype=dtype)
+
+
+def normal(std: float = 0.01, mean: float = 0.0, **called_as_init: Any) -> Normal:
     """An initializer drawing N(mean, std^2): ``normal(0.01)`` is the tutorials' randn * 0.01."""
     if isinstance(std, tuple) or called_as_init:  # init=normal instead of init=normal(0.01)
         raise TypeError(f"normal(std) makes an initializer: pass init=normal(0.01), not "
                         f"init=normal (it was called with {std!r}, {called_as_init})")
-    if not std >= 0:
-        raise ValueError(f"normal: std must be >= 0, got {std!r}")
-
-    def init(shape: tuple[int, ...], dtype: Any = None) -> Any:
-        return random.normal(shape, std, mean, dtype=dtype)
-
-    init.__name__ = f"normal(std={std})"
-    init.normal_config = {"std": std, "mean": mean}  # lets a checkpoint describe it
-    return init
+    return Normal(number("normal", "std", std, low=0.0), number("normal", "mean", mean))
