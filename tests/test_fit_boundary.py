@@ -293,6 +293,28 @@ def test_fit_never_switches_the_users_loss_validation_off(backend):
     assert seen == [True, True] and vars(loss) == settings
 
 
+def test_bce_checks_the_first_batch_up_front_and_not_every_step(backend, monkeypatch):
+    xnn.seed(0)
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    y = (X[:, :1] > 0).astype(np.float64)
+    logits = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))  # no Sigmoid: a mistake
+    before = _state(logits)
+    with pytest.raises(ValueError, match=r"BCELoss: expected probabilities in \[0, 1\]"):
+        xnn.fit(logits, X, y, loss=losses.BCELoss(), optimizer=optim.SGD(logits.parameters()),
+                epochs=1, progress=False)
+    _same_state(logits, before)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid())
+    loss = losses.BCELoss()
+    reads = []
+    real = xnn.losses.classification.read_range
+    monkeypatch.setattr(xnn.losses.classification, "read_range",
+                        lambda *a: reads.append(1) or real(*a))
+    history = xnn.fit(model, X, y, loss=loss, optimizer=optim.SGD(model.parameters(), lr=0.5),
+                      epochs=3, batch_size=4, validation_data=(X, y), progress=False)
+    assert len(reads) == 1 and loss.validate is True  # the first batch, once
+    assert all(math.isfinite(v) for v in history["loss"] + history["val_loss"])
+
+
 # --- callbacks ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("make, error, match", [

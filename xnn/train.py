@@ -93,9 +93,10 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
     fit trains in training mode and puts back each module's own train/eval mode when it
     returns or fails, as ``evaluate`` does: call ``model.eval()`` before predicting, as in
-    PyTorch. The loss is called as given, except a class loss that checks its labels at every
-    call (``validate=True``, a host read per step): the steps call a copy with
-    ``validate=False``, since fit checked every label up front; the user's loss is unchanged.
+    PyTorch. The loss is called as given, except one that checks its inputs with a host read
+    at every call (``validate=True``: a class loss's labels, BCELoss's probabilities): fit
+    checks every label and the first batch's predictions up front, and the steps call a copy
+    with ``validate=False``. The user's loss is never changed.
     """
     backend, dtype = _model_backend(model, "fit")
     epochs = integer("fit", "epochs", epochs, low=1)
@@ -498,18 +499,24 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
                        labels: list[Any]) -> Callable:
     """Run the first batch through the model (in eval mode, which changes nothing), the loss
     and every metric, and check every class label in ``labels`` against the model's output
-    width: what the steps would otherwise refuse after training had begun. Returns the loss
-    for the steps: ``loss``, or a copy with ``validate=False`` for a class loss that would
-    read its labels back at every call (fit has just checked them all)."""
-    checks_labels = _is_labels(y) and y.ndim == 1 and callable(getattr(loss, "check_targets", None))
+    width: what the steps would otherwise refuse after training had begun.
+
+    Returns the loss for the steps: ``loss``, or, for a loss that checks its inputs with a
+    host read at every call (``validate=True``: a class loss's label range, BCELoss's
+    probability range), a copy with ``validate=False``: its labels are all checked here, and
+    the first batch's predictions are checked with the loss as given.
+    """
     step_loss = loss
-    if checks_labels and getattr(loss, "validate", False) is True:
+    if getattr(loss, "validate", False) is True:
         step_loss = copy.copy(loss)
         step_loss.validate = False
+    checks_labels = (_is_labels(y) and y.ndim == 1
+                     and callable(getattr(loss, "check_targets", None)))
     with _mode(model, training=False):
         pred = model(X)
-    # copies, so that even the state of a loss or metric object (a call count) is left alone
-    copy.copy(step_loss)(pred, y)
+    # copies, so that even the state of a loss or metric object (a call count) is left alone;
+    # labels are checked below, all of them, once
+    copy.copy(step_loss if checks_labels else loss)(pred, y)
     if checks_labels:
         for targets in labels:
             loss.check_targets(targets, pred.shape[-1])
