@@ -7,7 +7,6 @@ and inputs and targets standardized by scalers fit on the training part only.
 from __future__ import annotations
 
 import xnn
-from xnn import nn
 
 from _common import out_dir, parse_args
 
@@ -20,8 +19,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     X, y = xnn.datasets.arithmetic(10_000, seed=args.seed)
     X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
     sx, sy = xnn.data.StandardScaler().fit(X_tr), xnn.data.StandardScaler().fit(y_tr)
-    model = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                          nn.Linear(64, 3))
+    model = xnn.tutorials.arithmetic()  # 2-64-64-3 ReLU
     history = xnn.fit(model, sx.transform(X_tr), sy.transform(y_tr), loss=xnn.losses.MSELoss(),
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=64, seed=args.seed,

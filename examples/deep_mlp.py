@@ -7,18 +7,8 @@ two concentric circles with ReLU hidden layers, a sigmoid output and binary cros
 from __future__ import annotations
 
 import xnn
-from xnn import nn
 
 from _common import out_dir, parse_args
-
-
-def build(layer_dims: list[int]) -> nn.Sequential:
-    """Linear + ReLU for every hidden width, then Linear + Sigmoid for the output."""
-    layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(layer_dims[:-2], layer_dims[1:-1]):
-        layers += [nn.Linear(fan_in, fan_out, init=nn.init.he_uniform), nn.ReLU()]
-    layers += [nn.Linear(layer_dims[-2], layer_dims[-1]), nn.Sigmoid()]
-    return nn.Sequential(*layers)
 
 
 def _widths(text: str) -> list[int]:
@@ -34,7 +24,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = out_dir(args, "deep_mlp")
     X, y = xnn.datasets.circles(n=1000, noise=0.1, seed=args.seed)
     X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
-    model = build(args.layer_dims)
+    model = xnn.tutorials.deep(args.layer_dims)  # Linear + ReLU per hidden width, then Sigmoid
     history = xnn.fit(model, X_tr, y_tr, loss=xnn.losses.BCELoss(),
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=64, seed=args.seed,

@@ -7,7 +7,6 @@ softmax MLP trained with cross-entropy; writes a confusion matrix.
 from __future__ import annotations
 
 import xnn
-from xnn import nn
 
 from _common import out_dir, parse_args
 
@@ -28,7 +27,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = out_dir(args, "digits")
     X, y = load()
     X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
-    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 10))
+    model = xnn.tutorials.digits()  # 64-128-10: ReLU, Dropout(0.1), logits
     history = xnn.fit(model, X_tr, y_tr, loss=xnn.losses.CrossEntropyLoss(),
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=32, seed=args.seed,

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import xnn
-from xnn import nn
 
 from _common import out_dir, parse_args
 
@@ -17,7 +16,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(__doc__, epochs=200, lr=0.5, argv=argv)
     out = out_dir(args, "linear_regression")
     X, y = xnn.datasets.linear(m=TRUE_M, b=TRUE_B, n=200, noise=0.1, seed=args.seed)
-    model = nn.Linear(1, 1)                                   # y = x w + b: one neuron
+    model = xnn.tutorials.linear()                            # y = x w + b: one neuron
     history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
                       optimizer=xnn.optim.SGD(model.parameters(), lr=args.lr),
                       epochs=args.epochs, progress=not args.no_progress)

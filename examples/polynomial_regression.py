@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import xnn
-from xnn import nn
 
 from _common import out_dir, parse_args
 
@@ -17,7 +16,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = out_dir(args, "polynomial_regression")
     X, y = xnn.datasets.polynomial(n=1000, noise=1.0, seed=args.seed)   # 6th order, noise std 1
     scale = xnn.data.StandardScaler().fit(y)      # the net learns standardized targets
-    model = nn.Sequential(nn.Linear(1, args.hidden), nn.Tanh(), nn.Linear(args.hidden, 1))
+    model = xnn.tutorials.polynomial(args.hidden)  # 1-hidden-1, tanh
     history = xnn.fit(model, X, scale.transform(y), loss=xnn.losses.MSELoss(),
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, progress=not args.no_progress)

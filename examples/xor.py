@@ -14,16 +14,11 @@ from xnn import nn
 from _common import out_dir, parse_args
 
 
-def build() -> nn.Sequential:
-    """The tutorials' 2-2-1 network: sigmoid hidden layer, sigmoid output."""
-    return nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1), nn.Sigmoid())
-
-
 def train(epochs: int = 5000, lr: float = 2.0, seed: int = 0) -> tuple[nn.Module, list[float]]:
     """Train on the four XOR points on the active backend; returns the model and loss per epoch."""
     xnn.seed(seed)
     X, y = xnn.datasets.xor()
-    model = build()
+    model = xnn.tutorials.xor()  # 2-2-1: Linear, Sigmoid, Linear, Sigmoid
     loss_fn = xnn.losses.MSELoss()
     opt = xnn.optim.SGD(model.parameters(), lr=lr)
     values = []

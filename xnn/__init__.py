@@ -1,6 +1,6 @@
 """xnn: MLPs written once against the Array API, run on NumPy, CuPy, PyTorch and array-api-strict."""
 
-from . import callbacks, data, datasets, losses, metrics, nn, optim, plot
+from . import callbacks, data, datasets, losses, metrics, nn, optim, plot, tutorials
 from .backend import (Backend, BackendUnavailableError, asarray, available_backends,
                       get_backend, get_default_dtype, set_backend, set_default_dtype, to_numpy,
                       use_backend, use_default_dtype)
@@ -14,4 +14,4 @@ __version__ = "0.1.0"
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
            "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
-           "metrics", "nn", "optim", "plot", "__version__"]
+           "metrics", "nn", "optim", "plot", "tutorials", "__version__"]

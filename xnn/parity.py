@@ -210,7 +210,7 @@ class Tutorial:
 
 
 def _tutorials() -> dict[str, Tutorial]:
-    from . import losses, nn, optim  # noqa: PLC0415 - nn and optim import this package's pieces
+    from . import losses, optim, tutorials  # noqa: PLC0415 - they import this package's pieces
 
     def host(pair: tuple[Any, Any]) -> tuple[Any, Any]:
         with use_backend("numpy"):
@@ -229,29 +229,24 @@ def _tutorials() -> dict[str, Tutorial]:
         return d.data / 16.0, d.target.astype("int64")
 
     return {
-        "xor": Tutorial(lambda: nn.Sequential(nn.Linear(2, 2), nn.Sigmoid(), nn.Linear(2, 1),
-                                              nn.Sigmoid()),
+        "xor": Tutorial(tutorials.xor,
                         lambda: host(datasets.xor(dtype="float64")), losses.MSELoss,
                         lambda ps: optim.SGD(ps, lr=2.0)),
-        "linear": Tutorial(lambda: nn.Linear(1, 1),
+        "linear": Tutorial(tutorials.linear,
                            lambda: host(datasets.linear(n=200, dtype="float64")), losses.MSELoss,
                            lambda ps: optim.SGD(ps, lr=0.5)),
-        "polynomial": Tutorial(lambda: nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 1)),
+        "polynomial": Tutorial(tutorials.polynomial,
                                lambda: host(datasets.polynomial(n=1000, dtype="float64")),
                                losses.MSELoss, lambda ps: optim.Adam(ps, lr=0.01)),
-        "deep_mlp": Tutorial(lambda: nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 16),
-                                                   nn.ReLU(), nn.Linear(16, 8), nn.ReLU(),
-                                                   nn.Linear(8, 1), nn.Sigmoid()),
+        "deep_mlp": Tutorial(tutorials.deep,
                              lambda: host(datasets.circles(n=1000, dtype="float64")),
                              # a Sigmoid's output cannot leave [0, 1]: no per-step range check
                              lambda: losses.BCELoss(validate=False),
                              lambda ps: optim.Adam(ps, lr=0.01), 64),
-        "arithmetic": Tutorial(lambda: nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64),
-                                                     nn.ReLU(), nn.Linear(64, 3)),
+        "arithmetic": Tutorial(tutorials.arithmetic,
                                arithmetic_data, losses.MSELoss,
                                lambda ps: optim.Adam(ps, lr=1e-3), 64),
-        "digits": Tutorial(lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1),
-                                                 nn.Linear(128, 10)),
+        "digits": Tutorial(tutorials.digits,
                            # digits' labels are 0-9 by construction: no per-step range check
                            digits_data, lambda: losses.CrossEntropyLoss(validate=False),
                            lambda ps: optim.Adam(ps, lr=1e-3), 32),
