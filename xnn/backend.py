@@ -503,19 +503,3 @@ def from_host(a: Any, dtype: Any, backend: Backend | str | None = None) -> Any:
     b = _resolve(backend)
     name = dtype_name(resolve_dtype(b.xp, dtype))
     return b.xp.asarray(_np.asarray(a.astype(name), order="C"), device=b.device, copy=True)
-
-
-# --- host files ----------------------------------------------------------------------------------
-
-def write_arrays(file: Any, arrays: dict[str, Any]) -> None:
-    """Write host arrays to an open binary file as an uncompressed .npz archive (no pickles)."""
-    for name, value in arrays.items():
-        if value.dtype == object:
-            raise TypeError(f"cannot save {name!r}: object arrays would need pickle")
-    _np.savez(file, **arrays)
-
-
-def read_arrays(path: str) -> dict[str, Any]:
-    """Every array of a .npz archive, loaded eagerly with pickles refused."""
-    with _np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}

@@ -17,9 +17,11 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np  # checkpoints are NumPy archives on the host
+
 from . import random
 from .backend import (Backend, _load, asarray, dtype_name, get_backend, host_backend,
-                      host_generator, read_arrays, to_numpy, write_arrays)
+                      host_generator, to_numpy)
 from .nn import init as _init
 from .nn.module import MODULE_CLASSES, Module
 from .optim.optimizers import Optimizer
@@ -29,6 +31,20 @@ __all__ = ["save", "load", "Checkpoint", "CheckpointError", "describe", "build",
 
 FORMAT, VERSION = "xnn-checkpoint", 1
 META = "__xnn__"
+
+
+def write_arrays(file: Any, arrays: dict[str, Any]) -> None:
+    """Write host arrays to an open binary file as an uncompressed .npz archive (no pickles)."""
+    for name, value in arrays.items():
+        if value.dtype == object:
+            raise TypeError(f"cannot save {name!r}: object arrays would need pickle")
+    np.savez(file, **arrays)
+
+
+def read_arrays(path: str) -> dict[str, Any]:
+    """Every array of a .npz archive, loaded eagerly with pickles refused."""
+    with np.load(path, allow_pickle=False) as archive:
+        return {name: archive[name] for name in archive.files}
 
 
 class CheckpointError(ValueError):
