@@ -380,6 +380,26 @@ def test_watched_logs_are_read_once_per_epoch_end(backend, monkeypatch):
     assert len(reads) == 5 and [sorted(logs) for logs in seen] == [["loss", "mae"]] * 5
 
 
+def test_unwatched_logs_wait_for_at_most_most_waiting_epochs(backend, monkeypatch):
+    model, X, y = _regression(n=4)
+    monkeypatch.setattr(xnn.train._Logbook, "most_waiting", 3)
+    reads = _reads(monkeypatch)
+    history = xnn.fit(model, X, y, loss=losses.MSELoss(),
+                      optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=10, progress=False)
+    assert len(reads) == 4 and history.epoch == list(range(10))  # after epochs 3, 6, 9 and 10
+
+
+def test_no_metrics_or_callbacks_may_be_given_as_none_and_a_lone_name_is_refused(backend):
+    model, X, y = _regression(n=4)
+    history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
+                      epochs=1, metrics=None, callbacks=None, progress=False)
+    assert list(history.history) == ["loss"]
+    with pytest.raises(TypeError, match=r"fit: metrics must be a list .* write metrics=\['mae'\]"):
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
+                epochs=1, metrics="mae", progress=False)
+    assert list(xnn.evaluate(model, X, y, loss=losses.MSELoss(), metrics=None)) == ["loss"]
+
+
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True

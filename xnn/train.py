@@ -69,7 +69,7 @@ class TrainingRun:
 def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int,
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
         validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
-        metrics: Sequence[str | Callable] = (), callbacks: Iterable[Any] = (),
+        metrics: Sequence[str | Callable] | None = (), callbacks: Iterable[Any] | None = (),
         scheduler: Any = None, progress: bool = True) -> History:
     """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
 
@@ -107,8 +107,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     _check_steps("optimizer", optimizer)
     if scheduler is not None:
         _check_steps("scheduler", scheduler)
-    metrics = [get_metric(m) for m in metrics]
-    callbacks = _check_callbacks(callbacks)
+    metrics = _get_metrics("fit", metrics)
+    callbacks = _check_callbacks(callbacks or ())
     X, y, validation = _prepare_data(backend, dtype, X, y, validation_data, validation_split)
     n = X.shape[0]
     size = n if batch_size is None else min(batch_size, n)
@@ -163,11 +163,11 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
 
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
-             metrics: Sequence[str | Callable] = ()) -> dict[str, float]:
+             metrics: Sequence[str | Callable] | None = ()) -> dict[str, float]:
     """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
     backend, dtype = _model_backend(model, "evaluate")
     _check_loss("evaluate", loss)
-    metrics = [get_metric(m) for m in metrics]
+    metrics = _get_metrics("evaluate", metrics)
     X = _prepare("evaluate", "X", X, backend, dtype, labels_ok=False)
     y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
     check_same_length("evaluate", X, y)
@@ -250,8 +250,10 @@ class _Logbook:
     An epoch's logs are read to the host at its end when something looks at them then
     (``watched``: callbacks or a plateau schedule) or the bar is due to redraw; otherwise they
     wait on the device and are read with the next ones: one transfer per read, none inside an
-    epoch.
+    epoch, and at most ``most_waiting`` epochs waiting (each holds small device arrays).
     """
+
+    most_waiting = 1024
 
     def __init__(self, xp: Any, dtype: Any, history: History, bar: ProgressBar,
                  watched: bool) -> None:
@@ -264,7 +266,7 @@ class _Logbook:
         self.epochs.append(epoch)
         for name, value in logs.items():
             self.columns.setdefault(name, []).append(value)
-        if self.watched or self.bar.due(epoch + 1):
+        if self.watched or self.bar.due(epoch + 1) or len(self.epochs) == self.most_waiting:
             return self.flush()
         return None
 
@@ -356,6 +358,14 @@ def _check_loss(owner: str, loss: Any) -> None:
 def _check_steps(name: str, obj: Any) -> None:
     if not callable(getattr(obj, "step", None)):
         raise TypeError(f"fit: {name} must have step(), got {type(obj).__name__}")
+
+
+def _get_metrics(owner: str, metrics: Any) -> list[tuple[str, Callable]]:
+    """(name, function) of each metric of a list of names and callables (None: no metrics)."""
+    if isinstance(metrics, str) or callable(metrics):
+        raise TypeError(f"{owner}: metrics must be a list of metric names or callables, got "
+                        f"{metrics!r}; write metrics=[{metrics!r}]")
+    return [get_metric(m) for m in metrics or ()]
 
 
 _HOOKS = ("on_train_begin", "on_epoch_begin", "before_step", "on_epoch_end", "on_train_end")
