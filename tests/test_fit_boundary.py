@@ -324,7 +324,9 @@ def test_bce_checks_the_first_batch_up_front_and_not_every_step(backend, monkeyp
     (lambda: callbacks.EarlyStopping(min_delta="a"), TypeError, "min_delta must be a real"),
     (lambda: callbacks.EarlyStopping(min_delta=-0.1), ValueError, "min_delta must be a number"),
     (lambda: callbacks.EarlyStopping(monitor=None), TypeError, "monitor must be the name"),
-    (lambda: callbacks.EarlyStopping(mode=None), ValueError, "mode must be 'auto'"),
+    (lambda: callbacks.EarlyStopping(mode=None), TypeError, "mode must be 'auto'"),
+    (lambda: callbacks.EarlyStopping(mode="best"), ValueError, "mode must be 'auto'"),
+    (lambda: callbacks.ModelCheckpoint("a.npz", mode="up"), ValueError, "mode must be 'auto'"),
     (lambda: callbacks.ModelCheckpoint(None), TypeError, "path must be a str or os.PathLike"),
     (lambda: callbacks.ModelCheckpoint("a.npz", monitor=3), TypeError, "monitor must be"),
 ])

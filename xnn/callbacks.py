@@ -45,7 +45,10 @@ class _Monitor:
         if not isinstance(monitor, str):
             raise TypeError(f"{owner}: monitor must be the name of a logged value such as "
                             f"'val_loss', got {type(monitor).__name__} {monitor!r}")
-        if not isinstance(mode, str) or mode not in ("auto", "min", "max"):
+        if not isinstance(mode, str):
+            raise TypeError(f"{owner}: mode must be 'auto', 'min' or 'max', got "
+                            f"{type(mode).__name__} {mode!r}")
+        if mode not in ("auto", "min", "max"):
             raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}")
         maximise = mode == "max" or (mode == "auto" and ("acc" in monitor or "r2" in monitor))
         self.owner, self.monitor, self.min_delta = owner, monitor, min_delta
