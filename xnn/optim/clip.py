@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Iterable
 
-from ..backend import array_namespace, get_backend, resolve_dtype
+from ..backend import get_backend, resolve_dtype
+from ..namespace import array_namespace
 from ..nn.module import Parameter
-from .._checks import check_one_place
-from ._checks import check_grads, nonnegative, parameter_list
+from .._checks import check_one_place, number
+from ._checks import check_grads, parameter_list
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -30,11 +30,8 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     array of its parameter's library, device, dtype and shape, or for grads on two devices.
     """
     params = parameter_list("clip_grad_norm", params)
-    max_norm = nonnegative("clip_grad_norm", "max_norm", max_norm)
-    if not (isinstance(norm_type, numbers.Real) and norm_type > 0):
-        raise ValueError(f"clip_grad_norm: norm_type must be a positive number or inf, "
-                         f"got {norm_type!r}")
-    norm_type = float(norm_type)  # a NumPy scalar would fail on array_api_strict's arrays
+    max_norm = number("clip_grad_norm", "max_norm", max_norm, low=0)
+    norm_type = number("clip_grad_norm", "norm_type", norm_type, low=0, low_open=True)  # or inf
     check_grads("clip_grad_norm", params)
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
@@ -65,7 +62,7 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
     before any gradient changes, for a grad unlike its parameter (see clip_grad_norm).
     """
     params = parameter_list("clip_grad_value", params)
-    limit = nonnegative("clip_grad_value", "limit", limit)
+    limit = number("clip_grad_value", "limit", limit, low=0)
     check_grads("clip_grad_value", params)
     for p in params:
         if p.grad is not None:
