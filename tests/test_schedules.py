@@ -198,15 +198,15 @@ BAD = [  # (build from an optimizer, error, message)
     (lambda o: S.LinearWarmup(o, 0), ValueError,
      "LinearWarmup: warmup_steps must be a positive int, got 0"),
     (lambda o: S.LinearWarmup(o, 3, start_factor=0.0), ValueError,
-     r"LinearWarmup: start_factor must be in \(0, 1\], got 0.0"),
+     r"LinearWarmup: start_factor must be a number in \(0, 1\], got 0.0"),
     (lambda o: S.LinearWarmup(o, 3, start_factor=1.5), ValueError,
-     r"start_factor must be in \(0, 1\], got 1.5"),
+     r"start_factor must be a number in \(0, 1\], got 1.5"),
     (lambda o: S.LinearWarmup(o, 3, after=S.ReduceLROnPlateau(o)), ValueError,
      "step ReduceLROnPlateau yourself"),
     (lambda o: S.LinearWarmup(o, 3, after=S.StepLR(_optimizer(), 2)), ValueError,
      "same optimizer"),
     (lambda o: S.ReduceLROnPlateau(o, factor=1.0), ValueError,
-     r"ReduceLROnPlateau: factor must be in \[0, 1\), got 1.0"),
+     r"ReduceLROnPlateau: factor must be a number in \[0, 1\), got 1.0"),
     (lambda o: S.ReduceLROnPlateau(o, mode="avg"), ValueError,
      "mode must be 'min' or 'max', got 'avg'"),
     (lambda o: S.ReduceLROnPlateau(o, threshold_mode="pct"), ValueError,
@@ -215,6 +215,17 @@ BAD = [  # (build from an optimizer, error, message)
      "patience must be an int >= 0, got -1"),
     (lambda o: S.StepLR(object(), 2), TypeError,
      "StepLR: expected an xnn.optim optimizer, got object"),
+    (lambda o: S.ReduceLROnPlateau(object()), TypeError,
+     "ReduceLROnPlateau: expected an xnn.optim optimizer, got object"),
+    (lambda o: S.ReduceLROnPlateau(o, cooldown=1.5), TypeError,
+     "ReduceLROnPlateau: cooldown must be an int, got 1.5"),
+    # settings that would make a negative or NaN lr, which the optimizer refuses
+    (lambda o: S.StepLR(o, 2, gamma=-0.5), ValueError,
+     r"StepLR: gamma must be a number in \[0, inf\), got -0.5"),
+    (lambda o: S.ExponentialLR(o, math.inf), ValueError,
+     r"ExponentialLR: gamma must be a number in \[0, inf\), got inf"),
+    (lambda o: S.CosineAnnealingLR(o, 3, eta_min=-0.1), ValueError,
+     r"CosineAnnealingLR: eta_min must be a number in \[0, inf\), got -0.1"),
 ]
 
 
@@ -222,6 +233,20 @@ BAD = [  # (build from an optimizer, error, message)
 def test_bad_schedule_arguments_are_rejected(make, error, message):
     with pytest.raises(error, match=message):
         make(_optimizer())
+
+
+def test_plateau_is_a_schedule_stepped_with_a_metric_that_sets_no_lr_when_made():
+    opt = _optimizer()
+    plateau = schedules.ReduceLROnPlateau(opt, patience=0)
+    assert isinstance(plateau, schedules.Schedule)
+    assert not isinstance(plateau, schedules.EpochSchedule)  # so LinearWarmup refuses it
+    assert plateau.needs_metric and not schedules.StepLR(opt, 2).needs_metric  # what fit asks
+    assert opt.initial_lr == BASE_LR  # set by StepLR, not by the plateau (as in torch)
+    assert plateau.get_last_lr() == [BASE_LR] and plateau.last_epoch == 0
+    plateau.step(1.0)
+    plateau.step(2.0)
+    assert plateau.get_last_lr() == [BASE_LR * 0.1] and plateau.last_epoch == 2
+    assert repr(plateau) == f"ReduceLROnPlateau(last_epoch=2, lr={BASE_LR * 0.1!r})"
 
 
 def test_torch_rejects_the_factor_and_start_factor_we_reject():

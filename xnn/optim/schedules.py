@@ -20,47 +20,30 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import integer
-from ._checks import nonnegative, real
+from .._checks import integer, number
 from .optimizers import Optimizer
 
-__all__ = ["Schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearWarmup",
-           "ReduceLROnPlateau"]
+__all__ = ["Schedule", "EpochSchedule", "StepLR", "ExponentialLR", "CosineAnnealingLR",
+           "LinearWarmup", "ReduceLROnPlateau"]
 
 
 class Schedule:
-    """Base class: an epoch counter ``last_epoch`` (0 after construction) and the lr it implies.
+    """Base class of every schedule: the optimizer, an epoch counter ``last_epoch`` (0 after
+    construction), the lr last set, and checkpoints of the schedule's own settings.
 
-    Subclasses give ``_next_lr(lr)``, the lr at ``last_epoch`` from the one before (torch's
-    recursive form), and ``_closed_form(epoch)``, the same value from ``base_lr`` alone.
+    Subclasses give ``step()``: :class:`EpochSchedule`'s take no argument, ReduceLROnPlateau's
+    takes the metric, which ``needs_metric`` tells a training loop (xnn.fit) to pass.
     """
+
+    needs_metric = False
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"{type(self).__name__}: expected an xnn.optim optimizer, "
                             f"got {type(optimizer).__name__}")
         self.optimizer = optimizer
-        if optimizer.initial_lr is None:
-            optimizer.initial_lr = optimizer.lr
-        self.base_lr = optimizer.initial_lr
         self.last_epoch = 0
-        optimizer.lr = self._initial_lr()
         self.last_lr = [optimizer.lr]
-
-    def _initial_lr(self) -> float:
-        return self.optimizer.lr
-
-    def _next_lr(self, lr: float) -> float:
-        raise NotImplementedError
-
-    def _closed_form(self, epoch: int) -> float:
-        raise NotImplementedError
-
-    def step(self) -> None:
-        """Advance one epoch and set the optimizer's lr."""
-        self.last_epoch += 1
-        self.optimizer.lr = self._next_lr(self.optimizer.lr)
-        self.last_lr = [self.optimizer.lr]
 
     def get_last_lr(self) -> list[float]:
         """The lr this schedule last set, as a one-item list (one parameter group), like torch."""
@@ -90,49 +73,79 @@ class Schedule:
         return f"{type(self).__name__}(last_epoch={self.last_epoch}, lr={self.optimizer.lr!r})"
 
 
-class StepLR(Schedule):
+class EpochSchedule(Schedule):
+    """Base class of the schedules whose lr is a formula of the epoch count.
+
+    Construction sets the lr of epoch 0 (``_initial_lr()``: the optimizer's lr, as torch keeps
+    it) and each step() the next one, ``_next_lr(lr, epoch)``, from the lr before (torch's
+    recursive form, which composes with other schedules and manual changes). ``base_lr`` is the
+    optimizer's lr when its first schedule was attached; ``_start_lr()`` is the lr of epoch 0
+    from ``base_lr`` alone (torch's closed form at 0), where a schedule takes over from a warmup.
+    """
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        super().__init__(optimizer)
+        if optimizer.initial_lr is None:
+            optimizer.initial_lr = optimizer.lr
+        self.base_lr = optimizer.initial_lr
+        optimizer.lr = self._initial_lr()
+        self.last_lr = [optimizer.lr]
+
+    def _initial_lr(self) -> float:
+        return self.optimizer.lr
+
+    def _start_lr(self) -> float:
+        return self.base_lr
+
+    def _next_lr(self, lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Advance one epoch and set the optimizer's lr (which the optimizer checks: an lr it
+        refuses, say a NaN, raises ValueError and the schedule stays where it was)."""
+        epoch = self.last_epoch + 1
+        self.optimizer.lr = self._next_lr(self.optimizer.lr, epoch)
+        self.last_epoch = epoch
+        self.last_lr = [self.optimizer.lr]
+
+
+class StepLR(EpochSchedule):
     """lr = base_lr * gamma ** (epoch // step_size): divide by 1/gamma every step_size epochs.
 
     Parameters
     ----------
     optimizer: the optimizer whose ``lr`` is set.
     step_size: epochs between two decays, a positive int.
-    gamma: factor of each decay (0.1).
+    gamma: factor of each decay, >= 0 and finite (0.1).
     """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = integer(self, "step_size", step_size, low=1)
-        self.gamma = real(self, "gamma", gamma)
+        self.gamma = number(self, "gamma", gamma, low=0, high=math.inf, high_open=True)
         super().__init__(optimizer)
 
-    def _next_lr(self, lr: float) -> float:
-        return lr * self.gamma if self.last_epoch % self.step_size == 0 else lr
-
-    def _closed_form(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** (epoch // self.step_size)
+    def _next_lr(self, lr: float, epoch: int) -> float:
+        return lr * self.gamma if epoch % self.step_size == 0 else lr
 
 
-class ExponentialLR(Schedule):
+class ExponentialLR(EpochSchedule):
     """lr = base_lr * gamma ** epoch.
 
     Parameters
     ----------
     optimizer: the optimizer whose ``lr`` is set.
-    gamma: factor applied every epoch.
+    gamma: factor applied every epoch, >= 0 and finite.
     """
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = real(self, "gamma", gamma)
+        self.gamma = number(self, "gamma", gamma, low=0, high=math.inf, high_open=True)
         super().__init__(optimizer)
 
-    def _next_lr(self, lr: float) -> float:
+    def _next_lr(self, lr: float, epoch: int) -> float:
         return lr * self.gamma
 
-    def _closed_form(self, epoch: int) -> float:
-        return self.base_lr * self.gamma ** epoch
 
-
-class CosineAnnealingLR(Schedule):
+class CosineAnnealingLR(EpochSchedule):
     """lr = eta_min + (base_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2, without restarts.
 
     Past T_max the cosine goes on: the lr climbs back to base_lr at 2 T_max, as in torch.
@@ -141,28 +154,28 @@ class CosineAnnealingLR(Schedule):
     ----------
     optimizer: the optimizer whose ``lr`` is set.
     T_max: epochs from base_lr down to eta_min, a positive int.
-    eta_min: the lowest lr (0).
+    eta_min: the lowest lr, >= 0 and finite (0).
     """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = integer(self, "T_max", T_max, low=1)
-        self.eta_min = real(self, "eta_min", eta_min)
+        self.eta_min = number(self, "eta_min", eta_min, low=0, high=math.inf, high_open=True)
         super().__init__(optimizer)
 
-    def _next_lr(self, lr: float) -> float:
-        e, T, eta_min = self.last_epoch, self.T_max, self.eta_min
+    def _next_lr(self, lr: float, e: int) -> float:
+        T, eta_min = self.T_max, self.eta_min
         if (e - 1 - T) % (2 * T) == 0:
             # leaving the minimum: the ratio below would divide by 1 + cos(pi) = 0
             return lr + (self.base_lr - eta_min) * (1 - math.cos(math.pi / T)) / 2
         return ((1 + math.cos(math.pi * e / T)) / (1 + math.cos(math.pi * (e - 1) / T))
                 * (lr - eta_min) + eta_min)
 
-    def _closed_form(self, epoch: int) -> float:
-        return (self.eta_min
-                + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2)
+    def _start_lr(self) -> float:
+        # torch's closed form at epoch 0, which is not always base_lr to the last bit
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(0.0)) / 2
 
 
-class LinearWarmup(Schedule):
+class LinearWarmup(EpochSchedule):
     """lr rises linearly from start_factor * base_lr to base_lr over warmup_steps, then ``after``.
 
     The values are those of torch's ``LinearLR(start_factor, total_iters=warmup_steps)``, and
@@ -180,14 +193,12 @@ class LinearWarmup(Schedule):
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, start_factor: float = 1.0 / 3,
-                 after: Schedule | None = None) -> None:
+                 after: EpochSchedule | None = None) -> None:
         self.warmup_steps = integer(self, "warmup_steps", warmup_steps, low=1)
-        start_factor = real(self, "start_factor", start_factor)
-        if not 0 < start_factor <= 1:
-            raise ValueError(f"LinearWarmup: start_factor must be in (0, 1], got {start_factor!r}")
-        self.start_factor = start_factor
+        self.start_factor = number(self, "start_factor", start_factor, low=0, low_open=True,
+                                   high=1)
         if after is not None:
-            if isinstance(after, ReduceLROnPlateau) or not isinstance(after, Schedule):
+            if not isinstance(after, EpochSchedule):
                 raise ValueError(f"LinearWarmup: after must be a schedule stepped without a "
                                  f"metric (StepLR, ExponentialLR, CosineAnnealingLR, ...), got "
                                  f"{type(after).__name__}; step ReduceLROnPlateau yourself")
@@ -197,32 +208,32 @@ class LinearWarmup(Schedule):
         super().__init__(optimizer)
 
     def _initial_lr(self) -> float:
+        return self._start_lr()
+
+    def _start_lr(self) -> float:
         return self.base_lr * self.start_factor
 
     def step(self) -> None:
-        if self.after is None or self.last_epoch + 1 < self.warmup_steps:
+        epoch = self.last_epoch + 1
+        if self.after is None or epoch < self.warmup_steps:
             super().step()
             return
-        self.last_epoch += 1
-        if self.last_epoch == self.warmup_steps:
+        if epoch == self.warmup_steps:
             # the hand-over: ``after`` restarts at its epoch 0, from base_lr (torch's SequentialLR)
+            self.optimizer.lr = self.after._start_lr()
             self.after.last_epoch = 0
-            self.optimizer.lr = self.after._closed_form(0)
             self.after.last_lr = [self.optimizer.lr]
         else:
             self.after.step()
+        self.last_epoch = epoch
         self.last_lr = [self.optimizer.lr]
 
-    def _next_lr(self, lr: float) -> float:
-        e, W, s = self.last_epoch, self.warmup_steps, self.start_factor
+    def _next_lr(self, lr: float, e: int) -> float:
+        W, s = self.warmup_steps, self.start_factor
         if e > W:
             return lr
         # lr_e / lr_(e-1) = (s + (1 - s) e / W) / (s + (1 - s)(e - 1) / W), as torch multiplies
         return lr * (1.0 + (1.0 - s) / (W * s + (e - 1) * (1.0 - s)))
-
-    def _closed_form(self, epoch: int) -> float:
-        s = self.start_factor
-        return self.base_lr * (s + (1.0 - s) * min(self.warmup_steps, epoch) / self.warmup_steps)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -264,33 +275,24 @@ class ReduceLROnPlateau(Schedule):
     def __init__(self, optimizer: Optimizer, mode: str = "min", factor: float = 0.1,
                  patience: int = 10, threshold: float = 1e-4, threshold_mode: str = "rel",
                  cooldown: int = 0, min_lr: float = 0, eps: float = 1e-8) -> None:
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"ReduceLROnPlateau: expected an xnn.optim optimizer, "
-                            f"got {type(optimizer).__name__}")
         if mode not in ("min", "max"):
             raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if threshold_mode not in ("rel", "abs"):
             raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', "
                              f"got {threshold_mode!r}")
-        factor = real(self, "factor", factor)
-        if not 0 <= factor < 1:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in [0, 1), got {factor!r}")
-        for name, value in (("patience", patience), ("cooldown", cooldown)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= 0, got {value!r}")
-        threshold = nonnegative(self, "threshold", threshold)
-        min_lr, eps = nonnegative(self, "min_lr", min_lr), nonnegative(self, "eps", eps)
-        self.optimizer = optimizer  # torch's plateau schedule sets no initial_lr and no lr
-        self.mode, self.factor, self.patience = mode, factor, patience
-        self.threshold, self.threshold_mode = threshold, threshold_mode
-        self.cooldown, self.min_lr, self.eps = cooldown, min_lr, eps
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor = number(self, "factor", factor, low=0, high=1, high_open=True)
+        self.patience = integer(self, "patience", patience, low=0)
+        self.threshold = number(self, "threshold", threshold, low=0)
+        self.cooldown = integer(self, "cooldown", cooldown, low=0)
+        self.min_lr = number(self, "min_lr", min_lr, low=0)
+        self.eps = number(self, "eps", eps, low=0)
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs = 0
         self.cooldown_counter = 0
-        self.last_epoch = 0
-        self.last_lr = [optimizer.lr]
+        super().__init__(optimizer)  # torch's plateau schedule sets no initial_lr and no lr
 
-    def step(self, metric: Any) -> None:  # type: ignore[override]
+    def step(self, metric: Any) -> None:
         """Record one epoch's metric (a number or a 0-d array) and reduce the lr if it stalled."""
         current = float(metric)
         self.last_epoch += 1
