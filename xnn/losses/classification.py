@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import check_labels, expect, int_range, integer, number, read_range
+from .._checks import (check_labels, expect, int_range, integer, is_integral, number,
+                       read_range)
 from ..backend import array_namespace, dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_weight
@@ -172,13 +173,14 @@ class _ClassLoss(Loss):
         The gradient needs the label's column set, a scatter the standard lacks; this mask
         (built with == and arange only) serves the value and the gradient alike.
         """
-        ignored = self._ignored(xp, labels)
         if self.validate:  # reads min and max back to the host: a device sync on a GPU
-            check_labels(self, xp, labels, classes, ignored)
+            check_labels(self, xp, labels, classes, self._ignored(xp, labels))
         if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
             labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
         hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
-        return hot if ignored is None else hot & ~ignored[:, None]
+        if 0 <= self.ignore_index < classes:  # an ignored label that is also a class column
+            hot = hot & ~(labels == self.ignore_index)[:, None]
+        return hot  # any other ignore_index (-100) matches no column: its rows are all False
 
     def _ignored(self, xp: Any, labels: Any) -> Any:
         """Mask of the labels equal to ignore_index, or None when no label of the dtype can be
@@ -202,7 +204,7 @@ class _ClassLoss(Loss):
 
 
 def _is_labels(xp: Any, target: Any, batch: int) -> bool:
-    return tuple(target.shape) == (batch,) and xp.isdtype(target.dtype, "integral")
+    return target.ndim == 1 and target.shape[0] == batch and is_integral(xp, target)
 
 
 class CrossEntropyLoss(_ClassLoss):
