@@ -249,6 +249,16 @@ def test_plateau_is_a_schedule_stepped_with_a_metric_that_sets_no_lr_when_made()
     assert repr(plateau) == f"ReduceLROnPlateau(last_epoch=2, lr={BASE_LR * 0.1!r})"
 
 
+def test_schedule_step_whose_lr_the_optimizer_refuses_changes_nothing():
+    opt = _optimizer()
+    schedule = schedules.ExponentialLR(opt, gamma=0.0)
+    opt.lr = math.inf  # and inf * 0 is NaN
+    with pytest.raises(ValueError, match="SGD: lr must be a number in"):
+        schedule.step()
+    assert schedule.last_epoch == 0 and schedule.get_last_lr() == [BASE_LR]
+    assert opt.lr == math.inf
+
+
 def test_torch_rejects_the_factor_and_start_factor_we_reject():
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=BASE_LR)
     with pytest.raises(ValueError):

@@ -1,8 +1,9 @@
-"""Checks shared by the optimizers, clipping and schedules: numbers and gradients.
+"""Checks shared by the optimizers, clipping and schedules: parameter lists, flags, gradients.
 
-Hyperparameters become Python numbers when they are accepted: a NumPy scalar (np.float32(0.1))
-times an array of another library is refused by that library (array_api_strict) or makes a
-NumPy result, and JSON, which checkpoints write, has no NumPy scalars.
+Numbers are checked with xnn's ``number`` and ``integer``, which return Python numbers: a NumPy
+scalar (np.float32(0.1)) times an array of another library is refused by that library
+(array_api_strict) or makes a NumPy result, and JSON, which checkpoints write, has no NumPy
+scalars.
 
 A gradient must be an array of its parameter's library, device, dtype and shape: anything
 else would broadcast or promote silently, or fail inside the library. The usual case passes
@@ -12,11 +13,10 @@ the slow path that says what came and what was expected.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Iterable, Sequence
 
-from .._checks import check_one_place, describe, owner_name
-from ..backend import dtype_name, is_array
+from .._checks import ArgumentTypeError, check_one_place, describe, owner_name
+from ..namespace import dtype_name, is_array
 from ..nn.module import Parameter
 
 
@@ -38,41 +38,37 @@ def parameter_list(owner: Any, params: Iterable[Parameter] | Parameter) -> list[
     return items
 
 
-def real(owner: Any, name: str, value: Any) -> int | float:
-    """``value`` as a Python int or float; TypeError if it is not a real number (bools neither)."""
-    if type(value) is float or type(value) is int:
+def flag(owner: Any, name: str, value: Any) -> bool:
+    """``value`` if it is True or False; TypeError (ArgumentTypeError) for anything else, which
+    would otherwise be read as truthy ("no", 0.5) or fail later (None)."""
+    if value is True or value is False:
         return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner_name(owner)}: {name} must be a real number, "
-                        f"got {type(value).__name__} {value!r}")
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
+    raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
+                            f"{type(value).__name__} {value!r}")
 
 
-def nonnegative(owner: Any, name: str, value: Any) -> int | float:
-    """real(), and ValueError unless it is >= 0 (NaN is refused, inf passes)."""
-    value = real(owner, name, value)
-    if not value >= 0:
-        raise ValueError(f"{owner_name(owner)}: {name} must be >= 0, got {value!r}")
-    return value
+def check_grads(owner: Any, placed: Sequence[tuple[Parameter, Any]]) -> bool:
+    """Raise unless every grad that is not None can update its parameter, before any update;
+    return whether every parameter still holds the array it is paired with in ``placed``.
 
-
-def check_grads(owner: Any, params: Sequence[Any]) -> None:
-    """Raise unless every grad that is not None can update its parameter, before any update.
-
-    A grad passes when it is an array of the parameter's library and device with its dtype and
-    shape (a NumPy scalar for a 0-d NumPy parameter, or a subclass such as torch's Parameter,
-    passes the slow path). TypeError names a non-array, another library or another dtype;
-    ValueError another device or shape; each names the owner and the parameter's index.
+    ``placed`` pairs each parameter with an array: the value an optimizer's state lies beside
+    (the answer is False once ``model.to()`` replaced it, and the state must follow), or the
+    parameter's current value for a caller without state. A grad passes when it is an array of
+    the parameter's library and device with its dtype and shape (a NumPy scalar for a 0-d NumPy
+    parameter, or a subclass such as torch's Parameter, passes the slow path). TypeError names
+    a non-array, another library or another dtype; ValueError another device or shape; each
+    names the owner and the parameter's index.
     """
-    for p in params:
+    for p, held in placed:  # pairs, not zip(params, values): zip costs more than the checks
         grad, value = p.grad, p.value
-        if grad is not None and not (type(grad) is type(value) and grad.dtype == value.dtype
-                                     and grad.shape == value.shape
-                                     and grad.device == value.device):
-            for i, q in enumerate(params):
+        if value is not held or grad is not None and not (
+                type(grad) is type(value) and grad.dtype == value.dtype
+                and grad.shape == value.shape and grad.device == value.device):
+            for i, (q, _) in enumerate(placed):
                 if q.grad is not None:
                     check_grad(owner, i, q.value, q.grad)
-            return
+            return all(q.value is held for q, held in placed)
+    return True
 
 
 def check_grad(owner: Any, i: int, value: Any, grad: Any) -> None:

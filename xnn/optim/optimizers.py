@@ -1,16 +1,28 @@
-"""Optimizers, simplest first. Each keeps its state in parameter order and is driven by step().
+"""Optimizers, simplest first. Each keeps a state dict per parameter and is driven by step().
 
 Every optimizer follows the single-tensor (non-foreach, non-fused) path of ``torch.optim`` step
 for step, with PyTorch's hyperparameter names and defaults, so a trajectory can be checked
 against torch's. One parameter group: ``opt.lr`` is the learning rate, and it is the attribute
 that :mod:`xnn.optim.schedules` sets.
 
-Updates are written in place (``p.value -= ...``, ``buf *= momentum``) so ``Parameter.value``
-and the state arrays stay the same objects from step to step. Each in-place write targets the
-attribute or list slot, never a local name: on a library without in-place operators Python
-turns ``slot -= x`` into ``slot = slot - x``, so the same line is also the functional update.
-The one array that may refuse the write is a parameter the user made read-only (a NumPy
-memory map of a checkpoint); it is replaced once by a fresh, writeable array.
+``opt.state[p]`` is parameter p's state, as in torch: a dict under torch's names ("step",
+"momentum_buffer", "sum", "square_avg", "grad_avg", "exp_avg", "exp_avg_sq",
+"max_exp_avg_sq"), empty until the parameter's first update; ``opt.state`` lists the
+parameters in order.
+
+Hyperparameters are attributes (``opt.lr``, ``opt.betas``) checked by one pure function,
+``_checked``, that the constructor, load_state_dict and every assignment share: each is kept
+as a Python number or bool, so ``opt.lr = np.float64(0.1)`` stores 0.1 (a NumPy scalar times
+another library's array fails or makes a NumPy array, and JSON has no NumPy scalars), and
+``opt.lr = -1`` is refused and changes nothing. Being floats and never NaN, they are tested
+as ``if self.momentum:`` for momentum != 0 (a float compared with the int 0 costs more).
+
+Updates are written in place (``p.value -= ...``, ``state["exp_avg_sq"] *= beta2``) so
+``Parameter.value`` and the state arrays stay the same objects from step to step. Each in-place
+write targets the attribute or dict slot, never a local name: on a library without in-place
+operators Python turns ``slot -= x`` into ``slot = slot - x``, so the same line is also the
+functional update. The one array that may refuse the write is a parameter the user made
+read-only (a NumPy memory map of a checkpoint); it is replaced once by a fresh, writeable array.
 
 ``step()`` reads no value back from the device (no float() of an array), so it never makes the
 host wait for a GPU.
@@ -18,51 +30,74 @@ host wait for a GPU.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Mapping
 from typing import Any, Iterable
 
-from ..backend import (array_namespace, asarray, backend_of, compute_namespace, dtype_name,
-                       is_array)
+from .._checks import integer, number
+from ..backend import asarray, backend_of, to_numpy
+from ..namespace import array_namespace, compute_namespace, dtype_name, is_array
 from ..nn.module import Parameter
-from ._checks import check_grads, nonnegative, parameter_list, real
+from ._checks import check_grads, flag, parameter_list
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
 
 class Optimizer:
-    """Base class: the parameters, their per-parameter state (lists in parameter order), step().
+    """Base class: the parameters, a state dict per parameter (``state[p]``), step().
 
-    Subclasses name their hyperparameters in ``hyperparameters``, map each state_dict entry to
-    the attribute holding its per-parameter list in ``state_lists``, and write the update of one
-    parameter in ``_update(i, p, grad)``.
+    Subclasses name their constructor's hyperparameters in ``hyperparameters`` and check them
+    in ``_checked``, name the state entries a parameter may hold in ``state_keys`` (torch's
+    names) and those its first update makes in ``made_together``, and write the update in
+    ``_update(params, states)``: a loop over the parameters (skipping those whose grad is None)
+    and their state dicts, with the hyperparameters read once into local names, as torch's
+    single-tensor functions do.
     """
 
     hyperparameters: tuple[str, ...] = ("lr",)
-    state_lists: dict[str, str] = {}  # state_dict key -> attribute holding one entry per parameter
+    state_keys: tuple[str, ...] = ()  # a parameter's state entries, in state_dict() order
+    made_together: tuple[str, ...] = ()  # the entries a parameter's first update makes at once
 
-    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
+    def __init__(self, params: Iterable[Parameter], lr: float, **hyperparameters: Any) -> None:
         name = type(self).__name__
-        self.params = parameter_list(self, params)
-        if not self.params:
+        params = parameter_list(self, params)
+        if not params:
             raise ValueError(f"{name}: got an empty parameter list")
-        seen: set[int] = set()
-        for i, p in enumerate(self.params):
-            if id(p) in seen:
+        ids: set[int] = set()
+        for i, p in enumerate(params):
+            if id(p) in ids:
                 raise ValueError(f"{name}: parameter {i} appears twice in params; "
                                  f"it would be updated twice per step")
-            seen.add(id(p))
-        self.lr = nonnegative(self, "lr", lr)
-        self.initial_lr: float | None = None  # set by the first schedule (torch's "initial_lr")
+            ids.add(id(p))
+        self.params = params
+        # initial_lr is set by the first schedule (torch's "initial_lr")
+        self._assign(self._checked({"lr": lr, **hyperparameters, "initial_lr": None}))
         self.steps = 0  # step() calls so far
-        for attr in self.state_lists.values():
-            setattr(self, attr, [None] * len(self.params))
+        self.state: dict[Parameter, dict[str, Any]] = {p: {} for p in params}
+        self._placed = [(p, p.value) for p in params]  # each with the value its state lies beside
 
-    def _check(self) -> None:
-        """Raise ValueError for a hyperparameter outside its range (torch's checks), TypeError
-        for one that is not a number; numbers are kept as Python ints and floats (a NumPy scalar
-        would fail, or make NumPy arrays, on another library's arrays)."""
-        self.lr = nonnegative(self, "lr", self.lr)
+    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        """``hyper`` (a value for each of ``hyperparameters`` and "initial_lr") as Python numbers
+        and bools; TypeError for a value of the wrong type, ValueError for one out of range
+        (torch's checks), each naming the optimizer. Pure: it assigns nothing."""
+        initial_lr = hyper["initial_lr"]
+        if initial_lr is not None:
+            initial_lr = number(self, "initial_lr", initial_lr, low=0)
+        return {"lr": number(self, "lr", hyper["lr"], low=0), "initial_lr": initial_lr}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a hyperparameter checks it with the others; a refused value changes nothing."""
+        if name == "lr":  # schedules set it, maybe every batch: no other check involves it
+            object.__setattr__(self, name, number(self, "lr", value, low=0))
+        elif name in self.hyperparameters or name == "initial_lr":
+            self._assign(self._checked({**self._hyperparameter_values(), name: value}))
+        else:
+            object.__setattr__(self, name, value)
+
+    def _assign(self, hyper: dict[str, Any]) -> None:
+        # object's own setattr: self.__dict__.update would also do, but reading __dict__ makes
+        # CPython keep the attributes in a dict, and every later self.lr slower
+        for name, value in hyper.items():
+            object.__setattr__(self, name, value)
 
     # --- the update ------------------------------------------------------------------------------
 
@@ -70,17 +105,29 @@ class Optimizer:
         """Update every parameter that has a gradient; those whose grad is None are skipped.
 
         Every grad is checked before any parameter changes: a grad of another library, device,
-        dtype or shape raises TypeError or ValueError and leaves the step undone.
+        dtype or shape raises TypeError or ValueError and leaves the step undone. State made
+        for values that have since been replaced (``model.to()`` moves them to another backend,
+        device or dtype) is moved beside the new ones first.
         """
-        params = self.params
-        check_grads(self, params)
-        for i, p in enumerate(params):
-            if p.grad is not None:
-                self._update(i, p, p.grad)
-        self.steps += 1
+        if not check_grads(self, self._placed):
+            self._follow_values()
+        self._update(self.params, self.state)
+        object.__setattr__(self, "steps", self.steps + 1)  # past __setattr__'s checks
 
-    def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must implement _update(i, p, grad)")
+    def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must implement _update(params, states)")
+
+    def _follow_values(self) -> None:
+        """Move the state arrays to their parameters' library, device and dtype (copies where they
+        differ, the same arrays where not). Everything is checked before anything moves: a state
+        array whose parameter changed shape raises ValueError, and the state stays as it was."""
+        where = f"{type(self).__name__}.step"
+        self._checked(self._hyperparameter_values())  # a fill value may not fit a new dtype
+        moved = [{key: item if key == "step" else _like(where, key, i, p.value, item)
+                  for key, item in self.state[p].items()} for i, p in enumerate(self.params)]
+        for p, new in zip(self.params, moved):
+            self.state[p].update(new)
+        self._placed = [(p, p.value) for p in self.params]
 
     def zero_grad(self) -> None:
         """Forget the gradients, so the next backprop starts from zero."""
@@ -89,29 +136,43 @@ class Optimizer:
 
     # --- checkpoints -----------------------------------------------------------------------------
 
+    def _hyperparameter_values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (*self.hyperparameters, "initial_lr")}
+
     def state_dict(self) -> dict[str, Any]:
         """Plain data to resume from: hyperparameters, the step count, per-parameter state.
 
-        ``state`` maps a name ("exp_avg", "step", ...) to a list in parameter order whose items
-        are arrays of the parameters' backend (None where a parameter has had no gradient yet)
-        or, for "step", ints. The arrays are the optimizer's own, not copies, as in torch:
-        convert them (a checkpoint does) before training on if the dict is kept in memory.
+        ``state`` maps each of ``state_keys`` to a list in parameter order whose items are
+        arrays of the parameters' backend (None where a parameter has no such entry) or, for
+        "step", ints. The arrays are the optimizer's own, not copies, as in torch: convert them
+        (a checkpoint does) before training on if the dict is kept in memory.
         """
         return {
             "optimizer": type(self).__name__,
-            "hyperparameters": {k: getattr(self, k) for k in (*self.hyperparameters, "initial_lr")},
+            "hyperparameters": self._hyperparameter_values(),
             "steps": self.steps,
-            "state": {key: list(getattr(self, attr)) for key, attr in self.state_lists.items()},
+            "state": {key: [self.state[p].get(key) for p in self.params]
+                      for key in self.state_keys},
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what state_dict() returned, so training continues exactly where it stopped.
 
         State arrays may come from any backend or be NumPy arrays; each is copied onto its
-        parameter's backend and device in the parameter's dtype. Everything is checked before
-        anything is changed: a state that is refused (TypeError, ValueError) leaves the
-        optimizer as it was.
+        parameter's backend and device in the parameter's dtype. The whole state is checked
+        before anything is assigned: a state that is refused (TypeError, ValueError) leaves the
+        optimizer as it was, and one that is accepted cannot make a later step() fail half-way.
         """
+        hyper, steps, per_parameter = self._read(state)
+        # nothing below can fail
+        self._assign(hyper)
+        self.steps = steps
+        self.state = per_parameter
+        self._placed = [(p, p.value) for p in self.params]
+
+    def _read(self, state: Any) -> tuple[dict[str, Any], int, dict[Parameter, dict]]:
+        """The hyperparameters, step count and per-parameter state dicts that ``state`` holds,
+        checked and copied beside the parameters; raises naming the entry, assigns nothing."""
         name = type(self).__name__
         where = f"{name}.load_state_dict"
         if not isinstance(state, Mapping):
@@ -132,15 +193,12 @@ class Optimizer:
         if set(hyper) != wanted:
             raise ValueError(f"{where}: hyperparameters {sorted(map(str, hyper))}, "
                              f"expected {sorted(wanted)}")
-        if set(entries) != set(self.state_lists):
+        if set(entries) != set(self.state_keys):
             raise ValueError(f"{where}: state entries {sorted(map(str, entries))}, "
-                             f"expected {sorted(self.state_lists)}")
-        steps = _count(where, "steps", state["steps"])
-        initial_lr = hyper["initial_lr"]
-        if initial_lr is not None:
-            initial_lr = nonnegative(where, "initial_lr", initial_lr)
-        loaded = {}
-        for key, attr in self.state_lists.items():
+                             f"expected {sorted(self.state_keys)}")
+        hyper = self._checked(hyper)
+        steps = integer(where, "steps", state["steps"], low=0)
+        for key in self.state_keys:
             items = entries[key]
             if not isinstance(items, (list, tuple)):
                 raise TypeError(f"{where}: {key!r} must be a list with an entry per parameter, "
@@ -148,22 +206,23 @@ class Optimizer:
             if len(items) != len(self.params):
                 raise ValueError(f"{where}: {key!r} holds {len(items)} entries "
                                  f"but the optimizer has {len(self.params)} parameters")
-            loaded[attr] = [_load_entry(where, key, i, p, item)
-                            for i, (p, item) in enumerate(zip(self.params, items))]
-        before = {k: getattr(self, k) for k in wanted}
-        for k, v in hyper.items():
-            setattr(self, k, v)
-        self.initial_lr = initial_lr
-        try:
-            self._check()  # Adam's also turns betas back into a tuple if a checkpoint listed it
-        except (ValueError, TypeError):
-            for k, v in before.items():
-                setattr(self, k, v)
-            raise
-        # nothing below can fail
-        for attr, items in loaded.items():
-            setattr(self, attr, items)
-        self.steps = steps
+        per_parameter = {}
+        for i, p in enumerate(self.params):
+            own = {}
+            for key in self.state_keys:
+                item = entries[key][i]
+                if item is None:
+                    continue
+                own[key] = (integer(where, f"{key!r}[{i}]", item, low=0) if key == "step"
+                            else _like(where, key, i, p.value, item, copy=True))
+            absent = [key for key in self.made_together if key not in own]
+            if own and absent:
+                # e.g. moments without their step count: the next update could not use them
+                raise ValueError(f"{where}: parameter {i} has {', '.join(map(repr, own))} but "
+                                 f"no {', '.join(map(repr, absent))}; an updated parameter has "
+                                 f"all of {', '.join(map(repr, self.made_together))}")
+            per_parameter[p] = own
+        return hyper, steps, per_parameter
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
@@ -188,37 +247,44 @@ class SGD(Optimizer):
     """
 
     hyperparameters = ("lr", "momentum", "dampening", "weight_decay", "nesterov")
-    state_lists = {"momentum_buffer": "momentum_buffers"}
+    state_keys = ("momentum_buffer",)
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
-        super().__init__(params, lr)
-        self.momentum, self.dampening = momentum, dampening
-        self.weight_decay, self.nesterov = weight_decay, nesterov
-        self._check()
+        super().__init__(params, lr, momentum=momentum, dampening=dampening,
+                         weight_decay=weight_decay, nesterov=nesterov)
 
-    def _check(self) -> None:
-        super()._check()
-        self.momentum = nonnegative(self, "momentum", self.momentum)
-        self.dampening = real(self, "dampening", self.dampening)
-        self.weight_decay = nonnegative(self, "weight_decay", self.weight_decay)
-        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        checked = super()._checked(hyper)
+        momentum = checked["momentum"] = number(self, "momentum", hyper["momentum"], low=0)
+        dampening = checked["dampening"] = number(self, "dampening", hyper["dampening"])
+        checked["weight_decay"] = number(self, "weight_decay", hyper["weight_decay"], low=0)
+        nesterov = checked["nesterov"] = flag(self, "nesterov", hyper["nesterov"])
+        if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening == 0, "
-                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
+                             f"got momentum={momentum!r}, dampening={dampening!r}")
+        return checked
 
-    def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        if self.weight_decay != 0:
-            grad = grad + self.weight_decay * p.value  # a new array: p.grad is never written
-        if self.momentum != 0:
-            bufs = self.momentum_buffers
-            if bufs[i] is None:
-                # a copy, not the gradient itself: the buffer is scaled in place next step
-                bufs[i] = array_namespace(grad).asarray(grad, copy=True)
-            else:
-                bufs[i] *= self.momentum
-                bufs[i] += grad if self.dampening == 0 else (1 - self.dampening) * grad
-            grad = grad + self.momentum * bufs[i] if self.nesterov else bufs[i]
-        _subtract(p, self.lr * grad)
+    def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
+        lr, momentum, dampening = self.lr, self.momentum, self.dampening
+        weight_decay, nesterov = self.weight_decay, self.nesterov
+        for p in params:
+            grad = p.grad
+            if grad is None:
+                continue
+            state = states[p]
+            if weight_decay:
+                grad = grad + weight_decay * p.value  # a new array: p.grad is never written
+            if momentum:
+                if "momentum_buffer" not in state:  # the first update, or momentum set since
+                    # a copy, not the gradient itself: the buffer is scaled in place next step
+                    state["momentum_buffer"] = array_namespace(grad).asarray(grad, copy=True)
+                else:
+                    state["momentum_buffer"] *= momentum
+                    state["momentum_buffer"] += grad if not dampening else (1 - dampening) * grad
+                buf = state["momentum_buffer"]
+                grad = grad + momentum * buf if nesterov else buf
+            _subtract(p, lr * grad)
 
 
 class Adagrad(Optimizer):
@@ -238,38 +304,44 @@ class Adagrad(Optimizer):
     """
 
     hyperparameters = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-    state_lists = {"step": "param_steps", "sum": "sums"}
+    state_keys = made_together = ("step", "sum")
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10) -> None:
-        super().__init__(params, lr)
-        self.lr_decay, self.weight_decay = lr_decay, weight_decay
-        self.initial_accumulator_value, self.eps = initial_accumulator_value, eps
-        self._check()
+        super().__init__(params, lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                         initial_accumulator_value=initial_accumulator_value, eps=eps)
 
-    def _check(self) -> None:
-        super()._check()
+    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        checked = super()._checked(hyper)
         for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            setattr(self, name, nonnegative(self, name, getattr(self, name)))
+            checked[name] = number(self, name, hyper[name], low=0)
         # torch refuses a start its parameters' dtype cannot hold (1e300 in float32) when it
         # fills the sums; so does this, before the first step, on every backend
         for i, p in enumerate(self.params):
-            _check_fill(self, "initial_accumulator_value", self.initial_accumulator_value, i, p)
+            _check_fill(self, "initial_accumulator_value", checked["initial_accumulator_value"],
+                        i, p)
+        return checked
 
-    def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = compute_namespace(p.value)
-        if self.sums[i] is None:
-            self.sums[i] = xp.full_like(p.value, self.initial_accumulator_value)
-            self.param_steps[i] = 0
-        self.param_steps[i] += 1
-        if self.weight_decay != 0:
-            grad = grad + self.weight_decay * p.value
-        clr = self.lr / (1 + (self.param_steps[i] - 1) * self.lr_decay)
-        self.sums[i] += grad * grad
-        std = xp.sqrt(self.sums[i])
-        std += self.eps
-        _subtract(p, clr * grad / std)
+    def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
+        lr, lr_decay, weight_decay, eps = self.lr, self.lr_decay, self.weight_decay, self.eps
+        for p in params:
+            grad = p.grad
+            if grad is None:
+                continue
+            state = states[p]
+            xp = compute_namespace(p.value)
+            if not state:
+                state["step"] = 0
+                state["sum"] = xp.full_like(p.value, self.initial_accumulator_value)
+            state["step"] += 1
+            if weight_decay:
+                grad = grad + weight_decay * p.value
+            clr = lr / (1.0 + (state["step"] - 1) * lr_decay)
+            state["sum"] += grad * grad
+            std = xp.sqrt(state["sum"])
+            std += eps
+            _subtract(p, clr * grad / std)
 
 
 class RMSprop(Optimizer):
@@ -291,49 +363,57 @@ class RMSprop(Optimizer):
     """
 
     hyperparameters = ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")
-    state_lists = {"square_avg": "square_avgs", "grad_avg": "grad_avgs",
-                   "momentum_buffer": "momentum_buffers"}
+    state_keys = ("square_avg", "grad_avg", "momentum_buffer")
+    made_together = ("square_avg",)
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False) -> None:
-        super().__init__(params, lr)
-        self.alpha, self.eps, self.weight_decay = alpha, eps, weight_decay
-        self.momentum, self.centered = momentum, centered
-        self._check()
+        super().__init__(params, lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                         momentum=momentum, centered=centered)
 
-    def _check(self) -> None:
-        super()._check()
+    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        checked = super()._checked(hyper)
         for name in ("eps", "momentum", "weight_decay", "alpha"):
-            setattr(self, name, nonnegative(self, name, getattr(self, name)))
+            checked[name] = number(self, name, hyper[name], low=0)
+        checked["centered"] = flag(self, "centered", hyper["centered"])
+        return checked
 
-    def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = compute_namespace(p.value)
-        if self.square_avgs[i] is None:
-            self.square_avgs[i] = xp.zeros_like(p.value)
-        if self.weight_decay != 0:
-            grad = grad + self.weight_decay * p.value
-        sq = self.square_avgs
-        sq[i] *= self.alpha
-        sq[i] += (1 - self.alpha) * grad * grad
-        if self.centered:
-            ga = self.grad_avgs
-            if ga[i] is None:
-                ga[i] = xp.zeros_like(p.value)
-            ga[i] += (1 - self.alpha) * (grad - ga[i])  # torch's lerp, not alpha ga + (1-alpha) g
-            avg = xp.sqrt(sq[i] - ga[i] * ga[i])
-        else:
-            avg = xp.sqrt(sq[i])
-        avg += self.eps
-        if self.momentum > 0:
-            bufs = self.momentum_buffers
-            if bufs[i] is None:
-                bufs[i] = xp.zeros_like(p.value)
-            bufs[i] *= self.momentum
-            bufs[i] += grad / avg
-            _subtract(p, self.lr * bufs[i])
-        else:
-            _subtract(p, self.lr * grad / avg)
+    def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
+        lr, alpha, eps, weight_decay = self.lr, self.alpha, self.eps, self.weight_decay
+        momentum, centered = self.momentum, self.centered
+        for p in params:
+            grad = p.grad
+            if grad is None:
+                continue
+            state = states[p]
+            xp = compute_namespace(p.value)
+            # made at the first update; grad_avg and the buffer also once centered or momentum
+            # is switched on later
+            if not state:
+                state["square_avg"] = xp.zeros_like(p.value)
+            if centered and "grad_avg" not in state:
+                state["grad_avg"] = xp.zeros_like(p.value)
+            if momentum and "momentum_buffer" not in state:
+                state["momentum_buffer"] = xp.zeros_like(p.value)
+            if weight_decay:
+                grad = grad + weight_decay * p.value
+            state["square_avg"] *= alpha
+            state["square_avg"] += (1 - alpha) * grad * grad
+            if centered:
+                # torch's lerp, not alpha ga + (1 - alpha) g
+                state["grad_avg"] += (1 - alpha) * (grad - state["grad_avg"])
+                ga = state["grad_avg"]
+                avg = xp.sqrt(state["square_avg"] - ga * ga)
+            else:
+                avg = xp.sqrt(state["square_avg"])
+            avg += eps
+            if momentum:
+                state["momentum_buffer"] *= momentum
+                state["momentum_buffer"] += grad / avg
+                _subtract(p, lr * state["momentum_buffer"])
+            else:
+                _subtract(p, lr * grad / avg)
 
 
 class Adam(Optimizer):
@@ -355,60 +435,68 @@ class Adam(Optimizer):
     """
 
     hyperparameters = ("lr", "betas", "eps", "weight_decay", "amsgrad")
-    state_lists = {"step": "param_steps", "exp_avg": "exp_avgs", "exp_avg_sq": "exp_avg_sqs",
-                   "max_exp_avg_sq": "max_exp_avg_sqs"}
+    state_keys = ("step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    made_together = ("step", "exp_avg", "exp_avg_sq")
     decoupled_weight_decay = False
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False) -> None:
-        super().__init__(params, lr)
-        self.betas, self.eps, self.weight_decay, self.amsgrad = betas, eps, weight_decay, amsgrad
-        self._check()
+        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad)
 
-    def _check(self) -> None:
-        super()._check()
-        self.eps = nonnegative(self, "eps", self.eps)
-        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
+        checked = super()._checked(hyper)
+        checked["eps"] = number(self, "eps", hyper["eps"], low=0)
+        betas = hyper["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{type(self).__name__}: betas must be a pair of floats, "
-                             f"got {self.betas!r}")
-        betas = tuple(real(self, f"betas[{k}]", beta) for k, beta in enumerate(self.betas))
-        for k, beta in enumerate(betas):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{type(self).__name__}: betas[{k}] must be in [0, 1), "
-                                 f"got {beta!r}")
-        self.betas = betas
-        self.weight_decay = nonnegative(self, "weight_decay", self.weight_decay)
+                             f"got {betas!r}")
+        checked["betas"] = tuple(number(self, f"betas[{k}]", beta, low=0, high=1, high_open=True)
+                                 for k, beta in enumerate(betas))
+        checked["weight_decay"] = number(self, "weight_decay", hyper["weight_decay"], low=0)
+        checked["amsgrad"] = flag(self, "amsgrad", hyper["amsgrad"])
+        return checked
 
-    def _update(self, i: int, p: Parameter, grad: Any) -> None:
-        xp = compute_namespace(p.value)
-        m, v = self.exp_avgs, self.exp_avg_sqs
-        if m[i] is None:
-            m[i], v[i], self.param_steps[i] = xp.zeros_like(p.value), xp.zeros_like(p.value), 0
-            if self.amsgrad:
-                self.max_exp_avg_sqs[i] = xp.zeros_like(p.value)
-        self.param_steps[i] += 1
-        t, (beta1, beta2) = self.param_steps[i], self.betas
-        if self.weight_decay != 0:
-            if self.decoupled_weight_decay:
-                # AdamW (Loshchilov & Hutter): shrink the weights, outside m and v
-                _scale(p, 1 - self.lr * self.weight_decay)
+    def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
+        lr, (beta1, beta2), eps, weight_decay = self.lr, self.betas, self.eps, self.weight_decay
+        amsgrad, decoupled = self.amsgrad, self.decoupled_weight_decay
+        for p in params:
+            grad = p.grad
+            if grad is None:
+                continue
+            state = states[p]
+            xp = compute_namespace(p.value)
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = xp.zeros_like(p.value)
+                state["exp_avg_sq"] = xp.zeros_like(p.value)
+            if amsgrad and "max_exp_avg_sq" not in state:  # also once amsgrad is switched on
+                state["max_exp_avg_sq"] = xp.zeros_like(p.value)
+            state["step"] += 1
+            t = state["step"]
+            if weight_decay:
+                if decoupled:
+                    # AdamW (Loshchilov & Hutter): shrink the weights, outside m and v
+                    _scale(p, 1 - lr * weight_decay)
+                else:
+                    # Adam: the L2 penalty's gradient, so it is rescaled by v like the loss's
+                    grad = grad + weight_decay * p.value
+            # torch's lerp form of beta1 m + (1 - beta1) g
+            state["exp_avg"] += (1 - beta1) * (grad - state["exp_avg"])
+            state["exp_avg_sq"] *= beta2
+            state["exp_avg_sq"] += (1 - beta2) * grad * grad
+            step_size = lr / (1 - beta1 ** t)
+            if amsgrad:
+                state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"],
+                                                     state["exp_avg_sq"])
+                second = state["max_exp_avg_sq"]
             else:
-                # Adam: the L2 penalty's gradient, so it is rescaled by v like the loss's
-                grad = grad + self.weight_decay * p.value
-        m[i] += (1 - beta1) * (grad - m[i])  # torch's lerp form of beta1 m + (1 - beta1) g
-        v[i] *= beta2
-        v[i] += (1 - beta2) * grad * grad
-        step_size = self.lr / (1 - beta1 ** t)
-        if self.amsgrad:
-            self.max_exp_avg_sqs[i] = xp.maximum(self.max_exp_avg_sqs[i], v[i])
-            second = self.max_exp_avg_sqs[i]
-        else:
-            second = v[i]
-        denom = xp.sqrt(second)
-        denom /= (1 - beta2 ** t) ** 0.5
-        denom += self.eps
-        _subtract(p, step_size * m[i] / denom)
+                second = state["exp_avg_sq"]
+            denom = xp.sqrt(second)
+            denom /= (1 - beta2 ** t) ** 0.5
+            denom += eps
+            _subtract(p, step_size * state["exp_avg"] / denom)
 
 
 class AdamW(Adam):
@@ -426,20 +514,6 @@ class AdamW(Adam):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def _count(owner: str, name: str, value: Any) -> int:
-    """A step count from a state dict: an int >= 0 (a NumPy integer passes, a bool or str not)."""
-    try:
-        if isinstance(value, bool):
-            raise TypeError
-        value = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{owner}: {name} must be an int, got {type(value).__name__} "
-                        f"{value!r}") from None
-    if value < 0:
-        raise ValueError(f"{owner}: {name} must be >= 0, got {value}")
-    return value
-
 
 def _check_fill(owner: Optimizer, name: str, value: float, i: int, p: Parameter) -> None:
     """ValueError when a finite ``value`` overflows parameter i's float dtype (torch's full_like
@@ -474,19 +548,21 @@ def _scale(p: Parameter, factor: float) -> None:
         p.value = p.value * factor
 
 
-def _load_entry(owner: str, key: str, i: int, p: Parameter, item: Any) -> Any:
-    """One per-parameter state entry from a state dict, on the parameter's backend and dtype."""
-    if item is None:
-        return None
-    if key == "step":
-        return _count(owner, f"{key!r}[{i}]", item)
-    if not (is_array(item) or hasattr(item, "shape")):
-        raise TypeError(f"{owner}: {key!r}[{i}] is a {type(item).__name__}, not an array")
-    if tuple(item.shape) != tuple(p.value.shape):
-        raise ValueError(f"{owner}: {key!r}[{i}] has shape {tuple(item.shape)}, "
-                         f"parameter {i} has shape {tuple(p.value.shape)}")
-    try:
-        return asarray(item, dtype=p.value.dtype, backend=backend_of(p.value))
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{owner}: {key!r}[{i}] cannot become a {dtype_name(p.value.dtype)} "
-                        f"array like parameter {i}: {err}") from err
+def _like(where: str, key: str, i: int, value: Any, item: Any, copy: bool = False) -> Any:
+    """State entry ``item`` of parameter i as an array of the library, device and dtype of the
+    parameter's ``value``: ``item`` itself when it is one already (unless ``copy``), else a
+    copy. TypeError for a non-array or a non-float one, ValueError for another shape."""
+    if (not copy and type(item) is type(value) and item.dtype == value.dtype
+            and item.shape == value.shape and item.device == value.device):
+        return item
+    if not is_array(item):
+        raise TypeError(f"{where}: {key!r}[{i}] is a {type(item).__name__}, not an array")
+    if tuple(item.shape) != tuple(value.shape):
+        raise ValueError(f"{where}: {key!r}[{i}] has shape {tuple(item.shape)}, "
+                         f"parameter {i} has shape {tuple(value.shape)}")
+    if not dtype_name(item.dtype).startswith("float"):
+        raise TypeError(f"{where}: {key!r}[{i}] is {dtype_name(item.dtype)}; optimizer state "
+                        f"is floating-point")
+    if getattr(item, "requires_grad", False):  # a torch tensor: a copy would keep its graph
+        item = to_numpy(item)
+    return asarray(item, dtype=value.dtype, backend=backend_of(value))
