@@ -379,6 +379,22 @@ def test_state_that_cannot_follow_is_refused_before_any_update(backend):
     assert _snapshot(opt, params) == before  # parameter 0 was not updated either
 
 
+@pytest.mark.parametrize("grad", [None, "ones"])
+def test_a_parameter_replaced_by_a_non_array_is_refused_before_any_update(backend, grad):
+    params = _params()
+    opt = optim.SGD(params, lr=0.1, momentum=0.9)
+    _train(opt, params, 0, 2)
+    _set_grads(params, 2)
+    params[1].value = [1.0, 2.0]
+    params[1].grad = None if grad is None else params[0].grad[0, :]
+    before = _snapshot(opt, params[:1])
+    with pytest.raises(TypeError, match=r"^SGD(.step)?: parameter 1 holds a list, not an array"):
+        opt.step()
+    with pytest.raises(TypeError, match=r"^SGD.load_state_dict: parameter 1 holds a list"):
+        opt.load_state_dict(_host_state(opt.state_dict()))
+    assert _snapshot(opt, params[:1]) == before
+
+
 def test_a_fill_value_the_new_dtype_cannot_hold_is_refused_before_any_update(backend):
     params = _params(dtype="float64")
     opt = optim.Adagrad(params, initial_accumulator_value=1e300)

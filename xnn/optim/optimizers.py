@@ -551,10 +551,12 @@ def _scale(p: Parameter, factor: float) -> None:
 def _like(where: str, key: str, i: int, value: Any, item: Any, copy: bool = False) -> Any:
     """State entry ``item`` of parameter i as an array of the library, device and dtype of the
     parameter's ``value``: ``item`` itself when it is one already (unless ``copy``), else a
-    copy. TypeError for a non-array or a non-float one, ValueError for another shape."""
+    copy. TypeError for a non-array (either) or a non-float one, ValueError for another shape."""
     if (not copy and type(item) is type(value) and item.dtype == value.dtype
             and item.shape == value.shape and item.device == value.device):
         return item
+    if not is_array(value):
+        raise TypeError(f"{where}: parameter {i} holds a {type(value).__name__}, not an array")
     if not is_array(item):
         raise TypeError(f"{where}: {key!r}[{i}] is a {type(item).__name__}, not an array")
     if tuple(item.shape) != tuple(value.shape):
