@@ -493,11 +493,6 @@ def host_backend() -> Backend:
     return _load_numpy(None)
 
 
-def host_generator(seed: int | None) -> Any:
-    """A NumPy PCG64 generator: the single source of xnn's random numbers on every backend."""
-    return _np.random.default_rng(seed)
-
-
 def from_host(a: Any, dtype: Any, backend: Backend | str | None = None) -> Any:
     """Move a host (NumPy) array onto the active backend, cast on the host to ``dtype`` first."""
     b = _resolve(backend)

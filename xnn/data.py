@@ -12,8 +12,9 @@ from typing import Any, Iterator
 
 from . import random
 from ._checks import check_labels, expect, integer
-from .backend import (array_namespace, asarray, backend_of, dtype_name, host_generator,
+from .backend import (array_namespace, asarray, backend_of, dtype_name,
                       is_array, resolve_dtype, to_numpy)
+from .random import host_generator
 
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
            "check_same_length", "check_seed", "take_rows"]

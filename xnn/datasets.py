@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ._checks import integer
-from .backend import from_host, host_backend, host_generator
+from .backend import from_host, host_backend
+from .random import host_generator
 
 __all__ = ["xor", "linear", "polynomial", "polyval", "arithmetic", "circles",
            "POLYNOMIAL_COEFFICIENTS"]

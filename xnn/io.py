@@ -21,7 +21,8 @@ import numpy as np  # checkpoints are NumPy archives on the host
 
 from . import random
 from .backend import (Backend, _load, asarray, dtype_name, get_backend, host_backend,
-                      host_generator, to_numpy)
+                      to_numpy)
+from .random import host_generator
 from .nn import init as _init
 from .nn.module import MODULE_CLASSES, Module
 from .optim.optimizers import Optimizer

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 from . import datasets, random
-from .backend import (Backend, asarray, backend_of, dtype_name, host_backend, host_generator,
+from .backend import (Backend, asarray, backend_of, dtype_name, host_backend,
                       to_numpy, use_backend, use_default_dtype)
+from .random import host_generator
 from .nn.module import Module
 
 __all__ = ["compare_backends", "assert_parity", "ParityReport", "ParamDiff", "TOLERANCES",

@@ -11,10 +11,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np  # the host generator
+
 from ._checks import integer
-from .backend import Backend, from_host, get_backend, host_generator, resolve_dtype
+from .backend import Backend, from_host, get_backend, resolve_dtype
 
 __all__ = ["seed", "get_state", "set_state", "normal", "uniform", "bernoulli", "permutation"]
+
+def host_generator(seed: int | None) -> Any:
+    """A NumPy PCG64 generator: the single source of xnn's random numbers on every backend."""
+    return np.random.default_rng(seed)
+
 
 _generator = host_generator(None)
 

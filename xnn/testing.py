@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import random
-from .backend import asarray, backend_of, dtype_name, host_generator, to_numpy
+from .backend import asarray, backend_of, dtype_name, to_numpy
+from .random import host_generator
 from .losses.base import Loss
 from .nn.module import Module
 from .parity import TOLERANCES, ParamDiff, ParityReport, assert_parity, compare_backends

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from . import random
 from ._checks import integer, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
-                      host_generator, is_array, to_numpy)
+                      is_array, to_numpy)
+from .random import host_generator
 from .data import check_same_length, check_seed
 from .metrics import get_metric
 from .nn.module import Module, accepts_input_grad
