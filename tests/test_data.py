@@ -86,8 +86,8 @@ def test_standard_scaler_not_fitted_error_is_a_value_error():
 
 
 def test_data_functions_refuse_lists_and_say_how_to_convert():
-    with pytest.raises(TypeError, match=r"train_test_split: X must be an array, got list; "
-                                        r"convert it with xnn.asarray"):
+    with pytest.raises(TypeError, match=r"train_test_split: expected the X to be an array, got "
+                                        r"list; make one with xnn.asarray"):
         data.train_test_split([[1.0], [2.0]], xnn.asarray(np.ones(2)))
 
 

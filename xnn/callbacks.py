@@ -11,8 +11,8 @@ import os
 import warnings
 from typing import Any, Callable
 
-from ._checks import integer, number
-from .backend import array_namespace, asarray, backend_of
+from ._checks import expect, integer, number
+from .backend import asarray, backend_of
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
 
@@ -153,7 +153,7 @@ class TerminateOnNaN(Callback):
 
     def before_step(self, run: Any, loss: Any) -> bool:
         grads = [p.grad for p in run.model.parameters() if p.grad is not None]
-        xp = array_namespace(loss)
+        xp = expect("TerminateOnNaN", loss, dtype=None, what="loss")
         finite = xp.all(xp.isfinite(loss))
         for g in grads:
             finite = finite & xp.all(xp.isfinite(g))

@@ -11,25 +11,19 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from . import random
-from ._checks import check_labels, expect, integer
-from .backend import (array_namespace, asarray, backend_of, dtype_name,
-                      is_array, resolve_dtype, to_numpy)
+from ._checks import check_labels, expect, integer, is_integral
+from .backend import (asarray, backend_of, dtype_name,
+                      resolve_dtype, to_numpy)
 from .random import host_generator
 
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
            "check_same_length", "check_seed", "take_rows"]
 
 
-def _check_array(owner: str, name: str, x: Any) -> None:
-    if not is_array(x):
-        raise TypeError(f"{owner}: {name} must be an array, got {type(x).__name__}; convert "
-                        f"it with xnn.asarray()")
-
-
 def check_same_length(owner: str, X: Any, y: Any) -> int:
     """The number of rows, after checking X and y are arrays with the same number of them."""
-    _check_array(owner, "X", X)
-    _check_array(owner, "y", y)
+    expect(owner, X, dtype=None, what="X")
+    expect(owner, y, dtype=None, what="y")
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{owner}: X and y need a leading sample axis, got shapes "
                          f"{tuple(X.shape)} and {tuple(y.shape)}")
@@ -59,7 +53,7 @@ def take_rows(x: Any, rows: Any) -> Any:
     IndexError on every backend (CuPy's take would wrap it silently). Host indices are checked
     on the host; device indices cost one transfer of their min and max.
     """
-    xp = array_namespace(x)
+    xp = expect("take_rows", x, dtype=None, what="array")
     on_device = type(rows) is type(x)
     index = rows if on_device else to_numpy(rows)
     if index.shape[0] and not dtype_name(index.dtype).startswith(("int", "uint")):
@@ -124,13 +118,10 @@ class StandardScaler:
         self.scale: Any = None
 
     def fit(self, X: Any) -> StandardScaler:
-        _check_array("StandardScaler.fit", "X", X)
-        xp = array_namespace(X)
-        if X.ndim != 2 or X.shape[0] == 0:
+        xp = expect("StandardScaler.fit", X, ndim=2, what="X")
+        if X.shape[0] == 0:
             raise ValueError(f"StandardScaler.fit: expected a non-empty (samples, features) "
                              f"array, got shape {tuple(X.shape)}")
-        if not xp.isdtype(X.dtype, "real floating"):
-            raise TypeError(f"StandardScaler.fit: expected floating-point data, got {X.dtype}")
         self.mean = xp.mean(X, axis=0)
         std = xp.std(X, axis=0)
         self.scale = xp.where(std > 0, std, xp.ones_like(std))
@@ -140,13 +131,7 @@ class StandardScaler:
         owner = f"StandardScaler.{what}"
         if self.mean is None:
             raise NotFittedError(f"{owner}: call fit() first")
-        _check_array(owner, "X", X)
-        if type(X) is not type(self.mean):
-            raise TypeError(f"{owner}: fit on {type(self.mean).__module__} arrays, got a "
-                            f"{type(X).__module__} array; move it with xnn.asarray()")
-        if str(X.device) != str(self.mean.device):
-            raise ValueError(f"{owner}: fit on device {self.mean.device}, got an array on "
-                             f"{X.device}; move it with xnn.asarray()")
+        expect(owner, X, like=self.mean, dtype=None, what="X", like_what="fitted mean")
         if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
             raise ValueError(f"{owner}: fit on {self.mean.shape[0]} features, got "
                              f"shape {tuple(X.shape)}")
@@ -193,10 +178,9 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
     Labels outside [0, num_classes) raise ValueError; checking them reads their min and max
     back to the host (one device sync per call).
     """
-    _check_array("one_hot", "labels", labels)
-    xp = array_namespace(labels)
+    xp = expect("one_hot", labels, dtype=None, what="labels")
     integer("one_hot", "num_classes", num_classes, low=1)
-    if labels.ndim != 1 or not xp.isdtype(labels.dtype, "integral"):
+    if labels.ndim != 1 or not is_integral(xp, labels):
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
                          f"and dtype {dtype_name(labels.dtype)}")
     check_labels("one_hot", xp, labels, num_classes)

@@ -12,7 +12,7 @@ from typing import Any
 
 from .._checks import (check_labels, expect, int_range, integer, is_integral, number,
                        read_range)
-from ..backend import array_namespace, dtype_name
+from ..backend import dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_weight
 
@@ -192,8 +192,8 @@ class _ClassLoss(Loss):
         """Raise ValueError unless every label that is not ignored lies in [0, classes): the
         check ``validate`` makes on each call, for ``fit`` to make once over all the labels
         before training (two reductions and one transfer, nothing of size batch x classes)."""
-        xp = array_namespace(labels)
-        if xp.isdtype(labels.dtype, "integral") and labels.ndim == 1:
+        xp = expect(self, labels, dtype=None, what="labels")
+        if is_integral(xp, labels) and labels.ndim == 1:
             check_labels(self, xp, labels, classes, self._ignored(xp, labels))
 
     def _options(self) -> dict[str, Any]:
