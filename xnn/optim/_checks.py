@@ -7,7 +7,7 @@ scalars.
 
 A gradient must be an array of its parameter's library, device, dtype and shape: anything
 else would broadcast or promote silently, or fail inside the library. The usual case passes
-on four comparisons a parameter and reads nothing back from the device; only a mismatch takes
+on five comparisons a parameter and reads nothing back from the device; only a mismatch takes
 the slow path that says what came and what was expected.
 """
 
@@ -47,27 +47,35 @@ def flag(owner: Any, name: str, value: Any) -> bool:
                             f"{type(value).__name__} {value!r}")
 
 
-def check_grads(owner: Any, placed: Sequence[tuple[Parameter, Any]]) -> bool:
-    """Raise unless every grad that is not None can update its parameter, before any update;
-    return whether every parameter still holds the array it is paired with in ``placed``.
+def placements(params: Iterable[Parameter]) -> list[tuple]:
+    """(parameter, value, dtype, shape, device) for each parameter: the value's place, which
+    check_grads compares each grad with, and which an optimizer's state was made for."""
+    return [(p, p.value, getattr(p.value, "dtype", None), getattr(p.value, "shape", None),
+             getattr(p.value, "device", None)) for p in params]
 
-    ``placed`` pairs each parameter with an array: the value an optimizer's state lies beside
-    (the answer is False once ``model.to()`` replaced it, and the state must follow), or the
-    parameter's current value for a caller without state. A grad passes when it is an array of
-    the parameter's library and device with its dtype and shape (a NumPy scalar for a 0-d NumPy
-    parameter, or a subclass such as torch's Parameter, passes the slow path). TypeError names
-    a non-array, another library or another dtype; ValueError another device or shape; each
-    names the owner and the parameter's index.
+
+def check_grads(owner: Any, placed: Sequence[tuple]) -> bool:
+    """Raise unless every grad that is not None can update its parameter, before any update;
+    return whether every parameter and grad is where ``placed`` recorded.
+
+    ``placed`` is what placements() returned: for an optimizer, when its state was placed (the
+    answer is False once ``model.to()`` replaced a value, and the state must follow); for a
+    caller without state, just now. A grad passes when it is an array of the parameter's
+    library and device with its dtype and shape (a NumPy scalar for a 0-d NumPy parameter, or a
+    subclass such as torch's Parameter, passes the slow path). TypeError names a non-array,
+    another library or another dtype; ValueError another device or shape; each names the owner
+    and the parameter's index. The usual case compares each grad with the recorded place, so it
+    reads the value's dtype, shape and device only when they are recorded.
     """
-    for p, held in placed:  # pairs, not zip(params, values): zip costs more than the checks
-        grad, value = p.grad, p.value
-        if value is not held or grad is not None and not (
-                type(grad) is type(value) and grad.dtype == value.dtype
-                and grad.shape == value.shape and grad.device == value.device):
-            for i, (q, _) in enumerate(placed):
+    for p, held, dtype, shape, device in placed:
+        grad = p.grad
+        if p.value is not held or grad is not None and not (
+                type(grad) is type(held) and grad.dtype == dtype and grad.shape == shape
+                and grad.device == device):
+            for i, (q, *_) in enumerate(placed):
                 if q.grad is not None:
                     check_grad(owner, i, q.value, q.grad)
-            return all(q.value is held for q, held in placed)
+            return False  # the grads can update, but not everything is as recorded
     return True
 
 

@@ -8,7 +8,7 @@ from ..backend import get_backend, resolve_dtype
 from ..namespace import array_namespace
 from ..nn.module import Parameter
 from .._checks import check_one_place, number
-from ._checks import check_grads, parameter_list
+from ._checks import check_grads, parameter_list, placements
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -32,7 +32,7 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     params = parameter_list("clip_grad_norm", params)
     max_norm = number("clip_grad_norm", "max_norm", max_norm, low=0)
     norm_type = number("clip_grad_norm", "norm_type", norm_type, low=0, low_open=True)  # or inf
-    check_grads("clip_grad_norm", [(p, p.value) for p in params])
+    check_grads("clip_grad_norm", placements(params))
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
         b = get_backend()
@@ -63,7 +63,7 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
     """
     params = parameter_list("clip_grad_value", params)
     limit = number("clip_grad_value", "limit", limit, low=0)
-    check_grads("clip_grad_value", [(p, p.value) for p in params])
+    check_grads("clip_grad_value", placements(params))
     for p in params:
         if p.grad is not None:
             xp = array_namespace(p.grad)

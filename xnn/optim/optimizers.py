@@ -15,7 +15,8 @@ Hyperparameters are attributes (``opt.lr``, ``opt.betas``) checked by one pure f
 as a Python number or bool, so ``opt.lr = np.float64(0.1)`` stores 0.1 (a NumPy scalar times
 another library's array fails or makes a NumPy array, and JSON has no NumPy scalars), and
 ``opt.lr = -1`` is refused and changes nothing. Being floats and never NaN, they are tested
-as ``if self.momentum:`` for momentum != 0 (a float compared with the int 0 costs more).
+as ``if momentum:`` for momentum != 0 and meet float constants (``1.0 - beta1``): Python's
+int-float mixes cost twice as much, on every parameter at every step.
 
 Updates are written in place (``p.value -= ...``, ``state["exp_avg_sq"] *= beta2``) so
 ``Parameter.value`` and the state arrays stay the same objects from step to step. Each in-place
@@ -37,7 +38,7 @@ from .._checks import integer, number
 from ..backend import asarray, backend_of, to_numpy
 from ..namespace import array_namespace, compute_namespace, dtype_name, is_array
 from ..nn.module import Parameter
-from ._checks import check_grads, flag, parameter_list
+from ._checks import check_grads, flag, parameter_list, placements
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -73,7 +74,7 @@ class Optimizer:
         self._assign(self._checked({"lr": lr, **hyperparameters, "initial_lr": None}))
         self.steps = 0  # step() calls so far
         self.state: dict[Parameter, dict[str, Any]] = {p: {} for p in params}
-        self._placed = [(p, p.value) for p in params]  # each with the value its state lies beside
+        self._placed = placements(params)  # where the state lies: beside these values
 
     def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
         """``hyper`` (a value for each of ``hyperparameters`` and "initial_lr") as Python numbers
@@ -127,7 +128,7 @@ class Optimizer:
                   for key, item in self.state[p].items()} for i, p in enumerate(self.params)]
         for p, new in zip(self.params, moved):
             self.state[p].update(new)
-        self._placed = [(p, p.value) for p in self.params]
+        self._placed = placements(self.params)
 
     def zero_grad(self) -> None:
         """Forget the gradients, so the next backprop starts from zero."""
@@ -168,7 +169,7 @@ class Optimizer:
         self._assign(hyper)
         self.steps = steps
         self.state = per_parameter
-        self._placed = [(p, p.value) for p in self.params]
+        self._placed = placements(self.params)
 
     def _read(self, state: Any) -> tuple[dict[str, Any], int, dict[Parameter, dict]]:
         """The hyperparameters, step count and per-parameter state dicts that ``state`` holds,
@@ -281,7 +282,7 @@ class SGD(Optimizer):
                     state["momentum_buffer"] = array_namespace(grad).asarray(grad, copy=True)
                 else:
                     state["momentum_buffer"] *= momentum
-                    state["momentum_buffer"] += grad if not dampening else (1 - dampening) * grad
+                    state["momentum_buffer"] += grad if not dampening else (1.0 - dampening) * grad
                 buf = state["momentum_buffer"]
                 grad = grad + momentum * buf if nesterov else buf
             _subtract(p, lr * grad)
@@ -399,10 +400,10 @@ class RMSprop(Optimizer):
             if weight_decay:
                 grad = grad + weight_decay * p.value
             state["square_avg"] *= alpha
-            state["square_avg"] += (1 - alpha) * grad * grad
+            state["square_avg"] += (1.0 - alpha) * grad * grad
             if centered:
                 # torch's lerp, not alpha ga + (1 - alpha) g
-                state["grad_avg"] += (1 - alpha) * (grad - state["grad_avg"])
+                state["grad_avg"] += (1.0 - alpha) * (grad - state["grad_avg"])
                 ga = state["grad_avg"]
                 avg = xp.sqrt(state["square_avg"] - ga * ga)
             else:
@@ -478,15 +479,15 @@ class Adam(Optimizer):
             if weight_decay:
                 if decoupled:
                     # AdamW (Loshchilov & Hutter): shrink the weights, outside m and v
-                    _scale(p, 1 - lr * weight_decay)
+                    _scale(p, 1.0 - lr * weight_decay)
                 else:
                     # Adam: the L2 penalty's gradient, so it is rescaled by v like the loss's
                     grad = grad + weight_decay * p.value
             # torch's lerp form of beta1 m + (1 - beta1) g
-            state["exp_avg"] += (1 - beta1) * (grad - state["exp_avg"])
+            state["exp_avg"] += (1.0 - beta1) * (grad - state["exp_avg"])
             state["exp_avg_sq"] *= beta2
-            state["exp_avg_sq"] += (1 - beta2) * grad * grad
-            step_size = lr / (1 - beta1 ** t)
+            state["exp_avg_sq"] += (1.0 - beta2) * grad * grad
+            step_size = lr / (1.0 - beta1 ** t)
             if amsgrad:
                 state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"],
                                                      state["exp_avg_sq"])
@@ -494,7 +495,7 @@ class Adam(Optimizer):
             else:
                 second = state["exp_avg_sq"]
             denom = xp.sqrt(second)
-            denom /= (1 - beta2 ** t) ** 0.5
+            denom /= (1.0 - beta2 ** t) ** 0.5
             denom += eps
             _subtract(p, step_size * state["exp_avg"] / denom)
 
