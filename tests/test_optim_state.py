@@ -379,6 +379,29 @@ def test_state_that_cannot_follow_is_refused_before_any_update(backend):
     assert _snapshot(opt, params) == before  # parameter 0 was not updated either
 
 
+def test_a_parameter_reshaped_in_place_is_refused_before_any_update():
+    params = _params()
+    opt = optim.Adam(params)
+    _train(opt, params, 0, 2)
+    params[0].value.shape = (2, 3)  # NumPy reshapes a contiguous array in place: same object
+    _set_grads(params, 2)
+    before = _snapshot(opt, params)
+    with pytest.raises(ValueError, match=r"^Adam.step: 'exp_avg'\[0\] has shape \(3, 2\), "
+                                         r"parameter 0 has shape \(2, 3\)"):
+        opt.step()
+    assert _snapshot(opt, params) == before
+
+
+def test_a_numpy_scalar_grad_of_a_0d_parameter_steps_like_an_array():
+    p, q = Parameter(np.asarray(1.0)), Parameter(np.asarray(1.0))
+    opt, twin = optim.Adam([p], lr=0.1), optim.Adam([q], lr=0.1)
+    for t in range(3):
+        p.grad, q.grad = np.float64(0.5 + t), np.asarray(0.5 + t)  # a scalar from a NumPy sum
+        opt.step()
+        twin.step()
+    assert p.value == q.value and opt.state[p]["step"] == 3
+
+
 @pytest.mark.parametrize("grad", [None, "ones"])
 def test_a_parameter_replaced_by_a_non_array_is_refused_before_any_update(backend, grad):
     params = _params()
