@@ -27,6 +27,7 @@ from xnn import losses, metrics, nn, optim
 from xnn.backend import (BACKEND_NAMES, BackendUnavailableError, array_namespace, backend_of,
                          dtype_name)
 from xnn.io import CheckpointError
+from xnn.namespace import compute_namespace
 from xnn.optim import clip, schedules
 
 # XNN_FUZZ_EXAMPLES=300 for a deep run (the default keeps the suite quick); FEW is for the
@@ -756,3 +757,78 @@ def test_damaged_checkpoint_loads_or_raises_checkpointerror(tmp_path_factory, da
     if ok:
         assert {k: tuple(v.shape) for k, v in ck.model.state_dict().items()} == {
             k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+# --- the entry points issues 12 and 14 added -----------------------------------------------------
+
+@FUZZ
+@given(x=anything(), like=st.one_of(st.none(), host_arrays(dtypes=FLOATS, min_rank=1)),
+       ndim=st.one_of(st.none(), st.integers(0, 3)), features=st.one_of(st.none(),
+                                                                          st.integers(0, 5)),
+       dtype=st.sampled_from(["float", "integral", None, "float64", "int32"]))
+def test_expect_returns_the_namespace_or_refuses_naming_the_owner(backend, x, like, ndim,
+                                                                  features, dtype):
+    x, like = on_backend(x), on_backend(like)
+    ok, xp = attempt(lambda: xnn.expect("Probe", x, like=like, ndim=ndim, features=features,
+                                        dtype=dtype), "Probe")
+    if ok:  # everything asked for holds
+        assert xp is compute_namespace(x)
+        assert ndim is None or x.ndim == ndim
+        assert features is None or x.shape[-1] == features
+        if dtype == "float":
+            assert dtype_name(x.dtype).startswith("float")
+            assert like is None or dtype_name(x.dtype) == dtype_name(like.dtype)
+
+
+@FUZZ
+@given(value=ODD_NUMBERS, low=st.one_of(st.none(), st.floats(-2, 2)),
+       high=st.one_of(st.none(), st.floats(-2, 2)), low_open=st.booleans())
+def test_number_gives_a_float_in_bounds_or_refuses(value, low, high, low_open):
+    ok, got = attempt(lambda: xnn.number("Probe", "x", value, low=low, high=high,
+                                         low_open=low_open), "Probe: x must be")
+    if ok:
+        assert type(got) is float and got == got
+        assert low is None or (got > low if low_open else got >= low)
+        assert high is None or got <= high
+    else:
+        assert isinstance(got, (TypeError, ValueError))
+        assert not isinstance(value, (bool, str, type(None), tuple, list)) or isinstance(
+            got, TypeError)
+
+
+@FUZZ
+@given(value=st.one_of(ODD_NUMBERS, st.integers(-10, 10), st.just(np.int64(3))),
+       low=st.one_of(st.none(), st.integers(-3, 3)))
+def test_integer_gives_an_int_in_bounds_or_refuses(value, low):
+    ok, got = attempt(lambda: xnn.integer("Probe", "n", value, low=low), "Probe: n must be")
+    if ok:
+        assert type(got) is int and (low is None or got >= low)
+        assert not isinstance(value, (bool, float))
+
+
+@FUZZ
+@given(x=host_arrays(min_rank=1), rows=st.one_of(
+    st.lists(st.integers(-8, 8), max_size=6), host_arrays(dtypes=["int64", "int32", "float64"],
+                                                           max_rank=1, min_rank=1),
+    st.sampled_from(JUNK)), on_device=st.booleans())
+def test_take_rows_takes_numpy_rows_or_refuses_clearly(backend, x, rows, on_device):
+    if on_device and isinstance(rows, (list, np.ndarray)):
+        rows = attempt(lambda: xnn.asarray(rows), "asarray")[1]
+        if isinstance(rows, Exception):
+            return
+    ok, got = attempt(lambda: xnn.data.take_rows(on_backend(x), rows), ["take_rows", "to_numpy"],
+                      allowed=(TypeError, ValueError, IndexError))
+    if ok:
+        index = np.asarray(xnn.to_numpy(rows)).astype(np.int64)
+        np.testing.assert_array_equal(xnn.to_numpy(got), x[index])
+
+
+@FUZZ
+@given(values=st.lists(host_arrays(dtypes=FLOATS, max_rank=1), max_size=4))
+def test_to_numpy_of_a_list_of_backend_arrays_stacks_them_or_refuses(backend, values):
+    arrays = [on_backend(v) for v in values]
+    ok, got = attempt(lambda: xnn.to_numpy(arrays), "to_numpy")
+    if ok:
+        np.testing.assert_array_equal(got, np.array([v.astype(got.dtype) for v in values]))
+    else:
+        assert len({v.shape for v in values}) > 1

@@ -55,9 +55,9 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
         shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
         raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got shape "
                          f"{tuple(x.shape)}")
-    if features is not None and x.shape[-1] != features:
+    if features is not None and (x.ndim == 0 or x.shape[-1] != features):
         raise ValueError(f"{owner_name(owner)}: expected {features} {what} features, got "
-                         f"{x.shape[-1]} ({what} shape {tuple(x.shape)})")
+                         f"{x.shape[-1] if x.ndim else 'none'} ({what} shape {tuple(x.shape)})")
     if dtype is FLOAT or dtype == FLOAT:
         if like is not None:
             if x.dtype != like.dtype:

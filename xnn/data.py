@@ -56,7 +56,9 @@ def take_rows(x: Any, rows: Any) -> Any:
     xp = expect("take_rows", x, dtype=None, what="array")
     on_device = type(rows) is type(x)
     index = rows if on_device else to_numpy(rows)
-    if index.shape[0] and not dtype_name(index.dtype).startswith(("int", "uint")):
+    if index.ndim != 1:
+        raise ValueError(f"take_rows: expected 1-D row indices, got shape {tuple(index.shape)}")
+    if (on_device or index.shape[0]) and not dtype_name(index.dtype).startswith(("int", "uint")):
         raise TypeError(f"take_rows: expected integer row indices, got dtype "
                         f"{dtype_name(index.dtype)}")
     n, lo, hi = x.shape[0], 0, -1
