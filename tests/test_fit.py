@@ -111,7 +111,7 @@ def test_fit_refuses_bad_arguments(backend):
     with pytest.raises(ValueError, match="validation_data or validation_split, not both"):
         xnn.fit(model, X, y, loss=mse, optimizer=opt, epochs=1, validation_split=0.5,
                 validation_data=(X, y))
-    with pytest.raises(ValueError, match="lr must be >= 0"):
+    with pytest.raises(ValueError, match=r"SGD: lr must be a number in \[0, inf\), got -0.1"):
         xnn.optim.SGD(model.parameters(), lr=-0.1)
 
 
