@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import math
 import os
 import platform
 import resource
@@ -470,13 +469,13 @@ def bench_device_memory(w: W.Workload, target: Target) -> dict[str, Any]:
     for name, make in target.implementations(extras=False).items():
         trainer = make(w, X, y, weights, orders)             # the data: part of the baseline
 
-        def train() -> None:
+        def train(trainer: Any = trainer) -> None:
             trainer.reset()                                   # the model and the optimizer
             trainer.run(max_steps=4)
 
         peak = target.peak_bytes(name, train)
         rows[name] = {"peak": peak, "ratio": peak / minimum["total"]}
-        del trainer, train
+        del trainer, train  # free this implementation's device memory before the next
     return {"device": True, "measured": target.info.get("memory", ""), "minimum": minimum,
             "implementations": rows}
 

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import zipfile
 
 import numpy as np
 import pytest

@@ -19,7 +19,6 @@ import array_api_compat
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
 from .namespace import IMPORT_LOCK, _NUMPY_XP, array_namespace, dtype_name, is_array, library
-from .namespace import compute_namespace  # noqa: F401 - its old home, re-exported
 
 __all__ = [
     "Backend",
