@@ -457,3 +457,17 @@ def test_repr_shows_the_settings():
             == "CrossEntropyLoss(label_smoothing=0.1, reduction='sum')")
     assert (repr(losses.NLLLoss(weight=xnn.asarray([1.0, 2.0]), ignore_index=0))
             == "NLLLoss(weight=<float32 array of shape (2,)>, ignore_index=0, reduction='mean')")
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_gives_the_same_bits_whether_or_not_it_checked_the_labels(backend, reduction,
+                                                                              dtype):
+    # with validate=True and every label a class it skips the ignored-row bookkeeping
+    rng = np.random.default_rng(3)
+    logits = xnn.asarray(rng.standard_normal((33, 7)) * 4, dtype=dtype)
+    labels = xnn.asarray(rng.integers(0, 7, 33))
+    checked = losses.CrossEntropyLoss(reduction=reduction)(logits, labels)
+    unchecked = losses.CrossEntropyLoss(reduction=reduction, validate=False)(logits, labels)
+    for a, b in zip(checked, unchecked):
+        np.testing.assert_array_equal(xnn.to_numpy(a), xnn.to_numpy(b))

@@ -167,13 +167,14 @@ class _ClassLoss(Loss):
         expect(self, self.weight, like=scores, what="weight", like_what="prediction")
         return self.weight
 
-    def _one_hot(self, xp: Any, labels: Any, classes: int) -> Any:
+    def _one_hot(self, xp: Any, labels: Any, classes: int, checked: bool = False) -> Any:
         """(batch, classes) mask, True at each sample's label, all False on ignored samples.
 
         The gradient needs the label's column set, a scatter the standard lacks; this mask
-        (built with == and arange only) serves the value and the gradient alike.
+        (built with == and arange only) serves the value and the gradient alike. ``checked``:
+        the caller has validated the labels already.
         """
-        if self.validate:  # reads min and max back to the host: a device sync on a GPU
+        if self.validate and not checked:  # reads min and max back: a device sync on a GPU
             check_labels(self, xp, labels, classes, self._ignored(xp, labels))
         if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
             labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
@@ -244,7 +245,11 @@ class CrossEntropyLoss(_ClassLoss):
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
             # the number of labels kept (the general branch below gives the same numbers)
-            q = xp.astype(self._one_hot(xp, target, classes), pred.dtype)
+            every_row = self._every_label_a_class(xp, target, classes)
+            q = xp.astype(self._one_hot(xp, target, classes, checked=every_row), pred.dtype)
+            if every_row:  # q sums to 1 on each row: sum(q) is the batch size (same bits)
+                log_p = log_softmax(xp, pred)
+                return self._reduce(xp, -xp.sum(q * log_p, axis=1), xp.exp(log_p) - q)
             count = xp.sum(q)
         elif labels:
             weight = self._class_weight(xp, pred)
@@ -263,6 +268,15 @@ class CrossEntropyLoss(_ClassLoss):
         # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
         grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
         return self._reduce(xp, value, grad, count)
+
+    def _every_label_a_class(self, xp: Any, labels: Any, classes: int) -> bool:
+        """With ``validate``, whether every label lies in [0, classes) and none is ignored,
+        read in one transfer; then the mask needs no ignored rows and the mean no count.
+        False without ``validate`` (nothing is read) or when some label is ignore_index."""
+        if not self.validate or 0 <= self.ignore_index < classes or labels.shape[0] == 0:
+            return False
+        lo, hi = read_range(xp, labels)
+        return 0 <= int(lo) and int(hi) < classes
 
     def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
                              classes: int) -> None:
