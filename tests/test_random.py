@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import xnn
+import xnn.testing
 from xnn import random
 from xnn.backend import backend_of
 
@@ -99,3 +100,40 @@ def test_seed_takes_numpy_integers_as_fit_does():
 def test_seed_refuses_what_is_not_a_non_negative_int(value, error):
     with pytest.raises(error, match=r"seed: seed must be an int"):
         xnn.seed(value)
+
+
+def test_use_seed_draws_from_its_own_generator_and_leaves_the_global_one_alone():
+    xnn.seed(1)
+    state = random.get_state()
+    with random.use_seed(7):
+        inside = random.permutation(10)
+        random.seed(8)  # reseeds the block's generator, not the process-wide one
+    assert random.get_state() == state
+    with random.use_seed(7):
+        np.testing.assert_array_equal(random.permutation(10), inside)
+    xnn.seed(7)
+    np.testing.assert_array_equal(random.permutation(10), inside)
+
+
+def test_use_seed_is_local_to_the_thread_that_enters_it():
+    import threading
+
+    xnn.seed(2)
+    expected = random.permutation(10)
+    xnn.seed(2)
+    seen = []
+    with random.use_seed(5):
+        worker = threading.Thread(target=lambda: seen.append(random.permutation(10)))
+        worker.start()
+        worker.join()
+    np.testing.assert_array_equal(seen[0], expected)
+
+
+def test_compare_backends_leaves_the_process_generator_as_it_was():
+    xnn.seed(3)
+    state = random.get_state()
+    X, y = xnn.datasets.xor(dtype="float64")
+    xnn.testing.compare_backends(lambda: xnn.tutorials.xor(), X, y, loss=xnn.losses.MSELoss(),
+                                 optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.5), steps=3,
+                                 backends=["numpy", "array_api_strict"])
+    assert random.get_state() == state

@@ -106,9 +106,10 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
               optimizer: Callable, steps: int, dtype: str, batch_size: int | None, seed: int,
               on_step: Callable[[int, list[tuple[str, Any]]], None]) -> list[float]:
     """Train on one backend; calls on_step(step, [(name, host array)]) after every update."""
-    with use_default_dtype(dtype):  # this thread's default only (set_ would change every thread's)
+    # this thread's dtype and generator only (set_default_dtype and seed would change every
+    # thread's)
+    with use_default_dtype(dtype), random.use_seed(seed):
         with use_backend(backend_name):
-            random.seed(seed)
             model = build_model()
             opt = optimizer(model.parameters())
             Xb = asarray(X, dtype=dtype)

@@ -9,14 +9,18 @@ operations, which are exact, so those masks are bit-identical on every backend t
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import contextvars
+from typing import Any, Iterator
 
 import numpy as np  # the host generator
 
 from ._checks import integer
 from .backend import Backend, from_host, get_backend, resolve_dtype
 
-__all__ = ["seed", "get_state", "set_state", "normal", "uniform", "bernoulli", "permutation"]
+__all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
+           "permutation"]
+
 
 def host_generator(seed: int | None) -> Any:
     """A NumPy PCG64 generator: the single source of xnn's random numbers on every backend."""
@@ -24,34 +28,57 @@ def host_generator(seed: int | None) -> Any:
 
 
 _generator = host_generator(None)
+_local: contextvars.ContextVar[Any] = contextvars.ContextVar("xnn_generator", default=None)
+
+
+def _current() -> Any:
+    """The generator draws come from: the innermost use_seed()'s, else the process-wide one."""
+    return _local.get() or _generator
 
 
 def seed(value: int) -> None:
-    """Seed xnn's host generator: same seed, same weights, masks and shuffles on every backend."""
+    """Seed xnn's host generator: same seed, same weights, masks and shuffles on every backend.
+    Inside use_seed() it reseeds that block's generator only."""
     global _generator
-    _generator = host_generator(integer("seed", "seed", value, low=0))
+    fresh = host_generator(integer("seed", "seed", value, low=0))
+    if _local.get() is not None:
+        _local.set(fresh)
+    else:
+        _generator = fresh
+
+
+@contextlib.contextmanager
+def use_seed(value: int) -> Iterator[None]:
+    """Draw from a generator seeded with ``value`` inside a ``with`` block only; local to the
+    thread or async task that enters it (as use_backend is), so other threads' draws and the
+    process-wide generator's state are left alone."""
+    token = _local.set(host_generator(integer("use_seed", "seed", value, low=0)))
+    try:
+        yield
+    finally:
+        _local.reset(token)
 
 
 def get_state() -> dict:
     """The generator's state as plain data (JSON-serialisable), for checkpoints."""
-    return _generator.bit_generator.state
+    return _current().bit_generator.state
 
 
 def set_state(state: dict) -> None:
     """Restore a state from :func:`get_state`."""
-    _generator.bit_generator.state = state
+    _current().bit_generator.state = state
 
 
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
            backend: Backend | None = None) -> Any:
     """Samples of N(mean, std^2) on the active backend."""
-    return from_host(mean + std * _generator.standard_normal(shape), dtype, backend)
+    return from_host(mean + std * _current().standard_normal(shape), dtype, backend)
 
 
 def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtype: Any = None,
             backend: Backend | None = None) -> Any:
     """Samples of U[low, high) on the active backend."""
-    return from_host(_generator.uniform(low, high, shape), dtype, backend)
+    return from_host(_current().uniform(low, high, shape), dtype, backend)
 
 
 def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
@@ -62,7 +89,7 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
     """
     b = backend if backend is not None else get_backend()
     xp = b.xp
-    key = int(_generator.integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
+    key = int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
     # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
     keep = random_bits(xp, shape, key, b.device) < round(p * 2**32)
     return xp.astype(keep, resolve_dtype(xp, dtype))
@@ -70,7 +97,7 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
 
 def permutation(n: int) -> Any:
     """A host (NumPy) permutation of range(n), for shuffling indices."""
-    return _generator.permutation(n)
+    return _current().permutation(n)
 
 
 _LOW32 = 0xFFFFFFFF
