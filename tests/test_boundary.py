@@ -56,6 +56,18 @@ def test_training_on_data_that_requires_grad_keeps_parameters_plain(torch_backen
     assert not any(p.value.requires_grad for p in model.parameters())
 
 
+def test_fit_and_evaluate_take_data_that_requires_grad_and_keep_parameters_plain(torch_backend):
+    torch = torch_backend
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    X, y = torch.randn(8, 2, requires_grad=True), torch.randn(8, 1, requires_grad=True)
+    history = xnn.fit(model, X, y, loss=losses.MSELoss(), epochs=3, batch_size=4,
+                      optimizer=xnn.optim.Adam(model.parameters()), progress=False)
+    assert len(history["loss"]) == 3
+    assert "loss" in xnn.evaluate(model, X, y, loss=losses.MSELoss())
+    assert not any(p.value.requires_grad or p.value.grad_fn for p in model.parameters())
+
+
 @pytest.mark.parametrize("layer", [lambda: nn.Linear(2, 1), nn.ReLU, lambda: nn.LayerNorm(2)])
 def test_layers_refuse_a_tensor_that_requires_grad_saying_how_to_fix_it(torch_backend, layer):
     x = torch_backend.ones(3, 2, requires_grad=True)

@@ -306,8 +306,8 @@ def test_bce_checks_the_first_batch_up_front_and_not_every_step(backend, monkeyp
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid())
     loss = losses.BCELoss()
     reads = []
-    real = xnn.losses.classification.read_range
-    monkeypatch.setattr(xnn.losses.classification, "read_range",
+    real = xnn.losses.classification.read_numbers
+    monkeypatch.setattr(xnn.losses.classification, "read_numbers",
                         lambda *a: reads.append(1) or real(*a))
     history = xnn.fit(model, X, y, loss=loss, optimizer=optim.SGD(model.parameters(), lr=0.5),
                       epochs=3, batch_size=4, validation_data=(X, y), progress=False)

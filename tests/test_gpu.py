@@ -3,6 +3,8 @@
 Skipped with a reason where CuPy or a GPU is missing; XNN_REQUIRE_GPU=1 turns that into a failure.
 CuPy's detector (cupyx.allow_synchronize) sees only syncs through ndarray.get(); the CPU guard
 in test_sync_guard.py sees every read-back, and these tests run the same cases on the GPU.
+Behaviour every backend shares (dropout masks, take_rows bounds, lists of scalars) is tested
+on cupy too, through the backend fixture of the other test files.
 """
 
 from __future__ import annotations
@@ -73,31 +75,10 @@ def test_a_step_through_each_layer_on_cupy_does_not_synchronize(cupy_backend, ca
     _no_sync_after_warm_up(step(model, losses.MSELoss(), d.X, d.values))
 
 
-def test_dropout_masks_on_cupy_equal_numpys_bit_for_bit(cupy_backend):
-    x_host = np.random.default_rng(0).standard_normal((300, 70))
-    xnn.seed(4)
-    gpu = xnn.to_numpy(nn.Dropout(0.3)(xnn.asarray(x_host, dtype="float32")))
-    with xnn.use_backend("numpy"):
-        xnn.seed(4)
-        cpu = xnn.to_numpy(nn.Dropout(0.3)(xnn.asarray(x_host, dtype="float32")))
-    np.testing.assert_array_equal(gpu, cpu)
-
-
 def test_the_cupy_backend_prints_as_its_device_index_and_round_trips(cupy_backend):
     assert str(cupy_backend) == f"cupy:{cupy_backend.device.id}"
     assert xnn.set_backend(str(cupy_backend)) == cupy_backend
     assert hash(cupy_backend) == hash(xnn.set_backend("cupy", "cuda"))
-
-
-def test_take_rows_on_cupy_refuses_indices_that_cupy_would_wrap(cupy_backend):
-    x = xnn.asarray(np.arange(10.0).reshape(5, 2))
-    with pytest.raises(IndexError, match="row indices must lie in"):
-        xnn.data.take_rows(x, xnn.asarray([0, 5]))
-
-
-def test_to_numpy_stacks_a_list_of_cupy_scalars(cupy_backend):
-    values = [cupy_backend.xp.sum(xnn.asarray([1.0, 2.0])) for _ in range(3)]
-    np.testing.assert_array_equal(xnn.to_numpy(values), [3.0, 3.0, 3.0])
 
 
 @pytest.mark.parametrize("optimizer", ["SGD", "Adam", "AdamW", "RMSprop"])

@@ -7,6 +7,7 @@ import pytest
 
 import xnn
 from xnn import optim
+from xnn.backend import backend_of, dtype_name
 from xnn.nn import Parameter
 
 # every optimizer with every state list in use (momentum, centered, amsgrad)
@@ -30,7 +31,7 @@ def _set_grads(params: list[Parameter], t: int) -> None:
     for k, p in enumerate(params):
         v = xnn.to_numpy(p.value)
         p.grad = xnn.asarray(v - np.cos(t + k + np.arange(v.size).reshape(v.shape)),
-                             dtype=p.value.dtype)
+                             dtype=dtype_name(p.value.dtype), backend=backend_of(p.value))
 
 
 def _train(opt: optim.Optimizer, params: list[Parameter], first: int, last: int) -> None:

@@ -12,9 +12,11 @@ import pytest
 
 import xnn
 from xnn import nn, optim
-from xnn.backend import BackendUnavailableError, array_namespace, backend_of, dtype_name
+from xnn.backend import BackendUnavailableError, array_namespace, backend_of
 from xnn.nn import Parameter
 from xnn.optim import schedules
+
+from test_optim import _params, _set_grads  # the same parameters and gradients
 
 # every optimizer with every state entry in use
 CONFIGS = {
@@ -33,18 +35,6 @@ TORCH_ENTRIES = {
     "Adam": {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
     "AdamW": {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"},
 }
-
-
-def _params(seed: int = 0, dtype: str = "float64") -> list[Parameter]:
-    rng = np.random.default_rng(seed)
-    return [Parameter(xnn.asarray(rng.standard_normal(s), dtype=dtype)) for s in [(3, 2), (2,)]]
-
-
-def _set_grads(params: list[Parameter], t: int) -> None:
-    for k, p in enumerate(params):
-        v = xnn.to_numpy(p.value)
-        p.grad = xnn.asarray(v - np.cos(t + k + np.arange(v.size).reshape(v.shape)),
-                             dtype=dtype_name(p.value.dtype), backend=backend_of(p.value))
 
 
 def _train(opt: optim.Optimizer, params: list[Parameter], first: int, last: int) -> None:

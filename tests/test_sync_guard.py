@@ -304,3 +304,15 @@ def test_the_recorder_ignores_the_host_and_code_outside_xnn(device1):
         float(xps.sum(x)), x[x > 0], xps.asarray(np.ones(3))          # not from xnn
         _as_if_in_xnn("float(x[0]); x[x > 0]; np.from_dlpack(x)")(on_cpu)  # host data
     assert traffic.events == []
+
+
+@pytest.mark.parametrize("labels", [[0, 1, -100, 3], [0, 1, 2, 3]], ids=["some-ignored", "none"])
+def test_cross_entropy_checks_its_labels_with_one_read(device1, labels):
+    logits = xnn.asarray(np.zeros((4, 4)))
+    target = xnn.asarray(np.array(labels))
+    loss = losses.CrossEntropyLoss()
+    loss(logits, target)  # warm-up
+    with HostTraffic() as traffic:
+        loss(logits, target)
+    transfers = [e for e in traffic.events if e.kind == "to_device(CPU)"]
+    assert len(transfers) == 1 and len(traffic.events) <= 2, _report(traffic.events, 1)

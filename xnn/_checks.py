@@ -235,13 +235,11 @@ def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
         return int(info.min), int(info.max)
 
 
-def read_range(xp: Any, low: Any, high: Any = None) -> tuple[Any, Any]:
-    """(min of ``low``, max of ``high``) (``high``: ``low`` if None) as host numbers: both
-    reductions stay on the device and come back in one transfer, one sync on a GPU."""
-    high = low if high is None else high
+def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
+    """0-d device values as host numbers, all in one transfer: one sync on a GPU."""
     if xp is _HOST_XP:  # already on the host: no stack and copy (15 us of a small loss)
-        return xp.min(low), xp.max(high)
-    return tuple(to_numpy(xp.stack([xp.min(low), xp.max(high)])))
+        return tuple(values)
+    return tuple(to_numpy(xp.stack(values)))
 
 
 # (array type, dtype) seen to be integral, as _FLOATS for floats
@@ -260,18 +258,33 @@ def is_integral(xp: Any, x: Any) -> bool:
 
 
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
-                 ignore: Any = None) -> None:
-    """Raise ValueError unless every label lies in [0, classes); ``ignore``: a boolean mask of
-    labels to leave out (ignore_index). Reads the min and max back to the host in one transfer:
-    one device sync."""
+                 ignore_index: int | None = None) -> bool:
+    """Raise ValueError unless every label other than ``ignore_index`` lies in [0, classes).
+
+    Returns whether every label is a class (none out of range, none ignored when ignore_index
+    is not a class). Reads the labels' range back in one transfer (one sync on a GPU), with
+    the range of the labels that are not ignored beside it when they may differ.
+    """
     if labels.shape[0] == 0:
-        return
-    if ignore is not None:  # ignored labels become the neutral element of min and of max
-        lo_int, hi_int = int_range(xp, labels.dtype)
-        low, high = xp.where(ignore, hi_int, labels), xp.where(ignore, lo_int, labels)
-    else:
-        low = high = labels
-    lo, hi = (int(v) for v in read_range(xp, low, high))
+        return False
+    wanted = [xp.min(labels), xp.max(labels)]
+    on_device = ignore_index is not None and xp is not _HOST_XP
+    if on_device:  # the labels' range without the ignored ones, in the same transfer
+        wanted += _kept_range(xp, labels, ignore_index)
+    lo, hi, *kept = (int(v) for v in read_numbers(xp, wanted))
+    if 0 <= lo and hi < classes:
+        return True
+    if ignore_index is not None:  # on the host the second range costs nothing to read
+        lo, hi = kept if on_device else (int(v) for v in _kept_range(xp, labels, ignore_index))
     if lo <= hi and (lo < 0 or hi >= classes):  # lo > hi: every label is ignored
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")
+    return False
+
+
+def _kept_range(xp: Any, labels: Any, ignore_index: int) -> list[Any]:
+    """[min, max] of the labels other than ignore_index: ignored ones become the neutral
+    element of min and of max."""
+    lo_int, hi_int = int_range(xp, labels.dtype)
+    ignored = labels == ignore_index
+    return [xp.min(xp.where(ignored, hi_int, labels)), xp.max(xp.where(ignored, lo_int, labels))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from . import random
-from ._checks import check_labels, expect, integer, is_integral
+from ._checks import check_labels, expect, integer, is_integral, read_numbers
 from .backend import (asarray, backend_of, dtype_name,
                       resolve_dtype, to_numpy)
 from .random import host_generator
@@ -63,9 +63,9 @@ def take_rows(x: Any, rows: Any) -> Any:
                         f"{dtype_name(index.dtype)}")
     n, lo, hi = x.shape[0], 0, -1
     if index.shape[0]:
-        bounds = xp.stack([xp.min(index), xp.max(index)]) if on_device else \
-            (index.min(), index.max())
-        lo, hi = (int(v) for v in to_numpy(bounds))
+        bounds = (read_numbers(xp, [xp.min(index), xp.max(index)]) if on_device
+                  else (index.min(), index.max()))  # host indices: NumPy's
+        lo, hi = (int(v) for v in bounds)
     if lo < -n or hi >= n:
         raise IndexError(f"take_rows: row indices must lie in [-{n}, {n}) for {n} rows, got "
                          f"values in [{lo}, {hi}]")

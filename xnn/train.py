@@ -429,7 +429,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
 def _prepare(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
              labels_ok: bool) -> Any:
     """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
-    integer targets stay integer class labels. Arrays already right are not copied; data that
+    integer targets stay integer class labels. Arrays already right are not copied (a torch
+    tensor that requires grad is: asarray detaches it); data that
     cannot become real numbers (None, ragged lists, text, complex) is a TypeError naming
     ``owner``."""
     try:
@@ -443,8 +444,8 @@ def _prepare(owner: str, name: str, data: Any, backend: Backend, float_dtype: An
     keep = labels_ok and arr.ndim == 1 and kind.startswith(("int", "uint"))
     target = kind if keep else dtype_name(float_dtype)
     if (array_namespace(arr) is backend.xp and str(backend_of(arr).device) == str(backend.device)
-            and kind == target):
-        return arr
+            and kind == target and not getattr(arr, "requires_grad", False)):
+        return arr  # else asarray copies it, detached from autograd
     try:
         return asarray(arr, dtype=target, backend=backend)
     except TypeError as err:

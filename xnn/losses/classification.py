@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .._checks import (check_labels, expect, int_range, integer, is_integral, number,
-                       read_range)
+                       read_numbers)
 from ..backend import dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_weight
@@ -68,7 +68,7 @@ class BCELoss(_ElementWeights):
         xp = self._namespace(pred, target, self.weight)
         self._weights(pred, "weight", self.weight)
         if self.validate and math.prod(pred.shape):
-            lo, hi = (float(v) for v in read_range(xp, pred))
+            lo, hi = (float(v) for v in read_numbers(xp, [xp.min(pred), xp.max(pred)]))
             if not (lo >= 0 and hi <= 1):  # NaN fails too, as in torch
                 raise ValueError(f"BCELoss: expected probabilities in [0, 1] (a sigmoid's "
                                  f"output), got values in [{lo:.6g}, {hi:.6g}]; for logits use "
@@ -175,7 +175,7 @@ class _ClassLoss(Loss):
         the caller has validated the labels already.
         """
         if self.validate and not checked:  # reads min and max back: a device sync on a GPU
-            check_labels(self, xp, labels, classes, self._ignored(xp, labels))
+            self._check_labels(xp, labels, classes)
         if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
             labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
         hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
@@ -183,11 +183,13 @@ class _ClassLoss(Loss):
             hot = hot & ~(labels == self.ignore_index)[:, None]
         return hot  # any other ignore_index (-100) matches no column: its rows are all False
 
-    def _ignored(self, xp: Any, labels: Any) -> Any:
-        """Mask of the labels equal to ignore_index, or None when no label of the dtype can be
-        (-100 for uint8)."""
+    def _check_labels(self, xp: Any, labels: Any, classes: int) -> bool:
+        """check_labels with this loss's ignore_index (None where no label of the dtype can
+        equal it: -100 for uint8); True when every label is a class and none is ignored."""
         lo, hi = int_range(xp, labels.dtype)
-        return labels == self.ignore_index if lo <= self.ignore_index <= hi else None
+        ignore = self.ignore_index if lo <= self.ignore_index <= hi else None
+        return (check_labels(self, xp, labels, classes, ignore)
+                and not 0 <= self.ignore_index < classes)
 
     def check_targets(self, labels: Any, classes: int) -> None:
         """Raise ValueError unless every label that is not ignored lies in [0, classes): the
@@ -195,7 +197,7 @@ class _ClassLoss(Loss):
         before training (two reductions and one transfer, nothing of size batch x classes)."""
         xp = expect(self, labels, dtype=None, what="labels")
         if is_integral(xp, labels) and labels.ndim == 1:
-            check_labels(self, xp, labels, classes, self._ignored(xp, labels))
+            self._check_labels(xp, labels, classes)
 
     def _options(self) -> dict[str, Any]:
         options = {"weight": self.weight} if self.weight is not None else {}
@@ -245,8 +247,9 @@ class CrossEntropyLoss(_ClassLoss):
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
             # the number of labels kept (the general branch below gives the same numbers)
-            every_row = self._every_label_a_class(xp, target, classes)
-            q = xp.astype(self._one_hot(xp, target, classes, checked=every_row), pred.dtype)
+            # with validate, the one read of the labels also says whether any row is ignored
+            every_row = self.validate and self._check_labels(xp, target, classes)
+            q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
             if every_row:  # q sums to 1 on each row: sum(q) is the batch size (same bits)
                 log_p = log_softmax(xp, pred)
                 return self._reduce(xp, -xp.sum(q * log_p, axis=1), xp.exp(log_p) - q)
@@ -268,15 +271,6 @@ class CrossEntropyLoss(_ClassLoss):
         # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
         grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
         return self._reduce(xp, value, grad, count)
-
-    def _every_label_a_class(self, xp: Any, labels: Any, classes: int) -> bool:
-        """With ``validate``, whether every label lies in [0, classes) and none is ignored,
-        read in one transfer; then the mask needs no ignored rows and the mean no count.
-        False without ``validate`` (nothing is read) or when some label is ignore_index."""
-        if not self.validate or 0 <= self.ignore_index < classes or labels.shape[0] == 0:
-            return False
-        lo, hi = read_range(xp, labels)
-        return 0 <= int(lo) and int(hi) < classes
 
     def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
                              classes: int) -> None:
