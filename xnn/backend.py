@@ -19,6 +19,7 @@ import array_api_compat
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
 from .namespace import IMPORT_LOCK, _NUMPY_XP, array_namespace, dtype_name, is_array, library
+from .extras import install_hint
 
 __all__ = [
     "Backend",
@@ -80,7 +81,7 @@ def _load_numpy(device: Any) -> Backend:
 
 
 def _load_array_api_strict(device: Any) -> Backend:
-    xps = _import("array_api_strict", 'pip install "xnn[test]"')
+    xps = _import("array_api_strict", install_hint("test"))
     if device is None or device == "cpu":
         dev = xps.Device("CPU_DEVICE")
     elif isinstance(device, xps.Device):
@@ -133,7 +134,7 @@ def _torch_device(torch: Any, device: Any) -> Any:
     return torch.device("cpu") if dev.type == "cpu" else dev  # 'cpu:0' is where tensors say 'cpu'
 
 
-_CUPY_FIX = 'pip install "xnn[cuda12]" (or "xnn[cuda13]" for CUDA 13)'
+_CUPY_FIX = f'{install_hint("cuda12")} (or {install_hint("cuda13")} for CUDA 13)'
 # device index -> None once a kernel and a matmul have run there: loading cupy again (every
 # use_backend) must not launch kernels
 _CUPY_PROBED: dict[int, None] = {}

@@ -16,6 +16,7 @@ from . import datasets, random
 from .backend import (Backend, asarray, backend_of, dtype_name, host_backend,
                       to_numpy, use_backend, use_default_dtype)
 from .random import host_generator
+from .extras import install_hint
 from .nn.module import Module
 
 __all__ = ["compare_backends", "assert_parity", "ParityReport", "ParamDiff", "TOLERANCES",
@@ -226,7 +227,7 @@ def _tutorials() -> dict[str, Tutorial]:
         try:
             from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, examples extra
         except ImportError as err:
-            raise ImportError('the digits network needs scikit-learn: pip install "xnn[examples]"') from err
+            raise ImportError(f'the digits network needs scikit-learn: {install_hint("examples")}') from err
         d = load_digits()
         return d.data / 16.0, d.target.astype("int64")
 

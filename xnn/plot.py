@@ -10,6 +10,7 @@ import os
 from typing import Any, Sequence
 
 from .backend import to_numpy
+from .extras import install_hint
 
 __all__ = ["loss_curve", "decision_surface", "fit_curve", "confusion_matrix"]
 
@@ -19,7 +20,7 @@ def _figure(ncols: int = 1, size: tuple[float, float] = (6.0, 4.0)) -> tuple[Any
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as err:
-        raise ImportError('plotting needs matplotlib: pip install "xnn[plot]"') from err
+        raise ImportError(f'plotting needs matplotlib: {install_hint("plot")}') from err
     fig = Figure(figsize=(size[0] * ncols, size[1]), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, [fig.add_subplot(1, ncols, i + 1) for i in range(ncols)]
