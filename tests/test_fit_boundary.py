@@ -293,6 +293,40 @@ def test_fit_never_switches_the_users_loss_validation_off(backend):
     assert seen == [True, True] and vars(loss) == settings
 
 
+@pytest.mark.parametrize("ignored", [False, True])
+@pytest.mark.parametrize("validate", [True, False])
+def test_fit_with_cross_entropy_gives_the_bits_of_the_hand_written_loop(backend, ignored,
+                                                                        validate):
+    # fit checks every label once up front; its steps then skip the per-step label work (and,
+    # when no label is ignored, the ignored-row bookkeeping), which must change no result
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(22, 4))
+    y = rng.integers(0, 3, 22)
+    if ignored:
+        y[[2, 9]] = -100
+    models, losses_ = [], []
+    for _ in range(2):
+        xnn.seed(0)
+        models.append(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+        losses_.append(losses.CrossEntropyLoss(validate=validate))
+    history = xnn.fit(models[0], X, y, loss=losses_[0],
+                      optimizer=optim.Adam(models[0].parameters(), lr=0.01), epochs=3,
+                      batch_size=8, shuffle=False, progress=False)
+    opt = optim.Adam(models[1].parameters(), lr=0.01)
+    Xd, yd = xnn.asarray(X, dtype=models[1][0].weight.dtype), xnn.asarray(y)
+    for _ in range(3):
+        for start in range(0, 22, 8):
+            stop = min(start + 8, 22)
+            pred, backprop = models[1].forward(Xd[start:stop, ...])
+            value, grad = losses_[1](pred, yd[start:stop, ...])
+            backprop(grad)
+            opt.step()
+            opt.zero_grad()
+    for name, value in _state(models[1]).items():
+        np.testing.assert_array_equal(_state(models[0])[name], value, err_msg=name)
+    assert math.isfinite(history["loss"][-1])
+
+
 def test_bce_checks_the_first_batch_up_front_and_not_every_step(backend, monkeypatch):
     xnn.seed(0)
     X = np.random.default_rng(0).normal(size=(8, 3))

@@ -267,11 +267,15 @@ def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
     """
     if labels.shape[0] == 0:
         return False
-    wanted = [xp.min(labels), xp.max(labels)]
-    on_device = ignore_index is not None and xp is not _HOST_XP
-    if on_device:  # the labels' range without the ignored ones, in the same transfer
-        wanted += _kept_range(xp, labels, ignore_index)
-    lo, hi, *kept = (int(v) for v in read_numbers(xp, wanted))
+    if xp is _HOST_XP:  # nothing to transfer: read the range directly
+        lo, hi = int(xp.min(labels)), int(xp.max(labels))
+        on_device, kept = False, ()
+    else:
+        wanted = [xp.min(labels), xp.max(labels)]
+        on_device = ignore_index is not None
+        if on_device:  # the labels' range without the ignored ones, in the same transfer
+            wanted += _kept_range(xp, labels, ignore_index)
+        lo, hi, *kept = (int(v) for v in read_numbers(xp, wanted))
     if 0 <= lo and hi < classes:
         return True
     if ignore_index is not None:  # on the host the second range costs nothing to read

@@ -530,8 +530,11 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     # labels are checked below, all of them, once
     copy.copy(step_loss if checks_labels else loss)(pred, y)
     if checks_labels:
-        for targets in labels:
-            loss.check_targets(targets, pred.shape[-1])
+        every_label_a_class = [loss.check_targets(t, pred.shape[-1]) for t in labels]
+        if all(every_label_a_class) and hasattr(step_loss, "_every_label_a_class"):
+            if step_loss is loss:
+                step_loss = copy.copy(loss)
+            step_loss._every_label_a_class = True  # the steps need no label bookkeeping
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)

@@ -136,6 +136,9 @@ class _ClassLoss(Loss):
     """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels."""
 
     _scores = "scores"  # what the prediction is called in messages
+    # set by fit on its copy of the loss when it has checked, up front, that every label the
+    # copy will see is a class (none ignored): the steps then need no label bookkeeping
+    _every_label_a_class = False
 
     def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
         super().__init__(reduction)
@@ -178,7 +181,7 @@ class _ClassLoss(Loss):
             self._check_labels(xp, labels, classes)
         if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
             labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
-        hot = labels[:, None] == xp.arange(classes, dtype=labels.dtype, device=labels.device)
+        hot = labels[:, None] == _class_range(xp, classes, labels.dtype, labels.device)
         if 0 <= self.ignore_index < classes:  # an ignored label that is also a class column
             hot = hot & ~(labels == self.ignore_index)[:, None]
         return hot  # any other ignore_index (-100) matches no column: its rows are all False
@@ -191,19 +194,39 @@ class _ClassLoss(Loss):
         return (check_labels(self, xp, labels, classes, ignore)
                 and not 0 <= self.ignore_index < classes)
 
-    def check_targets(self, labels: Any, classes: int) -> None:
+    def check_targets(self, labels: Any, classes: int) -> bool:
         """Raise ValueError unless every label that is not ignored lies in [0, classes): the
         check ``validate`` makes on each call, for ``fit`` to make once over all the labels
-        before training (two reductions and one transfer, nothing of size batch x classes)."""
+        before training (two reductions and one transfer, nothing of size batch x classes).
+        Returns whether every label is a class (none ignored)."""
         xp = expect(self, labels, dtype=None, what="labels")
         if is_integral(xp, labels) and labels.ndim == 1:
-            self._check_labels(xp, labels, classes)
+            return self._check_labels(xp, labels, classes)
+        return False
 
     def _options(self) -> dict[str, Any]:
         options = {"weight": self.weight} if self.weight is not None else {}
         if self.ignore_index != -100:
             options["ignore_index"] = self.ignore_index
         return options
+
+
+# (namespace, classes, dtype, device) -> arange(classes): the one-hot mask's columns, made once
+# (an arange costs more than the comparison it feeds in a small loss)
+_CLASS_RANGES: dict[tuple[Any, int, Any, Any], Any] = {}
+
+
+def _class_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
+    key = (xp, classes, dtype, device)
+    try:
+        return _CLASS_RANGES[key]
+    except KeyError:
+        if len(_CLASS_RANGES) >= 64:
+            _CLASS_RANGES.clear()
+        columns = _CLASS_RANGES[key] = xp.arange(classes, dtype=dtype, device=device)
+        return columns
+    except TypeError:  # an unhashable device or dtype object
+        return xp.arange(classes, dtype=dtype, device=device)
 
 
 def _is_labels(xp: Any, target: Any, batch: int) -> bool:
@@ -246,14 +269,26 @@ class CrossEntropyLoss(_ClassLoss):
         labels = _is_labels(xp, target, batch)
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
-            # the number of labels kept (the general branch below gives the same numbers)
-            # with validate, the one read of the labels also says whether any row is ignored
-            every_row = self.validate and self._check_labels(xp, target, classes)
+            # the number of labels kept (the general branch below gives the same numbers).
+            # With validate, the one read of the labels also says whether any row is ignored;
+            # if none is, sum(q) is the batch size (the float count's bits: checking the labels
+            # changes no result) and each row of q sums to 1
+            every_row = self._every_label_a_class or (
+                self.validate and self._check_labels(xp, target, classes))
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
-            if every_row:  # q sums to 1 on each row: sum(q) is the batch size (same bits)
-                log_p = log_softmax(xp, pred)
-                return self._reduce(xp, -xp.sum(q * log_p, axis=1), xp.exp(log_p) - q)
-            count = xp.sum(q)
+            log_p = log_softmax(xp, pred)
+            # d/dz_k (-log p_y) = p_k - [k == y]; an ignored row (all of q 0) has no gradient
+            grad = (xp.exp(log_p) - q if every_row
+                    else xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q)
+            if self.reduction == "none":
+                return -xp.sum(q * log_p, axis=1), grad
+            value = -xp.sum(q * log_p)  # the total needs no per-row sums
+            if self.reduction == "sum":
+                return value, grad
+            if every_row:
+                return value / batch, grad / batch
+            count = xp.sum(q)  # the labels kept: 0 gives a nan mean, as in torch, but no nan
+            return value / count, grad / xp.where(count > 0, count, 1)  # gradient
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)

@@ -273,17 +273,18 @@ class SGD(Optimizer):
             grad = p.grad
             if grad is None:
                 continue
-            state = states[p]
             if weight_decay:
                 grad = grad + weight_decay * p.value  # a new array: p.grad is never written
             if momentum:
-                if "momentum_buffer" not in state:  # the first update, or momentum set since
+                state = states[p]
+                buf = state.get("momentum_buffer")
+                if buf is None:  # the first update, or momentum set since
                     # a copy, not the gradient itself: the buffer is scaled in place next step
-                    state["momentum_buffer"] = array_namespace(grad).asarray(grad, copy=True)
-                else:
-                    state["momentum_buffer"] *= momentum
-                    state["momentum_buffer"] += grad if not dampening else (1.0 - dampening) * grad
-                buf = state["momentum_buffer"]
+                    buf = state["momentum_buffer"] = array_namespace(grad).asarray(grad,
+                                                                                  copy=True)
+                else:  # in place: the buffer is this optimizer's own array
+                    buf *= momentum
+                    buf += grad if not dampening else (1.0 - dampening) * grad
                 grad = grad + momentum * buf if nesterov else buf
             _subtract(p, lr * grad)
 
