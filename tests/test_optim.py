@@ -250,11 +250,12 @@ def test_gradient_of_the_wrong_shape_or_dtype_is_rejected(backend):
     p = Parameter(xnn.asarray(np.zeros((2, 3)), dtype="float32"))
     opt = optim.SGD([p], lr=0.1)
     p.grad = xnn.asarray(np.zeros((3,)), dtype="float32")
-    with pytest.raises(ValueError, match=r"SGD: parameter 0 has shape \(2, 3\) but its grad "
-                                         r"has shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"SGD: the parameter 0 has shape \(2, 3\) but the grad "
+                                         r"of parameter 0 has shape \(3,\)"):
         opt.step()
     p.grad = xnn.asarray(np.zeros((2, 3)), dtype="float64")
-    with pytest.raises(TypeError, match="SGD: parameter 0 is float32 but its grad is float64"):
+    with pytest.raises(TypeError, match="SGD: expected a float32 grad of parameter 0 like the "
+                                        "parameter 0, got float64"):
         opt.step()
 
 

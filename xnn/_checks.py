@@ -31,15 +31,19 @@ FLOAT, INTEGRAL = "float", "integral"
 
 
 def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
-           features: int | None = None, dtype: Any = FLOAT, what: str = "input",
-           like_what: str = "parameters") -> Any:
+           features: int | None = None, shape: tuple[int, ...] | None = None,
+           dtype: Any = FLOAT, what: str = "input", like_what: str = "parameters",
+           fix: str | None = None) -> Any:
     """The namespace of ``x``, after checking it is the array ``owner`` takes.
 
     like: an array ``x`` must share library and device with (the layer's parameter, the loss's
         prediction), and its dtype too where ``dtype`` is "float".
     ndim, features: the number of axes and the length of the last one (None: any).
+    shape: the whole shape (None: any).
     dtype: "float" (real floating, float32 or float64), "integral", None (any), or a dtype.
     what, like_what: what the messages call ``x`` and ``like``.
+    fix: what the message of an array in the wrong place advises (None: move it with
+        xnn.asarray()).
 
     Raises TypeError for a non-array, an array of another library, a wrong dtype or a torch
     tensor that requires grad, and ValueError for another device or a wrong shape. The usual
@@ -50,7 +54,11 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
         xp = _namespace_of(owner, x, what)
     if like is not None and (type(x) is not type(like)
                              or (xp is not _HOST_XP and x.device != like.device)):
-        _check_place(owner, xp, x, like, what, like_what)
+        _check_place(owner, xp, x, like, what, like_what, fix)
+    if shape is not None and tuple(x.shape) != tuple(shape):
+        wanted = (f"the {like_what} has shape {tuple(shape)} but the {what} has"
+                  if like is not None else f"expected a {what} of shape {tuple(shape)}, got")
+        raise ValueError(f"{owner_name(owner)}: {wanted} shape {tuple(x.shape)}")
     if ndim is not None and x.ndim != ndim:
         shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
         raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got shape "

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .._checks import ArgumentTypeError, check_one_place, describe, owner_name
-from ..namespace import dtype_name, is_array
+from .._checks import ArgumentTypeError, expect, owner_name
+from ..namespace import is_array
 from ..nn.module import Parameter
 
 
@@ -81,17 +81,9 @@ def check_grads(owner: Any, placed: Sequence[tuple]) -> bool:
 
 def check_grad(owner: Any, i: int, value: Any, grad: Any) -> None:
     """The slow, descriptive check of one grad against its parameter ``value`` (see check_grads)."""
-    name = owner_name(owner)
     if not is_array(value):
-        raise TypeError(f"{name}: parameter {i} holds a {type(value).__name__}, not an array")
-    if not is_array(grad):
-        raise TypeError(f"{name}: the grad of parameter {i} is a {type(grad).__name__}, not an "
-                        f"array; expected {describe(value)} like the parameter")
-    check_one_place(owner, [(f"parameter {i}", value), (f"grad of parameter {i}", grad)],
-                    "move the grad with xnn.asarray() or the model with model.to()")
-    if tuple(grad.shape) != tuple(value.shape):
-        raise ValueError(f"{name}: parameter {i} has shape {tuple(value.shape)} but its grad "
-                         f"has shape {tuple(grad.shape)}")
-    if grad.dtype != value.dtype:
-        raise TypeError(f"{name}: parameter {i} is {dtype_name(value.dtype)} but its grad is "
-                        f"{dtype_name(grad.dtype)}")
+        raise TypeError(f"{owner_name(owner)}: parameter {i} holds a {type(value).__name__}, "
+                        f"not an array")
+    expect(owner, grad, like=value, shape=tuple(value.shape), what=f"grad of parameter {i}",
+           like_what=f"parameter {i}",
+           fix="move the grad with xnn.asarray() or the model with model.to()")
