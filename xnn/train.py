@@ -265,8 +265,12 @@ class _Logbook:
     def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
         """Record an epoch's logs; returns them as floats when they are read now, else None."""
         self.epochs.append(epoch)
+        columns = self.columns
         for name, value in logs.items():
-            self.columns.setdefault(name, []).append(value)
+            if name in columns:
+                columns[name].append(value)
+            else:
+                columns[name] = [value]
         if self.watched or self.bar.due(epoch + 1) or len(self.epochs) == self.most_waiting:
             return self.flush()
         return None

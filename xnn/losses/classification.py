@@ -282,13 +282,13 @@ class CrossEntropyLoss(_ClassLoss):
                     else xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q)
             if self.reduction == "none":
                 return -xp.sum(q * log_p, axis=1), grad
-            value = -xp.sum(q * log_p)  # the total needs no per-row sums
+            total = xp.sum(q * log_p)  # the mean and the sum need no per-row sums
             if self.reduction == "sum":
-                return value, grad
-            if every_row:
-                return value / batch, grad / batch
+                return -total, grad
+            if every_row:  # total / -n: the sign and the mean in one operation
+                return total / -batch, grad / batch
             count = xp.sum(q)  # the labels kept: 0 gives a nan mean, as in torch, but no nan
-            return value / count, grad / xp.where(count > 0, count, 1)  # gradient
+            return total / -count, grad / xp.where(count > 0, count, 1)  # gradient
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)

@@ -286,7 +286,10 @@ class SGD(Optimizer):
                     buf *= momentum
                     buf += grad if not dampening else (1.0 - dampening) * grad
                 grad = grad + momentum * buf if nesterov else buf
-            _subtract(p, lr * grad)
+            try:  # _subtract, written out: this loop is the whole step of a small network
+                p.value -= lr * grad
+            except ValueError:  # a read-only NumPy array
+                p.value = p.value - lr * grad
 
 
 class Adagrad(Optimizer):
