@@ -5,6 +5,7 @@ largest entry)."""
 
 from __future__ import annotations
 
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -242,3 +243,48 @@ def test_importing_xnn_does_not_import_onnx():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "xnn", "export-onnx", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def test_the_command_exports_a_checkpoint_that_onnx_runtime_runs_as_xnn(tmp_path):
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.GELU(), nn.Dropout(0.2),
+                          nn.Linear(8, 3), nn.LogSoftmax())
+    model(xnn.random.normal((16, 4)))  # running statistics move
+    xnn.save(tmp_path / "model.safetensors", model)
+    done = _cli(tmp_path / "model.safetensors", tmp_path / "model.onnx")
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    onnx.checker.check_model(onnx.load(tmp_path / "model.onnx"), full_check=True)
+    model.eval()
+    x = np.random.default_rng(0).normal(size=(17, 4)).astype(xnn.get_default_dtype())
+    np.testing.assert_allclose(_runtime_output(tmp_path / "model.onnx", x),
+                               xnn.to_numpy(model(xnn.asarray(x))), rtol=1e-5, atol=1e-6)
+
+
+def test_the_command_exports_a_01_checkpoint_and_takes_an_input_shape(tmp_path):
+    v01 = pathlib.Path(__file__).parent / "data" / "v01_checkpoint.npz"
+    done = _cli(v01, tmp_path / "old.onnx", "--input-shape", ",4", "--opset", "17")
+    assert done.returncode == 0, done.stderr
+    proto = onnx.load(tmp_path / "old.onnx")
+    assert proto.opset_import[0].version == 17
+    assert [d.dim_value or d.dim_param for d in
+            proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", 4]
+    expected = np.load(pathlib.Path(__file__).parent / "data" / "v01_predictions.npz")
+    got = _runtime_output(tmp_path / "old.onnx", expected["inputs"])
+    np.testing.assert_allclose(got, expected["outputs"], rtol=0,
+                               atol=1e-12 * np.abs(expected["outputs"]).max())
+
+
+def test_the_command_says_in_one_line_what_is_wrong(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(b"junk")
+    done = _cli(tmp_path / "bad.safetensors", tmp_path / "out.onnx")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "xnn export-onnx: xnn.load:" in done.stderr and "bad.safetensors" in done.stderr
+    done = _cli(tmp_path / "missing.safetensors", tmp_path / "out.onnx")
+    assert done.returncode == 2 and "missing.safetensors" in done.stderr
+    assert not (tmp_path / "out.onnx").exists()
