@@ -62,6 +62,7 @@ LAYERS = {
     "BatchNorm1d without affine": lambda: _trained_batchnorm(affine=False),
     "LayerNorm": _layer_norm,
     "LayerNorm without bias": lambda: _layer_norm(bias=False),
+    "LayerNorm without affine": lambda: _layer_norm(elementwise_affine=False),
     "Flatten": nn.Flatten,
     "Residual": lambda: nn.Residual(nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.Tanh())),
 }

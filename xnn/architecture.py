@@ -24,6 +24,8 @@ from .nn.module import MODULE_CLASSES, Module, Parameter, Sequential
 __all__ = ["describe", "build", "ArchitectureError"]
 
 _SCALARS = (type(None), bool, int, float, str)
+# what Module's class says for every instance; a file may set training, nothing else of these
+_CLASS_SETTINGS = {name for name in vars(Module) if not name.startswith("__")} - {"training"}
 
 
 class ArchitectureError(ValueError):
@@ -178,7 +180,7 @@ class _Builder:
         module = object.__new__(cls)
         for attr, value in entry["attributes"].items():
             if (not isinstance(attr, str) or not attr.isidentifier() or attr.startswith("__")
-                    or callable(getattr(cls, attr, None))):
+                    or callable(getattr(cls, attr, None)) or attr in _CLASS_SETTINGS):
                 raise ArchitectureError(f"{cls.__name__} cannot have an attribute {attr!r}")
             setattr(module, attr, self.value(value, i))
         if type(getattr(module, "training", True)) is not bool:

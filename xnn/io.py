@@ -178,26 +178,32 @@ def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -
 def read_tensors(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, Any]]:
     """(metadata, tensors as NumPy arrays) of a safetensors file, every declared offset, shape
     and dtype checked against the file's size before a byte of tensor data is read."""
+    from safetensors import safe_open  # noqa: PLC0415 - a dependency, loaded when used
+
     path = os.fspath(path)
     with open(path, "rb") as f:
-        data = f.read()
-    header = _checked_header(data)
-    from safetensors.numpy import load as from_bytes  # noqa: PLC0415 - a dependency
-
-    tensors = from_bytes(data) if len(header) > ("__metadata__" in header) else {}
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{size} bytes: too short for a safetensors header")
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            raise ValueError(f"the header declares {length} bytes, the file has {size - 8}")
+        header = _checked_header(f.read(length), size - 8 - length)
+    names = [k for k in header if k != "__metadata__"]
+    tensors = {}
+    if names:
+        with safe_open(path, framework="np") as f:  # memory-mapped: one copy per tensor
+            tensors = {name: f.get_tensor(name) for name in names}
     return header.get("__metadata__") or {}, tensors
 
 
-def _checked_header(data: bytes) -> dict[str, Any]:
-    if len(data) < 8:
-        raise ValueError(f"{len(data)} bytes: too short for a safetensors header")
-    size = int.from_bytes(data[:8], "little")
-    if size > len(data) - 8:
-        raise ValueError(f"the header declares {size} bytes, the file has {len(data) - 8}")
-    header = json.loads(data[8:8 + size].decode("utf-8"))
+def _checked_header(text: bytes, body: int) -> dict[str, Any]:
+    """The parsed header, each tensor's dtype, shape and offsets checked against the ``body``
+    bytes of data that follow it."""
+    header = json.loads(text.decode("utf-8"))
     if not isinstance(header, dict):
         raise ValueError("the header is not a JSON object")
-    body = len(data) - 8 - size
     spans = []
     for name, entry in header.items():
         if name == "__metadata__":
@@ -263,7 +269,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
         try:
             meta[key] = text if key in ("format", "format_version", "xnn_version",
                                         "saved_on") else json.loads(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:
             raise CheckpointError(f"xnn.load: {path} has corrupt metadata {key!r}: "
                                   f"{err}") from err
     return meta, tensors, False
