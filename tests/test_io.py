@@ -394,3 +394,36 @@ def test_model_checkpoint_keeps_the_best_epoch(backend, tmp_path):
     for name, value in _host_state(ck.model).items():
         np.testing.assert_array_equal(value, states[best][name])
     assert sorted(p.name for p in tmp_path.glob("epoch*.safetensors")) == [f"epoch{i}.safetensors" for i in range(4)]
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Dropout(0.1))
+    model.layers[1].p = 1.5                   # a rate Dropout's constructor refuses
+    with pytest.raises(CheckpointError, match=r"xnn.save: Dropout is inconsistent: .*p"):
+        xnn.save(tmp_path / "m.safetensors", model)
+    model.layers[1].p = 0.1
+    model.layers[0].in_features = 5           # no longer the width of its weight
+    with pytest.raises(CheckpointError, match=r"Linear is inconsistent: weight has shape "
+                                              r"\(2, 3\), its settings need \(5, 3\)"):
+        xnn.save(tmp_path / "m.safetensors", model)
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_model_built_from_a_class_since_redefined_still_saves(tmp_path):
+    """A notebook re-runs the cell defining a layer: models built before still save, and load
+    as the class of that name defined now."""
+    def define():
+        class Twice(nn.Module):
+            def __init__(self):
+                self.factor = 2.0
+
+            def forward(self, x):
+                return x * self.factor, lambda dy: dy * self.factor
+        return Twice
+
+    old = define()()
+    new_class = define()
+    xnn.save(tmp_path / "m.safetensors", nn.Sequential(old))
+    loaded = xnn.load(tmp_path / "m.safetensors").model
+    assert type(loaded[0]) is new_class and loaded[0].factor == 2.0

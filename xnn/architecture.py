@@ -68,9 +68,10 @@ class _Describer:
         if key in self.visiting:
             raise ArchitectureError(f"cannot describe {where}: the model contains itself")
         cls = type(module)
-        if MODULE_CLASSES.get(class_name(cls)) is not cls:
-            raise ArchitectureError(f"cannot describe {where}: {cls.__name__} is not a "
-                                    f"registered xnn Module subclass")
+        if class_name(cls) not in MODULE_CLASSES or not hasattr(module, "__dict__"):
+            raise ArchitectureError(f"cannot describe {where}: a {cls.__name__} is not an "
+                                    f"xnn Module subclass with attributes")
+        _check(module)  # what load would refuse, save refuses
         self.visiting.add(key)
         buffers = {id(v): name for name, v in module.named_buffers()}
         attributes = {}
@@ -139,12 +140,7 @@ def build(description: Any, tensors: dict[str, Any], backend: Backend | None = N
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
         raise ArchitectureError(f"unreadable architecture ({type(err).__name__}: {err})") from err
     for module in builder.built:
-        rule = _RULES.get(type(module))
-        if rule is not None:
-            try:
-                rule(module)
-            except (TypeError, ValueError, AttributeError) as err:
-                raise ArchitectureError(f"{type(module).__name__} is inconsistent: {err}") from err
+        _check(module)
     model = builder.built[root]
     unused = sorted(set(tensors) - builder.used)
     if unused:
@@ -159,6 +155,18 @@ def build(description: Any, tensors: dict[str, Any], backend: Backend | None = N
                                 f"{sorted(builder.parameter_names)} but the model it builds has "
                                 f"{sorted(names)}")
     return model
+
+
+def _check(module: Module) -> None:
+    """What the constructor of a built-in layer would have checked, on its current attributes."""
+    if type(getattr(module, "training", True)) is not bool:
+        raise ArchitectureError(f"{type(module).__name__}.training must be a boolean")
+    rule = _RULES.get(type(module))
+    if rule is not None:
+        try:
+            rule(module)
+        except (TypeError, ValueError, AttributeError) as err:
+            raise ArchitectureError(f"{type(module).__name__} is inconsistent: {err}") from err
 
 
 class _Builder:
@@ -183,8 +191,6 @@ class _Builder:
                     or callable(getattr(cls, attr, None)) or attr in _CLASS_SETTINGS):
                 raise ArchitectureError(f"{cls.__name__} cannot have an attribute {attr!r}")
             setattr(module, attr, self.value(value, i))
-        if type(getattr(module, "training", True)) is not bool:
-            raise ArchitectureError(f"{cls.__name__}.training must be a boolean")
         for buffer, key in entry["buffers"].items():
             try:
                 module.load_buffer(buffer, self.array(key, buffer=True))
