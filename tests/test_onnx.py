@@ -79,11 +79,14 @@ def _runtime_output(path, x):
     return session.run(None, {"input": x})[0]
 
 
-def assert_exports(model, path, in_shape, dtype, batches=(1, 17), input_shape=None):
+def assert_exports(model, path, in_shape, dtype, batches=(1, 17), input_shape=None,
+                   opset=None):
     """Export ``model``, check the file fully, and compare ONNX Runtime with xnn."""
     model.eval()
-    xnn.onnx.export(model, path, input_shape=input_shape)
+    xnn.onnx.export(model, path, input_shape=input_shape, opset=opset)
     proto = onnx.load(path)
+    if opset is not None:
+        assert proto.opset_import[0].version == opset
     onnx.checker.check_model(proto, full_check=True)
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     for batch in batches:
@@ -108,6 +111,15 @@ def test_every_layer_kind_exports_and_runs_as_in_xnn(tmp_path, kind, nesting, dt
         shape = (WIDTH,)
         assert_exports(model, tmp_path / "m.onnx", shape, dtype,
                        input_shape=(None, WIDTH) if nesting == "alone" else None)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kind", [k for k in LAYERS if k != "Flatten"])
+def test_every_layer_kind_exports_at_the_oldest_opset_too(tmp_path, kind, dtype):
+    with xnn.use_default_dtype(dtype):
+        xnn.seed(0)
+        model = NESTINGS["in Sequential"](LAYERS[kind]())
+        assert_exports(model, tmp_path / "m.onnx", (WIDTH,), dtype, opset=xnn.onnx.MIN_OPSET)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

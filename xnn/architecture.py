@@ -42,7 +42,8 @@ def describe(model: Module) -> tuple[dict[str, Any], dict[str, Any]]:
     try:
         return _Describer(model).run()
     except RecursionError as err:
-        raise ArchitectureError("cannot describe a model that contains itself") from err
+        raise ArchitectureError("cannot describe a model that contains itself (or is nested "
+                                "deeper than Python's recursion limit)") from err
 
 
 class _Describer:
@@ -105,7 +106,9 @@ class _Describer:
             name = self.param_names.get(id(value))
             if name is None:
                 raise ArchitectureError(f"cannot describe {where}: a Parameter that "
-                                        f"named_parameters() does not list")
+                                        f"named_parameters() does not list (a module that keeps "
+                                        f"children in a container overrides named_children(), "
+                                        f"as Sequential does)")
             self.tensors[name] = value.value
             return {"parameter": name}
         if isinstance(value, (list, tuple)):

@@ -21,7 +21,7 @@ from .extras import install_hint
 from .nn import activations, dropout, linear, normalization, residual, shape
 from .nn.module import Module, Parameter, Sequential
 
-__all__ = ["export", "register", "Graph", "ExportError", "MIN_OPSET"]
+__all__ = ["export", "register", "Graph", "ExportError", "MIN_OPSET", "newest_runtime_opset"]
 
 MIN_OPSET = 17  # LayerNormalization
 Exporter = Callable[["Graph", Any, str], str]
@@ -62,7 +62,8 @@ class Graph:
     """The graph an export builds; exporters add nodes with :meth:`node`, parameters with
     :meth:`parameter`, numbers with :meth:`constant` and run children with :meth:`module`."""
 
-    def __init__(self, onnx: Any, dtype: str, opset: int) -> None:
+    def __init__(self, onnx: Any, dtype: str, opset: int,
+                 param_names: dict[int, str] | None = None) -> None:
         self.onnx = onnx
         self.dtype = dtype  # "float32" or "float64": every float tensor of the graph
         self.opset = opset
@@ -72,7 +73,7 @@ class Graph:
         self._names: set[str] = set()
         self._parameters: dict[int, str] = {}
         self._counts: dict[str, int] = {}
-        self.param_names: dict[int, str] = {}
+        self.param_names = param_names or {}  # id(Parameter) -> its state_dict name
 
     def fresh(self, hint: str) -> str:
         """A value name not used yet, from ``hint``."""
@@ -84,6 +85,10 @@ class Graph:
         self._counts[hint] = n + 1
         self._names.add(name)
         return name
+
+    def reserve(self, *names: str) -> None:
+        """Keep ``names`` (the graph's input and output) from being given to other values."""
+        self._names.update(names)
 
     def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
         """Add an ``op`` node (ONNX operator name) and return the name of its one output."""
@@ -377,6 +382,11 @@ def _finish(onnx: Any, graph: Any, opset: int) -> Any:
     return model
 
 
+def _dims(shape: tuple | None) -> list | None:
+    """An ONNX shape: the batch axis (None) named "batch"; None when the shape is unknown."""
+    return None if shape is None else ["batch" if d is None else d for d in shape]
+
+
 def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int | None] |
            None = None, opset: int | None = None) -> None:
     """Write ``model`` in evaluation mode to ``path`` as an ONNX model.
@@ -401,17 +411,15 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
         raise ValueError(f"xnn.onnx.export: opset must be an int in [{MIN_OPSET}, {newest}], "
                          f"got {opset!r}")
     dtype = _model_dtype(model)
-    graph = Graph(onnx, dtype, opset)
-    graph.param_names = {id(p): name for name, p in model.named_parameters()}
-    graph._names.update(("input", "output"))
+    graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
+    graph.reserve("input", "output")
     graph.shapes["input"] = shape_in
     y = graph.module(model, "input")
     graph.nodes.append(onnx.helper.make_node("Identity", [y], ["output"], name="output_node"))
     elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    dims = lambda s: None if s is None else ["batch" if d is None else d for d in s]  # noqa: E731
     onnx_graph = onnx.helper.make_graph(
         graph.nodes, type(model).__name__,
-        [onnx.helper.make_tensor_value_info("input", elem, dims(shape_in))],
-        [onnx.helper.make_tensor_value_info("output", elem, dims(graph.shapes.get(y)))],
+        [onnx.helper.make_tensor_value_info("input", elem, _dims(shape_in))],
+        [onnx.helper.make_tensor_value_info("output", elem, _dims(graph.shapes.get(y)))],
         graph.initializers)
     onnx.save(_finish(onnx, onnx_graph, opset), os.fspath(path))
