@@ -5,6 +5,7 @@ largest entry)."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -291,6 +292,40 @@ def test_the_command_exports_a_01_checkpoint_and_takes_an_input_shape(tmp_path):
     got = _runtime_output(tmp_path / "old.onnx", expected["inputs"])
     np.testing.assert_allclose(got, expected["outputs"], rtol=0,
                                atol=1e-12 * np.abs(expected["outputs"]).max())
+
+
+MY_LAYERS = textwrap.dedent("""
+    import xnn
+    from xnn import nn
+
+
+    class Cube(nn.Module):
+        def forward(self, x):
+            return x * x * x, lambda dy: 3 * x * x * dy
+
+
+    @xnn.onnx.register(Cube)
+    def export_cube(graph, layer, x):
+        return graph.node("Mul", [graph.node("Mul", [x, x]), x])
+""")
+
+
+def test_the_command_imports_the_modules_defining_custom_layers(tmp_path, monkeypatch):
+    (tmp_path / "my_layers.py").write_text(MY_LAYERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    import my_layers
+
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(3, 3), my_layers.Cube())
+    xnn.save(tmp_path / "cube.safetensors", model)
+    done = _cli(tmp_path / "cube.safetensors", tmp_path / "cube.onnx")
+    assert done.returncode == 2 and "unknown layer class 'my_layers.Cube'" in done.stderr
+    done = _cli(tmp_path / "cube.safetensors", tmp_path / "cube.onnx", "--import", "my_layers")
+    assert done.returncode == 0, done.stderr
+    x = np.random.default_rng(0).normal(size=(17, 3)).astype(xnn.get_default_dtype())
+    np.testing.assert_allclose(_runtime_output(tmp_path / "cube.onnx", x),
+                               xnn.to_numpy(model(xnn.asarray(x))), rtol=1e-5, atol=1e-6)
 
 
 def test_the_command_says_in_one_line_what_is_wrong(tmp_path):

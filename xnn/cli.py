@@ -30,9 +30,13 @@ def _backends(args: argparse.Namespace) -> int:
 
 
 def _export_onnx(args: argparse.Namespace) -> int:
+    import importlib  # noqa: PLC0415
+
     from . import io, onnx  # noqa: PLC0415 - onnx itself is imported by export only
 
     try:
+        for name in args.imports:  # the user's modules defining custom layers and exporters
+            importlib.import_module(name)
         shape = None if args.input_shape is None else tuple(
             None if d.strip() in ("", "batch", "None") else int(d)
             for d in args.input_shape.split(","))
@@ -68,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
                         "in_features) of the first Linear)")
     e.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default: the newest the installed onnxruntime runs)")
+    e.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it defines custom layers and registers their "
+                        "exporters); may be repeated")
     e.set_defaults(run=_export_onnx)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -22,7 +22,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def main() -> None:
-    if not hasattr(xnn.io, "write_arrays") or xnn.__version__ != "0.1.0":
+    if getattr(xnn.io, "VERSION", None) != 1:
         raise SystemExit("this script makes a 0.1 (npz) checkpoint: run it with xnn 0.1")
     xnn.set_default_dtype("float64")
     xnn.seed(0)
