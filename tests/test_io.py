@@ -427,3 +427,13 @@ def test_a_model_built_from_a_class_since_redefined_still_saves(tmp_path):
     xnn.save(tmp_path / "m.safetensors", nn.Sequential(old))
     loaded = xnn.load(tmp_path / "m.safetensors").model
     assert type(loaded[0]) is new_class and loaded[0].factor == 2.0
+
+
+def test_save_names_a_missing_folder_or_a_folder_given_as_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"xnn.save: the folder .*nowhere of .* does not "
+                                                r"exist"):
+        xnn.save(tmp_path / "nowhere" / "m.safetensors", nn.Linear(1, 1))
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(IsADirectoryError, match="folder is a folder"):
+        xnn.save(tmp_path / "folder", nn.Linear(1, 1))
+    assert sorted(os.listdir(tmp_path)) == ["folder"]

@@ -150,6 +150,11 @@ def _alive(pid: int) -> bool:
 
 
 def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"xnn.save: {path} is a folder; give a file name in it")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"xnn.save: the folder {folder} of {path} does not exist")
     _remove_stale_temporaries(path)
     try:
         mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
