@@ -311,6 +311,11 @@ def test_shared_modules_still_share_after_load_when_trained(tmp_path):
     xnn.save(tmp_path / "m.safetensors", model)
     loaded = xnn.load(tmp_path / "m.safetensors").model
     assert loaded[0] is loaded[1].module and loaded[4].weight is loaded[2].weight
+    from safetensors.numpy import load_file
+
+    stored = sorted(load_file(tmp_path / "m.safetensors"))
+    assert stored == sorted(n for n, _ in model.named_parameters())  # each shared one once
+    assert len(stored) == 5 and len(model.state_dict()) == 5
     opt = xnn.optim.SGD(loaded.parameters(), lr=0.1)
     x = xnn.random.normal((5, 4))
     y, backprop = loaded.forward(x)
@@ -437,3 +442,19 @@ def test_save_names_a_missing_folder_or_a_folder_given_as_the_file(tmp_path):
     with pytest.raises(IsADirectoryError, match="folder is a folder"):
         xnn.save(tmp_path / "folder", nn.Linear(1, 1))
     assert sorted(os.listdir(tmp_path)) == ["folder"]
+
+
+def test_a_shared_batchnorm_keeps_one_set_of_running_statistics(backend, tmp_path):
+    from safetensors.numpy import load_file
+
+    xnn.seed(0)
+    bn = nn.BatchNorm1d(3)
+    model = nn.Sequential(bn, nn.Linear(3, 3), bn)
+    model(xnn.random.normal((8, 3)))
+    xnn.save(tmp_path / "m.safetensors", model)
+    assert not any(k.startswith("2.") for k in load_file(tmp_path / "m.safetensors"))
+    loaded = xnn.load(tmp_path / "m.safetensors").model
+    assert loaded[0] is loaded[2]
+    assert list(loaded.state_dict()) == list(model.state_dict())
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(xnn.to_numpy(loaded.state_dict()[key]), xnn.to_numpy(value))
