@@ -2,6 +2,7 @@
 softmax MLP trained with cross-entropy; writes a confusion matrix.
 
     python examples/digits.py --backend numpy --out out/digits
+    python examples/digits.py --onnx out/digits.onnx    # also export, and predict with ONNX Runtime
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def load() -> tuple:
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(__doc__, epochs=40, lr=1e-3, argv=argv)
+    args = parse_args(__doc__, epochs=40, lr=1e-3, argv=argv, extra=lambda p: p.add_argument(
+        "--onnx", default=None, metavar="PATH", help="export the model to this ONNX file"))
     out = out_dir(args, "digits")
     X, y = load()
     X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
@@ -43,7 +45,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     xnn.plot.confusion_matrix(matrix, out / "confusion_matrix.png",
                               title=f"digits test set, accuracy {test_acc:.3f}")
     print(f"plots written to {out}/")
+    if args.onnx:
+        return {"test_accuracy": test_acc, **export_onnx(model, X_te, args.onnx)}
     return {"test_accuracy": test_acc}
+
+
+def export_onnx(model: xnn.nn.Module, X: object, path: str) -> dict[str, float]:
+    """Write the model as ONNX and show ONNX Runtime predicting the first test images."""
+    xnn.onnx.export(model, path)
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise SystemExit(f"wrote {path}; predicting with it needs onnxruntime: "
+                         f"pip install onnxruntime") from err
+    images = xnn.to_numpy(X)
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    logits = session.run(None, {"input": images})[0]
+    ours = xnn.to_numpy(model(X))
+    agree = float((logits.argmax(axis=1) == ours.argmax(axis=1)).mean())
+    print(f"ONNX model written to {path}; ONNX Runtime predicts {logits[:8].argmax(axis=1)} "
+          f"for the first 8 test images (xnn: {ours[:8].argmax(axis=1)}), "
+          f"same class on {agree:.1%} of {len(images)}")
+    return {"onnx_agreement": agree}
 
 
 if __name__ == "__main__":

@@ -42,3 +42,4 @@ def test_every_topic_has_a_page():
     names = {d.name for d in DOCS}
     assert {"getting-started.md", "backends.md", "training.md", "custom-layers.md", "parity.md",
             "checkpoints.md"} <= names
+    assert "deployment.md" in names

@@ -69,3 +69,16 @@ def test_the_doc_noise_layer_is_seeded_and_off_in_eval_mode(backend, float64):
     np.testing.assert_array_equal(xnn.to_numpy(noise(x)), a)
     assert not np.allclose(a, xnn.to_numpy(x))
     np.testing.assert_array_equal(xnn.to_numpy(noise.eval()(x)), xnn.to_numpy(x))
+
+
+def test_the_doc_prelu_round_trips_through_a_checkpoint_and_exports(backend, capsys):
+    pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
+    ns = _run_doc()
+    net, loaded = ns["net"], ns["loaded"]
+    assert type(loaded[1]) is ns["PReLU"] and loaded[1].num_features == 4
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(xnn.to_numpy(loaded.state_dict()[name]),
+                                      xnn.to_numpy(value))
+    printed = capsys.readouterr().out
+    assert "cannot describe Scaled.fn" in printed and "ONNX Runtime agrees" in printed
+    assert xnn.onnx.EXPORTERS[ns["PReLU"]] is ns["export_prelu"]

@@ -47,6 +47,17 @@ def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, caps
     assert backend.name in printed and "plots written" in printed
 
 
+def test_digits_exports_onnx_and_onnx_runtime_predicts_as_xnn(tmp_path, capsys):
+    pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
+    pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
+    digits = importlib.import_module("digits")
+    path = tmp_path / "digits.onnx"
+    metrics = digits.main(["--epochs", "2", "--out", str(tmp_path), "--no-progress",
+                           "--onnx", str(path)])
+    assert path.stat().st_size > 10_000 and metrics["onnx_agreement"] == 1.0
+    assert "ONNX Runtime predicts" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "0"])
 def test_examples_take_cuda_device_names_for_cupy(monkeypatch, device):
     from test_backend import _fake_cupy  # noqa: PLC0415 - a stand-in cupy module

@@ -723,13 +723,13 @@ NOT_JSON = st.sampled_from([{1, 2}, np.ones(2), object(), b"bytes", {"a": np.flo
                                                                   min_size=1, max_size=2)))
 def test_save_writes_everything_or_leaves_the_old_file(tmp_path_factory, extra):
     folder = tmp_path_factory.mktemp("ck")
-    path = folder / "model.npz"
+    path = folder / "model.safetensors"
     model = _bn_model()
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     xnn.save(path, model, opt, extra={"old": True})
     previous = path.read_bytes()
     ok, _ = attempt(lambda: xnn.save(path, model, opt, extra=extra), "xnn.save")
-    assert sorted(p.name for p in folder.iterdir()) == ["model.npz"]  # no temporary left
+    assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors"]  # no temporary left
     if not ok:
         assert path.read_bytes() == previous
         return
@@ -741,7 +741,7 @@ def test_save_writes_everything_or_leaves_the_old_file(tmp_path_factory, extra):
 @given(data=st.data())
 def test_damaged_checkpoint_loads_or_raises_checkpointerror(tmp_path_factory, data):
     folder = tmp_path_factory.mktemp("ck")
-    path = folder / "model.npz"
+    path = folder / "model.safetensors"
     model = _bn_model()
     xnn.save(path, model, optim.Adam(model.parameters()))
     raw = bytearray(path.read_bytes())
@@ -752,7 +752,7 @@ def test_damaged_checkpoint_loads_or_raises_checkpointerror(tmp_path_factory, da
             at = data.draw(st.integers(0, len(raw) - 1))
             raw[at] = data.draw(st.integers(0, 255))
     path.write_bytes(bytes(raw))
-    ok, ck = attempt(lambda: xnn.load(path), ["xnn.load", "model.npz", "layer class"],
+    ok, ck = attempt(lambda: xnn.load(path), ["xnn.load", "model.safetensors", "layer class"],
                      allowed=(CheckpointError,))
     if ok:
         assert {k: tuple(v.shape) for k, v in ck.model.state_dict().items()} == {

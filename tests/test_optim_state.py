@@ -252,8 +252,8 @@ def test_numpy_scalar_lr_set_by_hand_becomes_a_python_float(backend, scalar, tmp
     model = nn.Linear(2, 1)
     opt = optim.SGD(model.parameters(), lr=0.1)
     opt.lr = scalar(1)
-    xnn.save(tmp_path / "model.npz", model, opt)
-    assert xnn.load(tmp_path / "model.npz").optimizer.lr == 1.0
+    xnn.save(tmp_path / "model.safetensors", model, opt)
+    assert xnn.load(tmp_path / "model.safetensors").optimizer.lr == 1.0
 
 
 def test_lr_a_schedule_computes_from_numpy_scalars_is_a_python_float(backend):

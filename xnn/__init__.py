@@ -8,6 +8,7 @@ from ._checks import ArgumentTypeError, expect, integer, number
 from .random import seed
 from .train import History, evaluate, fit
 from .io import load, save
+from . import onnx  # xnn.onnx.export; the onnx package itself loads only when export runs
 
 __version__ = "0.1.0"
 

@@ -114,7 +114,7 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save a checkpoint (model, optimizer, generator) at epoch ends with ``xnn.save``.
 
-    ``path`` may hold ``{epoch}`` and logged names (``"ckpt-{epoch:03d}-{val_loss:.3f}.npz"``).
+    ``path`` may hold ``{epoch}`` and logged names (``"ckpt-{epoch:03d}-{val_loss:.3f}.safetensors"``).
     With ``save_best_only`` a checkpoint is written only when ``monitor`` improves, so ``path``
     always holds the best; otherwise every epoch overwrites it with the last. ``extra`` of each
     checkpoint records the epoch and its logs.

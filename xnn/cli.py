@@ -1,5 +1,5 @@
 """The ``python -m xnn`` command: ``parity`` checks backends against each other on this machine,
-``backends`` lists the ones that run here."""
+``backends`` lists the ones that run here, ``export-onnx`` writes a checkpoint as ONNX."""
 
 from __future__ import annotations
 
@@ -29,6 +29,26 @@ def _backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_onnx(args: argparse.Namespace) -> int:
+    import importlib  # noqa: PLC0415
+
+    from . import io, onnx  # noqa: PLC0415 - onnx itself is imported by export only
+
+    try:
+        for name in args.imports:  # the user's modules defining custom layers and exporters
+            importlib.import_module(name)
+        shape = None if args.input_shape is None else tuple(
+            None if d.strip() in ("", "batch", "None") else int(d)
+            for d in args.input_shape.split(","))
+        model = io.load(args.checkpoint, backend="numpy", restore_rng=False).model
+        onnx.export(model, args.out, input_shape=shape, opset=args.opset)
+    except (ValueError, TypeError, ImportError, OSError) as err:
+        print(f"xnn export-onnx: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} from {args.checkpoint}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m xnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -44,5 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(run=_parity)
     b = sub.add_parser("backends", help="list the backends that can run here")
     b.set_defaults(run=_backends)
+    e = sub.add_parser("export-onnx", help="write a checkpoint's model as an ONNX file")
+    e.add_argument("checkpoint", help="a file written by xnn.save")
+    e.add_argument("out", help="the ONNX file to write")
+    e.add_argument("--input-shape", default=None,
+                   help="comma-separated, the batch axis empty: ',8,8' (default: (batch, "
+                        "in_features) of the first Linear)")
+    e.add_argument("--opset", type=int, default=None,
+                   help="ONNX opset (default: the newest the installed onnxruntime runs)")
+    e.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it defines custom layers and registers their "
+                        "exporters); may be repeated")
+    e.set_defaults(run=_export_onnx)
     args = parser.parse_args(argv)
     return args.run(args)

@@ -1,119 +1,46 @@
 """Checkpoints: ``xnn.save`` and ``xnn.load``, portable across backends and safe to open.
 
-A checkpoint is an uncompressed NumPy ``.npz`` archive: one array per parameter, buffer and
-optimizer-state entry, plus ``__xnn__``, UTF-8 JSON with the format version, the architecture
-(each module's class and constructor arguments), the optimizer's class and hyperparameters,
-the random generator's state and the user's ``extra``. Nothing is ever unpickled: archives
-are read with ``allow_pickle=False`` and classes are looked up among those already defined,
-never imported by name. Saving writes a temporary file beside the target and renames it over
-the target, so a crash mid-save leaves the previous checkpoint whole.
+A checkpoint is a safetensors file: one tensor per parameter and buffer, named by the model's
+``state_dict`` keys, and the optimizer's state under ``optimizer/``; the header's metadata holds
+the format version, xnn's version, the architecture read from the live module tree
+(:mod:`xnn.architecture`), the optimizer's class and hyperparameters, the random generator's
+state and the user's ``extra``, each as JSON. Any safetensors reader (NumPy, PyTorch, JAX,
+Rust) reads the tensors. Nothing is ever unpickled, and layer classes are looked up among those
+already defined, never imported by name. Saving writes a temporary file beside the target and
+renames it over the target, so a crash mid-save leaves the previous checkpoint whole. Files
+written by xnn 0.1 (``.npz``) still load.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
-import tempfile
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np  # checkpoints are NumPy archives on the host
+import numpy as np  # checkpoints are read and written on the host
 
-from . import random
-from .backend import (Backend, _load, asarray, dtype_name, get_backend, host_backend,
-                      to_numpy)
-from .random import host_generator
-from .nn import init as _init
-from .nn.module import MODULE_CLASSES, Module
+from . import _io_v01, random
+from .architecture import ArchitectureError, build, describe
+from .backend import Backend, _load, asarray, dtype_name, get_backend, to_numpy, use_backend
+from .nn.module import Module
 from .optim.optimizers import Optimizer
+from .random import host_generator
 
 __all__ = ["save", "load", "Checkpoint", "CheckpointError", "describe", "build",
-           "FORMAT", "VERSION"]
+           "read_tensors", "FORMAT", "VERSION"]
 
-FORMAT, VERSION = "xnn-checkpoint", 1
-META = "__xnn__"
-
-
-def write_arrays(file: Any, arrays: dict[str, Any]) -> None:
-    """Write host arrays to an open binary file as an uncompressed .npz archive (no pickles)."""
-    for name, value in arrays.items():
-        if value.dtype == object:
-            raise TypeError(f"cannot save {name!r}: object arrays would need pickle")
-    np.savez(file, **arrays)
-
-
-def read_arrays(path: str) -> dict[str, Any]:
-    """Every array of a .npz archive, loaded eagerly with pickles refused."""
-    with np.load(path, allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
+FORMAT, VERSION = "xnn-checkpoint", 2
+OPTIMIZER_PREFIX = "optimizer/"
+# safetensors dtype -> bytes per element; the ones NumPy reads
+_ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+             "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
 
 
 class CheckpointError(ValueError):
     """A file that is not a readable xnn checkpoint, or a model that cannot be described."""
-
-
-# --- architecture as JSON ------------------------------------------------------------------------
-
-_INITIALIZERS = {name: getattr(_init, name) for name in _init.__all__
-                 if name not in ("Initializer", "normal", "Normal")}
-
-
-def _encode(value: Any, where: str) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, Module):
-        return describe(value)
-    if isinstance(value, (list, tuple)):
-        return {"tuple" if isinstance(value, tuple) else "list":
-                [_encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-    for name, fn in _INITIALIZERS.items():
-        if value is fn:
-            return {"initializer": name}
-    if isinstance(value, _init.Normal):
-        return {"initializer": "normal", "std": value.std, "mean": value.mean}
-    raise CheckpointError(f"cannot describe {where} = {value!r} in a checkpoint: constructor "
-                          f"arguments must be numbers, strings, lists, modules or xnn.nn.init "
-                          f"initializers")
-
-
-def _decode(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    if "class" in value:
-        return build(value)
-    if "tuple" in value:
-        return tuple(_decode(v) for v in value["tuple"])
-    if "list" in value:
-        return [_decode(v) for v in value["list"]]
-    if "initializer" in value:
-        name = value["initializer"]
-        if name == "normal":
-            return _init.normal(value["std"], value["mean"])
-        if name in _INITIALIZERS:
-            return _INITIALIZERS[name]
-    raise CheckpointError(f"unreadable architecture entry {value!r}")
-
-
-def describe(module: Module) -> dict[str, Any]:
-    """JSON-ready description of ``module``: its class and the arguments it was built with."""
-    cls = type(module)
-    name = f"{cls.__module__}.{cls.__qualname__}"
-    args, kwargs = getattr(module, "_init_args", ((), {}))
-    return {"class": name,
-            "args": [_encode(a, f"{cls.__name__} argument {i}") for i, a in enumerate(args)],
-            "kwargs": {k: _encode(v, f"{cls.__name__}({k}=...)") for k, v in kwargs.items()}}
-
-
-def build(description: dict[str, Any]) -> Module:
-    """A new module from :func:`describe`'s output, on the active backend (fresh weights)."""
-    name = description.get("class")
-    cls = MODULE_CLASSES.get(name)
-    if cls is None:
-        raise CheckpointError(f"unknown layer class {name!r}: import the module that defines it "
-                              f"before loading (xnn never imports code named in a file)")
-    args = [_decode(a) for a in description.get("args", [])]
-    kwargs = {k: _decode(v) for k, v in description.get("kwargs", {}).items()}
-    return cls(*args, **kwargs)
 
 
 # --- saving --------------------------------------------------------------------------------------
@@ -121,53 +48,125 @@ def build(description: dict[str, Any]) -> Module:
 def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None,
          extra: dict[str, Any] | None = None) -> None:
     """Write model (architecture and weights), optimizer state, generator state and ``extra``
-    (JSON data) to ``path``, atomically.
+    (JSON data) to ``path`` as a safetensors file, atomically.
 
     Raises TypeError when ``model`` is not an xnn Module or ``optimizer`` not an xnn Optimizer
-    (or None), and leaves any file already at ``path`` untouched.
+    (or None), CheckpointError when a module cannot be described (see docs/custom-layers.md),
+    and leaves any file already at ``path`` untouched.
     """
+    from . import __version__  # noqa: PLC0415 - set once the package is imported
+
     if not isinstance(model, Module):
         raise TypeError(f"xnn.save: model must be an xnn Module, got {type(model).__name__}")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
         raise TypeError(f"xnn.save: optimizer must be an xnn Optimizer or None, got "
                         f"{type(optimizer).__name__}")
-    arrays: dict[str, Any] = {f"model/{k}": to_numpy(v) for k, v in model.state_dict().items()}
-    meta: dict[str, Any] = {
-        "format": FORMAT, "version": VERSION, "architecture": describe(model),
-        "model_keys": list(model.state_dict()), "rng": random.get_state(),
-        "saved_on": str(get_backend()), "optimizer": None, "extra": extra,
-    }
-    if optimizer is not None:
-        if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:
-            raise ValueError("xnn.save: the optimizer must hold model.parameters(), in that "
-                             "order, to be saved with the model")
-        state = optimizer.state_dict()
-        layout = {}
-        for key, items in state["state"].items():
-            layout[key] = []
-            for i, item in enumerate(items):
-                if item is None or isinstance(item, (int, float)):
-                    layout[key].append(item)
-                else:
-                    arrays[f"optim/{key}/{i}"] = to_numpy(item)
-                    layout[key].append({"array": f"optim/{key}/{i}"})
-        meta["optimizer"] = {"class": type(optimizer).__name__, "steps": state["steps"],
-                             "hyperparameters": state["hyperparameters"], "state": layout}
     try:
-        text = json.dumps(meta, allow_nan=True)
+        architecture, tensors = describe(model)
+    except ArchitectureError as err:
+        raise CheckpointError(f"xnn.save: {err}") from err
+    arrays = {key: to_numpy(value) for key, value in tensors.items()}
+    meta = {"format": FORMAT, "format_version": str(VERSION), "xnn_version": __version__,
+            "architecture": architecture, "rng": random.get_state(),
+            "saved_on": str(get_backend()), "optimizer": None, "extra": extra}
+    if optimizer is not None:
+        meta["optimizer"] = _optimizer_meta(model, optimizer, arrays)
+    try:
+        header = {k: v if isinstance(v, str) else json.dumps(v, allow_nan=True)
+                  for k, v in meta.items()}
     except TypeError as err:
         raise TypeError(f"xnn.save: extra must be JSON data (dicts, lists, numbers, strings): "
                         f"{err}") from err
-    arrays[META] = host_backend().xp.asarray(bytearray(text.encode()))
-    _atomic_write(os.fspath(path), arrays)
+    _atomic_write(os.fspath(path), arrays, header)
 
 
-def _atomic_write(path: str, arrays: dict[str, Any]) -> None:
+def _optimizer_meta(model: Module, optimizer: Optimizer, arrays: dict[str, Any]) -> dict:
+    if [id(p) for p in optimizer.params] != [id(p) for p in model.parameters()]:
+        raise ValueError("xnn.save: the optimizer must hold model.parameters(), in that "
+                         "order, to be saved with the model")
+    state = optimizer.state_dict()
+    layout: dict[str, list] = {}
+    for key, items in state["state"].items():
+        layout[key] = []
+        for i, item in enumerate(items):
+            if item is None or isinstance(item, (int, float)):
+                layout[key].append(item)
+            else:
+                name = f"{OPTIMIZER_PREFIX}{key}/{i}"
+                arrays[name] = to_numpy(item)
+                layout[key].append({"tensor": name})
+    return {"class": type(optimizer).__name__, "steps": state["steps"],
+            "hyperparameters": state["hyperparameters"], "state": layout}
+
+
+def write_arrays(file: Any, arrays: dict[str, Any], metadata: dict[str, str]) -> None:
+    """Write host arrays and string metadata to an open binary file in safetensors format."""
+    from safetensors.numpy import save as to_bytes  # noqa: PLC0415 - a dependency, loaded late
+
+    for name, value in arrays.items():
+        if value.dtype == object:
+            raise TypeError(f"cannot save {name!r}: object arrays would need pickle")
+    file.write(to_bytes({k: np.asarray(v, order="C") for k, v in arrays.items()},
+                        metadata=metadata))
+
+
+_TMP_SUFFIX = ".xnn-tmp"
+
+
+def _temporary_name(path: str) -> str:
+    folder, base = os.path.split(os.path.abspath(path))
+    return os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Delete temporaries of ``path`` left by saves whose process is gone (killed mid-save);
+    a temporary of a process still running (a concurrent save) is left alone."""
+    folder, base = os.path.split(os.path.abspath(path))
+    prefix = f".{base}."
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)):
+            continue
+        pid = name[len(prefix):-len(_TMP_SUFFIX)].split(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -> None:
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"xnn.save: {path} is a folder; give a file name in it")
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"xnn.save: the folder {folder} of {path} does not exist")
+    _remove_stale_temporaries(path)
+    try:
+        mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
+    except OSError:
+        mode = None  # a new file gets 0o666 less the umask, as open() gives
+    tmp = _temporary_name(path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            write_arrays(f, arrays)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            write_arrays(f, arrays, metadata)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
@@ -179,7 +178,62 @@ def _atomic_write(path: str, arrays: dict[str, Any]) -> None:
         raise
 
 
-# --- loading -------------------------------------------------------------------------------------
+# --- reading -------------------------------------------------------------------------------------
+
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, Any]]:
+    """(metadata, tensors as NumPy arrays) of a safetensors file, every declared offset, shape
+    and dtype checked against the file's size before a byte of tensor data is read."""
+    from safetensors import safe_open  # noqa: PLC0415 - a dependency, loaded when used
+
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError(f"{size} bytes: too short for a safetensors header")
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            raise ValueError(f"the header declares {length} bytes, the file has {size - 8}")
+        header = _checked_header(f.read(length), size - 8 - length)
+    names = [k for k in header if k != "__metadata__"]
+    tensors = {}
+    if names:
+        with safe_open(path, framework="np") as f:  # memory-mapped: one copy per tensor
+            tensors = {name: f.get_tensor(name) for name in names}
+    return header.get("__metadata__") or {}, tensors
+
+
+def _checked_header(text: bytes, body: int) -> dict[str, Any]:
+    """The parsed header, each tensor's dtype, shape and offsets checked against the ``body``
+    bytes of data that follow it."""
+    header = json.loads(text.decode("utf-8"))
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    spans = []
+    for name, entry in header.items():
+        if name == "__metadata__":
+            if not isinstance(entry, dict) or not all(isinstance(v, str) for v in entry.values()):
+                raise ValueError("__metadata__ must map names to strings")
+            continue
+        dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+        if dtype not in _ITEMSIZE:
+            raise ValueError(f"tensor {name!r} has dtype {dtype!r}")
+        if (not isinstance(shape, list) or not all(type(n) is int and n >= 0 for n in shape)
+                or not isinstance(offsets, list) or len(offsets) != 2
+                or not all(type(n) is int for n in offsets)):
+            raise ValueError(f"tensor {name!r} has an unreadable shape or offsets")
+        start, stop = offsets
+        needed = math.prod(shape) * _ITEMSIZE[dtype]  # Python ints: no overflow
+        if not 0 <= start <= stop <= body or stop - start != needed:
+            raise ValueError(f"tensor {name!r} declares shape {tuple(shape)} of {dtype} "
+                             f"({needed} bytes) at {start}..{stop}; the file holds {body} "
+                             f"bytes of data")
+        spans.append((start, stop))
+    spans.sort()
+    if any(a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        raise ValueError("tensors overlap")
+    return header
+
 
 @dataclass
 class Checkpoint:
@@ -191,29 +245,39 @@ class Checkpoint:
     meta: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
-def _read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _read(path: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
+    """(meta, host tensors, whether the file is a 0.1 npz)."""
     try:
-        arrays = read_arrays(path)
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if _io_v01.is_v01(head):
+            meta, arrays = _io_v01.read(path)
+            return meta, arrays, True
+        header, tensors = read_tensors(path)
     except FileNotFoundError:
         raise
+    except _io_v01.LegacyError as err:
+        raise CheckpointError(f"xnn.load: {path} {err}") from err
     except Exception as err:  # noqa: BLE001 - every byte of the file is untrusted: a damaged zip
-        # header alone gives NotImplementedError (version, compression) or RuntimeError
-        # (encrypted flag) besides the OSError/ValueError/BadZipFile of a truncated file
+        # header alone gives NotImplementedError or RuntimeError besides OSError/ValueError
         raise CheckpointError(f"xnn.load: {path} is not a readable xnn checkpoint "
                               f"({type(err).__name__}: {err})") from err
-    if META not in arrays:
-        raise CheckpointError(f"xnn.load: {path} has no {META} entry: not an xnn checkpoint")
-    try:
-        meta = json.loads(bytes(to_numpy(arrays.pop(META))).decode())
-    except (ValueError, TypeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"xnn.load: {path} has a corrupt {META} entry: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"xnn.load: {path} is not an xnn checkpoint (format "
-                              f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
-    if meta.get("version") != VERSION:
-        raise CheckpointError(f"xnn.load: {path} has format version {meta.get('version')!r}; "
-                              f"this xnn reads version {VERSION}")
-    return meta, arrays
+    if header.get("format") != FORMAT:
+        raise CheckpointError(f"xnn.load: {path} is not an xnn checkpoint (its metadata has "
+                              f"format {header.get('format')!r})")
+    if header.get("format_version") != str(VERSION):
+        raise CheckpointError(f"xnn.load: {path} has format version "
+                              f"{header.get('format_version')!r}; this xnn reads version "
+                              f"{VERSION} (and 0.1's npz)")
+    meta: dict[str, Any] = {}
+    for key, text in header.items():
+        try:
+            meta[key] = text if key in ("format", "format_version", "xnn_version",
+                                        "saved_on") else json.loads(text)
+        except (ValueError, RecursionError) as err:
+            raise CheckpointError(f"xnn.load: {path} has corrupt metadata {key!r}: "
+                                  f"{err}") from err
+    return meta, tensors, False
 
 
 def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
@@ -221,28 +285,25 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     """Rebuild a saved model (and optimizer) on ``backend`` (default: the active one).
 
     With ``restore_rng`` the global generator continues from where it was at save time, so
-    shuffles and dropout masks continue as in an uninterrupted run.
+    shuffles (``fit(seed=None)``) and dropout masks continue as in an uninterrupted run.
     """
     path = os.fspath(path)
-    meta, arrays = _read(path)
+    meta, arrays, v01 = _read(path)
     target = get_backend() if backend is None else _load(backend)
     if restore_rng:
         _check_rng(path, meta)
-    state = random.get_state()
-    try:
-        from .backend import use_backend  # noqa: PLC0415
-
-        with use_backend(target):
-            model = build(meta["architecture"])
-    except CheckpointError:
-        raise
-    except Exception as err:
-        raise CheckpointError(f"xnn.load: cannot rebuild the architecture of {path}: "
-                              f"{type(err).__name__}: {err}") from err
-    finally:
-        random.set_state(state)  # building drew fresh weights; the file's weights replace them
-    _fill_model(path, model, meta, arrays, target)
-    optimizer = _rebuild_optimizer(path, model, meta, arrays) if meta.get("optimizer") else None
+    if v01:
+        model = _build_v01(path, meta, arrays, target)
+        optimizer_tensors = {k: v for k, v in arrays.items() if k.startswith("optim/")}
+    else:
+        model_tensors = {k: v for k, v in arrays.items() if not k.startswith(OPTIMIZER_PREFIX)}
+        optimizer_tensors = {k: v for k, v in arrays.items() if k.startswith(OPTIMIZER_PREFIX)}
+        try:
+            model = build(meta.get("architecture"), model_tensors, target)
+        except ArchitectureError as err:
+            raise CheckpointError(f"xnn.load: {path}: {err}") from err
+    optimizer = (_rebuild_optimizer(path, model, meta, optimizer_tensors)
+                 if meta.get("optimizer") else None)
     if restore_rng:
         random.set_state(meta["rng"])  # checked by _check_rng: cannot fail half-way
     return Checkpoint(model, optimizer, meta.get("extra"), meta)
@@ -257,9 +318,26 @@ def _check_rng(path: str, meta: dict) -> None:
                               f"({type(err).__name__}: {err})") from err
 
 
+# --- 0.1 files -----------------------------------------------------------------------------------
+
+def _build_v01(path: str, meta: dict, arrays: dict, target: Backend) -> Module:
+    state = random.get_state()
+    stored = sum(int(a.size) for k, a in arrays.items() if k.startswith("model/"))
+    try:
+        with use_backend(target):
+            model = _io_v01.build(meta["architecture"], stored)
+    except _io_v01.LegacyError as err:
+        raise CheckpointError(f"xnn.load: {path} {err}") from err
+    except Exception as err:
+        raise CheckpointError(f"xnn.load: cannot rebuild the architecture of {path}: "
+                              f"{type(err).__name__}: {err}") from err
+    finally:
+        random.set_state(state)  # building drew fresh weights; the file's weights replace them
+    _fill_v01(path, model, meta, arrays, target)
+    return model
+
+
 def _same_family(stored: str, needed: str) -> bool:
-    """Whether an array stored as ``stored`` may fill an entry of dtype ``needed``: float32 or
-    float64 for a float entry (the saved precision is kept), an integer for an integer one."""
     if needed.startswith("float"):
         return stored in ("float32", "float64")
     if needed.startswith(("int", "uint")):
@@ -267,7 +345,7 @@ def _same_family(stored: str, needed: str) -> bool:
     return stored == needed
 
 
-def _fill_model(path: str, model: Module, meta: dict, arrays: dict, target: Backend) -> None:
+def _fill_v01(path: str, model: Module, meta: dict, arrays: dict, target: Backend) -> None:
     current = model.state_dict()
     keys = meta.get("model_keys", [])
     if list(current) != keys:
@@ -286,20 +364,18 @@ def _fill_model(path: str, model: Module, meta: dict, arrays: dict, target: Back
         if not _same_family(stored, needed):
             raise CheckpointError(f"xnn.load: {path} stores {key!r} as {stored}, the "
                                   f"architecture needs {needed}")
-        try:
-            values[key] = asarray(host, dtype=stored, backend=target)
-        except (ValueError, TypeError) as err:
-            raise CheckpointError(f"xnn.load: {path} stores {key!r} in a form that cannot be "
-                                  f"loaded ({type(err).__name__}: {err})") from err
+        values[key] = asarray(host, dtype=stored, backend=target)
     params = dict(model.named_parameters())
     modules = dict(model._named_modules())
     for key, value in values.items():
         if key in params:
-            params[key].value = value  # keeps the saved dtype, whatever the default now is
+            params[key].value = value
         else:
             prefix, _, leaf = key.rpartition(".")
             modules[prefix + "." if prefix else ""].load_buffer(leaf, value)
 
+
+# --- the optimizer -------------------------------------------------------------------------------
 
 def _optimizer_classes() -> dict[str, type]:
     found, todo = {}, [Optimizer]
@@ -317,13 +393,13 @@ def _rebuild_optimizer(path: str, model: Module, meta: dict, arrays: dict) -> Op
     if cls is None:
         raise CheckpointError(f"xnn.load: {path} names an unknown optimizer "
                               f"{info.get('class') if isinstance(info, dict) else info!r}")
-    # everything below reads the file's metadata: a missing key, an array named but absent or
+    # everything below reads the file's metadata: a missing key, a tensor named but absent or
     # a hyperparameter the constructor refuses (lr = -1) is a damaged checkpoint
     try:
         state = {}
         for key, items in info["state"].items():
-            state[key] = [arrays[item["array"]] if isinstance(item, dict) else item
-                          for item in items]
+            state[key] = [arrays[item.get("tensor", item.get("array"))]
+                          if isinstance(item, dict) else item for item in items]
         hyper = info["hyperparameters"]
         optimizer = cls(model.parameters(), lr=hyper["lr"])
         optimizer.load_state_dict({"optimizer": info["class"], "hyperparameters": hyper,

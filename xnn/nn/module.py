@@ -44,6 +44,7 @@ class Parameter:
 
 
 # every Module subclass by "module.QualName": checkpoints rebuild architectures from these only
+# (xnn.architecture describes a model from its live attributes)
 MODULE_CLASSES: dict[str, type] = {}
 
 
@@ -59,12 +60,6 @@ class Module:
         MODULE_CLASSES[f"{cls.__module__}.{cls.__qualname__}"] = cls
         if "forward" in vars(cls) and "takes_input_grad" not in vars(cls):
             cls.takes_input_grad = False  # a new forward takes the keyword if its class says so
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Module:
-        self = super().__new__(cls)
-        # the constructor's arguments: a checkpoint's description of the architecture
-        object.__setattr__(self, "_init_args", (args, kwargs))
-        return self
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         """Return the output and a closure mapping dL/d(output) to dL/d(input).

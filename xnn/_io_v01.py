@@ -1,0 +1,133 @@
+"""Reading checkpoints written by xnn 0.1: an uncompressed ``.npz`` with an ``__xnn__`` JSON entry
+whose architecture lists each module's class and constructor arguments.
+
+Every byte is untrusted. Before NumPy reads a member, its zip entry must be stored (0.1 never
+compressed, so a compressed member is refused instead of inflated) and its .npy header must
+declare exactly the bytes the member holds; before a constructor runs, the widths the built-in
+layers declare must not need more numbers than the file stores.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import zipfile
+from typing import Any
+
+import numpy as np  # 0.1 checkpoints are NumPy archives
+
+from .nn import init as _init
+from .nn import linear, normalization
+from .nn.module import MODULE_CLASSES, Module
+
+META = "__xnn__"
+FORMAT, VERSION = "xnn-checkpoint", 1
+
+_INITIALIZERS = {name: getattr(_init, name) for name in _init.__all__
+                 if name not in ("Initializer", "normal", "Normal")}
+
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+class LegacyError(ValueError):
+    """A 0.1 file that cannot be read; io turns it into a CheckpointError naming the file."""
+
+
+def is_v01(head: bytes) -> bool:
+    return head[:2] == b"PK"
+
+
+def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(meta, arrays) of a 0.1 checkpoint, after checking every member's declared size."""
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise LegacyError(f"member {info.filename!r} is compressed; xnn 0.1 wrote "
+                                  f"stored members only")
+            with archive.open(info) as member:
+                version = np.lib.format.read_magic(member)
+                if version not in _HEADER_READERS:
+                    raise LegacyError(f"member {info.filename!r} is .npy version {version}")
+                shape, _, dtype = _HEADER_READERS[version](member)
+                if dtype.hasobject:
+                    raise LegacyError(f"member {info.filename!r} holds objects, which only a "
+                                      f"pickle could read: refused")
+                needed = math.prod(shape) * dtype.itemsize
+                if needed > info.file_size - member.tell():
+                    raise LegacyError(f"member {info.filename!r} declares {shape} {dtype} "
+                                      f"({needed} bytes) but holds {info.file_size} bytes")
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if META not in arrays:
+        raise LegacyError(f"has no {META} entry: not an xnn checkpoint")
+    try:
+        meta = json.loads(bytes(arrays.pop(META)).decode())
+    except (ValueError, TypeError, UnicodeDecodeError) as err:
+        raise LegacyError(f"has a corrupt {META} entry: {err}") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise LegacyError(f"is not an xnn checkpoint (format "
+                          f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
+    if meta.get("version") != VERSION:
+        raise LegacyError(f"has format version {meta.get('version')!r}; this xnn reads "
+                          f"versions 1 and 2")
+    return meta, arrays
+
+
+def build(description: Any, stored_numbers: int) -> Module:
+    """The model a 0.1 architecture describes, built with its constructors (fresh weights that
+    the file's replace); refused first if its layers declare more numbers than are stored."""
+    declared = _declared_numbers(description)
+    if declared > stored_numbers:
+        raise LegacyError(f"its architecture declares {declared} parameters but the file "
+                          f"stores {stored_numbers} numbers")
+    return _decode(description)
+
+
+def _declared_numbers(value: Any) -> int:
+    """How many numbers the built-in layers of a 0.1 architecture would allocate."""
+    if isinstance(value, list):
+        return sum(_declared_numbers(v) for v in value)
+    if not isinstance(value, dict):
+        return 0
+    total = sum(_declared_numbers(v) for v in value.values())
+    cls = MODULE_CLASSES.get(value.get("class")) if isinstance(value.get("class"), str) else None
+    if cls in (linear.Linear, normalization.BatchNorm1d, normalization.LayerNorm):
+        try:
+            bound = inspect.signature(cls).bind(*value.get("args", []),
+                                                **value.get("kwargs", {})).arguments
+        except TypeError as err:
+            raise LegacyError(f"bad arguments for {cls.__name__}: {err}") from err
+        widths = [bound.get(k) for k in ("in_features", "out_features", "num_features",
+                                         "normalized_shape")]
+        widths = [w for w in widths if isinstance(w, int)]
+        total += math.prod(widths) if widths else 0
+    return total
+
+
+def _decode(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    if "class" in value:
+        name = value.get("class")
+        cls = MODULE_CLASSES.get(name) if isinstance(name, str) else None
+        if cls is None:
+            raise LegacyError(f"names an unknown layer class {name!r}: import the module that "
+                              f"defines it before loading (xnn never imports code named in a "
+                              f"file)")
+        args = [_decode(a) for a in value.get("args", [])]
+        kwargs = {k: _decode(v) for k, v in value.get("kwargs", {}).items()}
+        return cls(*args, **kwargs)
+    if "tuple" in value:
+        return tuple(_decode(v) for v in value["tuple"])
+    if "list" in value:
+        return [_decode(v) for v in value["list"]]
+    if "initializer" in value:
+        name = value["initializer"]
+        if name == "normal":
+            return _init.normal(value["std"], value["mean"])
+        if name in _INITIALIZERS:
+            return _INITIALIZERS[name]
+    raise LegacyError(f"has an unreadable architecture entry {value!r}")
