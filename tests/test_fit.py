@@ -164,6 +164,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(backend):
     assert len(losses) < 50 and "did not improve for 3 epochs" in history.stop_reason
     best = int(np.argmin(losses))
     assert len(losses) == best + 4  # the best epoch, then patience + 1 worse ones
+    assert f"at epoch {best + 1})" in history.stop_reason  # counted from 1, as Keras displays
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(xnn.to_numpy(value), states[best][name])
 
@@ -195,7 +196,7 @@ def test_terminate_on_nan_stops_before_the_bad_step(backend):
     states = []
     record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
         {k: xnn.to_numpy(v) for k, v in run.model.state_dict().items()}))
-    with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 5, batch 0"):
+    with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 6, batch 1;"):
         history = xnn.fit(model, X, y, loss=_PoisonedMSE(bad_call=6), optimizer=opt, epochs=20,
                           callbacks=[record, callbacks.TerminateOnNaN()], progress=False)
     assert len(history["loss"]) == 5 and "TerminateOnNaN" in history.stop_reason
