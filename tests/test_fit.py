@@ -138,15 +138,27 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     monkeypatch.setattr("sys.stderr", terminal)
     xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, metrics=["mae"])
     text = terminal.getvalue()
-    assert "epoch 5/5" in text and "loss" in text and "mae" in text and "epochs/s" in text
+    draws = text.split("\r")[1:]  # redrawn in place: one line, no new line per redraw
+    assert "5/5" in draws[-1] and "loss=" in draws[-1] and "mae=" in draws[-1]
+    assert "epoch/s" in draws[-1] and text.count("\n") == 1 and text.endswith("\n")
+    assert all(len(d.rstrip("\n")) <= 80 for d in draws)  # a terminal of unknown width: 80
     quiet = _TTY()
     monkeypatch.setattr("sys.stderr", quiet)
     xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, progress=False)
     assert quiet.getvalue() == ""
-    pipe = io.StringIO()  # not a terminal
-    monkeypatch.setattr("sys.stderr", pipe)
-    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5)
-    assert pipe.getvalue() == ""
+
+
+def test_progress_writes_one_line_per_epoch_where_there_is_no_terminal(monkeypatch):
+    model, X, y, opt = _xor_setup()
+    log = io.StringIO()  # a CI log or a file: no terminal
+    monkeypatch.setattr("sys.stderr", log)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=4,
+                      metrics=["mae"], validation_data=(X, y))
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 4
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"epoch {epoch}/4: loss {history['loss'][epoch - 1]:.4g}, ")
+        assert "mae" in line and "val_loss" in line and "val_mae" in line
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(backend):
