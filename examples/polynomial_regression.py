@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import xnn
 
-from _common import out_dir, parse_args
+from _common import out_dir, parse_args, positive_int
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(__doc__, epochs=3000, lr=0.01, argv=argv,
-                      extra=lambda p: p.add_argument("--hidden", type=int, default=64))
+                      extra=lambda p: p.add_argument("--hidden", type=positive_int, default=64,
+                                                     help="width of the tanh hidden layer "
+                                                          "(default 64)"))
     out = out_dir(args, "polynomial_regression")
     X, y = xnn.datasets.polynomial(n=1000, noise=1.0, seed=args.seed)   # 6th order, noise std 1
     scale = xnn.data.StandardScaler().fit(y)      # the net learns standardized targets

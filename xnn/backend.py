@@ -227,6 +227,10 @@ def _import(module: str, fix: str) -> Any:
         raise BackendUnavailableError(
             f"backend {module!r} needs the package {module!r}, which is not installed: {fix}"
         ) from err
+    except Exception as err:  # installed but broken: CUDA libraries a GPU package cannot load
+        raise BackendUnavailableError(
+            f"backend {module!r}: the package {module!r} is installed but fails to import "
+            f"({type(err).__name__}: {err}); reinstall it: {fix}") from err
 
 
 def _load(name: str, device: Any = None) -> Backend:
