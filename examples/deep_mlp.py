@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"train accuracy {train_acc:.3f}, test accuracy {test_acc:.3f}")
     xnn.plot.loss_curve(history, out / "loss.png", title=f"{dims} MLP, BCE")
     xnn.plot.decision_surface(model, X_te, y_te, out / "decision_surface.png",
-                              title="P(inner circle), test points")
+                              title="P(inner circle) over the plane, test points")
     print(f"plots written to {out}/")
     return {"train_accuracy": train_acc, "test_accuracy": test_acc}
 

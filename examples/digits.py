@@ -33,8 +33,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       epochs=args.epochs, batch_size=32, seed=args.seed,
                       validation_data=(X_te, y_te), metrics=["accuracy"],
                       progress=not args.no_progress)
-    model.eval()
-    matrix = xnn.metrics.confusion_matrix(model(X_te), y_te, 10)
+    matrix = xnn.metrics.confusion_matrix(xnn.predict(model, X_te), y_te, 10)
     test_acc = history["val_accuracy"][-1]
     print(f"backend {xnn.get_backend()}: 64-128-10 softmax MLP, {args.epochs} epochs; "
           f"train accuracy {history['accuracy'][-1]:.4f}, test accuracy {test_acc:.4f} "
