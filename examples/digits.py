@@ -7,6 +7,7 @@ softmax MLP trained with cross-entropy; writes a confusion matrix.
 from __future__ import annotations
 
 import xnn
+from xnn.extras import install_hint
 
 from _common import out_dir, parse_args
 
@@ -16,7 +17,7 @@ def load() -> tuple:
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:
-        raise SystemExit('digits.py needs scikit-learn: pip install -e ".[examples]"') from err
+        raise SystemExit(f"digits.py needs scikit-learn: {install_hint('examples')}") from err
     digits = load_digits()
     return (xnn.asarray(digits.data / 16.0, dtype=xnn.get_default_dtype()),
             xnn.asarray(digits.target, dtype="int64"))

@@ -1,6 +1,6 @@
 """Pictures of training: loss curves, decision surfaces, fits and confusion matrices.
 
-Needs matplotlib (``pip install "xnn[plot]"``). Figures are drawn off-screen with the Agg
+Needs matplotlib: the extra ``plot`` (``pip install "xnn-mlp[plot]"``). Figures are drawn off-screen with the Agg
 canvas, so plotting works on servers and never touches pyplot's global state.
 """
 
