@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -80,10 +82,7 @@ NO_GPU_CUPY = ("import types\n"
                "    getDeviceCount=_no_device, getDevice=_no_device))\n")
 
 
-def _run_example(name: str, *args: str, path: str = "") -> "subprocess.CompletedProcess":
-    import os  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-
+def _run_example(name: str, *args: str, path: str = "") -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [path, str(ROOT)]))}
     env.pop("XNN_BACKEND", None)
     return subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
