@@ -13,30 +13,56 @@ import xnn
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
                ) -> argparse.Namespace:
-    """Parse the common flags, select backend and dtype, seed xnn, and create --out."""
-    parser = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    """Parse the common flags, select backend and dtype, seed xnn, and create --out.
+
+    ``--device`` applies to the backend chosen: ``--backend``, else XNN_BACKEND's, else numpy.
+    A device that backend lacks (``--device cuda`` on numpy) is a one-line usage error naming
+    the backends that have it, never silently ignored.
+    """
+    parser = argparse.ArgumentParser(description=doc.strip(),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default=None,
-                        help="numpy (default), array_api_strict, torch or cupy")
+                        help="array library to run on: numpy (the default, or XNN_BACKEND's), "
+                             "array_api_strict, torch or cupy (an NVIDIA GPU)")
     parser.add_argument("--device", default=None,
                         help="device of the backend: cuda or cuda:N (cupy, torch), device1 "
-                             "(array_api_strict), cpu")
-    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--epochs", type=int, default=epochs)
-    parser.add_argument("--lr", type=float, default=lr)
-    parser.add_argument("--seed", type=int, default=0)
+                             "(array_api_strict), cpu; applies to --backend, so a GPU needs "
+                             "--backend cupy or --backend torch")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"],
+                        help="float dtype of the weights and data (default float32)")
+    parser.add_argument("--epochs", type=positive_int, default=epochs,
+                        help=f"passes over the training data, at least 1 (default {epochs})")
+    parser.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the weights, data and shuffles (default 0)")
     parser.add_argument("--out", default=None, help="folder for the plots (default out/NAME)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="hide the progress bar (or the line per epoch without a terminal)")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
-    if args.backend:
+    if args.backend or args.device is not None:
+        name = args.backend or xnn.get_backend().name
         try:
-            xnn.set_backend(args.backend, args.device)
+            xnn.set_backend(name, args.device)
         except (xnn.BackendUnavailableError, ValueError, TypeError) as err:
-            parser.error(str(err))  # one line and exit status 2, not a traceback
+            hint = ("" if args.backend else f" (--device applies to the default backend, "
+                    f"{name}; for a GPU pass --backend cupy or --backend torch)")
+            parser.error(f"{err}{hint}")  # one line and exit status 2, not a traceback
     xnn.set_default_dtype(args.dtype)
     xnn.seed(args.seed)
     return args
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an int of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
+    return value
 
 
 def out_dir(args: argparse.Namespace, example: str) -> pathlib.Path:

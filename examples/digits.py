@@ -8,6 +8,7 @@ softmax MLP trained with cross-entropy; writes a confusion matrix.
 from __future__ import annotations
 
 import xnn
+from xnn.extras import install_hint
 
 from _common import out_dir, parse_args
 
@@ -17,7 +18,7 @@ def load() -> tuple:
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:
-        raise SystemExit('digits.py needs scikit-learn: pip install -e ".[examples]"') from err
+        raise SystemExit(f"digits.py needs scikit-learn: {install_hint('examples')}") from err
     digits = load_digits()
     return (xnn.asarray(digits.data / 16.0, dtype=xnn.get_default_dtype()),
             xnn.asarray(digits.target, dtype="int64"))
@@ -35,8 +36,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       epochs=args.epochs, batch_size=32, seed=args.seed,
                       validation_data=(X_te, y_te), metrics=["accuracy"],
                       progress=not args.no_progress)
-    model.eval()
-    matrix = xnn.metrics.confusion_matrix(model(X_te), y_te, 10)
+    matrix = xnn.metrics.confusion_matrix(xnn.predict(model, X_te), y_te, 10)
     test_acc = history["val_accuracy"][-1]
     print(f"backend {xnn.get_backend()}: 64-128-10 softmax MLP, {args.epochs} epochs; "
           f"train accuracy {history['accuracy'][-1]:.4f}, test accuracy {test_acc:.4f} "

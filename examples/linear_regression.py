@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
           f"(true m = {TRUE_M}, b = {TRUE_B}); final MSE {history['loss'][-1]:.5f}")
     xnn.plot.loss_curve(history, out / "loss.png", title="linear regression, MSE")
     truth = X * TRUE_M + TRUE_B
-    xnn.plot.fit_curve(X, y, out / "fit.png", curves={"truth": (X, truth), "learned": (X, model(X))},
-                       title=f"y = {m:.3f} x + {b:.3f}")
+    xnn.plot.fit_curve(X, y, out / "fit.png", curves={"learned": (X, xnn.predict(model, X))},
+                       truth=(X, truth), title=f"learned y = {m:.3f} x + {b:.3f} "
+                                               f"(true y = {TRUE_M:g} x + {TRUE_B:g})")
     print(f"plots written to {out}/")
     return {"m": m, "b": b, "mse": history["loss"][-1]}
 

@@ -1,5 +1,7 @@
 """Run every example on several backends and print the README's results table (Markdown).
 
+The metrics only: run times on a shared machine are noise (docs/performance.md measures speed).
+
     python examples/results.py --backends numpy,array_api_strict,torch
 """
 
@@ -10,7 +12,6 @@ import contextlib
 import importlib
 import io
 import tempfile
-import time
 
 import xnn
 
@@ -38,10 +39,8 @@ def main() -> None:
         for backend in backends:
             module = importlib.import_module(name)
             with tempfile.TemporaryDirectory() as out, contextlib.redirect_stdout(io.StringIO()):
-                start = time.perf_counter()
                 metrics = module.main(["--backend", backend, "--out", out, "--no-progress"])
-                seconds = time.perf_counter() - start
-            cells.append(f"{SHOWN[name](metrics)}; {seconds:.1f} s")
+            cells.append(SHOWN[name](metrics))
         print(f"| `{name}.py` | " + " | ".join(cells) + " |", flush=True)
     xnn.set_backend("numpy")
 

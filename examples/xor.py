@@ -38,13 +38,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     out = out_dir(args, "xor")
     model, losses = train(args.epochs, args.lr, args.seed)
     X, y = xnn.datasets.xor()
-    pred = xnn.to_numpy(model(X))[:, 0]
+    pred = xnn.to_numpy(xnn.predict(model, X))[:, 0]
     print(f"backend {xnn.get_backend()}, {args.epochs} epochs, final MSE {losses[-1]:.6f}")
     for (a, b), p in zip(xnn.to_numpy(X).astype(int), pred):
         print(f"  {a} xor {b} -> {p:.4f}")
     history = xnn.History({"loss": losses}, list(range(len(losses))))
     xnn.plot.loss_curve(history, out / "loss.png", title="XOR 2-2-1, MSE")
-    xnn.plot.decision_surface(model, X, y, out / "decision_surface.png", title="XOR output")
+    xnn.plot.decision_surface(model, X, y, out / "decision_surface.png",
+                              title="XOR: network output and the four points")
     print(f"plots written to {out}/")
     return {"mse": losses[-1], "max_error": float(abs(pred - xnn.to_numpy(y)[:, 0]).max())}
 

@@ -12,7 +12,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "xnn"
 ARRAY_LIBRARIES = {"numpy", "cupy", "cupyx", "torch"}
 # where the rule matters: code that runs on the device, written against the standard alone
 DEVICE_SIDE = [*(PACKAGE / d for d in ("nn", "losses", "optim")),
-               *(PACKAGE / f for f in ("metrics.py", "_checks.py", "train.py", "data.py"))]
+               *(PACKAGE / f for f in ("metrics.py", "_checks.py", "train.py", "predict.py", "data.py"))]
 
 
 def _device_side_files() -> list[pathlib.Path]:

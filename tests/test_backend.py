@@ -172,7 +172,7 @@ def test_missing_cupy_says_how_to_install(monkeypatch):
         return real_import(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", without_cupy)
-    with pytest.raises(BackendUnavailableError, match=r'pip install "xnn\[cuda12\]"'):
+    with pytest.raises(BackendUnavailableError, match=r'pip install "xnn-mlp\[cuda12\]" \(in a clone of the repository: pip install -e "\.\[cuda12\]"\); for CUDA 13, the extra cuda13'):
         xnn.set_backend("cupy")
     assert "cupy" not in xnn.available_backends()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -76,3 +78,65 @@ def test_examples_say_in_one_line_why_a_backend_cannot_run(capsys):
     assert stop.value.code == 2
     assert capsys.readouterr().err.splitlines()[-1].endswith(
         "error: torch has no device 'nope'; expected 'cpu', 'cuda', 'cuda:N' or a GPU index N")
+
+
+# --- the command line, as a user runs it (a subprocess: what reaches the terminal) ----------------
+
+EXAMPLES = ["linear_regression", "xor", "polynomial_regression", "deep_mlp", "arithmetic", "digits"]
+# stand-in cupy packages: one whose import breaks, one without a GPU (as on a machine with no
+# driver), so the failure a user sees can be checked without a GPU
+BROKEN_CUPY = "raise RuntimeError('CUDA driver library libcuda.so.1 not found')\n"
+NO_GPU_CUPY = ("import types\n"
+               "def _no_device():\n"
+               "    raise RuntimeError('cudaErrorNoDevice: no CUDA-capable device is detected')\n"
+               "cuda = types.SimpleNamespace(runtime=types.SimpleNamespace(\n"
+               "    getDeviceCount=_no_device, getDevice=_no_device))\n")
+
+
+def _run_example(name: str, *args: str, path: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [path, str(ROOT)]))}
+    env.pop("XNN_BACKEND", None)
+    return subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize("cupy", [BROKEN_CUPY, NO_GPU_CUPY], ids=["broken-import", "no-gpu"])
+def test_backend_cupy_without_a_gpu_is_one_line_without_a_traceback(tmp_path, cupy):
+    (tmp_path / "cupy").mkdir()
+    (tmp_path / "cupy" / "__init__.py").write_text(cupy)
+    done = _run_example("xor", "--backend", "cupy", "--out", str(tmp_path), path=str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    *usage, last = done.stderr.splitlines()
+    assert usage[0].startswith("usage: xor.py") and all(u.startswith(" ") for u in usage[1:])
+    assert last.startswith("xor.py: error: ") and "cupy" in last
+
+
+def test_device_without_backend_is_refused_not_ignored(tmp_path):
+    done = _run_example("xor", "--device", "cuda", "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        "numpy runs on device 'cpu' only, got 'cuda' (--device applies to the default backend, "
+        "numpy; for a GPU pass --backend cupy or --backend torch)")
+    assert not (tmp_path / "loss.png").exists()
+
+
+@pytest.mark.parametrize("epochs", ["0", "-3", "ten"])
+def test_epochs_below_one_are_refused_with_a_usage_error(tmp_path, epochs):
+    done = _run_example("xor", "--epochs", epochs, "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"xor.py: error: argument --epochs: expected an int of at least 1, got {epochs!r}")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_help_describes_the_example_and_every_flag(name):
+    done = _run_example(name, "--help")
+    assert done.returncode == 0
+    doc = importlib.import_module(name).__doc__.strip()
+    text = " ".join(done.stdout.split())
+    assert " ".join(doc.split()) in text  # the whole description, not its first line
+    flags = [line.split()[0] for line in done.stdout.splitlines()
+             if line.startswith("  --") and not line.startswith("  -h")]
+    assert "--epochs" in flags and "--device" in flags
+    for line in done.stdout.split("options:")[1].split("\n  -")[1:]:
+        assert len(line.split()) > 1 + line.startswith("-dtype"), f"no help for -{line}"

@@ -138,15 +138,27 @@ def test_progress_bar_draws_on_a_terminal_only(monkeypatch):
     monkeypatch.setattr("sys.stderr", terminal)
     xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, metrics=["mae"])
     text = terminal.getvalue()
-    assert "epoch 5/5" in text and "loss" in text and "mae" in text and "epochs/s" in text
+    draws = text.split("\r")[1:]  # redrawn in place: one line, no new line per redraw
+    assert "5/5" in draws[-1] and "loss=" in draws[-1] and "mae=" in draws[-1]
+    assert "epoch/s" in draws[-1] and text.count("\n") == 1 and text.endswith("\n")
+    assert all(len(d.rstrip("\n")) <= 80 for d in draws)  # a terminal of unknown width: 80
     quiet = _TTY()
     monkeypatch.setattr("sys.stderr", quiet)
     xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5, progress=False)
     assert quiet.getvalue() == ""
-    pipe = io.StringIO()  # not a terminal
-    monkeypatch.setattr("sys.stderr", pipe)
-    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=5)
-    assert pipe.getvalue() == ""
+
+
+def test_progress_writes_one_line_per_epoch_where_there_is_no_terminal(monkeypatch):
+    model, X, y, opt = _xor_setup()
+    log = io.StringIO()  # a CI log or a file: no terminal
+    monkeypatch.setattr("sys.stderr", log)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=4,
+                      metrics=["mae"], validation_data=(X, y))
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 4
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"epoch {epoch}/4: loss {history['loss'][epoch - 1]:.4g}, ")
+        assert "mae" in line and "val_loss" in line and "val_mae" in line
 
 
 def test_early_stopping_stops_and_restores_the_best_weights(backend):
@@ -164,6 +176,7 @@ def test_early_stopping_stops_and_restores_the_best_weights(backend):
     assert len(losses) < 50 and "did not improve for 3 epochs" in history.stop_reason
     best = int(np.argmin(losses))
     assert len(losses) == best + 4  # the best epoch, then patience + 1 worse ones
+    assert f"at epoch {best + 1})" in history.stop_reason  # counted from 1, as Keras displays
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(xnn.to_numpy(value), states[best][name])
 
@@ -195,7 +208,7 @@ def test_terminate_on_nan_stops_before_the_bad_step(backend):
     states = []
     record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
         {k: xnn.to_numpy(v) for k, v in run.model.state_dict().items()}))
-    with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 5, batch 0"):
+    with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 6, batch 1;"):
         history = xnn.fit(model, X, y, loss=_PoisonedMSE(bad_call=6), optimizer=opt, epochs=20,
                           callbacks=[record, callbacks.TerminateOnNaN()], progress=False)
     assert len(history["loss"]) == 5 and "TerminateOnNaN" in history.stop_reason

@@ -448,5 +448,5 @@ def test_the_progress_bar_redraws_at_most_every_interval_and_at_the_end(monkeypa
     xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(), lr=0.1),
             epochs=2000)
     draws = terminal.getvalue().split("\r")[1:]
-    assert 1 <= len(draws) < 2000 and draws[-1].startswith("epoch 2000/2000")
+    assert 1 <= len(draws) < 2000 and "2000/2000" in draws[-1]
     assert terminal.getvalue().endswith("\n")

@@ -8,11 +8,12 @@ from ._checks import ArgumentTypeError, expect, integer, number
 from .random import seed
 from .train import History, evaluate, fit
 from .io import load, save
+from .predict import predict
 from . import onnx  # xnn.onnx.export; the onnx package itself loads only when export runs
 
 __version__ = "0.1.0"
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
-           "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
+           "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "predict", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "tutorials", "__version__"]

@@ -81,7 +81,7 @@ def _load_numpy(device: Any) -> Backend:
 
 
 def _load_array_api_strict(device: Any) -> Backend:
-    xps = _import("array_api_strict", install_hint("test"))
+    xps = _import("array_api_strict", install_hint("strict"))
     if device is None or device == "cpu":
         dev = xps.Device("CPU_DEVICE")
     elif isinstance(device, xps.Device):
@@ -95,7 +95,7 @@ def _load_array_api_strict(device: Any) -> Backend:
 
 
 def _load_torch(device: Any) -> Backend:
-    torch = _import("torch", "pip install torch")
+    torch = _import("torch", install_hint("torch"))
     dev = _torch_device(torch, device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
@@ -134,7 +134,7 @@ def _torch_device(torch: Any, device: Any) -> Any:
     return torch.device("cpu") if dev.type == "cpu" else dev  # 'cpu:0' is where tensors say 'cpu'
 
 
-_CUPY_FIX = f'{install_hint("cuda12")} (or {install_hint("cuda13")} for CUDA 13)'
+_CUPY_FIX = f'{install_hint("cuda12")}; for CUDA 13, the extra cuda13 instead'
 # device index -> None once a kernel and a matmul have run there: loading cupy again (every
 # use_backend) must not launch kernels
 _CUPY_PROBED: dict[int, None] = {}
@@ -227,6 +227,10 @@ def _import(module: str, fix: str) -> Any:
         raise BackendUnavailableError(
             f"backend {module!r} needs the package {module!r}, which is not installed: {fix}"
         ) from err
+    except Exception as err:  # installed but broken: CUDA libraries a GPU package cannot load
+        raise BackendUnavailableError(
+            f"backend {module!r}: the package {module!r} is installed but fails to import "
+            f"({type(err).__name__}: {err}); reinstall it: {fix}") from err
 
 
 def _load(name: str, device: Any = None) -> Backend:

@@ -1,7 +1,11 @@
 """Callbacks that watch and steer ``xnn.fit``: early stopping, NaN guard, custom hooks.
 
-Every hook receives the ``TrainingRun`` (model, optimizer, history, epoch); a callback stops
-training with ``run.stop(reason)``.
+Every hook receives the ``TrainingRun`` (model, optimizer, history, epoch, batch), and
+``on_epoch_end`` also the epoch's logs: ``on_epoch_end(run, logs)``; a callback stops training
+with ``run.stop(reason)``. As in Keras, ``run.epoch`` and ``history.epoch`` count from 0 (the
+index into the History's lists), and what a person reads counts from 1: messages, the progress
+bar, ``ModelCheckpoint``'s ``{epoch}`` and the ``"epoch"`` its checkpoints record (the number
+of epochs trained when it was saved).
 """
 
 from __future__ import annotations
@@ -104,7 +108,7 @@ class EarlyStopping(Callback):
             if self.wait > self.patience:
                 run.stop(f"EarlyStopping: {self.tracker.monitor} did not improve for "
                          f"{self.wait} epochs (best {self.tracker.best_value:.6g} at epoch "
-                         f"{self.tracker.best_epoch})")
+                         f"{self.tracker.best_epoch + 1})")
 
     def on_train_end(self, run: Any) -> None:
         if self.restore_best and self.best_state is not None:
@@ -114,10 +118,11 @@ class EarlyStopping(Callback):
 class ModelCheckpoint(Callback):
     """Save a checkpoint (model, optimizer, generator) at epoch ends with ``xnn.save``.
 
-    ``path`` may hold ``{epoch}`` and logged names (``"ckpt-{epoch:03d}-{val_loss:.3f}.safetensors"``).
+    ``path`` may hold ``{epoch}`` (counting from 1, as in Keras) and logged names
+    (``"ckpt-{epoch:03d}-{val_loss:.3f}.safetensors"``).
     With ``save_best_only`` a checkpoint is written only when ``monitor`` improves, so ``path``
     always holds the best; otherwise every epoch overwrites it with the last. ``extra`` of each
-    checkpoint records the epoch and its logs.
+    checkpoint records the epoch (from 1: the number of epochs trained) and its logs.
     """
 
     def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
@@ -138,9 +143,10 @@ class ModelCheckpoint(Callback):
             return
         from .io import save  # noqa: PLC0415 - io imports the optimizers, which import nn
 
-        path = self.path.format(epoch=run.epoch, **logs)
+        epoch = run.epoch + 1  # Keras' numbering in file names
+        path = self.path.format(epoch=epoch, **logs)
         save(path, run.model, run.optimizer if self.save_optimizer else None,
-             extra={"epoch": run.epoch, "logs": logs})
+             extra={"epoch": epoch, "logs": logs})
         self.saved.append(path)
 
 
@@ -159,8 +165,9 @@ class TerminateOnNaN(Callback):
             finite = finite & xp.all(xp.isfinite(g))
         if bool(finite):
             return True
-        reason = (f"TerminateOnNaN: loss or gradients became NaN/Inf at epoch {run.epoch}, "
-                  f"batch {run.batch}; that step was not taken, parameters are those before it")
+        reason = (f"TerminateOnNaN: loss or gradients became NaN/Inf at epoch "
+                  f"{run.epoch + 1}, batch {run.batch + 1}; that step was not taken, parameters "
+                  f"are those before it")
         warnings.warn(reason, RuntimeWarning, stacklevel=2)
         run.stop(reason)
         return False

@@ -1,6 +1,6 @@
 """Pictures of training: loss curves, decision surfaces, fits and confusion matrices.
 
-Needs matplotlib (``pip install "xnn[plot]"``). Figures are drawn off-screen with the Agg
+Needs matplotlib: the extra ``plot`` (``pip install "xnn-mlp[plot]"``). Figures are drawn off-screen with the Agg
 canvas, so plotting works on servers and never touches pyplot's global state.
 """
 
@@ -32,63 +32,133 @@ def _save(fig: Any, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
+def _integer_epochs(ax: Any) -> None:
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - matplotlib is optional
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training",
-               log_scale: bool = True) -> str:
-    """Loss (and val_loss) per epoch on the left, any metrics on the right; returns the path."""
+               log_scale: bool = True, metric_label: str | None = None) -> str:
+    """Loss (and val_loss) per epoch on the left, any metrics on the right; returns the path.
+
+    Epochs count from 1. Each quantity has its colour, solid for training and dashed for
+    validation. A metric named like r2 is drawn as 1 - R², where a good fit's progress shows
+    (R² itself sits flat just below 1); when every metric is an error (1 - R², or a name with
+    mse, mae or err), the metrics panel has a log scale, as the loss has with ``log_scale``.
+    ``metric_label`` labels the metrics' axis (default: the metric's name, or "metric").
+    """
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
     epochs = [e + 1 for e in history.epoch]
+    bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
+
+    def draw(ax: Any, key: str, values: list[float], label: str) -> None:
+        colour = f"C{bases.index(key.removeprefix('val_')) % 10}"
+        ax.plot(epochs, values, "--" if key.startswith("val_") else "-", color=colour,
+                label=label)
+
     for key in ("loss", "val_loss"):
         if key in logs:
-            axes[0].plot(epochs, logs[key], label=key)
-    if log_scale and all(v > 0 for v in logs.get("loss", [1.0])):
+            draw(axes[0], key, logs[key], key)
+    log_loss = log_scale and all(v > 0 for v in logs.get("loss", [1.0]))
+    if log_loss:
         axes[0].set_yscale("log")
-    axes[0].set(xlabel="epoch", ylabel="loss", title=title)
+    axes[0].set(xlabel="epoch", ylabel="loss" + (" (log scale)" if log_loss else ""),
+                title=title)
+    for ax in axes:
+        _integer_epochs(ax)
+        ax.grid(alpha=0.3)
     axes[0].legend()
-    axes[0].grid(alpha=0.3)
+    if not metrics:
+        return _save(fig, path)
+    plotted = {}
     for key in metrics:
-        axes[1].plot(epochs, logs[key], label=key)
-    if metrics:
-        axes[1].set(xlabel="epoch", title="metrics")
-        axes[1].legend()
-        axes[1].grid(alpha=0.3)
+        r2_like = "r2" in key
+        values = [1.0 - v for v in logs[key]] if r2_like else logs[key]
+        plotted[key] = values
+        draw(axes[1], key, values, f"1 - {key}" if r2_like else key)
+    errors = all("r2" in k or any(w in k for w in ("mse", "mae", "err")) for k in metrics)
+    log_metrics = errors and all(v > 0 for values in plotted.values() for v in values)
+    if log_metrics:
+        axes[1].set_yscale("log")
+    if metric_label is None:
+        if all("r2" in k for k in metrics):
+            metric_label = "1 - R² (lower is better)"
+        else:
+            names = list(dict.fromkeys(k.removeprefix("val_") for k in metrics))
+            metric_label = names[0] if len(names) == 1 else "metric"
+    axes[1].set(xlabel="epoch", ylabel=metric_label + (" (log scale)" if log_metrics else ""),
+                title="metrics")
+    axes[1].legend()
     return _save(fig, path)
 
 
 def decision_surface(model: Any, X: Any, y: Any, path: str | os.PathLike, *,
                      title: str = "decision surface", resolution: int = 200,
-                     padding: float = 0.25) -> str:
-    """The model's output over a grid of its two inputs, with the training points on top."""
-    from .backend import asarray, backend_of, host_backend  # noqa: PLC0415
+                     padding: float = 0.25, threshold: float = 0.5) -> str:
+    """A binary classifier's output over a grid of its two inputs, its decision boundary (output
+    = ``threshold``), and the points (X, y): a marker per class, misclassified ones ringed.
+
+    The model runs through ``xnn.predict`` (evaluation mode); it must have one output, such as
+    a probability from a final Sigmoid. y holds the classes 0 and 1.
+    """
+    from .backend import host_backend  # noqa: PLC0415
+    from .predict import predict  # noqa: PLC0415
 
     hx = host_backend().xp
-    pts, labels = to_numpy(X), to_numpy(y).reshape(-1)
+    pts, labels = to_numpy(X), to_numpy(y).reshape(-1) >= 0.5
+    if pts.ndim != 2 or pts.shape[1] != 2:
+        raise ValueError(f"decision_surface: X must have 2 input columns, got shape {pts.shape}")
     lo, hi = pts.min(axis=0) - padding, pts.max(axis=0) + padding
     gx = hx.linspace(float(lo[0]), float(hi[0]), resolution)
     gy = hx.linspace(float(lo[1]), float(hi[1]), resolution)
     mx, my = hx.meshgrid(gx, gy)
     grid = hx.stack([hx.reshape(mx, (-1,)), hx.reshape(my, (-1,))], axis=1)
-    params = model.parameters()
-    backend = backend_of(params[0].value)
-    out = to_numpy(model(asarray(grid, dtype=params[0].value.dtype, backend=backend)))
-    fig, (ax,) = _figure(size=(5.0, 4.5))
-    image = ax.contourf(mx, my, hx.reshape(out[:, 0], mx.shape), levels=20, cmap="RdBu_r")
-    fig.colorbar(image, ax=ax, label="output")
-    ax.scatter(pts[:, 0], pts[:, 1], c=labels, cmap="RdBu_r", edgecolors="k", s=80)
+    out = to_numpy(predict(model, grid))
+    if out.ndim != 2 or out.shape[1] != 1:
+        raise ValueError(f"decision_surface: the model must have one output (a binary "
+                         f"classifier's), got outputs of shape {out.shape[1:]}")
+    predicted = to_numpy(predict(model, pts))[:, 0] >= threshold
+    surface = hx.reshape(out[:, 0], mx.shape)
+    fig, (ax,) = _figure(size=(5.5, 5.2))
+    image = ax.contourf(mx, my, surface, levels=20, cmap="RdBu_r", alpha=0.8)
+    fig.colorbar(image, ax=ax, label="model output")
+    if surface.min() < threshold < surface.max():
+        ax.contour(mx, my, surface, levels=[threshold], colors="black", linewidths=1.5)
+    size = 140 if len(pts) <= 20 else 30
+    for cls, marker, face, edge in ((0, "o", "white", "black"), (1, "^", "black", "white")):
+        mine = labels == bool(cls)
+        ax.scatter(pts[mine, 0], pts[mine, 1], marker=marker, s=size, c=face,
+                   edgecolors=edge, linewidths=0.8, label=f"class {cls}", zorder=3)
+    wrong = predicted != labels
+    ax.scatter(pts[wrong, 0], pts[wrong, 1], marker="o", s=size * 3.5, facecolors="none",
+               edgecolors="gold", linewidths=2.0, zorder=4,
+               label=f"misclassified ({int(wrong.sum())} of {len(pts)})")
+    ax.plot([], [], color="black", linewidth=1.5, label=f"boundary (output {threshold:g})")
     ax.set(xlabel="x1", ylabel="x2", title=title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)
     return _save(fig, path)
 
 
 def fit_curve(x: Any, y: Any, path: str | os.PathLike, *, curves: dict[str, tuple[Any, Any]],
-              title: str = "fit") -> str:
-    """Data points (x, y) and labelled curves {"label": (x, y)}, sorted by x."""
+              truth: tuple[Any, Any] | None = None, title: str = "fit") -> str:
+    """Data points (x, y), the ``truth`` (x, y) as a dashed black line on top, and labelled
+    curves {"label": (x, y)} in distinct colours, each sorted by x."""
     fig, (ax,) = _figure()
-    ax.scatter(to_numpy(x).reshape(-1), to_numpy(y).reshape(-1), s=6, alpha=0.4, label="data")
-    for label, (cx, cy) in curves.items():
+    ax.scatter(to_numpy(x).reshape(-1), to_numpy(y).reshape(-1), s=8, alpha=0.35, c="0.45",
+               edgecolors="none", label="data", zorder=1)
+    colours = ("tab:orange", "tab:blue", "tab:green", "tab:purple")
+    lines = [(label, xy, {"color": colours[i % len(colours)], "linewidth": 3.0, "zorder": 2})
+             for i, (label, xy) in enumerate(curves.items())]
+    if truth is not None:  # drawn last and dashed, so the truth shows where a fit covers it
+        lines.append(("truth", truth, {"color": "black", "linewidth": 1.5, "linestyle": "--",
+                                       "zorder": 3}))
+    for label, (cx, cy), style in lines:
         cx, cy = to_numpy(cx).reshape(-1), to_numpy(cy).reshape(-1)
         order = cx.argsort()
-        ax.plot(cx[order], cy[order], linewidth=2, label=label)
+        ax.plot(cx[order], cy[order], label=label, **style)
     ax.set(xlabel="x", ylabel="y", title=title)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -101,7 +171,7 @@ def confusion_matrix(matrix: Any, path: str | os.PathLike, *,
     counts = to_numpy(matrix)
     fig, (ax,) = _figure(size=(5.5, 5.0))
     image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax)
+    fig.colorbar(image, ax=ax, label="count")
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)

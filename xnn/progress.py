@@ -1,45 +1,82 @@
-"""A one-line progress bar for training, drawn on a terminal only, at epoch ends, at most ten
-times a second (and at the last epoch)."""
+"""fit's progress display: a ``tqdm.auto`` bar on a terminal or in a notebook (a widget there),
+one line per epoch otherwise (a CI log, a file), drawn at epoch ends only."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import IO
+from typing import IO, Any
 
 
 class ProgressBar:
-    """``epoch 12/100 [=====>     ] loss 0.1234  val_loss 0.2345  3.2 epochs/s`` on one line."""
+    """Training progress over ``total`` epochs, with the latest logs as the bar's postfix.
+
+    On a terminal or in a notebook, a tqdm bar that fits the window and is redrawn in place at
+    most every ``interval`` seconds (and at the last epoch): reading the logs is a device sync,
+    so fit reads them only when the bar is due. Anywhere else, one line per epoch,
+    ``epoch 3/300: loss 0.1234, val_loss 0.2345 (1.2 s)``, which costs that read each epoch.
+    """
 
     def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None,
-                 width: int = 24, interval: float = 0.1) -> None:
+                 interval: float = 0.1) -> None:
         self.stream = sys.stderr if stream is None else stream
-        self.enabled = enabled and bool(getattr(self.stream, "isatty", lambda: False)())
-        self.total, self.width, self.interval = total, width, interval
+        self.total, self.interval = total, interval
         self.start = self.next_draw = time.perf_counter()
-        self.drawn = 0  # the last epoch drawn
+        self.drawn = 0  # the last epoch drawn (1-based)
+        self.bar: Any = None
+        self.lines = False
+        if not enabled:
+            self.enabled = False
+            return
+        self.enabled = True
+        from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
+
+        notebook = any(cls.__module__.startswith("tqdm.notebook") for cls in tqdm.__mro__)
+        terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        if notebook or terminal:
+            # follow the window's width; a terminal that reports no size (some pseudo-terminals
+            # say 0 x 0, where tqdm would draw nothing) gets 80 x 24; a widget sizes itself
+            sized = notebook or _sized(self.stream)
+            self.bar = tqdm(total=total, desc="epoch", unit="epoch", file=self.stream,
+                            dynamic_ncols=not notebook and sized,
+                            ncols=None if sized else 80, nrows=None if sized else 24,
+                            mininterval=0, leave=True)
+        else:
+            self.lines = True
 
     def due(self, epoch: int) -> bool:
-        """Whether to redraw after ``epoch`` (1-based): the last epoch, or ``interval`` seconds
-        after the last redraw. Always False when disabled."""
+        """Whether to draw after ``epoch`` (1-based): every epoch as lines; for the bar, the
+        last epoch or ``interval`` seconds after the last redraw. Always False when disabled."""
         return self.enabled and epoch != self.drawn and (
-            epoch == self.total or time.perf_counter() >= self.next_draw)
+            self.lines or epoch == self.total or time.perf_counter() >= self.next_draw)
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
-        """Redraw after ``epoch`` (1-based) finished with these logs."""
+        """Draw after ``epoch`` (1-based) finished with these logs."""
         if not self.enabled:
             return
         now = time.perf_counter()
-        done = int(self.width * epoch / self.total)
-        bar = "=" * done + (">" if done < self.width else "") + " " * (self.width - done - 1)
-        rate = epoch / max(now - self.start, 1e-9)
-        values = "  ".join(f"{k} {v:.4g}" for k, v in logs.items())
-        self.stream.write(f"\repoch {epoch}/{self.total} [{bar[:self.width]}] {values}  "
-                          f"{rate:.3g} epochs/s")
-        self.stream.flush()
+        if self.lines:
+            values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())
+            self.stream.write(f"epoch {epoch}/{self.total}: {values} ({now - self.start:.1f} s)\n")
+            self.stream.flush()
+        else:
+            self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in logs.items()),
+                                     refresh=False)
+            self.bar.update(epoch - self.bar.n)
         self.drawn, self.next_draw = epoch, now + self.interval
 
     def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
+        """End the bar's line (or widget); nothing for lines."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _sized(stream: IO[str]) -> bool:
+    """Whether the terminal ``stream`` writes to reports its size."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # no file descriptor, or not a terminal's
+        return False
+    return size.columns > 0 and size.lines > 0

@@ -1,0 +1,44 @@
+"""``predict``: a model's outputs for new data, as Keras' ``Model.predict`` gives them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._checks import integer
+from .backend import array_namespace, backend_of, get_backend, resolve_dtype
+from .nn.module import Module
+from .train import _mode, _prepare
+
+__all__ = ["predict"]
+
+
+def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
+    """The outputs of ``model`` for the rows of ``X``, in evaluation mode, as one array.
+
+    X is converted as ``fit`` converts it: moved to the model's backend and device, floats
+    cast to the model's dtype, so float64 NumPy data or nested lists serve as they are.
+    ``batch_size=None`` runs all rows at once; an integer runs that many rows at a time (less
+    memory for big X) and joins the outputs. Dropout and batch normalization run in
+    evaluation mode during the call, and each module's own train/eval mode is put back after.
+    The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"predict: model must be an xnn.nn.Module, got {type(model).__name__}")
+    if batch_size is not None:
+        batch_size = integer("predict", "batch_size", batch_size, low=1)
+    params = model.parameters()
+    if params:  # the model's own backend and dtype, as fit uses
+        backend, dtype = backend_of(params[0].value), params[0].value.dtype
+    else:  # a model without parameters (an activation alone) runs on the active backend
+        backend = get_backend()
+        dtype = resolve_dtype(backend.xp)
+    X = _prepare("predict", "X", X, backend, dtype, labels_ok=False)
+    if X.ndim == 0:
+        raise ValueError("predict: X must have a first axis of rows, got a 0-d array")
+    n = X.shape[0]
+    with _mode(model, training=False):
+        if batch_size is None or batch_size >= n:
+            return model(X)
+        outputs = [model(X[start:min(start + batch_size, n), ...])
+                   for start in range(0, n, batch_size)]
+    return array_namespace(outputs[0]).concat(outputs, axis=0)
