@@ -61,7 +61,7 @@ def export_onnx(model: xnn.nn.Module, X: object, path: str) -> dict[str, float]:
     images = xnn.to_numpy(X)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     logits = session.run(None, {"input": images})[0]
-    ours = xnn.to_numpy(model(X))
+    ours = xnn.to_numpy(xnn.predict(model, X))  # eval mode, as the export
     agree = float((logits.argmax(axis=1) == ours.argmax(axis=1)).mean())
     print(f"ONNX model written to {path}; ONNX Runtime predicts {logits[:8].argmax(axis=1)} "
           f"for the first 8 test images (xnn: {ours[:8].argmax(axis=1)}), "

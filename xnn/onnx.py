@@ -5,7 +5,7 @@ The graph is built with ``onnx.helper`` by walking the module tree: each layer c
 exporter, ``fn(graph, module, x) -> y``, that adds the nodes computing the layer's eval forward
 from the value named ``x`` and returns the name of its output. ``register`` adds one for a
 custom layer (see docs/custom-layers.md). ``onnx`` is imported only when ``export`` runs
-(``pip install "xnn[onnx]"``); this module imports without it.
+(the ``onnx`` extra, see ``xnn.extras.install_hint``); this module imports without it.
 """
 
 from __future__ import annotations
