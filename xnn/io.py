@@ -151,7 +151,7 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
                 else:
                     arrays[f"optim/{key}/{i}"] = to_numpy(item)
                     layout[key].append({"array": f"optim/{key}/{i}"})
-        meta["optimizer"] = {"class": type(optimizer).__name__, "steps": state["steps"],
+        meta["optimizer"] = {"class": state["optimizer"], "steps": state["steps"],
                              "hyperparameters": state["hyperparameters"], "state": layout}
     try:
         text = json.dumps(meta, allow_nan=True)
