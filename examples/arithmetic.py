@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=64, seed=args.seed,
                       validation_data=(sx.transform(X_te), sy.transform(y_te)),
-                      metrics=["r2_score"], progress=not args.no_progress)
+                      metrics=["r2_score"], progress=not args.no_progress,
+                      distributed=args.distributed)
     pred = sy.inverse_transform(model(sx.transform(X_te)))
     err = xnn.to_numpy(pred - y_te)
     per_output = {name: float((err[:, i] ** 2).mean()) for i, name in enumerate(OUTPUTS)}

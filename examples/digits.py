@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=32, seed=args.seed,
                       validation_data=(X_te, y_te), metrics=["accuracy"],
-                      progress=not args.no_progress)
+                      progress=not args.no_progress,
+                      distributed=args.distributed)
     model.eval()
     matrix = xnn.metrics.confusion_matrix(model(X_te), y_te, 10)
     test_acc = history["val_accuracy"][-1]

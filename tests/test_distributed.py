@@ -252,3 +252,21 @@ def test_importing_xnn_and_its_distributed_module_starts_no_mpi():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+@pytest.mark.parametrize("example, args, metric", [
+    ("arithmetic", ["--epochs", "3"], "test R^2 0.99"),
+    ("digits", ["--epochs", "8"], "test accuracy 0.9"),
+])
+def test_examples_train_on_two_ranks_and_rank_0_reports(tmp_path, example, args, metric):
+    pytest.importorskip("matplotlib", reason="the examples plot with matplotlib (xnn[plot])")
+    if example == "digits":
+        pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable,
+                           str(ROOT / "examples" / f"{example}.py"), "--distributed", *args,
+                           "--out", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("plots written") == 1 and metric in done.stdout, done.stdout
+    assert (tmp_path / "loss.png").stat().st_size > 10_000

@@ -8,6 +8,7 @@ from ._checks import ArgumentTypeError, expect, integer, number
 from .random import seed
 from .train import History, evaluate, fit
 from .io import load, save
+from . import distributed  # data-parallel over MPI; imports mpi4py only in init()
 
 __version__ = "0.1.0"
 
@@ -15,3 +16,4 @@ __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends"
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
            "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "tutorials", "__version__"]
+__all__ += ["distributed"]
