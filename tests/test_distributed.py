@@ -270,3 +270,32 @@ def test_examples_train_on_two_ranks_and_rank_0_reports(tmp_path, example, args,
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("plots written") == 1 and metric in done.stdout, done.stdout
     assert (tmp_path / "loss.png").stat().st_size > 10_000
+
+
+def _doc_blocks() -> list[str]:
+    import re  # noqa: PLC0415
+
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "distributed.md").read_text(), re.S)
+
+
+def test_the_docs_fit_script_prints_the_same_loss_on_two_ranks_as_alone(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(_doc_blocks()[0])
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    alone = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=300, env=env)
+    two = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert alone.returncode == 0 and two.returncode == 0, alone.stderr + two.stderr
+    assert alone.stdout.startswith("1 rank(s): final loss ")
+    assert two.stdout == alone.stdout.replace("1 rank(s)", "2 rank(s)")  # rank 0 alone prints
+
+
+def test_every_block_of_the_distributed_page_runs_on_two_ranks(tmp_path):
+    script = tmp_path / "page.py"
+    script.write_text("\n".join(_doc_blocks()))
+    done = subprocess.run([_mpiexec(), "-n", "2", sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("2 rank(s)") == 1 and "resumed at step 24" in done.stdout, done.stdout
