@@ -33,8 +33,8 @@ def _mpiexec() -> str:
 def run_job(ranks: int, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """``mpiexec -n ranks python tests/mpi_jobs.py args``; a job that outlives ``timeout``
     seconds fails the test (subprocess kills it) instead of hanging the suite."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-           "OMP_NUM_THREADS": "1"}
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
     return subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(JOBS), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -86,6 +86,25 @@ def test_one_process_allreduce_averages_to_the_same_and_weights_scale(backend, f
     distributed.allreduce_gradients(layer.parameters(), weight=0.5)
     assert np.array_equal(xnn.to_numpy(layer.weight.grad), np.arange(6.0).reshape(3, 2) / 2)
     assert layer.bias.grad is None
+
+
+def test_optimizer_reduces_through_one_kept_buffer_step_after_step(backend, fresh_world):
+    model = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 2))
+    opt = distributed.DistributedOptimizer(xnn.optim.SGD(model.parameters(), lr=0.1))
+    params = model.parameters()
+    for step in range(3):
+        for i, p in enumerate(params):
+            p.grad = (None if i == 1 else
+                      xnn.asarray(np.full(p.shape, 10.0 * step + i), dtype=p.dtype))
+        opt.reduce_gradients(weight=0.5)
+        assert params[1].grad is None
+        for i in (0, 2, 3):
+            assert np.all(xnn.to_numpy(params[i].grad) == (10.0 * step + i) / 2), (step, i)
+        opt.step()
+        opt.zero_grad()
+        buffers = [flat for _, flat in opt._reducer.buffers.values()]
+        first = buffers[0] if step == 0 else first
+        assert len(buffers) == 1 and buffers[0] is first  # one dtype: one buffer, made once
 
 
 def test_allreduce_refuses_a_grad_of_the_wrong_shape(fresh_world):

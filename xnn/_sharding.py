@@ -34,6 +34,7 @@ class Shards:
         self.comm = distributed._world.comm
         _agree(self.comm, self.size, settings)
         distributed.broadcast_parameters(model)
+        self.reducer = distributed._Reducer()
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
         summed = getattr(loss, "reduction", "mean") == "sum"  # a sum adds up, a mean weighs
         self.shares, self.weights = [], []
@@ -66,7 +67,7 @@ class Shards:
             if isinstance(optimizer, distributed.DistributedOptimizer):
                 optimizer.reduce_gradients(weight)
             else:
-                distributed.allreduce_gradients(model, weight=weight)
+                self.reducer.reduce(model, True, weight)
             if callbacks:
                 vote = _STEP
                 if value is not None and not all(cb.before_step(run, value) for cb in callbacks):

@@ -15,6 +15,7 @@ otherwise wait for it in their next collective forever.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import sys
 from typing import Any, Iterable
@@ -205,34 +206,64 @@ def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: 
     gradient). A grad that is None on a rank counts as zeros there; it stays None only where
     it is None on every rank (or comes only from ranks of weight 0).
     """
-    world = _initialized("allreduce_gradients()")
-    params = (model_or_params.parameters() if isinstance(model_or_params, Module)
-              else parameter_list("allreduce_gradients", model_or_params))
-    if weight is not None:
-        weight = number("allreduce_gradients", "weight", weight, low=0)
-    scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
-    if world.size == 1 and scale == 1.0:
-        return
-    check_grads("allreduce_gradients", placements(params))
-    values = {f"{i}": p.value for i, p in enumerate(params)}
-    for names in _groups(values).values():
-        group = [params[int(name)] for name in names]
-        xp = array_namespace(group[0].value)
+    _Reducer().reduce(model_or_params, average, weight)
+
+
+class _Reducer:
+    """allreduce_gradients with a flat buffer per dtype kept from call to call, so that a
+    training loop does not allocate (and page in) a gradient-sized array at every step.
+
+    The reduced grads are views of the buffer: the next reduce() rewrites them, which a loop
+    never notices (step() reads them, zero_grad() drops them); DistributedOptimizer and fit
+    keep one each. allreduce_gradients makes a new one per call.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, Any] = {}
+
+    def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
+               weight: float | None) -> None:
+        world = _initialized("allreduce_gradients()")
+        params = (model_or_params.parameters() if isinstance(model_or_params, Module)
+                  else parameter_list("allreduce_gradients", model_or_params))
+        if weight is not None:
+            weight = number("allreduce_gradients", "weight", weight, low=0)
+        scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
+        if world.size == 1 and scale == 1.0:
+            return
+        check_grads("allreduce_gradients", placements(params))
+        values = {f"{i}": p.value for i, p in enumerate(params)}
+        for key, names in _groups(values).items():
+            group = [params[int(name)] for name in names]
+            flat = self._fill(key, group)
+            if scale != 1.0:
+                flat *= scale
+            if world.size > 1:
+                flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
+            count = len(group)
+            exists = to_numpy(flat[-count:]) > 0
+            for p, grad, keep in zip(group, _unflatten(flat[:-count], [p.value for p in group]),
+                                     exists):
+                p.grad = grad if keep else None
+
+    def _fill(self, key: tuple, group: list[Parameter]) -> Any:
+        """The group's buffer holding each grad (zeros for None), then a 1 per grad present:
+        summed over the ranks, those say which grads exist anywhere."""
         like = group[0].value
-        # a 1 per grad present, after the grads: summed, it says which grads exist anywhere
-        present = xp.asarray([1.0 if p.grad is not None else 0.0 for p in group],
-                             dtype=like.dtype, device=like.device)
-        grads = [p.grad if p.grad is not None else xp.zeros(p.value.shape, dtype=like.dtype,
-                                                            device=like.device) for p in group]
-        flat = xp.concat([*(xp.reshape(g, (-1,)) for g in grads), present])
-        if scale != 1.0:
-            flat = flat * scale
-        if world.size > 1:
-            flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
-        count = len(group)
-        exists = to_numpy(flat[-count:]) > 0
-        for p, grad, keep in zip(group, _unflatten(flat[:-count], grads), exists):
-            p.grad = grad if keep else None
+        xp = array_namespace(like)
+        sizes = tuple(math.prod(p.value.shape) for p in group)
+        layout = (tuple(id(p) for p in group), sizes)
+        held, flat = self.buffers.get(key, (None, None))
+        if held != layout:  # the first call, or the parameters changed: a new buffer
+            flat = xp.empty((sum(sizes) + len(group),), dtype=like.dtype, device=like.device)
+            self.buffers[key] = (layout, flat)
+        start = 0
+        for p, size in zip(group, sizes):
+            flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
+            start += size
+        flat[start:] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
+                                  dtype=like.dtype, device=like.device)
+        return flat
 
 
 def _in_place() -> Any:
@@ -307,7 +338,7 @@ class DistributedOptimizer(Optimizer):
     average: average the ranks' gradients (True) or sum them.
     """
 
-    _OWN = ("optimizer", "average", "_reduced", "reduce_gradients", "step", "zero_grad",
+    _OWN = ("optimizer", "average", "_reduced", "_reducer", "reduce_gradients", "step", "zero_grad",
             "__class__", "__dict__", "__repr__", "__setattr__")
 
     def __init__(self, optimizer: Optimizer, average: bool = True) -> None:
@@ -318,6 +349,7 @@ class DistributedOptimizer(Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "average", bool(average))
         object.__setattr__(self, "_reduced", False)
+        object.__setattr__(self, "_reducer", _Reducer())
 
     def __getattribute__(self, name: str) -> Any:
         if name in DistributedOptimizer._OWN:
@@ -332,13 +364,13 @@ class DistributedOptimizer(Optimizer):
 
     def reduce_gradients(self, weight: float | None = None) -> None:
         """Reduce the gradients now (see allreduce_gradients); the next step() will not."""
-        allreduce_gradients(self.optimizer.params, self.average, weight=weight)
+        self._reducer.reduce(self.optimizer.params, self.average, weight)
         self._reduced = True
 
     def step(self) -> None:
         """Reduce the gradients over the ranks (unless reduce_gradients() just did), then step."""
         if not self._reduced:
-            allreduce_gradients(self.optimizer.params, self.average)
+            self._reducer.reduce(self.optimizer.params, self.average, None)
         self._reduced = False
         self.optimizer.step()
 

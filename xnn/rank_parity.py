@@ -90,7 +90,8 @@ def train(example: str, mode: str, steps: int, dtype: str, seed: int,
         X, y = asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype)
         if mode == "fit":
             fit(model, X, y, loss=t.loss(), optimizer=t.optimizer(model.parameters()),
-                epochs=epochs, batch_size=size, seed=seed, progress=False, distributed=not reference)
+                epochs=epochs, batch_size=size, seed=seed, progress=False,
+                distributed=not reference)
             taken = epochs * per_epoch
         else:
             taken = _by_hand(model, t, X, y, size, steps, seed)
