@@ -162,6 +162,14 @@ def test_one_process_distributed_fit_is_plain_fit(backend, fresh_world):
     assert np.allclose(loss_a, loss_b, rtol=1e-12, atol=0) and np.array_equal(w_a, w_b)
 
 
+def test_fit_refuses_a_distributed_flag_that_is_not_a_bool(fresh_world):
+    model = nn.Linear(2, 1)
+    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+        xnn.fit(model, np.zeros((4, 2)), np.zeros((4, 1)), loss=xnn.losses.MSELoss(),
+                optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=1,
+                progress=False, distributed="yes")
+
+
 # --- MPI jobs ----------------------------------------------------------------------------------
 
 def test_collectives_broadcast_and_reduce_on_every_cpu_backend(backend, tmp_path):

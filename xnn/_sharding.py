@@ -161,7 +161,7 @@ def _check_batch_norm_shares(model: Module, batches: list[tuple[int, int]], size
         m = stop - start
         shares = {m * (r + 1) // size - m * r // size for r in range(size)}
         if 1 in shares:
-            raise ValueError(f"fit(distributed=True): a batch of {m} rows over {size} ranks "
-                             f"gives a rank 1 row, and BatchNorm1d needs more than 1 row per "
-                             f"batch in training; choose a batch_size and row count whose "
-                             f"batches give every rank 0 or at least 2 rows")
+            raise distributed._every_rank(ValueError(
+                f"fit(distributed=True): a batch of {m} rows over {size} ranks gives a rank 1 "
+                f"row, and BatchNorm1d needs more than 1 row per batch in training; choose a "
+                f"batch_size and row count whose batches give every rank 0 or at least 2 rows"))

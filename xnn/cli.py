@@ -34,7 +34,8 @@ def _rank_parity(args: argparse.Namespace) -> int:
     except (ValueError, ImportError, RuntimeError) as err:
         print(f"xnn parity: {err}", file=sys.stderr)
         return 2
-    rtol = rank_parity.TOLERANCE if args.rtol is None else args.rtol
+    rtol = args.rtol if args.rtol is not None else (
+        rank_parity.TOLERANCE if args.dtype == "float64" else parity.TOLERANCES[args.dtype])
     print(report.table(rtol))
     return 0 if report.passed(rtol) else 1
 

@@ -126,6 +126,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     rng = host_generator(seed) if seed is not None else None
     shards = None
     if distributed:
+        if distributed is not True:
+            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         from ._sharding import Shards  # noqa: PLC0415 - host-side glue, used only here
 
         shards = Shards(model, loss, [(s, min(s + size, n)) for s in range(0, n, size)],
