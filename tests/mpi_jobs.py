@@ -94,6 +94,32 @@ def disagree(folder: str) -> None:
             epochs=1, batch_size=10, progress=False, distributed=True)
 
 
+def vote(folder: str) -> None:
+    """Rank 0's callback skips step 2, rank 1's stops training at step 4."""
+    distributed.init()
+    xnn.seed(0)
+    model = small_model()
+    opt = xnn.optim.Adam(model.parameters())
+    calls = [0]
+
+    def before_step(run, loss):
+        calls[0] += 1
+        if distributed.rank() == 0 and calls[0] == 2:
+            return False
+        if distributed.rank() == 1 and calls[0] == 4:
+            run.stop("rank 1 has seen enough")
+            return False
+        return True
+
+    X, y = small_data()
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=3,
+                      batch_size=10, seed=0, progress=False, distributed=True,
+                      callbacks=[callbacks.LambdaCallback(before_step=before_step)])
+    with open(os.path.join(folder, f"vote-{distributed.rank()}.json"), "w") as f:
+        json.dump({"steps": opt.steps, "reason": history.stop_reason,
+                   "epochs": len(history.epoch)}, f)
+
+
 def train(folder: str, epochs: str, resume: str) -> None:
     """fit(distributed=True) with seed=None (rank 0's generator draws the order), writing a
     checkpoint every epoch; resume="yes" continues from that checkpoint."""
@@ -119,4 +145,4 @@ def train(folder: str, epochs: str, resume: str) -> None:
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
-     "train": train}[job](folder, *rest)
+     "train": train, "vote": vote}[job](folder, *rest)

@@ -247,6 +247,16 @@ def test_ranks_calling_fit_with_different_data_get_a_clear_error():
         done.stdout + done.stderr)
 
 
+def test_a_step_skipped_or_a_stop_on_one_rank_is_taken_by_every_rank(tmp_path):
+    done = run_job(3, "vote", str(tmp_path), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    votes = [json.loads((tmp_path / f"vote-{r}.json").read_text()) for r in range(3)]
+    assert [v["steps"] for v in votes] == [2, 2, 2]  # steps 1 and 3 taken, 2 skipped, 4 stopped
+    assert [v["epochs"] for v in votes] == [0, 0, 0]
+    assert votes[1]["reason"] == "rank 1 has seen enough"
+    assert votes[0]["reason"] == votes[2]["reason"] == "a callback on another rank stopped training"
+
+
 def test_a_checkpoint_from_two_ranks_resumes_exactly_on_three(tmp_path):
     from mpi_jobs import small_data, small_model  # noqa: PLC0415
 
