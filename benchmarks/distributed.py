@@ -140,7 +140,12 @@ def run_torch(ranks: int, steps: int, warmup: int, port: int) -> dict:
                               stderr=subprocess.PIPE, text=True,
                               env=_env({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}))
              for r in range(ranks)]
-    outs = [p.communicate(timeout=600) for p in procs]
+    try:
+        outs = [p.communicate(timeout=600) for p in procs]
+    except subprocess.TimeoutExpired:
+        for p in procs:
+            p.kill()
+        raise
     if any(p.returncode for p in procs):
         raise RuntimeError("torch failed:\n" + "\n".join(o + e for o, e in outs))
     return json.loads(outs[0][0].strip().splitlines()[-1])

@@ -54,6 +54,15 @@ def collectives(folder: str, backend: str, device: str) -> None:
     distributed.allreduce_gradients(params, weight=0.5 * r)
     np.savez(os.path.join(folder, f"weighted-{r}.npz"),
              **{f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params)})
+    opt = distributed.DistributedOptimizer(xnn.optim.SGD(params, lr=1.0))
+    before = [xnn.to_numpy(p.value) for p in params]
+    for _ in range(2):  # through the optimizer's kept buffer, twice
+        for p in params:
+            p.grad = xnn.asarray(np.full(p.shape, r + 1.0), dtype="float64")
+        opt.step()
+        opt.zero_grad()
+    np.savez(os.path.join(folder, f"stepped-{r}.npz"),
+             **{f"{i}": b - xnn.to_numpy(p.value) for i, (b, p) in enumerate(zip(before, params))})
 
 
 def fault(folder: str, how: str) -> None:

@@ -191,6 +191,8 @@ def test_collectives_broadcast_and_reduce_on_every_cpu_backend(backend, tmp_path
         assert np.all(average[f"{n - 1}"] == n / 2)  # rank 0's n, rank 1's zeros
         weighted = _load(tmp_path, f"weighted-{r}")
         assert all(np.all(g == 1.0) for g in weighted.values())  # 0 * 1 + 0.5 * 2
+        stepped = _load(tmp_path, f"stepped-{r}")
+        assert all(np.all(d == 3.0) for d in stepped.values())  # 2 steps of lr 1 x (1 + 2) / 2
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
