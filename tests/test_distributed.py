@@ -48,7 +48,7 @@ def _load(folder: pathlib.Path, name: str) -> dict[str, np.ndarray]:
 @pytest.fixture
 def fresh_world(monkeypatch):
     """A process that has not called init(), outside any MPI launcher."""
-    for name in distributed._LAUNCHER_VARIABLES:
+    for name in (*distributed._LAUNCHER_VARIABLES, "SLURM_STEP_NUM_TASKS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(distributed, "_world", distributed._World())
 
@@ -74,6 +74,15 @@ def test_under_a_launcher_without_mpi4py_init_says_how_to_install(fresh_world, m
     with pytest.raises(ImportError, match=r"mpi4py is missing: pip install \"xnn\[mpi\]\""):
         distributed.init()
     assert not distributed.is_initialized()
+
+
+def test_several_slurm_tasks_without_mpi_are_refused_not_trained_alone(fresh_world, monkeypatch):
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
+    with pytest.raises(RuntimeError, match=r"srun started 4 tasks without MPI .* --mpi=pmix"):
+        distributed.init()
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
+    distributed.init()
+    assert distributed.world_size() == 1
 
 
 def test_one_process_allreduce_averages_to_the_same_and_weights_scale(backend, fresh_world):

@@ -59,7 +59,8 @@ def init() -> None:
     """Join the MPI world when started by an MPI launcher; a one-process world otherwise.
 
     Idempotent. Under a launcher without mpi4py it raises ImportError with the install command
-    (training on alone, each rank would silently fit its own model).
+    (training on alone, each rank would silently fit its own model); in a Slurm step of several
+    tasks started without MPI (``srun --mpi=none``) it raises RuntimeError for the same reason.
     """
     if _world.initialized:
         return
@@ -73,6 +74,12 @@ def init() -> None:
         _world.comm, _world.rank, _world.size = comm, comm.Get_rank(), comm.Get_size()
         if _world.size > 1:
             _abort_on_uncaught_exception()
+    elif int(os.environ.get("SLURM_STEP_NUM_TASKS", "1") or 1) > 1:
+        # srun started several tasks but gave them no MPI: each would train alone
+        raise RuntimeError(f"xnn.distributed: srun started {os.environ['SLURM_STEP_NUM_TASKS']} "
+                           f"tasks without MPI (no PMI_RANK or PMIX_RANK); launch with "
+                           f"srun --mpi=pmix or --mpi=pmi2 (srun --mpi=list shows what this "
+                           f"cluster has)")
     _world.initialized = True
 
 
