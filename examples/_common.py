@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pathlib
+import shutil
+import sys
+import tempfile
 from typing import Callable
 
 import xnn
@@ -38,6 +42,8 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     parser.add_argument("--out", default=None, help="folder for the plots (default out/NAME)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar (or the line per epoch without a terminal)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="train data-parallel over the ranks of mpiexec -n N (rank 0 reports)")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -51,6 +57,12 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
             parser.error(f"{err}{hint}")  # one line and exit status 2, not a traceback
     xnn.set_default_dtype(args.dtype)
     xnn.seed(args.seed)
+    if args.distributed:
+        xnn.distributed.init()
+        if xnn.distributed.rank() != 0:  # rank 0 prints and plots for the job
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
+            args.out = tempfile.mkdtemp(prefix=f"rank{xnn.distributed.rank()}-")
+            atexit.register(shutil.rmtree, args.out, True)
     return args
 
 

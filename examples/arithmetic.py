@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       epochs=args.epochs, batch_size=64, seed=args.seed,
                       validation_data=(sx.transform(X_te), sy.transform(y_te)),
                       metrics=[output_mse(i, sy) for i in range(len(OUTPUTS))],
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, distributed=args.distributed)
     pred = xnn.predict(model, sx.transform(X_te))
     test_r2 = float(xnn.metrics.r2_score(pred, sy.transform(y_te)))
     per_output = {name: history[f"val_mse {name}"][-1] for name in OUTPUTS}

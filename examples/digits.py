@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=32, seed=args.seed,
                       validation_data=(X_te, y_te), metrics=["accuracy"],
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, distributed=args.distributed)
     matrix = xnn.metrics.confusion_matrix(xnn.predict(model, X_te), y_te, 10)
     test_acc = history["val_accuracy"][-1]
     print(f"backend {xnn.get_backend()}: 64-128-10 softmax MLP, {args.epochs} epochs; "

@@ -41,5 +41,6 @@ def test_relative_links_resolve(doc):
 def test_every_topic_has_a_page():
     names = {d.name for d in DOCS}
     assert {"getting-started.md", "backends.md", "training.md", "custom-layers.md", "parity.md",
+            "distributed.md",
             "checkpoints.md"} <= names
     assert "deployment.md" in names

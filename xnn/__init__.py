@@ -10,6 +10,7 @@ from .train import History, evaluate, fit
 from .io import load, save
 from .predict import predict
 from . import onnx  # xnn.onnx.export; the onnx package itself loads only when export runs
+from . import distributed  # data-parallel over MPI; imports mpi4py only in init()
 
 __version__ = "0.1.0"
 
@@ -17,3 +18,4 @@ __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends"
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
            "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "predict", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "tutorials", "__version__"]
+__all__ += ["distributed"]

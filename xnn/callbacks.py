@@ -122,7 +122,8 @@ class ModelCheckpoint(Callback):
     (``"ckpt-{epoch:03d}-{val_loss:.3f}.safetensors"``).
     With ``save_best_only`` a checkpoint is written only when ``monitor`` improves, so ``path``
     always holds the best; otherwise every epoch overwrites it with the last. ``extra`` of each
-    checkpoint records the epoch (from 1: the number of epochs trained) and its logs.
+    checkpoint records the epoch (from 1: the number of epochs trained) and its logs. In an MPI
+    job (xnn.distributed) only rank 0 writes.
     """
 
     def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
@@ -141,6 +142,10 @@ class ModelCheckpoint(Callback):
     def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
         if self.save_best_only and not self.tracker.improved(run.epoch, logs):
             return
+        from . import distributed  # noqa: PLC0415 - imports no MPI until init()
+
+        if distributed.is_initialized() and distributed.rank() != 0:
+            return  # one writer: rank 0's model is every rank's
         from .io import save  # noqa: PLC0415 - io imports the optimizers, which import nn
 
         epoch = run.epoch + 1  # Keras' numbering in file names

@@ -11,6 +11,8 @@ from .backend import available_backends
 
 
 def _parity(args: argparse.Namespace) -> int:
+    if args.ranks is not None:
+        return _rank_parity(args)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     try:
         report = parity.compare_tutorial(args.example, backends=backends, steps=args.steps,
@@ -21,6 +23,21 @@ def _parity(args: argparse.Namespace) -> int:
     print(f"example {args.example}")
     print(report.table(args.rtol))
     return 0 if report.passed(args.rtol) else 1
+
+
+def _rank_parity(args: argparse.Namespace) -> int:
+    from . import rank_parity  # noqa: PLC0415 - starts an MPI job: only when asked
+
+    try:
+        report = rank_parity.compare_ranks(args.example, ranks=args.ranks, steps=args.steps,
+                                           dtype=args.dtype, seed=args.seed)
+    except (ValueError, ImportError, RuntimeError) as err:
+        print(f"xnn parity: {err}", file=sys.stderr)
+        return 2
+    rtol = args.rtol if args.rtol is not None else (
+        rank_parity.TOLERANCE if args.dtype == "float64" else parity.TOLERANCES[args.dtype])
+    print(report.table(rtol))
+    return 0 if report.passed(rtol) else 1
 
 
 def _backends(args: argparse.Namespace) -> int:
@@ -61,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rtol", type=float, default=None,
                    help="relative tolerance (default: the documented one for --dtype)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ranks", type=int, default=None,
+                   help="compare N MPI ranks (mpiexec -n N) with one process instead of backends")
     p.set_defaults(run=_parity)
     b = sub.add_parser("backends", help="list the backends that can run here")
     b.set_defaults(run=_backends)

@@ -95,7 +95,7 @@ def _optimizer_meta(model: Module, optimizer: Optimizer, arrays: dict[str, Any])
                 name = f"{OPTIMIZER_PREFIX}{key}/{i}"
                 arrays[name] = to_numpy(item)
                 layout[key].append({"tensor": name})
-    return {"class": type(optimizer).__name__, "steps": state["steps"],
+    return {"class": state["optimizer"], "steps": state["steps"],
             "hyperparameters": state["hyperparameters"], "state": layout}
 
 

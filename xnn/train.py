@@ -71,7 +71,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
         validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
         metrics: Sequence[str | Callable] | None = (), callbacks: Iterable[Any] | None = (),
-        scheduler: Any = None, progress: bool = True) -> History:
+        scheduler: Any = None, progress: bool = True, distributed: bool = False) -> History:
     """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
 
     X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
@@ -98,6 +98,11 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     at every call (``validate=True``: a class loss's labels, BCELoss's probabilities): fit
     checks every label and the first batch's predictions up front, and the steps call a copy
     with ``validate=False``. The user's loss is never changed.
+
+    ``distributed=True`` trains data-parallel over the ranks of an MPI job (docs/distributed.md):
+    every rank passes the same data and settings, trains on its share of each global batch of
+    ``batch_size`` rows, and gets the same weights and History as one process would; only rank
+    0 shows progress and writes checkpoints.
     """
     backend, dtype = _model_backend(model, "fit")
     epochs = integer("fit", "epochs", epochs, low=1)
@@ -119,6 +124,17 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
     xp = backend.xp
     rng = host_generator(seed) if seed is not None else None
+    shards = None
+    if distributed:
+        if distributed is not True:
+            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
+        from ._sharding import Shards  # noqa: PLC0415 - host-side glue, used only here
+
+        shards = Shards(model, loss, [(s, min(s + size, n)) for s in range(0, n, size)],
+                        {"training rows": n, "batch size": size, "epochs": epochs,
+                         "seed": -1 if seed is None else seed, "shuffle": int(bool(shuffle)),
+                         "validation rows": 0 if validation is None else validation[0].shape[0]})
+        rng, progress = shards.generator(seed), progress and shards.rank == 0
     shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
     forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
@@ -139,10 +155,13 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                 for cb in callbacks:
                     cb.on_epoch_begin(run)
                 Xe, ye = _shuffled(backend, X, y, rng) if shuffle else (X, y)
-                steps = _run_epoch(run, loss, metrics, Xe, ye, batches, callbacks, forward_kwargs)
+                steps = (shards.run_epoch(run, loss, metrics, Xe, ye, callbacks, forward_kwargs)
+                         if shards else
+                         _run_epoch(run, loss, metrics, Xe, ye, batches, callbacks, forward_kwargs))
                 if steps is None:  # a callback stopped training mid-epoch: no epoch to log
                     break
-                logs = _epoch_logs(xp, names, *steps)
+                logs = (shards.epoch_logs(model, xp, dtype, names, *steps) if shards else
+                        _epoch_logs(xp, names, *steps))
                 if validation is not None:
                     logs.update(_evaluate(model, *validation, loss, metrics, prefix="val_"))
                 logs = book.add(epoch, logs)

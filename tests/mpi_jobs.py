@@ -1,0 +1,157 @@
+"""Jobs that tests/test_distributed.py runs under ``mpiexec -n N python tests/mpi_jobs.py JOB
+FOLDER ...``: each rank writes what it ends with to FOLDER for the test to check."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+import numpy as np
+
+import xnn
+from xnn import callbacks, distributed, nn
+
+
+def small_model() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+def small_data(n: int = 101) -> tuple:
+    g = np.random.default_rng(7)
+    X = g.normal(size=(n, 3))
+    return X, np.stack([np.sin(X[:, 0]) + X[:, 1], X[:, 2] * X[:, 0]], axis=1)
+
+
+def save_weights(folder: str, name: str, model: nn.Module) -> None:
+    np.savez(os.path.join(folder, f"{name}-{distributed.rank()}.npz"),
+             **{k: xnn.to_numpy(v) for k, v in model.state_dict().items()})
+
+
+def collectives(folder: str, backend: str, device: str) -> None:
+    """broadcast_parameters and allreduce_gradients on one backend, from different weights."""
+    xnn.set_backend(backend, None if device == "-" else device)
+    xnn.set_default_dtype("float64")
+    distributed.init()
+    r = distributed.rank()
+    xnn.seed(r)  # every rank starts from its own weights and BatchNorm statistics
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    model.train()
+    model(xnn.asarray(np.random.default_rng(r).normal(size=(5, 3))))
+    distributed.broadcast_parameters(model)
+    save_weights(folder, "broadcast", model)
+    params = model.parameters()
+    for i, p in enumerate(params):  # grad of parameter i on rank r: (r + 1) * (i + 1); the
+        # last parameter has a grad on rank 0 only, the one before on no rank
+        p.grad = (None if i == len(params) - 2 or (i == len(params) - 1 and r != 0)
+                  else xnn.asarray(np.full(p.shape, (r + 1.0) * (i + 1)), dtype="float64"))
+    distributed.allreduce_gradients(model)
+    grads = {f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params) if p.grad is not None}
+    np.savez(os.path.join(folder, f"average-{r}.npz"), **grads)
+    for p in params:
+        p.grad = xnn.asarray(np.full(p.shape, r + 1.0), dtype="float64")
+    distributed.allreduce_gradients(params, weight=0.5 * r)
+    np.savez(os.path.join(folder, f"weighted-{r}.npz"),
+             **{f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params)})
+    opt = distributed.DistributedOptimizer(xnn.optim.SGD(params, lr=1.0))
+    before = [xnn.to_numpy(p.value) for p in params]
+    for _ in range(2):  # through the optimizer's kept buffer, twice
+        for p in params:
+            p.grad = xnn.asarray(np.full(p.shape, r + 1.0), dtype="float64")
+        opt.step()
+        opt.zero_grad()
+    np.savez(os.path.join(folder, f"stepped-{r}.npz"),
+             **{f"{i}": b - xnn.to_numpy(p.value) for i, (b, p) in enumerate(zip(before, params))})
+
+
+def fault(folder: str, how: str) -> None:
+    """Rank 1 raises (or is killed) at step 5 of a fit."""
+    distributed.init()
+    xnn.seed(0)
+    model = small_model()
+    steps = [0]
+
+    def before_step(run, loss):
+        steps[0] += 1
+        if distributed.rank() == 1 and steps[0] == 5:
+            if how == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            raise RuntimeError("rank 1 fails at step 5 on purpose")
+        return True
+
+    X, y = small_data()
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=xnn.optim.Adam(model.parameters()),
+            epochs=1000, batch_size=10, seed=0, progress=False, distributed=True,
+            callbacks=[callbacks.LambdaCallback(before_step=before_step)])
+
+
+def mismatch(folder: str) -> None:
+    """Rank 1 builds a wider hidden layer than the other ranks."""
+    distributed.init()
+    width = 9 if distributed.rank() == 1 else 8
+    distributed.broadcast_parameters(nn.Sequential(nn.Linear(3, width), nn.Linear(width, 2)))
+
+
+def disagree(folder: str) -> None:
+    """Rank 1 passes one row fewer to fit than the other ranks."""
+    distributed.init()
+    xnn.seed(0)
+    model = small_model()
+    X, y = small_data(101 - (distributed.rank() == 1))
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=xnn.optim.Adam(model.parameters()),
+            epochs=1, batch_size=10, progress=False, distributed=True)
+
+
+def vote(folder: str) -> None:
+    """Rank 0's callback skips step 2, rank 1's stops training at step 4."""
+    distributed.init()
+    xnn.seed(0)
+    model = small_model()
+    opt = xnn.optim.Adam(model.parameters())
+    calls = [0]
+
+    def before_step(run, loss):
+        calls[0] += 1
+        if distributed.rank() == 0 and calls[0] == 2:
+            return False
+        if distributed.rank() == 1 and calls[0] == 4:
+            run.stop("rank 1 has seen enough")
+            return False
+        return True
+
+    X, y = small_data()
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=3,
+                      batch_size=10, seed=0, progress=False, distributed=True,
+                      callbacks=[callbacks.LambdaCallback(before_step=before_step)])
+    with open(os.path.join(folder, f"vote-{distributed.rank()}.json"), "w") as f:
+        json.dump({"steps": opt.steps, "reason": history.stop_reason,
+                   "epochs": len(history.epoch)}, f)
+
+
+def train(folder: str, epochs: str, resume: str) -> None:
+    """fit(distributed=True) with seed=None (rank 0's generator draws the order), writing a
+    checkpoint every epoch; resume="yes" continues from that checkpoint."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    path = os.path.join(folder, "ckpt.npz")
+    if resume == "yes":
+        ck = xnn.load(path)
+        model, opt = ck.model, ck.optimizer
+    else:
+        xnn.seed(0)
+        model = small_model()
+        opt = xnn.optim.Adam(model.parameters(), lr=0.01)
+    keep = callbacks.ModelCheckpoint(path, monitor="loss")
+    X, y = small_data()
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=int(epochs),
+                      batch_size=16, progress=False, distributed=True, callbacks=[keep])
+    save_weights(folder, "resume" if resume == "yes" else "first", model)
+    with open(os.path.join(folder, f"log-{resume}-{distributed.rank()}.json"), "w") as f:
+        json.dump({"loss": history["loss"], "saved": len(keep.saved)}, f)
+
+
+if __name__ == "__main__":
+    job, folder, *rest = sys.argv[1:]
+    {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
+     "train": train, "vote": vote}[job](folder, *rest)

@@ -1,0 +1,390 @@
+"""Data-parallel training over MPI: every rank holds the whole model, trains on its share of
+each batch, and the ranks sum their gradients before each step (docs/distributed.md).
+
+mpi4py is imported only by :func:`init`, and only under an MPI launcher (``mpiexec``,
+``srun``); anywhere else the world is one process and every collective here returns at once.
+Arrays travel through mpi4py's buffer interface, never pickled: NumPy arrays, torch CPU
+tensors and array_api_strict arrays are handed to MPI as they are; arrays on a GPU (CuPy,
+torch on CUDA) are staged through host memory (device -> host -> MPI -> device).
+
+Under a launcher with more than one rank, ``init`` makes an uncaught exception on any rank
+print its rank and error and abort the whole job (``MPI_Abort``): the other ranks would
+otherwise wait for it in their next collective forever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import sys
+from typing import Any, Iterable
+
+import numpy as np
+
+from ._checks import integer, number
+from .backend import asarray, backend_of, dtype_name, to_numpy
+from .extras import install_hint
+from .namespace import array_namespace
+from .nn.module import Module, Parameter
+from .optim._checks import check_grads, parameter_list, placements
+from .optim.optimizers import Optimizer
+
+__all__ = ["init", "rank", "world_size", "is_initialized", "barrier", "broadcast_parameters",
+           "allreduce_gradients", "DistributedOptimizer"]
+
+# what MPI launchers set in each process they start: Hydra (MPICH, Intel MPI) and Slurm's
+# PMI-2 set PMI_RANK; PMIx (Open MPI 5, srun --mpi=pmix) PMIX_RANK; older Open MPI its own
+_LAUNCHER_VARIABLES = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+class _World:
+    """The communicator (None in a one-process world), this process's rank and the size."""
+
+    def __init__(self) -> None:
+        self.comm: Any = None
+        self.rank = 0
+        self.size = 1
+        self.initialized = False
+
+
+_world = _World()
+
+
+def _launched() -> bool:
+    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
+
+
+def init() -> None:
+    """Join the MPI world when started by an MPI launcher; a one-process world otherwise.
+
+    Idempotent. Under a launcher without mpi4py it raises ImportError with the install command
+    (training on alone, each rank would silently fit its own model); in a Slurm step of several
+    tasks started without MPI (``srun --mpi=none``) it raises RuntimeError for the same reason.
+    """
+    if _world.initialized:
+        return
+    if _launched():
+        try:
+            from mpi4py import MPI  # noqa: PLC0415 - optional, the mpi extra
+        except ImportError as err:
+            raise ImportError(f"xnn.distributed: this process was started by an MPI launcher "
+                              f"but mpi4py is missing: {install_hint('mpi')}") from err
+        comm = MPI.COMM_WORLD
+        _world.comm, _world.rank, _world.size = comm, comm.Get_rank(), comm.Get_size()
+        if _world.size > 1:
+            _abort_on_uncaught_exception()
+    elif int(os.environ.get("SLURM_STEP_NUM_TASKS", "1") or 1) > 1:
+        # srun started several tasks but gave them no MPI: each would train alone
+        raise RuntimeError(f"xnn.distributed: srun started {os.environ['SLURM_STEP_NUM_TASKS']} "
+                           f"tasks without MPI (no PMI_RANK or PMIX_RANK); launch with "
+                           f"srun --mpi=pmix or --mpi=pmi2 (srun --mpi=list shows what this "
+                           f"cluster has)")
+    _world.initialized = True
+
+
+def _abort_on_uncaught_exception() -> None:
+    """An uncaught exception on this rank prints its traceback and rank, then ends every rank."""
+    previous = sys.excepthook
+
+    def hook(kind: type, error: BaseException, traceback: Any) -> None:
+        previous(kind, error, traceback)
+        sys.stderr.write(f"xnn.distributed: rank {_world.rank} of {_world.size} failed with "
+                         f"{kind.__name__}: {error}; aborting the job\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if getattr(error, "every_rank", False):  # raised by every rank: let each print first
+            _world.comm.Barrier()
+        _world.comm.Abort(1)
+
+    sys.excepthook = hook
+
+
+def is_initialized() -> bool:
+    """Whether :func:`init` has run in this process."""
+    return _world.initialized
+
+
+def _initialized(owner: str) -> _World:
+    if not _world.initialized:
+        raise RuntimeError(f"xnn.distributed.{owner}: call xnn.distributed.init() first")
+    return _world
+
+
+def rank() -> int:
+    """This process's rank, 0 to world_size() - 1 (0 in a one-process world)."""
+    return _initialized("rank()").rank
+
+
+def world_size() -> int:
+    """How many processes train together (1 outside an MPI launcher)."""
+    return _initialized("world_size()").size
+
+
+def barrier() -> None:
+    """Wait until every rank has reached this call."""
+    world = _initialized("barrier()")
+    if world.size > 1:
+        world.comm.Barrier()
+
+
+# --- parameters --------------------------------------------------------------------------------
+
+def broadcast_parameters(model: Module, root: int = 0) -> None:
+    """Give every rank ``root``'s parameters and buffers (BatchNorm statistics too).
+
+    The ranks first compare a digest of their models' entries (names, shapes, dtypes): where
+    they differ, every rank raises ValueError naming the ranks and the first difference,
+    instead of hanging or receiving garbage. Each dtype travels as one flat buffer.
+    """
+    world = _initialized("broadcast_parameters()")
+    if not isinstance(model, Module):
+        raise TypeError(f"broadcast_parameters: model must be an xnn Module, got "
+                        f"{type(model).__name__}")
+    root = integer("broadcast_parameters", "root", root, low=0, high=world.size - 1)
+    if world.size == 1:
+        return
+    state = model.state_dict()
+    _check_same_models(world, state, root)
+    received = {}
+    for names in _groups(state).values():
+        arrays = [state[name] for name in names]
+        flat = _flatten(arrays)
+        flat = _transfer(flat, lambda host: world.comm.Bcast(host, root=root))
+        if world.rank != root:
+            received.update(zip(names, _unflatten(flat, arrays)))
+    if received:
+        model.load_state_dict(received)
+
+
+def _describe(state: dict[str, Any]) -> bytes:
+    """Each entry's name, shape and dtype, one a line."""
+    return "\n".join(f"{name} {tuple(value.shape)} {dtype_name(value.dtype)}"
+                     for name, value in state.items()).encode()
+
+
+def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
+    """ValueError on every rank unless every rank's model has root's entries."""
+    text = _describe(state)
+    mine = np.frombuffer(len(text).to_bytes(8, "little") + hashlib.sha256(text).digest(),
+                         dtype=np.uint8)
+    every = np.empty((world.size, mine.size), dtype=np.uint8)
+    world.comm.Allgather(mine, every)
+    differ = [r for r in range(world.size) if not np.array_equal(every[r], every[root])]
+    if not differ:
+        return
+    size = int.from_bytes(every[root, :8].tobytes(), "little")
+    theirs = np.frombuffer(text, dtype=np.uint8).copy() if world.rank == root else (
+        np.empty(size, dtype=np.uint8))
+    world.comm.Bcast(theirs, root=root)
+    message = (f"broadcast_parameters: the models of ranks {differ} differ from rank {root}'s "
+               f"(names, shapes or dtypes of parameters and buffers)")
+    if world.rank in differ:
+        message += f"; on rank {world.rank}: " + _first_difference(
+            text.decode(), theirs.tobytes().decode(), root)
+    raise _every_rank(ValueError(message))
+
+
+def _first_difference(mine: str, theirs: str, root: int) -> str:
+    a, b = mine.splitlines(), theirs.splitlines()
+    for here, there in zip(a, b):
+        if here != there:
+            return f"this rank has {here!r} where rank {root} has {there!r}"
+    if len(a) > len(b):
+        return f"this rank has {a[len(b)]!r} where rank {root}'s model ends"
+    return f"rank {root} has {b[len(a)]!r} where this rank's model ends"
+
+
+def _every_rank(error: Exception) -> Exception:
+    """Mark an error that every rank raises together (it ends the job once each printed it)."""
+    error.every_rank = True
+    return error
+
+
+# --- gradients ---------------------------------------------------------------------------------
+
+def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: bool = True,
+                        *, weight: float | None = None) -> None:
+    """Sum (``average``: average) every parameter's ``.grad`` over the ranks, in place.
+
+    One collective per dtype, on a flat buffer of every grad of that dtype. ``weight`` replaces
+    the averaging: the grads become sum over ranks of weight_r * grad_r (``fit`` gives each
+    rank its share of the batch's rows, so that the result is the whole batch's mean
+    gradient). A grad that is None on a rank counts as zeros there; it stays None only where
+    it is None on every rank (or comes only from ranks of weight 0).
+    """
+    _Reducer().reduce(model_or_params, average, weight)
+
+
+class _Reducer:
+    """allreduce_gradients with a flat buffer per dtype kept from call to call, so that a
+    training loop does not allocate (and page in) a gradient-sized array at every step.
+
+    The reduced grads are views of the buffer: the next reduce() rewrites them, which a loop
+    never notices (step() reads them, zero_grad() drops them); DistributedOptimizer and fit
+    keep one each. allreduce_gradients makes a new one per call.
+    """
+
+    def __init__(self) -> None:
+        self.buffers: dict[tuple, Any] = {}
+
+    def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
+               weight: float | None) -> None:
+        world = _initialized("allreduce_gradients()")
+        params = (model_or_params.parameters() if isinstance(model_or_params, Module)
+                  else parameter_list("allreduce_gradients", model_or_params))
+        if weight is not None:
+            weight = number("allreduce_gradients", "weight", weight, low=0)
+        scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
+        if world.size == 1 and scale == 1.0:
+            return
+        check_grads("allreduce_gradients", placements(params))
+        values = {f"{i}": p.value for i, p in enumerate(params)}
+        for key, names in _groups(values).items():
+            group = [params[int(name)] for name in names]
+            flat = self._fill(key, group)
+            if scale != 1.0:
+                flat *= scale
+            if world.size > 1:
+                flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
+            count = len(group)
+            exists = to_numpy(flat[-count:]) > 0
+            for p, grad, keep in zip(group, _unflatten(flat[:-count], [p.value for p in group]),
+                                     exists):
+                p.grad = grad if keep else None
+
+    def _fill(self, key: tuple, group: list[Parameter]) -> Any:
+        """The group's buffer holding each grad (zeros for None), then a 1 per grad present:
+        summed over the ranks, those say which grads exist anywhere."""
+        like = group[0].value
+        xp = array_namespace(like)
+        sizes = tuple(math.prod(p.value.shape) for p in group)
+        layout = (tuple(id(p) for p in group), sizes)
+        held, flat = self.buffers.get(key, (None, None))
+        if held != layout:  # the first call, or the parameters changed: a new buffer
+            flat = xp.empty((sum(sizes) + len(group),), dtype=like.dtype, device=like.device)
+            self.buffers[key] = (layout, flat)
+        start = 0
+        for p, size in zip(group, sizes):
+            flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
+            start += size
+        flat[start:] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
+                                  dtype=like.dtype, device=like.device)
+        return flat
+
+
+def _in_place() -> Any:
+    from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
+
+    return MPI.IN_PLACE
+
+
+# --- flat buffers and their transport ----------------------------------------------------------
+
+def _groups(arrays: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
+    """The names of ``arrays`` grouped by library, device and dtype, in their order."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for name, value in arrays.items():
+        groups.setdefault((str(backend_of(value)), dtype_name(value.dtype)), []).append(name)
+    return groups
+
+
+def _flatten(arrays: list[Any]) -> Any:
+    xp = array_namespace(*arrays)
+    return xp.concat([xp.reshape(a, (-1,)) for a in arrays])
+
+
+def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
+    """Views of ``flat`` shaped as each of ``like``, in order."""
+    xp = array_namespace(flat)
+    out, start = [], 0
+    for a in like:
+        size = 1
+        for n in a.shape:
+            size *= n
+        out.append(xp.reshape(flat[start:start + size], tuple(a.shape)))
+        start += size
+    return out
+
+
+def _in_host_memory(flat: Any) -> bool:
+    """Whether MPI can read and write ``flat``'s memory directly (a CPU array)."""
+    b = backend_of(flat)
+    if b.name == "numpy":
+        return True
+    if b.name == "torch":
+        return flat.device.type == "cpu"
+    return b.name == "array_api_strict" and "CPU_DEVICE" in str(b.device)
+
+
+def _transfer(flat: Any, collective: Any) -> Any:
+    """Run ``collective(buffer)`` on the contiguous 1-D ``flat``: in place in host memory, or
+    staged through a host copy for a GPU array. Returns the array holding the result."""
+    if _in_host_memory(flat):
+        collective(flat)
+        return flat
+    host = np.ascontiguousarray(to_numpy(flat))
+    collective(host)
+    return asarray(host, backend=backend_of(flat))
+
+
+# --- the optimizer wrapper ---------------------------------------------------------------------
+
+class DistributedOptimizer(Optimizer):
+    """Wraps an xnn optimizer: ``step()`` averages the gradients over the ranks, then steps.
+
+    Everything else is the wrapped optimizer's: ``lr`` and the other hyperparameters (read and
+    set), ``state``, ``zero_grad``, ``state_dict`` and ``load_state_dict``, so schedules attach
+    to the wrapper as to the optimizer and checkpoints hold the wrapped optimizer. To clip the
+    global gradient, call ``reduce_gradients()`` first, clip, then ``step()`` (which then does
+    not reduce again): every rank clips the same gradient.
+
+    Parameters
+    ----------
+    optimizer: the xnn optimizer to wrap.
+    average: average the ranks' gradients (True) or sum them.
+    """
+
+    _OWN = ("optimizer", "average", "_reduced", "_reducer", "reduce_gradients", "step", "zero_grad",
+            "__class__", "__dict__", "__repr__", "__setattr__")
+
+    def __init__(self, optimizer: Optimizer, average: bool = True) -> None:
+        if not isinstance(optimizer, Optimizer) or isinstance(optimizer, DistributedOptimizer):
+            raise TypeError(f"DistributedOptimizer: expected an xnn optimizer to wrap, got "
+                            f"{type(optimizer).__name__}")
+        init()
+        object.__setattr__(self, "optimizer", optimizer)
+        object.__setattr__(self, "average", bool(average))
+        object.__setattr__(self, "_reduced", False)
+        object.__setattr__(self, "_reducer", _Reducer())
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in DistributedOptimizer._OWN:
+            return object.__getattribute__(self, name)
+        return getattr(object.__getattribute__(self, "optimizer"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in DistributedOptimizer._OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.optimizer, name, value)
+
+    def reduce_gradients(self, weight: float | None = None) -> None:
+        """Reduce the gradients now (see allreduce_gradients); the next step() will not."""
+        self._reducer.reduce(self.optimizer.params, self.average, weight)
+        self._reduced = True
+
+    def step(self) -> None:
+        """Reduce the gradients over the ranks (unless reduce_gradients() just did), then step."""
+        if not self._reduced:
+            self._reducer.reduce(self.optimizer.params, self.average, None)
+        self._reduced = False
+        self.optimizer.step()
+
+    def zero_grad(self) -> None:
+        """Forget the gradients (reduced or not)."""
+        self._reduced = False
+        self.optimizer.zero_grad()
+
+    def __repr__(self) -> str:
+        return f"DistributedOptimizer({self.optimizer!r})"

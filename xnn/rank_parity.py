@@ -1,0 +1,190 @@
+"""Parity across ranks: a tutorial network trained on N MPI ranks against the same training in
+one process, by hand with DistributedOptimizer and with ``fit(distributed=True)``.
+
+``compare_ranks`` trains the one-process references here, starts
+``mpiexec -n N python -m xnn.rank_parity ...`` (every rank writes its final weights), and
+reports, per parameter, the largest difference from the reference relative to the parameter's
+largest magnitude, and whether the ranks hold bitwise the same weights.
+``python -m xnn parity --ranks N`` prints the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import distributed, random
+from .backend import asarray, backend_of, dtype_name, to_numpy, use_default_dtype
+from .parity import tutorial
+from .random import host_generator
+from .train import fit
+
+__all__ = ["compare_ranks", "RankReport", "TOLERANCE", "MODES"]
+
+TOLERANCE = 1e-12  # float64: the ranks' sums differ from one process's in the last bits only
+MODES = ("optimizer", "fit")
+
+
+@dataclass
+class RankReport:
+    """Per mode and parameter, the worst difference of the ranks' weights from one process's."""
+
+    example: str
+    ranks: int
+    dtype: str
+    steps: dict[str, int] = field(default_factory=dict)
+    rows: list[tuple[str, str, float, float]] = field(default_factory=list)  # mode, name, abs, rel
+    ranks_agree: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def max_rel(self) -> float:
+        return max((rel for *_, rel in self.rows), default=0.0)
+
+    def passed(self, rtol: float = TOLERANCE) -> bool:
+        """Whether every parameter is within ``rtol`` and every rank holds the same weights."""
+        return self.max_rel <= rtol and all(self.ranks_agree.values())
+
+    def table(self, rtol: float = TOLERANCE) -> str:
+        lines = [f"{self.example} on {self.ranks} ranks against 1 process, {self.dtype}",
+                 f"{'mode':<10} {'steps':>5} {'parameter':<14} {'max abs diff':>13} "
+                 f"{'max rel diff':>13}"]
+        for mode, name, max_abs, max_rel in self.rows:
+            lines.append(f"{mode:<10} {self.steps[mode]:>5} {name:<14} {max_abs:>13.3e} "
+                         f"{max_rel:>13.3e}")
+        for mode, same in self.ranks_agree.items():
+            lines.append(f"{mode:<10} every rank holds the same weights: {'yes' if same else 'NO'}")
+        verdict = "PASS" if self.passed(rtol) else "FAIL"
+        lines.append(f"worst relative difference {self.max_rel:.3e}; tolerance {rtol:g}: {verdict}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def train(example: str, mode: str, steps: int, dtype: str, seed: int,
+          reference: bool = False) -> tuple[dict[str, Any], int]:
+    """Train tutorial ``example`` in this process's world (one process, or this rank of an MPI
+    job); returns the final weights as NumPy arrays, by name, and the steps taken. The
+    ``reference`` fit is a plain one-process fit (distributed=False)."""
+    if mode not in MODES:
+        raise ValueError(f"rank parity: mode must be one of {MODES}, got {mode!r}")
+    t = tutorial(example)
+    distributed.init()
+    with use_default_dtype(dtype), random.use_seed(seed):
+        model = t.build()
+        X, y = t.data()
+        n = X.shape[0]
+        size = n if t.batch_size is None else t.batch_size
+        per_epoch = math.ceil(n / size)
+        epochs = math.ceil(steps / per_epoch)
+        labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
+        X, y = asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype)
+        if mode == "fit":
+            fit(model, X, y, loss=t.loss(), optimizer=t.optimizer(model.parameters()),
+                epochs=epochs, batch_size=size, seed=seed, progress=False,
+                distributed=not reference)
+            taken = epochs * per_epoch
+        else:
+            taken = _by_hand(model, t, X, y, size, steps, seed)
+    return {name: to_numpy(p.value) for name, p in model.named_parameters()}, taken
+
+
+def _by_hand(model: Any, t: Any, X: Any, y: Any, size: int, steps: int, seed: int) -> int:
+    """The loop of docs/distributed.md: each rank takes its share of every global batch; equal
+    shares are averaged by step(), unequal ones weighted by their rows."""
+    rank, ranks = distributed.rank(), distributed.world_size()
+    distributed.broadcast_parameters(model)
+    opt = distributed.DistributedOptimizer(t.optimizer(model.parameters()))
+    loss = t.loss()
+    xp, n = backend_of(X).xp, X.shape[0]
+    order_rng, step = host_generator(seed), 0
+    while step < steps:
+        order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
+        Xe, ye = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
+        for start in range(0, n, size):
+            if step == steps:
+                break
+            m = min(size, n - start)
+            lo, hi = start + m * rank // ranks, start + m * (rank + 1) // ranks
+            if hi > lo:
+                pred, backprop = model.forward(Xe[lo:hi, ...])
+                backprop(loss(pred, ye[lo:hi, ...])[1])
+            if m % ranks:
+                opt.reduce_gradients(weight=(hi - lo) / m)
+            opt.step()
+            opt.zero_grad()
+            step += 1
+    return step
+
+
+def mpiexec() -> str:
+    """The mpiexec beside this Python (the mpich wheel's), else the one on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    found = here if os.path.exists(here) else shutil.which("mpiexec")
+    if found is None:
+        from .extras import install_hint  # noqa: PLC0415
+
+        raise RuntimeError(f"rank parity needs mpiexec: {install_hint('mpi')}")
+    return found
+
+
+def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 50,
+                  dtype: str = "float64", seed: int = 0, modes: tuple[str, ...] = MODES,
+                  timeout: float = 300.0) -> RankReport:
+    """Train ``example`` on ``ranks`` MPI ranks and in this process; report the differences.
+
+    Raises RuntimeError with the job's output when the MPI job fails or outlives ``timeout``
+    seconds.
+    """
+    report = RankReport(example, ranks, dtype)
+    with tempfile.TemporaryDirectory() as folder:
+        command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "xnn.rank_parity",
+                   "--example", example, "--steps", str(steps), "--dtype", dtype,
+                   "--seed", str(seed), "--modes", ",".join(modes), "--out", folder]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise RuntimeError(f"rank parity: {' '.join(command)} ran past {timeout:g} s") from err
+        if done.returncode != 0:
+            raise RuntimeError(f"rank parity: the MPI job failed ({done.returncode}):\n"
+                               f"{done.stdout}{done.stderr}")
+        for mode in modes:
+            reference, taken = train(example, mode, steps, dtype, seed, reference=True)
+            report.steps[mode] = taken
+            weights = [dict(np.load(os.path.join(folder, f"{mode}-{r}.npz")))
+                       for r in range(ranks)]
+            report.ranks_agree[mode] = all(
+                all(np.array_equal(w[k], weights[0][k]) for k in reference) for w in weights)
+            for name, ref in reference.items():
+                diff = float(np.max(np.abs(weights[0][name] - ref))) if ref.size else 0.0
+                scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+                report.rows.append((mode, name, diff, diff / scale if scale > 0 else diff))
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One rank of compare_ranks' MPI job: train each mode and write this rank's weights."""
+    p = argparse.ArgumentParser(prog="python -m xnn.rank_parity")
+    p.add_argument("--example", default="arithmetic")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--dtype", default="float64")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--out", required=True)
+    args = p.parse_args(argv)
+    for mode in args.modes.split(","):
+        weights, _ = train(args.example, mode, args.steps, args.dtype, args.seed)
+        np.savez(os.path.join(args.out, f"{mode}-{distributed.rank()}.npz"), **weights)
+
+
+if __name__ == "__main__":
+    main()
