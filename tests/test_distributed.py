@@ -71,7 +71,9 @@ def test_rank_before_init_says_to_call_init(fresh_world):
 def test_under_a_launcher_without_mpi4py_init_says_how_to_install(fresh_world, monkeypatch):
     monkeypatch.setenv("PMI_RANK", "0")
     monkeypatch.setitem(sys.modules, "mpi4py", None)  # import mpi4py fails
-    with pytest.raises(ImportError, match=r"mpi4py is missing: pip install \"xnn\[mpi\]\""):
+    with pytest.raises(ImportError, match=r"mpi4py is missing: pip install \"xnn-mlp\[mpi\]\" "
+                                          r"\(in a clone of the repository: pip install -e "
+                                          r"\"\.\[mpi\]\"\)"):
         distributed.init()
     assert not distributed.is_initialized()
 
@@ -120,7 +122,7 @@ def test_allreduce_refuses_a_grad_of_the_wrong_shape(fresh_world):
     distributed.init()
     layer = nn.Linear(3, 2)
     layer.weight.grad = xnn.asarray(np.zeros((2, 3)), dtype=layer.weight.dtype)
-    with pytest.raises(ValueError, match=r"allreduce_gradients: parameter 0 has shape \(3, 2\)"):
+    with pytest.raises(ValueError, match=r"allreduce_gradients: the parameter 0 has shape \(3, 2\)"):
         distributed.allreduce_gradients(layer, weight=0.5)
 
 
