@@ -18,6 +18,7 @@ import hashlib
 import math
 import os
 import sys
+import time
 from typing import Any, Iterable
 
 import numpy as np
@@ -95,6 +96,9 @@ def _abort_on_uncaught_exception() -> None:
         sys.stderr.flush()
         if getattr(error, "every_rank", False):  # raised by every rank: let each print first
             _world.comm.Barrier()
+        # the launcher relays output through pipes; an abort at once can cut the traceback off
+        # (seen on a loaded machine), so give it a moment to pass the last lines on
+        time.sleep(0.5)
         _world.comm.Abort(1)
 
     sys.excepthook = hook
