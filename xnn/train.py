@@ -94,10 +94,11 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
     fit trains in training mode and puts back each module's own train/eval mode when it
     returns or fails, as ``evaluate`` does: predict with ``xnn.predict``, or call
-    ``model.eval()`` before ``model(x)``, as in PyTorch. The loss is called as given, except one that checks its inputs with a host read
-    at every call (``validate=True``: a class loss's labels, BCELoss's probabilities): fit
-    checks every label and the first batch's predictions up front, and the steps call a copy
-    with ``validate=False``. The user's loss is never changed.
+    ``model.eval()`` before ``model(x)``, as in PyTorch. The loss is called as given, except
+    one that checks its inputs with a host read at every call (``validate=True``: a class
+    loss's labels, BCELoss's probabilities): fit checks every label and the first batch's
+    predictions up front, and the steps call a copy with ``validate=False``. The user's loss
+    is never changed.
 
     ``distributed=True`` trains data-parallel over the ranks of an MPI job (docs/distributed.md):
     every rank passes the same data and settings, trains on its share of each global batch of
