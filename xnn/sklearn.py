@@ -1,0 +1,738 @@
+"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by ``xnn.fit``.
+
+They take scikit-learn's constructor parameters with its defaults and meanings
+(``sklearn.neural_network``), plus ``backend``, ``device`` and ``dtype``, and keep its fitted
+attributes. The network is an ``xnn.nn.Sequential`` (``model_``) of Linear layers and the
+hidden activation; it outputs the last layer's pre-activation (logits for a classifier) and
+``out_activation_`` is applied when predicting, as scikit-learn's loss-link pairs it with the
+loss. Training is one call of ``xnn.fit`` with an xnn optimizer (Adam or SGD); what
+scikit-learn adds around its loop (the L2 penalty, ``loss_curve_``, the stopping rule, the
+'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``.
+
+Where the work runs: ``backend=None`` trains on the input's library and device when
+scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is
+float32 on a GPU (cupy, torch on CUDA) and the input's float dtype otherwise. Predictions and
+fitted arrays come back in the namespace and on the device of the input (NumPy when dispatch
+is off), predictions in the input's float dtype.
+
+This module imports scikit-learn; ``import xnn`` does not import this module.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from .extras import install_hint
+
+try:
+    from sklearn import get_config
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                          unique_labels)
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as err:  # pragma: no cover - the sklearn extra is missing
+    raise ImportError(f"xnn.sklearn needs scikit-learn (1.6 or later): "
+                      f"{install_hint('sklearn')}") from err
+
+import array_api_compat
+
+from . import nn
+from .backend import (Backend, _load, asarray, backend_of, dtype_name, get_backend, to_numpy,
+                      use_backend)
+from .callbacks import Callback
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss
+from .optim import SGD, Adam
+from .train import fit as xnn_fit
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+_GPU_LIBRARIES = ("cupy",)
+
+
+# --- the objective: scikit-learn's loss, its L2 term, and the loss-link gradient -------------
+
+class _Objective:
+    """scikit-learn's per-batch loss of the network's last pre-activation z.
+
+    value = data loss + 0.5 alpha sum ||W||^2 / rows, with the data loss as scikit-learn
+    averages it: cross-entropy (softmax), binary cross-entropy summed over the outputs
+    (logistic), half the squared error over every element (identity) or the half Poisson
+    deviance (exp). The gradient with respect to z is scikit-learn's delta, (act(z) - y) / rows
+    in each case (for several regression outputs it is not divided by their number, as in
+    scikit-learn). The penalty's gradient alpha W / rows is added by ``_Epochs.before_step``.
+    """
+
+    def __init__(self, out_activation: str, weights: list, alpha: float) -> None:
+        self.out_activation = out_activation
+        self.weights = weights        # the Linear layers' weight Parameters (not the biases)
+        self.alpha = alpha
+        self.cross_entropy = CrossEntropyLoss(validate=False)  # labels are checked on the host
+        self.binary = BCEWithLogitsLoss(reduction="sum")
+
+    def __call__(self, z: Any, target: Any) -> tuple[Any, Any]:
+        xp = array_api_compat.array_namespace(z)
+        rows = z.shape[0]
+        if self.out_activation == "softmax":
+            value, grad = self.cross_entropy(z, target)
+        elif self.out_activation == "logistic":
+            value, grad = self.binary(z, target)
+            value, grad = value / rows, grad / rows
+        elif self.out_activation == "exp":
+            # 0.5 deviance = y log(y / p) - y + p with p = e^z; y log(y / p) is 0 where y is 0
+            p = xp.exp(z)
+            term = xp.where(target > 0, target * (xp.log(xp.where(target > 0, target, 1)) - z), 0)
+            value = xp.sum(term - target + p) / (rows * z.shape[1])
+            grad = (p - target) / rows
+        else:
+            diff = z - target
+            value = xp.sum(diff * diff) / (2 * rows * z.shape[1])
+            grad = diff / rows
+        if self.alpha:
+            squares = sum(xp.sum(w.value * w.value) for w in self.weights)
+            value = value + (0.5 * self.alpha / rows) * squares
+        return value, grad
+
+
+# --- scikit-learn's epoch bookkeeping, as an xnn.fit callback ---------------------------------
+
+class _Epochs(Callback):
+    """What scikit-learn does around each step and epoch of its stochastic solvers.
+
+    Before each step it adds the L2 penalty's gradient alpha W / rows to the weights'; at each
+    epoch end it records ``loss_``, ``loss_curve_``, ``t_`` and ``n_iter_``, scores the
+    validation rows (early stopping), counts the epochs without improvement by ``tol``, sets
+    the 'invscaling' learning rate, divides the 'adaptive' one by 5 or stops training.
+    """
+
+    def __init__(self, est: _BaseMLP, rows: list[int], n_train: int, incremental: bool,
+                 validation: tuple[Any, Any] | None) -> None:
+        self.est, self.rows, self.n_train = est, rows, n_train
+        self.incremental, self.validation = incremental, validation
+
+    def before_step(self, run: Any, loss: Any) -> bool:
+        alpha = self.est.alpha
+        if alpha:
+            scale = alpha / self.rows[run.batch]
+            for w in self.est._weights:
+                w.grad = w.grad + scale * w.value
+        return True
+
+    def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
+        est, opt = self.est, run.optimizer
+        est.n_iter_ += 1
+        est.loss_ = float(logs["loss"])
+        est.t_ += self.n_train
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        self._count_no_improvement()
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            opt.lr = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.validation is not None else "Training loss"
+            msg = (f"{what} did not improve more than tol={est.tol:f} for "
+                   f"{est.n_iter_no_change} consecutive epochs.")
+            if est.solver == "sgd" and est.learning_rate == "adaptive" and opt.lr > 1e-6:
+                opt.lr = opt.lr / 5.0
+                if est.verbose:
+                    print(f"{msg} Setting learning rate to {opt.lr:f}")
+                est._no_improvement_count = 0
+            else:
+                if est.verbose:
+                    small = " Learning rate too small." if est.learning_rate == "adaptive" \
+                        and est.solver == "sgd" else ""
+                    print(f"{msg}{small} Stopping.")
+                run.stop("converged")
+                return
+        if self.incremental:
+            return
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached "
+                          f"and the optimization hasn't converged yet.", ConvergenceWarning)
+
+    def _count_no_improvement(self) -> None:
+        est = self.est
+        if self.validation is None:
+            if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if est.loss_curve_[-1] < est.best_loss_:
+                est.best_loss_ = est.loss_curve_[-1]
+            return
+        score = est._device_score(*self.validation)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_values = [_copy(p.value) for p in est.model_.parameters()]
+
+
+def _copy(a: Any) -> Any:
+    return array_api_compat.array_namespace(a).asarray(a, copy=True)
+
+
+# --- where the work runs and where results go ---------------------------------------------------
+
+def _dispatch() -> bool:
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def _is_gpu(b: Backend) -> bool:
+    return b.name in _GPU_LIBRARIES or (b.name == "torch" and b.device.type == "cuda")
+
+
+def _like(a: Any, X: Any, dtype: Any = None) -> Any:
+    """``a`` in the namespace and on the device of ``X`` (NumPy for anything not an array),
+    cast to ``dtype`` (a dtype name) when given."""
+    if array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        target = backend_of(X)
+        if backend_of(a) == target or (str(backend_of(a)) == str(target)):
+            return a if dtype is None else target.xp.astype(a, getattr(target.xp, dtype))
+        return asarray(a, dtype=dtype, backend=target)
+    out = to_numpy(a) if not isinstance(a, np.ndarray) else a
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _check_same_namespace(est: Any, X: Any, method: str) -> None:
+    """Under array_api_dispatch, refuse X from another namespace or device than fit's (the
+    error scikit-learn's check_same_namespace raises)."""
+    if not _dispatch():
+        return
+    fitted = est.coefs_[0]
+    fit_name, fit_device = _place(fitted)
+    x_name, x_device = _place(X)
+    if fit_name == x_name == "numpy" or (fit_name == x_name and fit_device == x_device):
+        return
+    if x_device is None:
+        why = (f"Array namespace used during fit ({fit_name}) is not compatible with the "
+               f"array-like input passed to {method}. Only the NumPy namespace is compatible "
+               f"with array-like inputs.")
+    elif fit_name != x_name:
+        why = f"Array namespaces used during fit ({fit_name}) and {method} ({x_name}) differ."
+    else:
+        why = f"Devices used during fit ({fit_device}) and {method} ({x_device}) differ."
+    raise ValueError(f"Inputs passed to {type(est).__name__}.{method}() must use the same "
+                     f"namespace and the same device as those passed to fit(). {why}")
+
+
+def _float_dtypes(X: Any) -> tuple[Any, Any]:
+    """The float dtypes validate_data may keep X in, of X's namespace under dispatch."""
+    if _dispatch() and array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        xp = array_api_compat.array_namespace(X)
+        return xp.float64, xp.float32
+    return np.float64, np.float32
+
+
+def _place(a: Any) -> tuple[str, Any]:
+    """(library name, device) of an array; ("numpy", None) for an array-like."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return "numpy", None
+    b = backend_of(a)
+    return b.name, str(b.device)
+
+
+# --- the estimators -------------------------------------------------------------------------------
+
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, the network, the fit."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "backend": [None, str, Backend],
+        "device": "no_validation",
+        "dtype": [None, StrOptions({"float32", "float64"})],
+    }
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
+        return tags
+
+    # --- the fit ------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> _BaseMLP:
+        """Fit the network to X, shape (n_samples, n_features), and y; returns self."""
+        self._validate_params()
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X: Any, y: Any, incremental: bool) -> _BaseMLP:
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
+                             "minibatch optimizers; use solver='adam' or 'sgd', or "
+                             "sklearn.neural_network for L-BFGS")
+        hidden = self.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if any(h <= 0 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        X = X.toarray() if hasattr(X, "toarray") else X
+        backend = self._backend_for(X) if first_pass else backend_of(self.model_.parameters()[0].value)
+        dtype = self._dtype_for(X, backend) if first_pass else dtype_name(self.model_.parameters()[0].value.dtype)
+        targets = self._targets(y)  # host NumPy: labels, indicators or values, 2-D except labels
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(targets, [X.shape[1], *hidden], backend, dtype)
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        self._train(X, targets, backend, dtype, incremental)
+        self._publish(X)
+        return self
+
+    def _backend_for(self, X: Any) -> Backend:
+        """The backend ``backend``/``device`` name, else X's (array API dispatch) or xnn's."""
+        if self.backend is not None:
+            return _load(self.backend, self.device)
+        if _dispatch() and array_api_compat.is_array_api_obj(X):
+            b = backend_of(X)
+            return b if self.device is None else _load(b.name, self.device)
+        b = get_backend()
+        return b if self.device is None else _load(b.name, self.device)
+
+    def _dtype_for(self, X: Any, backend: Backend) -> str:
+        if self.dtype is not None:
+            return self.dtype
+        if _is_gpu(backend):
+            return "float32"
+        return "float32" if dtype_name(X.dtype) == "float32" else "float64"
+
+    def _initialize(self, targets: Any, units: list[int], backend: Backend, dtype: str) -> None:
+        """The network with scikit-learn's Glorot-uniform draws from random_state, and the
+        attributes a first fit starts from."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        units = [*units, self.n_outputs_]
+        self.n_layers_ = len(units)
+        self.out_activation_ = self._out_activation()
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        layers: list = []
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            intercept = self._random_state.uniform(-bound, bound, fan_out)
+            layers += [_linear(coef, intercept, backend, dtype), _HIDDEN[self.activation]()]
+        self.model_ = nn.Sequential(*layers[:-1])  # no hidden activation after the last layer
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    @property
+    def _weights(self) -> list:
+        return [layer.weight for layer in self.model_ if isinstance(layer, nn.Linear)]
+
+    def _make_optimizer(self) -> Any:
+        params = self.model_.parameters()
+        if self.solver == "sgd":
+            momentum = float(self.momentum)
+            return SGD(params, lr=float(self.learning_rate_init), momentum=momentum,
+                       nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+        return Adam(params, lr=float(self.learning_rate_init),
+                    betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+
+    def _train(self, X: Any, targets: Any, backend: Backend, dtype: str,
+               incremental: bool) -> None:
+        """Run xnn.fit for up to max_iter epochs (one for partial_fit) with scikit-learn's
+        batching, validation split and stopping rule."""
+        n = X.shape[0]
+        X = asarray(X, dtype=dtype, backend=backend) if not _on(X, backend, dtype) else X
+        y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
+        validation = None
+        if self.early_stopping:
+            # scikit-learn stratifies when there is one output column (binary), not otherwise
+            stratify = targets if is_classifier(self) and self.n_outputs_ == 1 else None
+            train, val = train_test_split(np.arange(n), random_state=self._random_state,
+                                          test_size=self.validation_fraction,
+                                          stratify=stratify)
+            if val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            take = _taker(backend)
+            validation = (take(X, val), take(y, val))
+            X, y = take(X, train), take(y, train)
+            n = X.shape[0]
+        if self.batch_size == "auto":
+            size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            size = int(np.clip(self.batch_size, 1, n))
+        rows = [min(size, n - start) for start in range(0, n, size)]
+        epochs = 1 if incremental else self.max_iter
+        self.n_iter_ = 0
+        objective = _Objective(self.out_activation_, self._weights, float(self.alpha))
+        epochs_cb = _Epochs(self, rows, n, incremental, validation)
+        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        try:
+            xnn_fit(self.model_, X, y, loss=objective, optimizer=self._optimizer,
+                    epochs=epochs, batch_size=size, shuffle=bool(self.shuffle), seed=seed,
+                    callbacks=[epochs_cb], progress=False)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if validation is not None and hasattr(self, "_best_values"):
+            for p, best in zip(self.model_.parameters(), self._best_values):
+                p.value = best
+            del self._best_values
+
+    def _publish(self, X: Any) -> None:
+        """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
+        xp = array_api_compat.array_namespace(self.model_.parameters()[0].value)
+        finite = [xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()]
+        if not all(bool(f) for f in finite):
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        result_like = X if _dispatch() else None
+        linears = [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
+        self.coefs_ = [_like(layer.weight.value, result_like) for layer in linears]
+        self.intercepts_ = [_like(layer.bias.value, result_like) for layer in linears]
+
+    # --- prediction -------------------------------------------------------------------------
+
+    def _forward(self, X: Any, method: str) -> tuple[Any, Any]:
+        """(output activation of the network on X, the validated X) on the training backend."""
+        check_is_fitted(self)
+        _check_same_namespace(self, X, method)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=_float_dtypes(X))
+        X = X.toarray() if hasattr(X, "toarray") else X
+        p = self.model_.parameters()[0].value
+        backend = backend_of(p)
+        Xb = X if _on(X, backend, dtype_name(p.dtype)) else asarray(X, dtype=dtype_name(p.dtype),
+                                                                      backend=backend)
+        return self._activate(self.model_(Xb)), X
+
+    def _activate(self, z: Any) -> Any:
+        xp = array_api_compat.array_namespace(z)
+        if self.out_activation_ == "softmax":
+            return nn.Softmax()(z)
+        if self.out_activation_ == "logistic":
+            return nn.Sigmoid()(z)
+        if self.out_activation_ == "exp":
+            return xp.exp(z)
+        return z
+
+    def _device_score(self, X: Any, y: Any) -> float:
+        """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
+        where the model is, read back as one float; NaN for non-finite predictions."""
+        z = self.model_(X)
+        out = self._activate(z)
+        xp = array_api_compat.array_namespace(out)
+        finite = xp.all(xp.isfinite(out))
+        score = self._score_on_device(xp, out, y)
+        finite, score = float(finite), float(score)
+        return score if finite else math.nan
+
+
+def _on(X: Any, backend: Backend, dtype: str) -> bool:
+    """Whether X is already an array of ``backend`` in ``dtype``."""
+    if not array_api_compat.is_array_api_obj(X):
+        return False
+    b = backend_of(X)
+    return b.name == backend.name and str(b.device) == str(backend.device) \
+        and dtype_name(X.dtype) == dtype
+
+
+def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linear:
+    """A Linear layer holding the host arrays ``coef`` and ``intercept`` on ``backend``."""
+    # made with zeros (module-level initializers, so model_ pickles), then filled
+    with use_backend(backend):
+        linear = nn.Linear(coef.shape[0], coef.shape[1], init=nn.init.zeros,
+                           bias_init=nn.init.zeros, dtype=dtype)
+    linear.weight.value = asarray(coef, dtype=dtype, backend=backend)
+    linear.bias.value = asarray(intercept, dtype=dtype, backend=backend)
+    return linear
+
+
+def _taker(backend: Backend) -> Any:
+    xp = backend.xp
+
+    def take(a: Any, idx: Any) -> Any:
+        return xp.take(a, xp.asarray(idx, device=backend.device), axis=0)
+    return take
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
+
+    Parameters are scikit-learn's ``MLPClassifier``'s (``solver='lbfgs'`` is refused; ``max_fun``
+    is accepted for it and unused), then ``backend`` (None: the input's library under
+    ``array_api_dispatch``, else xnn's active backend; or a name like "torch", "cupy"),
+    ``device`` (of that backend) and ``dtype`` ("float32", "float64"; None: float32 on a GPU,
+    else the input's float dtype). Binary, multiclass and multilabel targets.
+    """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _out_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=_float_dtypes(X), reset=reset)
+        y = _host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        return X, y
+
+    def _targets(self, y: Any) -> Any:
+        """Integer class indices (softmax) or a float indicator matrix (logistic), on the host."""
+        onehot = self._label_binarizer.transform(y)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return np.argmax(onehot, axis=1).astype(np.int64)
+        return onehot.astype(np.float64)
+
+    def _score_on_device(self, xp: Any, proba: Any, y: Any) -> Any:
+        if y.ndim == 1:  # class indices
+            hit = xp.argmax(proba, axis=1) == y
+        else:
+            hit = xp.all((proba > 0.5) == (y > 0.5), axis=1)
+        return xp.mean(xp.astype(hit, proba.dtype))
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call."""
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(_host(y))
+            else:
+                self._label_binarizer.fit(_host(classes))
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
+        proba, X = self._forward(X, "predict")
+        xp = array_api_compat.array_namespace(proba)
+        if self._label_binarizer.y_type_ == "multiclass":
+            index = xp.argmax(proba, axis=1)
+        elif self._label_binarizer.y_type_ == "multilabel-indicator":
+            return _like(xp.astype(proba > 0.5, xp.int64), X if _dispatch() else None)
+        elif len(self.classes_) == 1:
+            index = xp.zeros((proba.shape[0],), dtype=xp.int64, device=proba.device)
+        else:
+            index = xp.astype(proba[:, 0] > 0.5, xp.int64)
+        return self._labels(index, X)
+
+    def _labels(self, index: Any, X: Any) -> Any:
+        """classes_[index] in X's namespace (NumPy for labels no array library holds)."""
+        classes = self.classes_
+        if _dispatch() and classes.dtype.kind in "biuf" and array_api_compat.is_array_api_obj(X):
+            classes_x = _like(np.asarray(classes), X)
+            xpx = array_api_compat.array_namespace(classes_x)
+            return xpx.take(classes_x, _like(index, X), axis=0)
+        return classes[to_numpy(index)]
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
+        return self._proba(X, "predict_proba")
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """log(predict_proba(X))."""
+        proba = self._proba(X, "predict_log_proba")
+        return array_api_compat.array_namespace(proba).log(proba)
+
+    def _proba(self, X: Any, method: str) -> Any:
+        proba, X = self._forward(X, method)
+        xp = array_api_compat.array_namespace(proba)
+        if self.n_outputs_ == 1:
+            proba = xp.concat([1 - proba, proba], axis=1)
+        return _like(proba, X if _dispatch() else None, dtype_name(X.dtype))
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
+
+    Parameters as :class:`MLPClassifier`, after scikit-learn's ``loss`` ('squared_error' or
+    'poisson'). Single- and multi-output targets.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+
+    def _out_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=_float_dtypes(X), reset=reset)
+        y = _host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
+        return X, y
+
+    def _targets(self, y: Any) -> Any:
+        return np.reshape(np.asarray(y, dtype=np.float64), (y.shape[0], -1))
+
+    def _score_on_device(self, xp: Any, pred: Any, y: Any) -> Any:
+        """R^2 averaged over the outputs, with scikit-learn's force_finite rule."""
+        residual = xp.sum((y - pred) ** 2, axis=0)
+        total = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+        safe = xp.where(total == 0, 1, total)
+        r2 = xp.where(total == 0, xp.where(residual == 0, 1.0, 0.0), 1 - residual / safe)
+        return xp.mean(r2)
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over (X, y)."""
+        self._validate_params()
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        pred, X = self._forward(X, "predict")
+        if pred.shape[1] == 1:
+            pred = pred[:, 0]
+        return _like(pred, X if _dispatch() else None, dtype_name(X.dtype))
+
+
+def _host(a: Any) -> Any:
+    """``a`` as a NumPy array on the host (labels and targets are prepared there)."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return np.asarray(a)
+    return to_numpy(a)
