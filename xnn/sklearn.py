@@ -406,7 +406,7 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
-            size = int(np.clip(self.batch_size, 1, n))
+            size = min(max(int(self.batch_size), 1), n)
         rows = [min(size, n - start) for start in range(0, n, size)]
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
