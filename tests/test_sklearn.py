@@ -101,6 +101,20 @@ def test_sgd_training_is_scikit_learns_step_for_step(kind, settings):
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+def test_poisson_loss_is_scikit_learns_half_deviance_step_for_step():
+    X, y = _data("regression")
+    y = np.exp(y[:, 0])  # positive counts-like targets
+    settings = dict(loss="poisson", solver="sgd", shuffle=False, max_iter=15, batch_size=40,
+                    learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPRegressor(**SMALL, **settings).fit(X, y)
+        b = neural_network.MLPRegressor(**SMALL, **settings).fit(X, y)
+    assert a.out_activation_ == b.out_activation_ == "exp"
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-10)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_adam_training_follows_scikit_learns(kind):
     # xnn's Adam is torch's, which adds epsilon after the bias correction, scikit-learn's
@@ -235,6 +249,23 @@ def test_model_is_an_xnn_sequential_that_save_and_load_keep(tmp_path):
                                clf.predict_proba(X), atol=1e-12)
 
 
+def test_verbose_prints_scikit_learns_progress_lines(capsys):
+    X, y = _data("regression")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        MLPRegressor(**SMALL, max_iter=2, verbose=True, early_stopping=True).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Iteration 1, loss = ") and lines[1].startswith("Validation score")
+    assert len(lines) == 4
+
+
+def test_without_scikit_learn_the_module_says_how_to_install_it():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "try:\n    import xnn.sklearn\nexcept ImportError as err:\n    print(err)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "xnn[sklearn]"' in out.stdout
+
+
 def test_importing_xnn_does_not_import_scikit_learn():
     code = "import sys, xnn; print('sklearn' in sys.modules or 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -266,6 +297,8 @@ def test_clone_copies_parameters_and_no_fitted_state():
         clf = MLPClassifier(**SMALL, max_iter=2, backend="numpy", dtype="float64").fit(X, y)
     copy = clone(clf)
     assert copy.get_params() == clf.get_params() and not hasattr(copy, "model_")
+    with pytest.raises(ValueError, match="The 'backend' parameter"):  # a name, not a Backend
+        MLPClassifier(backend=xnn.get_backend()).fit(X, y)
 
 
 @pytest.mark.parametrize("dump", ["pickle", "joblib"])
@@ -317,6 +350,22 @@ def test_dispatch_trains_on_the_inputs_library_and_returns_its_arrays(backend, k
     tol = 1e-4 if _is_gpu(backend) else 1e-9
     np.testing.assert_allclose(xnn.to_numpy(pred), host.predict(X), atol=tol * 100)
     assert score == pytest.approx(host.score(X, y), abs=tol * 100)
+
+
+def test_dispatch_early_stopping_and_multi_output_stay_on_the_backend(backend):
+    X, y = _data("regression")
+    Xb, yb = xnn.asarray(X, dtype="float64"), xnn.asarray(y, dtype="float64")
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = MLPRegressor(**SMALL, max_iter=8, early_stopping=True).fit(Xb, yb)
+        pred = reg.predict(Xb)
+    assert str(backend_of(pred)) == str(backend) and tuple(pred.shape) == y.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        host = MLPRegressor(**SMALL, max_iter=8, early_stopping=True).fit(X, y)
+    # the same validation rows and scores as on NumPy
+    tol = 1e-4 if _is_gpu(backend) else 1e-9
+    np.testing.assert_allclose(reg.validation_scores_, host.validation_scores_, atol=tol)
 
 
 def test_without_dispatch_training_runs_on_xnns_active_backend(backend):

@@ -47,7 +47,7 @@ except ImportError as err:  # pragma: no cover - the sklearn extra is missing
 import array_api_compat
 
 from . import nn
-from .backend import (Backend, _load, asarray, backend_of, dtype_name, get_backend, to_numpy,
+from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
                       use_backend)
 from .callbacks import Callback
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
@@ -277,7 +277,7 @@ class _BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "backend": [None, str, Backend],
+        "backend": [None, str],  # a name, so that clone's deepcopy of the parameters works
         "device": "no_validation",
         "dtype": [None, StrOptions({"float32", "float64"})],
     }
@@ -322,14 +322,17 @@ class _BaseMLP(BaseEstimator):
         return self
 
     def _backend_for(self, X: Any) -> Backend:
-        """The backend ``backend``/``device`` name, else X's (array API dispatch) or xnn's."""
+        """The backend ``backend`` and ``device`` name, else X's (array API dispatch) or xnn's."""
         if self.backend is not None:
-            return _load(self.backend, self.device)
-        if _dispatch() and array_api_compat.is_array_api_obj(X):
+            name = self.backend
+        elif _dispatch() and array_api_compat.is_array_api_obj(X):
             b = backend_of(X)
-            return b if self.device is None else _load(b.name, self.device)
-        b = get_backend()
-        return b if self.device is None else _load(b.name, self.device)
+            name = b.name if self.device is not None else b
+        else:
+            b = get_backend()
+            name = b.name if self.device is not None else b
+        with use_backend(name, self.device) as b:
+            return b
 
     def _dtype_for(self, X: Any, backend: Backend) -> str:
         if self.dtype is not None:
@@ -715,7 +718,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         residual = xp.sum((y - pred) ** 2, axis=0)
         total = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
         safe = xp.where(total == 0, 1, total)
-        r2 = xp.where(total == 0, xp.where(residual == 0, 1.0, 0.0), 1 - residual / safe)
+        perfect = xp.astype(residual == 0, pred.dtype)  # R² of a constant target: 1 or 0
+        r2 = xp.where(total == 0, perfect, 1 - residual / safe)
         return xp.mean(r2)
 
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
