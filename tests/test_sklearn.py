@@ -416,3 +416,35 @@ def test_test_score_is_within_0_02_of_scikit_learns_mlp(load, ours, theirs, sett
             scores.append(model.fit(X_train, y_train).score(X_test, y_test))
     assert abs(scores[0] - scores[1]) <= 0.02, scores
     assert scores[0] > floor, scores
+
+
+# --- host traffic: reads only at epoch ends ------------------------------------------------------
+
+@pytest.mark.parametrize("ours, kind, early", [
+    (MLPClassifier, "multiclass", False), (MLPClassifier, "binary", True),
+    (MLPRegressor, "regression", True)], ids=["multiclass", "binary-early", "regression-early"])
+def test_fit_under_dispatch_reads_back_only_at_epoch_ends(ours, kind, early):
+    pytest.importorskip("array_api_strict")
+    from test_sync_guard import HostTraffic, _report  # noqa: PLC0415 - the shared recorder
+
+    X, y = _data(kind)
+    device1 = xnn.use_backend("array_api_strict", "device1")
+    with device1:
+        Xb, yb = xnn.asarray(X[:80], dtype="float64"), xnn.asarray(y[:80])
+    est = ours(**SMALL, max_iter=3, batch_size=16, early_stopping=early,
+               validation_fraction=0.2)
+    steps = 4 if early else 5  # per epoch: 64 or 80 training rows in batches of 16
+
+    def clock() -> int | None:  # optimizer steps taken, once training has begun
+        opt = est.__dict__.get("_optimizer")
+        return None if opt is None else opt.steps
+
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with HostTraffic(clock) as traffic:
+            est.fit(Xb, yb)
+    assert str(backend_of(est.model_.parameters()[0].value)) == "array_api_strict:device1"
+    inside = [e for e in traffic.events if e.when is not None and e.when % steps != 0]
+    assert not inside, _report(inside, where="inside an epoch")
+    at_ends = [e for e in traffic.events if e.when in (steps, 2 * steps)]
+    assert at_ends, "the epoch-end reads (loss, validation score) should be seen"

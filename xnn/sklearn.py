@@ -430,8 +430,8 @@ class _BaseMLP(BaseEstimator):
     def _publish(self, X: Any) -> None:
         """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
         xp = array_api_compat.array_namespace(self.model_.parameters()[0].value)
-        finite = [xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()]
-        if not all(bool(f) for f in finite):
+        finite = xp.stack([xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()])
+        if not bool(xp.all(finite)):  # one read back
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         result_like = X if _dispatch() else None
@@ -466,14 +466,12 @@ class _BaseMLP(BaseEstimator):
 
     def _device_score(self, X: Any, y: Any) -> float:
         """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
-        where the model is, read back as one float; NaN for non-finite predictions."""
-        z = self.model_(X)
-        out = self._activate(z)
+        where the model is and read back as one float; NaN for non-finite predictions."""
+        out = self._activate(self.model_(X))
         xp = array_api_compat.array_namespace(out)
-        finite = xp.all(xp.isfinite(out))
         score = self._score_on_device(xp, out, y)
-        finite, score = float(finite), float(score)
-        return score if finite else math.nan
+        nan = xp.full_like(score, math.nan)
+        return float(xp.where(xp.all(xp.isfinite(out)), score, nan))
 
 
 def _on(X: Any, backend: Backend, dtype: str) -> bool:
