@@ -62,45 +62,63 @@ _GPU_LIBRARIES = ("cupy",)
 
 # --- the objective: scikit-learn's loss, its L2 term, and the loss-link gradient -------------
 
-class _Objective:
-    """scikit-learn's per-batch loss of the network's last pre-activation z.
+# Each data loss takes the last layer's pre-activation z (batch, outputs) and the targets and
+# returns scikit-learn's value and its delta, (act(z) - y) / rows, the gradient with respect to
+# z. For several regression outputs scikit-learn averages the value over them too but not the
+# gradient; so do these.
 
-    value = data loss + 0.5 alpha sum ||W||^2 / rows, with the data loss as scikit-learn
-    averages it: cross-entropy (softmax), binary cross-entropy summed over the outputs
-    (logistic), half the squared error over every element (identity) or the half Poisson
-    deviance (exp). The gradient with respect to z is scikit-learn's delta, (act(z) - y) / rows
-    in each case (for several regression outputs it is not divided by their number, as in
-    scikit-learn). The penalty's gradient alpha W / rows is added by ``_Epochs.before_step``.
-    """
+_CROSS_ENTROPY = CrossEntropyLoss(validate=False)  # labels are checked on the host
+_BINARY = BCEWithLogitsLoss(reduction="sum")
+
+
+def _softmax_loss(xp: Any, z: Any, labels: Any) -> tuple[Any, Any]:
+    """Cross-entropy of softmax(z), the mean over the rows."""
+    return _CROSS_ENTROPY(z, labels)
+
+
+def _logistic_loss(xp: Any, z: Any, t: Any) -> tuple[Any, Any]:
+    """Binary cross-entropy of sigmoid(z), summed over the outputs, the mean over the rows."""
+    value, grad = _BINARY(z, t)
+    return value / z.shape[0], grad / z.shape[0]
+
+
+def _identity_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
+    """Half the squared error, the mean over every element."""
+    diff = z - y
+    return xp.sum(diff * diff) / (2 * z.shape[0] * z.shape[1]), diff / z.shape[0]
+
+
+def _exp_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
+    """Half the Poisson deviance of p = e^z, y log(y / p) - y + p, the mean over every element."""
+    p = xp.exp(z)
+    positive = y > 0
+    # y log(y / p) = y (log y - z), which is 0 where y is 0 (log of 1 there, not of 0)
+    term = xp.where(positive, y * (xp.log(xp.where(positive, y, 1.0)) - z), 0.0)
+    return xp.sum(term - y + p) / (z.shape[0] * z.shape[1]), (p - y) / z.shape[0]
+
+
+_OUTPUTS = {"softmax": nn.Softmax(), "logistic": nn.Sigmoid(), "identity": nn.Identity(),
+            "exp": lambda z: array_api_compat.array_namespace(z).exp(z)}
+_DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
+                "identity": _identity_loss, "exp": _exp_loss}
+
+
+class _Objective:
+    """scikit-learn's per-batch loss: the data loss of ``out_activation`` plus
+    0.5 alpha sum ||W||^2 / rows over the weights (not the biases), and the data loss's
+    gradient; the penalty's gradient alpha W / rows is added by ``_Epochs.before_step``."""
 
     def __init__(self, out_activation: str, weights: list, alpha: float) -> None:
-        self.out_activation = out_activation
-        self.weights = weights        # the Linear layers' weight Parameters (not the biases)
+        self.data_loss = _DATA_LOSSES[out_activation]
+        self.weights = weights        # the Linear layers' weight Parameters
         self.alpha = alpha
-        self.cross_entropy = CrossEntropyLoss(validate=False)  # labels are checked on the host
-        self.binary = BCEWithLogitsLoss(reduction="sum")
 
     def __call__(self, z: Any, target: Any) -> tuple[Any, Any]:
         xp = array_api_compat.array_namespace(z)
-        rows = z.shape[0]
-        if self.out_activation == "softmax":
-            value, grad = self.cross_entropy(z, target)
-        elif self.out_activation == "logistic":
-            value, grad = self.binary(z, target)
-            value, grad = value / rows, grad / rows
-        elif self.out_activation == "exp":
-            # 0.5 deviance = y log(y / p) - y + p with p = e^z; y log(y / p) is 0 where y is 0
-            p = xp.exp(z)
-            term = xp.where(target > 0, target * (xp.log(xp.where(target > 0, target, 1)) - z), 0)
-            value = xp.sum(term - target + p) / (rows * z.shape[1])
-            grad = (p - target) / rows
-        else:
-            diff = z - target
-            value = xp.sum(diff * diff) / (2 * rows * z.shape[1])
-            grad = diff / rows
+        value, grad = self.data_loss(xp, z, target)
         if self.alpha:
             squares = sum(xp.sum(w.value * w.value) for w in self.weights)
-            value = value + (0.5 * self.alpha / rows) * squares
+            value = value + (0.5 * self.alpha / z.shape[0]) * squares
         return value, grad
 
 
@@ -455,14 +473,8 @@ class _BaseMLP(BaseEstimator):
         return self._activate(self.model_(Xb)), X
 
     def _activate(self, z: Any) -> Any:
-        xp = array_api_compat.array_namespace(z)
-        if self.out_activation_ == "softmax":
-            return nn.Softmax()(z)
-        if self.out_activation_ == "logistic":
-            return nn.Sigmoid()(z)
-        if self.out_activation_ == "exp":
-            return xp.exp(z)
-        return z
+        """out_activation_ of the network's output z."""
+        return _OUTPUTS[self.out_activation_](z)
 
     def _device_score(self, X: Any, y: Any) -> float:
         """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
