@@ -327,8 +327,12 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         X = X.toarray() if hasattr(X, "toarray") else X
-        backend = self._backend_for(X) if first_pass else backend_of(self.model_.parameters()[0].value)
-        dtype = self._dtype_for(X, backend) if first_pass else dtype_name(self.model_.parameters()[0].value.dtype)
+        if first_pass:
+            backend = self._backend_for(X)
+            dtype = self._dtype_for(X, backend)
+        else:  # warm start, partial_fit: where the network already is
+            weight = self.model_.parameters()[0].value
+            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         targets = self._targets(y)  # host NumPy: labels, indicators or values, 2-D except labels
         self._random_state = check_random_state(self.random_state)
         if first_pass:
