@@ -225,7 +225,7 @@ def test_float32_input_trains_in_float32_and_dtype_overrides():
 
 
 def test_dataframe_feature_names_are_kept_and_checked():
-    pd = pytest.importorskip("pandas")
+    import pandas as pd  # noqa: PLC0415 - in the test extra
     X, y = _data("binary")
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     with warnings.catch_warnings():
