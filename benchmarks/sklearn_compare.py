@@ -16,6 +16,7 @@ and the times noisy). Results are recorded in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import platform
@@ -70,18 +71,22 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--backend", default="numpy", help="xnn's backend (default numpy)")
     parser.add_argument("--threads", type=int, default=1, help="BLAS threads (0: leave as is)")
     args = parser.parse_args(argv)
+    previous = xnn.get_backend()
     xnn.set_backend(args.backend)
-    if args.threads:
-        from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional
+    try:
+        with contextlib.ExitStack() as limits, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if args.threads:
+                from threadpoolctl import threadpool_limits  # noqa: PLC0415 - optional
 
-        threadpool_limits(args.threads)
-        try:
-            import torch  # noqa: PLC0415 - only to match its threads to BLAS's
+                limits.enter_context(threadpool_limits(args.threads))
+            return run(args)
+    finally:
+        xnn.set_backend(previous)
 
-            torch.set_num_threads(args.threads)
-        except ImportError:
-            pass
-    warnings.simplefilter("ignore", ConvergenceWarning)
+
+def run(args: argparse.Namespace) -> list[dict]:
+    """Time the data sets of ``args`` and print the table; returns its rows."""
     print(f"python {platform.python_version()}, numpy {np.__version__}, "
           f"{os.cpu_count()} CPUs, BLAS threads {args.threads or 'default'}, "
           f"xnn backend {xnn.get_backend()}")

@@ -5,6 +5,7 @@ scikit-learn's own estimator checks are in tests/test_sklearn_checks.py.
 
 from __future__ import annotations
 
+import pathlib
 import pickle
 import subprocess
 import sys
@@ -448,3 +449,15 @@ def test_fit_under_dispatch_reads_back_only_at_epoch_ends(ours, kind, early):
     assert not inside, _report(inside, where="inside an epoch")
     at_ends = [e for e in traffic.events if e.when in (steps, 2 * steps)]
     assert at_ends, "the epoch-end reads (loss, validation score) should be seen"
+
+
+def test_benchmark_script_runs_both_estimators_for_the_same_epochs(capsys):
+    pytest.importorskip("threadpoolctl")
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+    import sklearn_compare  # noqa: PLC0415 - benchmarks/ is on the path above
+
+    (row,) = sklearn_compare.main(["--repeats", "1", "--datasets", "diabetes"])
+    assert row["epochs"] == 200 and row["xnn_s"] > 0 and row["sklearn_s"] > 0
+    # same draws and batches: the scores agree (Adam's epsilon placement aside)
+    assert row["xnn_score"] == pytest.approx(row["sklearn_score"], abs=0.02)
+    assert "diabetes" in capsys.readouterr().out
