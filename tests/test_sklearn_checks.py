@@ -15,6 +15,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from xnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
+# short trainings stop at max_iter and say so, as scikit-learn's MLP does; not a failure here
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # a small, fast configuration: few units, few epochs, a large step so they still learn
 FAST = dict(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.05)
 
