@@ -102,6 +102,28 @@ def test_sgd_training_is_scikit_learns_step_for_step(kind, settings):
         np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
+@pytest.mark.parametrize("kind, lr", [("multiclass", 1e6), ("regression", 1e6),
+                                      ("regression", 1e150)])
+def test_diverging_early_stopping_scores_and_restores_as_scikit_learn(kind, lr):
+    # a classifier's score stays a number however its probabilities overflow (scikit-learn
+    # scores its labels); a regressor's is NaN once a prediction is not finite, and with every
+    # score NaN the initial weights are the best ones and come back
+    X, y = _data(kind)
+    ours, theirs = _pair(kind)
+    settings = dict(solver="sgd", shuffle=False, early_stopping=True, n_iter_no_change=2,
+                    max_iter=10, learning_rate_init=lr)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = ours(**SMALL, **settings).fit(X, y)
+        b = theirs(**SMALL, **settings).fit(X, y)
+    np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, rtol=1e-9)
+    assert a.n_iter_ == b.n_iter_
+    if lr == 1e150:
+        assert all(np.isnan(a.validation_scores_)) and a.best_validation_score_ == -np.inf
+    for mine, sk in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(mine, sk, rtol=1e-9)
+
+
 def test_poisson_loss_is_scikit_learns_half_deviance_step_for_step():
     X, y = _data("regression")
     y = np.exp(y[:, 0])  # positive counts-like targets

@@ -380,6 +380,8 @@ class _BaseMLP(BaseEstimator):
             intercept = self._random_state.uniform(-bound, bound, fan_out)
             layers += [_linear(coef, intercept, backend, dtype), _HIDDEN[self.activation]()]
         self.model_ = nn.Sequential(*layers[:-1])  # no hidden activation after the last layer
+        # early stopping's best weights: the initial ones until a validation score beats -inf
+        self._best_values = [_copy(p.value) for p in self.model_.parameters()]
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
@@ -444,10 +446,9 @@ class _BaseMLP(BaseEstimator):
                     callbacks=[epochs_cb], progress=False)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if validation is not None and hasattr(self, "_best_values"):
+        if validation is not None:  # the best weights seen, perhaps in an earlier warm fit
             for p, best in zip(self.model_.parameters(), self._best_values):
                 p.value = best
-            del self._best_values
 
     def _publish(self, X: Any) -> None:
         """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
@@ -482,12 +483,9 @@ class _BaseMLP(BaseEstimator):
 
     def _device_score(self, X: Any, y: Any) -> float:
         """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
-        where the model is and read back as one float; NaN for non-finite predictions."""
+        where the model is and read back as one float."""
         out = self._activate(self.model_(X))
-        xp = array_api_compat.array_namespace(out)
-        score = self._score_on_device(xp, out, y)
-        nan = xp.full_like(score, math.nan)
-        return float(xp.where(xp.all(xp.isfinite(out)), score, nan))
+        return float(self._score_on_device(array_api_compat.array_namespace(out), out, y))
 
 
 def _on(X: Any, backend: Backend, dtype: str) -> bool:
@@ -603,6 +601,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return onehot.astype(np.float64)
 
     def _score_on_device(self, xp: Any, proba: Any, y: Any) -> Any:
+        """Accuracy (subset accuracy for multilabel) of the labels the probabilities give."""
         if y.ndim == 1:  # class indices
             hit = xp.argmax(proba, axis=1) == y
         else:
@@ -728,13 +727,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return np.reshape(np.asarray(y, dtype=np.float64), (y.shape[0], -1))
 
     def _score_on_device(self, xp: Any, pred: Any, y: Any) -> Any:
-        """R^2 averaged over the outputs, with scikit-learn's force_finite rule."""
+        """R^2 averaged over the outputs, with scikit-learn's force_finite rule; NaN where a
+        prediction is not finite (a classifier's labels always are)."""
         residual = xp.sum((y - pred) ** 2, axis=0)
         total = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
         safe = xp.where(total == 0, 1, total)
         perfect = xp.astype(residual == 0, pred.dtype)  # R² of a constant target: 1 or 0
-        r2 = xp.where(total == 0, perfect, 1 - residual / safe)
-        return xp.mean(r2)
+        r2 = xp.mean(xp.where(total == 0, perfect, 1 - residual / safe))
+        return xp.where(xp.all(xp.isfinite(pred)), r2, xp.full_like(r2, math.nan))
 
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
         """One epoch over (X, y)."""
