@@ -243,7 +243,10 @@ def test_float32_input_trains_in_float32_and_dtype_overrides():
         single = MLPRegressor(**SMALL, max_iter=2).fit(X.astype(np.float32), y)
         double = MLPRegressor(**SMALL, max_iter=2, dtype="float64").fit(X.astype(np.float32), y)
     assert dtype_name(single.model_.parameters()[0].value.dtype) == "float32"
+    # predictions in the dtype NumPy gives X @ coefs_, as scikit-learn's
     assert single.coefs_[0].dtype == np.float32 and single.predict(X).dtype == np.float64
+    assert single.predict(X.astype(np.float32)).dtype == np.float32
+    assert double.predict(X.astype(np.float32)).dtype == np.float64
     assert dtype_name(double.model_.parameters()[0].value.dtype) == "float64"
 
 

@@ -464,18 +464,20 @@ class _BaseMLP(BaseEstimator):
 
     # --- prediction -------------------------------------------------------------------------
 
-    def _forward(self, X: Any, method: str) -> tuple[Any, Any]:
-        """(output activation of the network on X, the validated X) on the training backend."""
+    def _forward(self, X: Any, method: str) -> tuple[Any, Any, str]:
+        """The output activation of the network on X (on the training backend), the validated
+        X, and the dtype results take: X's promoted with the network's, as NumPy promotes
+        scikit-learn's X @ coefs_ (float64 unless both are float32)."""
         check_is_fitted(self)
         _check_same_namespace(self, X, method)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=_float_dtypes(X))
         X = X.toarray() if hasattr(X, "toarray") else X
-        p = self.model_.parameters()[0].value
-        backend = backend_of(p)
-        Xb = X if _on(X, backend, dtype_name(p.dtype)) else asarray(X, dtype=dtype_name(p.dtype),
-                                                                      backend=backend)
-        return self._activate(self.model_(Xb)), X
+        weight = self.model_.parameters()[0].value
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+        Xb = X if _on(X, backend, dtype) else asarray(X, dtype=dtype, backend=backend)
+        both32 = dtype == "float32" and dtype_name(X.dtype) == "float32"
+        return self._activate(self.model_(Xb)), X, "float32" if both32 else "float64"
 
     def _activate(self, z: Any) -> Any:
         """out_activation_ of the network's output z."""
@@ -621,7 +623,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
-        proba, X = self._forward(X, "predict")
+        proba, X, _ = self._forward(X, "predict")
         xp = array_api_compat.array_namespace(proba)
         if self._label_binarizer.y_type_ == "multiclass":
             index = xp.argmax(proba, axis=1)
@@ -652,11 +654,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return array_api_compat.array_namespace(proba).log(proba)
 
     def _proba(self, X: Any, method: str) -> Any:
-        proba, X = self._forward(X, method)
+        proba, X, dtype = self._forward(X, method)
         xp = array_api_compat.array_namespace(proba)
         if self.n_outputs_ == 1:
             proba = xp.concat([1 - proba, proba], axis=1)
-        return _like(proba, X if _dispatch() else None, dtype_name(X.dtype))
+        return _like(proba, X if _dispatch() else None, dtype)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -743,10 +745,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
-        pred, X = self._forward(X, "predict")
+        pred, X, dtype = self._forward(X, "predict")
         if pred.shape[1] == 1:
             pred = pred[:, 0]
-        return _like(pred, X if _dispatch() else None, dtype_name(X.dtype))
+        return _like(pred, X if _dispatch() else None, dtype)
 
 
 def _host(a: Any) -> Any:
