@@ -521,11 +521,21 @@ def _taker(backend: Backend) -> Any:
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
 
-    Parameters are scikit-learn's ``MLPClassifier``'s (``solver='lbfgs'`` is refused; ``max_fun``
-    is accepted for it and unused), then ``backend`` (None: the input's library under
-    ``array_api_dispatch``, else xnn's active backend; or a name like "torch", "cupy"),
-    ``device`` (of that backend) and ``dtype`` ("float32", "float64"; None: float32 on a GPU,
-    else the input's float dtype). Binary, multiclass and multilabel targets.
+    Binary, multiclass and multilabel targets; see docs/sklearn.md.
+
+    Parameters
+    ----------
+    hidden_layer_sizes ... n_iter_no_change, max_fun:
+        ``sklearn.neural_network.MLPClassifier``'s, with its defaults and meanings;
+        ``solver='lbfgs'`` is refused, and ``max_fun`` (an L-BFGS setting) is unused.
+    backend:
+        Where training runs: None is the input's library under scikit-learn's
+        ``array_api_dispatch``, else xnn's active backend; or a name ("torch", "cupy:0").
+    device:
+        The device of that backend (None: the input's, or the backend's default).
+    dtype:
+        "float32" or "float64"; None is float32 on a GPU library (CuPy, torch on CUDA) and the
+        input's float dtype otherwise.
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -664,8 +674,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
 
-    Parameters as :class:`MLPClassifier`, after scikit-learn's ``loss`` ('squared_error' or
-    'poisson'). Single- and multi-output targets.
+    Single- and multi-output targets; see docs/sklearn.md.
+
+    Parameters
+    ----------
+    loss, hidden_layer_sizes ... n_iter_no_change, max_fun:
+        ``sklearn.neural_network.MLPRegressor``'s, with its defaults and meanings (``loss``:
+        'squared_error' or 'poisson'); ``solver='lbfgs'`` is refused, ``max_fun`` is unused.
+    backend, device, dtype:
+        As in :class:`MLPClassifier`.
     """
 
     _parameter_constraints: dict = {
