@@ -377,7 +377,8 @@ def test_dispatch_trains_on_the_inputs_library_and_returns_its_arrays(backend, k
         assert score == pytest.approx(host.score(X, y), abs=0.05)
     else:
         np.testing.assert_allclose(xnn.to_numpy(pred), host.predict(X), atol=1e-7)
-        assert score == pytest.approx(host.score(X, y), abs=1e-9)
+        # scikit-learn may average the hits in float32 on some devices: 1e-6, not 1e-9
+        assert score == pytest.approx(host.score(X, y), abs=1e-6)
 
 
 def test_dispatch_early_stopping_and_multi_output_stay_on_the_backend(backend):
