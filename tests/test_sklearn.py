@@ -124,6 +124,24 @@ def test_diverging_early_stopping_scores_and_restores_as_scikit_learn(kind, lr):
         np.testing.assert_allclose(mine, sk, rtol=1e-9)
 
 
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_warm_start_and_partial_fit_continue_as_scikit_learns(kind):
+    X, y = _data(kind)
+    ours, theirs = _pair(kind)
+    settings = dict(solver="sgd", shuffle=False, max_iter=5, batch_size=40, warm_start=True)
+    extra = {"classes": np.unique(y)} if kind != "regression" else {}
+    a, b = ours(**SMALL, **settings), theirs(**SMALL, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for est in (a, b):
+            est.fit(X, y).fit(X, y)          # a second fit goes on from the first
+            est.partial_fit(X[:60], y[:60], **extra)  # and one more epoch on half the rows
+    assert len(a.loss_curve_) == 11 and (a.n_iter_, a.t_) == (b.n_iter_, b.t_)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    for mine, sk in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(mine, sk, rtol=1e-10, atol=1e-12)
+
+
 def test_poisson_loss_is_scikit_learns_half_deviance_step_for_step():
     X, y = _data("regression")
     y = np.exp(y[:, 0])  # positive counts-like targets
