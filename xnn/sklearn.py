@@ -139,11 +139,16 @@ class _Epochs(Callback):
         self.incremental, self.validation = incremental, validation
 
     def before_step(self, run: Any, loss: Any) -> bool:
-        alpha = self.est.alpha
-        if alpha:
-            scale = alpha / self.rows[run.batch]
-            for w in self.est._weights:
+        est = self.est
+        if est.alpha:
+            scale = est.alpha / self.rows[run.batch]
+            for w in est._weights:
                 w.grad = w.grad + scale * w.value
+        if est.solver == "adam":
+            # scikit-learn adds epsilon to sqrt(v) before the bias correction sqrt(1 - beta2^t),
+            # torch's Adam after it: epsilon / sqrt(1 - beta2^t) there is the same step
+            t = run.optimizer.steps + 1
+            run.optimizer.eps = float(est.epsilon) / math.sqrt(1.0 - float(est.beta_2) ** t)
         return True
 
     def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
