@@ -63,10 +63,13 @@ SGD_SETTINGS = [
     dict(solver="sgd", shuffle=False, max_iter=20, batch_size=50),
     dict(solver="sgd", shuffle=False, max_iter=20, batch_size=50, nesterovs_momentum=False,
          alpha=0.1),
-    dict(solver="sgd", shuffle=False, max_iter=30, momentum=0, learning_rate="invscaling",
+    dict(solver="sgd", shuffle=False, max_iter=30, learning_rate="invscaling",
          learning_rate_init=0.1),
     dict(solver="sgd", shuffle=False, max_iter=60, momentum=0, learning_rate="adaptive",
          n_iter_no_change=2, tol=1e-2),
+    # momentum across a changed rate: the buffer is rescaled as scikit-learn's velocity holds it
+    dict(solver="sgd", shuffle=False, max_iter=80, learning_rate="adaptive",
+         n_iter_no_change=2, tol=1e-2, nesterovs_momentum=False),
     dict(solver="sgd", shuffle=False, max_iter=60, early_stopping=True, n_iter_no_change=3),
 ]
 KINDS = ["binary", "multiclass", "multilabel", "regression"]

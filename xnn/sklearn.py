@@ -161,13 +161,13 @@ class _Epochs(Callback):
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
         self._count_no_improvement()
         if est.solver == "sgd" and est.learning_rate == "invscaling":
-            opt.lr = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
+            _set_lr(opt, float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t)
         if est._no_improvement_count > est.n_iter_no_change:
             what = "Validation score" if self.validation is not None else "Training loss"
             msg = (f"{what} did not improve more than tol={est.tol:f} for "
                    f"{est.n_iter_no_change} consecutive epochs.")
             if est.solver == "sgd" and est.learning_rate == "adaptive" and opt.lr > 1e-6:
-                opt.lr = opt.lr / 5.0
+                _set_lr(opt, opt.lr / 5.0)
                 if est.verbose:
                     print(f"{msg} Setting learning rate to {opt.lr:f}")
                 est._no_improvement_count = 0
@@ -205,6 +205,22 @@ class _Epochs(Callback):
         if score > est.best_validation_score_:
             est.best_validation_score_ = score
             est._best_values = [_copy(p.value) for p in est.model_.parameters()]
+
+
+def _set_lr(opt: Any, lr: float) -> None:
+    """Set SGD's learning rate as scikit-learn changes it.
+
+    scikit-learn's velocity v <- momentum v - lr g keeps the steps taken at the old rates;
+    torch's buffer b <- momentum b + g (xnn's SGD) is scaled by the current rate at each step.
+    They agree while v = -lr b, so the buffer is rescaled by old / new when the rate changes.
+    """
+    if lr == opt.lr:
+        return
+    ratio = opt.lr / lr
+    for state in opt.state.values():
+        if "momentum_buffer" in state:
+            state["momentum_buffer"] = state["momentum_buffer"] * ratio
+    opt.lr = lr
 
 
 def _copy(a: Any) -> Any:
