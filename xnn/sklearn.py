@@ -6,8 +6,10 @@ attributes. The network is an ``xnn.nn.Sequential`` (``model_``) of Linear layer
 hidden activation; it outputs the last layer's pre-activation (logits for a classifier) and
 ``out_activation_`` is applied when predicting, as scikit-learn's loss-link pairs it with the
 loss. Training is one call of ``xnn.fit`` with an xnn optimizer (Adam or SGD); what
-scikit-learn adds around its loop (the L2 penalty, ``loss_curve_``, the stopping rule, the
-'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``.
+scikit-learn adds around its loop (its shuffling, the L2 penalty, ``loss_curve_``, the stopping
+rule, the 'invscaling' and 'adaptive' learning rates, early stopping) is a callback,
+``_Epochs``. With the same ``random_state`` and data the result is scikit-learn's network, to
+rounding.
 
 Where the work runs: ``backend=None`` trains on the input's library and device when
 scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is
@@ -127,16 +129,30 @@ class _Objective:
 class _Epochs(Callback):
     """What scikit-learn does around each step and epoch of its stochastic solvers.
 
-    Before each step it adds the L2 penalty's gradient alpha W / rows to the weights'; at each
+    At each epoch's start it reorders the training rows as scikit-learn shuffles them; before
+    each step it adds the L2 penalty's gradient alpha W / rows to the weights'; at each
     epoch end it records ``loss_``, ``loss_curve_``, ``t_`` and ``n_iter_``, scores the
     validation rows (early stopping), counts the epochs without improvement by ``tol``, sets
     the 'invscaling' learning rate, divides the 'adaptive' one by 5 or stops training.
     """
 
     def __init__(self, est: _BaseMLP, rows: list[int], n_train: int, incremental: bool,
-                 validation: tuple[Any, Any] | None) -> None:
+                 validation: tuple[Any, Any] | None, shuffled: tuple[Any, Any] | None) -> None:
         self.est, self.rows, self.n_train = est, rows, n_train
         self.incremental, self.validation = incremental, validation
+        self.shuffled = shuffled  # the training (X, y) fit steps through, to reorder in place
+
+    def on_epoch_begin(self, run: Any) -> None:
+        if self.shuffled is None:
+            return
+        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
+        # order by RandomState.shuffle(arange(n)); fit (shuffle=False) then slices the batches
+        # in order from these same arrays, so they are reordered in place
+        order = np.arange(self.n_train)
+        self.est._random_state.shuffle(order)
+        for data in self.shuffled:
+            xp = array_api_compat.array_namespace(data)
+            data[...] = xp.take(data, xp.asarray(order, device=data.device), axis=0)
 
     def before_step(self, run: Any, loss: Any) -> bool:
         est = self.est
@@ -459,12 +475,14 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
         objective = _Objective(self.out_activation_, self._weights, float(self.alpha))
-        epochs_cb = _Epochs(self, rows, n, incremental, validation)
-        seed = int(self._random_state.randint(np.iinfo(np.int32).max))
+        if self.shuffle and validation is None:  # the callback reorders them: our own copies
+            X, y = _copy(X), _copy(y)
+        epochs_cb = _Epochs(self, rows, n, incremental, validation,
+                            (X, y) if self.shuffle else None)
         try:
             xnn_fit(self.model_, X, y, loss=objective, optimizer=self._optimizer,
-                    epochs=epochs, batch_size=size, shuffle=bool(self.shuffle), seed=seed,
-                    callbacks=[epochs_cb], progress=False)
+                    epochs=epochs, batch_size=size, shuffle=False, callbacks=[epochs_cb],
+                    progress=False)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if validation is not None:  # the best weights seen, perhaps in an earlier warm fit
