@@ -23,6 +23,7 @@ SHOWN = {
     "deep_mlp": lambda m: f"test accuracy {m['test_accuracy']:.3f}",
     "arithmetic": lambda m: f"test R² {m['test_r2']:.5f}, MSE a+b {m['mse a+b']:.4f}",
     "digits": lambda m: f"test accuracy {m['test_accuracy']:.4f}",
+    "sklearn_pipeline": lambda m: f"test accuracy {m['test_accuracy']:.4f}",
 }
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import os
 
-import pytest
+# scikit-learn's array API mode (its estimator checks over torch and array_api_strict, used by
+# tests/test_sklearn.py) needs this before scipy or scikit-learn is first imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import xnn
-from xnn.backend import BackendUnavailableError
+import pytest  # noqa: E402
+
+import xnn  # noqa: E402
+from xnn.backend import BackendUnavailableError  # noqa: E402
 
 # (id, backend name, device); array_api_strict's "device1" makes a forgotten device= fail on CPU
 try:  # small arrays: one thread is faster, and CI's two cores are shared with other work

@@ -32,14 +32,16 @@ CASES = [
     ("arithmetic", ["--epochs", "3"], ["loss.png"], lambda m: m["test_r2"] > 0.99),
     ("digits", ["--epochs", "8"], ["loss.png", "confusion_matrix.png"],
      lambda m: m["test_accuracy"] > 0.9),
+    ("sklearn_pipeline", ["--epochs", "12", "--lr", "0.01"], ["loss_curves.png"],
+     lambda m: m["test_accuracy"] > 0.9),
 ]
 
 
 @pytest.mark.parametrize("name, args, plots, check", CASES, ids=[c[0] for c in CASES])
 def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, capsys, name, args,
                                                          plots, check):
-    if name == "digits":
-        pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
+    if name in ("digits", "sklearn_pipeline"):
+        pytest.importorskip("sklearn", reason=f"{name}.py loads scikit-learn's bundled data")
     example = importlib.import_module(name)
     metrics = example.main([*args, "--out", str(tmp_path), "--no-progress"])
     assert check(metrics), metrics

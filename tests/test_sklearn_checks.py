@@ -1,0 +1,28 @@
+"""scikit-learn's own estimator checks over xnn.sklearn's estimators, with no expected failures.
+
+The tags declare array API support, so the checks include scikit-learn's array API checks over
+numpy, array_api_strict and torch (cupy where a GPU is present); SCIPY_ARRAY_API=1 is set in
+tests/conftest.py before scikit-learn is imported.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from xnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# short trainings stop at max_iter and say so, as scikit-learn's MLP does; not a failure here
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+# a small, fast configuration: few units, few epochs, a large step so they still learn
+FAST = dict(hidden_layer_sizes=(8,), max_iter=30, learning_rate_init=0.05)
+
+
+@parametrize_with_checks([MLPClassifier(), MLPRegressor(), MLPClassifier(**FAST),
+                          MLPRegressor(**FAST)])
+def test_sklearn_check_passes(estimator, check):
+    check(estimator)

@@ -1,0 +1,814 @@
+"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by ``xnn.fit``.
+
+They take scikit-learn's constructor parameters with its defaults and meanings
+(``sklearn.neural_network``), plus ``backend``, ``device`` and ``dtype``, and keep its fitted
+attributes. The network is an ``xnn.nn.Sequential`` (``model_``) of Linear layers and the
+hidden activation; it outputs the last layer's pre-activation (logits for a classifier) and
+``out_activation_`` is applied when predicting, as scikit-learn's loss-link pairs it with the
+loss. Training is one call of ``xnn.fit`` with an xnn optimizer (Adam or SGD); what
+scikit-learn adds around its loop (its shuffling, the L2 penalty, ``loss_curve_``, the stopping
+rule, the 'invscaling' and 'adaptive' learning rates, early stopping) is a callback,
+``_Epochs``. With the same ``random_state`` and data the result is scikit-learn's network, to
+rounding.
+
+Where the work runs: ``backend=None`` trains on the input's library and device when
+scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is
+float32 on a GPU (cupy, torch on CUDA) and the input's float dtype otherwise. Predictions and
+fitted arrays come back in the namespace and on the device of the input (NumPy when dispatch
+is off), predictions in the input's float dtype.
+
+This module imports scikit-learn; ``import xnn`` does not import this module.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+
+from .extras import install_hint
+
+try:
+    from sklearn import get_config
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
+                                          unique_labels)
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as err:  # pragma: no cover - the sklearn extra is missing
+    raise ImportError(f"xnn.sklearn needs scikit-learn (1.6 or later): "
+                      f"{install_hint('sklearn')}") from err
+
+import array_api_compat
+
+from . import nn
+from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
+                      use_backend)
+from .callbacks import Callback
+from .losses import BCEWithLogitsLoss, CrossEntropyLoss
+from .optim import SGD, Adam
+from .train import fit as xnn_fit
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
+_GPU_LIBRARIES = ("cupy",)
+
+
+# --- the objective: scikit-learn's loss, its L2 term, and the loss-link gradient -------------
+
+# Each data loss takes the last layer's pre-activation z (batch, outputs) and the targets and
+# returns scikit-learn's value and its delta, (act(z) - y) / rows, the gradient with respect to
+# z. For several regression outputs scikit-learn averages the value over them too but not the
+# gradient; so do these.
+
+_CROSS_ENTROPY = CrossEntropyLoss(validate=False)  # labels are checked on the host
+_BINARY = BCEWithLogitsLoss(reduction="sum")
+
+
+def _softmax_loss(xp: Any, z: Any, labels: Any) -> tuple[Any, Any]:
+    """Cross-entropy of softmax(z), the mean over the rows."""
+    return _CROSS_ENTROPY(z, labels)
+
+
+def _logistic_loss(xp: Any, z: Any, t: Any) -> tuple[Any, Any]:
+    """Binary cross-entropy of sigmoid(z), summed over the outputs, the mean over the rows."""
+    value, grad = _BINARY(z, t)
+    return value / z.shape[0], grad / z.shape[0]
+
+
+def _identity_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
+    """Half the squared error, the mean over every element."""
+    diff = z - y
+    return xp.sum(diff * diff) / (2 * z.shape[0] * z.shape[1]), diff / z.shape[0]
+
+
+def _exp_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
+    """Half the Poisson deviance of p = e^z, y log(y / p) - y + p, the mean over every element."""
+    p = xp.exp(z)
+    positive = y > 0
+    # y log(y / p) = y (log y - z), which is 0 where y is 0 (log of 1 there, not of 0)
+    term = xp.where(positive, y * (xp.log(xp.where(positive, y, 1.0)) - z), 0.0)
+    return xp.sum(term - y + p) / (z.shape[0] * z.shape[1]), (p - y) / z.shape[0]
+
+
+_OUTPUTS = {"softmax": nn.Softmax(), "logistic": nn.Sigmoid(), "identity": nn.Identity(),
+            "exp": lambda z: array_api_compat.array_namespace(z).exp(z)}
+_DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
+                "identity": _identity_loss, "exp": _exp_loss}
+
+
+class _Objective:
+    """scikit-learn's per-batch loss: the data loss of ``out_activation`` plus
+    0.5 alpha sum ||W||^2 / rows over the weights (not the biases), and the data loss's
+    gradient; the penalty's gradient alpha W / rows is added by ``_Epochs.before_step``."""
+
+    def __init__(self, out_activation: str, weights: list, alpha: float) -> None:
+        self.data_loss = _DATA_LOSSES[out_activation]
+        self.weights = weights        # the Linear layers' weight Parameters
+        self.alpha = alpha
+
+    def __call__(self, z: Any, target: Any) -> tuple[Any, Any]:
+        xp = array_api_compat.array_namespace(z)
+        value, grad = self.data_loss(xp, z, target)
+        if self.alpha:
+            squares = sum(xp.sum(w.value * w.value) for w in self.weights)
+            value = value + (0.5 * self.alpha / z.shape[0]) * squares
+        return value, grad
+
+
+# --- scikit-learn's epoch bookkeeping, as an xnn.fit callback ---------------------------------
+
+class _Epochs(Callback):
+    """What scikit-learn does around each step and epoch of its stochastic solvers.
+
+    At each epoch's start it reorders the training rows as scikit-learn shuffles them; before
+    each step it adds the L2 penalty's gradient alpha W / rows to the weights'; at each
+    epoch end it records ``loss_``, ``loss_curve_``, ``t_`` and ``n_iter_``, scores the
+    validation rows (early stopping), counts the epochs without improvement by ``tol``, sets
+    the 'invscaling' learning rate, divides the 'adaptive' one by 5 or stops training.
+    """
+
+    def __init__(self, est: _BaseMLP, rows: list[int], n_train: int, incremental: bool,
+                 validation: tuple[Any, Any] | None, shuffled: tuple[Any, Any] | None) -> None:
+        self.est, self.rows, self.n_train = est, rows, n_train
+        self.incremental, self.validation = incremental, validation
+        self.shuffled = shuffled  # the training (X, y) fit steps through, to reorder in place
+
+    def on_epoch_begin(self, run: Any) -> None:
+        if self.shuffled is None:
+            return
+        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
+        # order by RandomState.shuffle(arange(n)); fit (shuffle=False) then slices the batches
+        # in order from these same arrays, so they are reordered in place
+        order = np.arange(self.n_train)
+        self.est._random_state.shuffle(order)
+        for data in self.shuffled:
+            xp = array_api_compat.array_namespace(data)
+            data[...] = xp.take(data, xp.asarray(order, device=data.device), axis=0)
+
+    def before_step(self, run: Any, loss: Any) -> bool:
+        est = self.est
+        if est.alpha:
+            scale = est.alpha / self.rows[run.batch]
+            for w in est._weights:
+                w.grad = w.grad + scale * w.value
+        if est.solver == "adam":
+            # scikit-learn adds epsilon to sqrt(v) before the bias correction sqrt(1 - beta2^t),
+            # torch's Adam after it: epsilon / sqrt(1 - beta2^t) there is the same step
+            t = run.optimizer.steps + 1
+            run.optimizer.eps = float(est.epsilon) / math.sqrt(1.0 - float(est.beta_2) ** t)
+        return True
+
+    def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
+        est, opt = self.est, run.optimizer
+        est.n_iter_ += 1
+        est.loss_ = float(logs["loss"])
+        est.t_ += self.n_train
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
+        self._count_no_improvement()
+        if est.solver == "sgd" and est.learning_rate == "invscaling":
+            _set_lr(opt, float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t)
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.validation is not None else "Training loss"
+            msg = (f"{what} did not improve more than tol={est.tol:f} for "
+                   f"{est.n_iter_no_change} consecutive epochs.")
+            if est.solver == "sgd" and est.learning_rate == "adaptive" and opt.lr > 1e-6:
+                _set_lr(opt, opt.lr / 5.0)
+                if est.verbose:
+                    print(f"{msg} Setting learning rate to {opt.lr:f}")
+                est._no_improvement_count = 0
+            else:
+                if est.verbose:
+                    small = " Learning rate too small." if est.learning_rate == "adaptive" \
+                        and est.solver == "sgd" else ""
+                    print(f"{msg}{small} Stopping.")
+                run.stop("converged")
+                return
+        if self.incremental:
+            return
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached "
+                          f"and the optimization hasn't converged yet.", ConvergenceWarning)
+
+    def _count_no_improvement(self) -> None:
+        est = self.est
+        if self.validation is None:
+            if est.loss_curve_[-1] > est.best_loss_ - est.tol:
+                est._no_improvement_count += 1
+            else:
+                est._no_improvement_count = 0
+            if est.loss_curve_[-1] < est.best_loss_:
+                est.best_loss_ = est.loss_curve_[-1]
+            return
+        score = est._device_score(*self.validation)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print(f"Validation score: {score:f}")
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_values = [_copy(p.value) for p in est.model_.parameters()]
+
+
+def _set_lr(opt: Any, lr: float) -> None:
+    """Set SGD's learning rate as scikit-learn changes it.
+
+    scikit-learn's velocity v <- momentum v - lr g keeps the steps taken at the old rates;
+    torch's buffer b <- momentum b + g (xnn's SGD) is scaled by the current rate at each step.
+    They agree while v = -lr b, so the buffer is rescaled by old / new when the rate changes.
+    """
+    if lr == opt.lr:
+        return
+    ratio = opt.lr / lr
+    for state in opt.state.values():
+        if "momentum_buffer" in state:
+            state["momentum_buffer"] = state["momentum_buffer"] * ratio
+    opt.lr = lr
+
+
+def _copy(a: Any) -> Any:
+    return array_api_compat.array_namespace(a).asarray(a, copy=True)
+
+
+# --- where the work runs and where results go ---------------------------------------------------
+
+def _dispatch() -> bool:
+    return bool(get_config().get("array_api_dispatch", False))
+
+
+def _is_gpu(b: Backend) -> bool:
+    return b.name in _GPU_LIBRARIES or (b.name == "torch" and b.device.type == "cuda")
+
+
+def _like(a: Any, X: Any, dtype: Any = None) -> Any:
+    """``a`` in the namespace and on the device of ``X`` (NumPy for anything not an array),
+    cast to ``dtype`` (a dtype name) when given."""
+    if array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        target = backend_of(X)
+        if backend_of(a) == target or (str(backend_of(a)) == str(target)):
+            return a if dtype is None else target.xp.astype(a, getattr(target.xp, dtype))
+        return asarray(a, dtype=dtype, backend=target)
+    out = to_numpy(a) if not isinstance(a, np.ndarray) else a
+    return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _check_same_namespace(est: Any, X: Any, method: str) -> None:
+    """Under array_api_dispatch, refuse X from another namespace or device than fit's (the
+    error scikit-learn's check_same_namespace raises)."""
+    if not _dispatch():
+        return
+    fitted = est.coefs_[0]
+    fit_name, fit_device = _place(fitted)
+    x_name, x_device = _place(X)
+    if fit_name == x_name == "numpy" or (fit_name == x_name and fit_device == x_device):
+        return
+    if x_device is None:
+        why = (f"Array namespace used during fit ({fit_name}) is not compatible with the "
+               f"array-like input passed to {method}. Only the NumPy namespace is compatible "
+               f"with array-like inputs.")
+    elif fit_name != x_name:
+        why = f"Array namespaces used during fit ({fit_name}) and {method} ({x_name}) differ."
+    else:
+        why = f"Devices used during fit ({fit_device}) and {method} ({x_device}) differ."
+    raise ValueError(f"Inputs passed to {type(est).__name__}.{method}() must use the same "
+                     f"namespace and the same device as those passed to fit(). {why}")
+
+
+def _float_dtypes(X: Any) -> tuple[Any, Any]:
+    """The float dtypes validate_data may keep X in, of X's namespace under dispatch."""
+    if _dispatch() and array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
+        xp = array_api_compat.array_namespace(X)
+        return xp.float64, xp.float32
+    return np.float64, np.float32
+
+
+def _place(a: Any) -> tuple[str, Any]:
+    """(library name, device) of an array; ("numpy", None) for an array-like."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return "numpy", None
+    b = backend_of(a)
+    return b.name, str(b.device)
+
+
+# --- the estimators -------------------------------------------------------------------------------
+
+class _BaseMLP(BaseEstimator):
+    """What MLPClassifier and MLPRegressor share: parameters, the network, the fit."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "backend": [None, str],  # a name, so that clone's deepcopy of the parameters works
+        "device": "no_validation",
+        "dtype": [None, StrOptions({"float32", "float64"})],
+    }
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
+        return tags
+
+    # --- the fit ------------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any) -> _BaseMLP:
+        """Fit the network to X, shape (n_samples, n_features), and y; returns self."""
+        self._validate_params()
+        return self._fit(X, y, incremental=False)
+
+    def _fit(self, X: Any, y: Any, incremental: bool) -> _BaseMLP:
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
+                             "minibatch optimizers; use solver='adam' or 'sgd', or "
+                             "sklearn.neural_network for L-BFGS")
+        hidden = self.hidden_layer_sizes
+        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if any(h <= 0 for h in hidden):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        X = X.toarray() if hasattr(X, "toarray") else X
+        if first_pass:
+            backend = self._backend_for(X)
+            dtype = self._dtype_for(X, backend)
+        else:  # warm start, partial_fit: where the network already is
+            weight = self.model_.parameters()[0].value
+            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+        targets = self._targets(y)  # host NumPy: labels, indicators or values, 2-D except labels
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(targets, [X.shape[1], *hidden], backend, dtype)
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._make_optimizer()
+        self._train(X, targets, backend, dtype, incremental)
+        self._publish(X)
+        return self
+
+    def _backend_for(self, X: Any) -> Backend:
+        """The backend ``backend`` and ``device`` name, else X's (array API dispatch) or xnn's."""
+        if self.backend is not None:
+            name = self.backend
+        elif _dispatch() and array_api_compat.is_array_api_obj(X):
+            b = backend_of(X)
+            name = b.name if self.device is not None else b
+        else:
+            b = get_backend()
+            name = b.name if self.device is not None else b
+        with use_backend(name, self.device) as b:
+            return b
+
+    def _dtype_for(self, X: Any, backend: Backend) -> str:
+        if self.dtype is not None:
+            return self.dtype
+        if _is_gpu(backend):
+            return "float32"
+        return "float32" if dtype_name(X.dtype) == "float32" else "float64"
+
+    def _initialize(self, targets: Any, units: list[int], backend: Backend, dtype: str) -> None:
+        """The network with scikit-learn's Glorot-uniform draws from random_state, and the
+        attributes a first fit starts from."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
+        units = [*units, self.n_outputs_]
+        self.n_layers_ = len(units)
+        self.out_activation_ = self._out_activation()
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        layers: list = []
+        for fan_in, fan_out in zip(units[:-1], units[1:]):
+            bound = math.sqrt(factor / (fan_in + fan_out))
+            coef = self._random_state.uniform(-bound, bound, (fan_in, fan_out))
+            intercept = self._random_state.uniform(-bound, bound, fan_out)
+            layers += [_linear(coef, intercept, backend, dtype), _HIDDEN[self.activation]()]
+        self.model_ = nn.Sequential(*layers[:-1])  # no hidden activation after the last layer
+        # early stopping's best weights: the initial ones until a validation score beats -inf
+        self._best_values = [_copy(p.value) for p in self.model_.parameters()]
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    @property
+    def _weights(self) -> list:
+        return [layer.weight for layer in self.model_ if isinstance(layer, nn.Linear)]
+
+    def _make_optimizer(self) -> Any:
+        params = self.model_.parameters()
+        if self.solver == "sgd":
+            momentum = float(self.momentum)
+            return SGD(params, lr=float(self.learning_rate_init), momentum=momentum,
+                       nesterov=bool(self.nesterovs_momentum) and momentum > 0)
+        return Adam(params, lr=float(self.learning_rate_init),
+                    betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+
+    def _train(self, X: Any, targets: Any, backend: Backend, dtype: str,
+               incremental: bool) -> None:
+        """Run xnn.fit for up to max_iter epochs (one for partial_fit) with scikit-learn's
+        batching, validation split and stopping rule."""
+        n = X.shape[0]
+        X = asarray(X, dtype=dtype, backend=backend) if not _on(X, backend, dtype) else X
+        y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
+        validation = None
+        if self.early_stopping:
+            # scikit-learn stratifies when there is one output column (binary), not otherwise
+            stratify = targets if is_classifier(self) and self.n_outputs_ == 1 else None
+            train, val = train_test_split(np.arange(n), random_state=self._random_state,
+                                          test_size=self.validation_fraction,
+                                          stratify=stratify)
+            if val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase "
+                                 "'validation_fraction' or the size of your dataset.")
+            take = _taker(backend)
+            validation = (take(X, val), take(y, val))
+            X, y = take(X, train), take(y, train)
+            n = X.shape[0]
+        if self.batch_size == "auto":
+            size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                              "going to be clipped")
+            size = min(max(int(self.batch_size), 1), n)
+        rows = [min(size, n - start) for start in range(0, n, size)]
+        epochs = 1 if incremental else self.max_iter
+        self.n_iter_ = 0
+        objective = _Objective(self.out_activation_, self._weights, float(self.alpha))
+        if self.shuffle and validation is None:  # the callback reorders them: our own copies
+            X, y = _copy(X), _copy(y)
+        epochs_cb = _Epochs(self, rows, n, incremental, validation,
+                            (X, y) if self.shuffle else None)
+        try:
+            xnn_fit(self.model_, X, y, loss=objective, optimizer=self._optimizer,
+                    epochs=epochs, batch_size=size, shuffle=False, callbacks=[epochs_cb],
+                    progress=False)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if validation is not None:  # the best weights seen, perhaps in an earlier warm fit
+            for p, best in zip(self.model_.parameters(), self._best_values):
+                p.value = best
+
+    def _publish(self, X: Any) -> None:
+        """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
+        xp = array_api_compat.array_namespace(self.model_.parameters()[0].value)
+        finite = xp.stack([xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()])
+        if not bool(xp.all(finite)):  # one read back
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        result_like = X if _dispatch() else None
+        linears = [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
+        self.coefs_ = [_like(layer.weight.value, result_like) for layer in linears]
+        self.intercepts_ = [_like(layer.bias.value, result_like) for layer in linears]
+
+    # --- prediction -------------------------------------------------------------------------
+
+    def _forward(self, X: Any, method: str) -> tuple[Any, Any, str]:
+        """The output activation of the network on X (on the training backend), the validated
+        X, and the dtype results take: X's promoted with the network's, as NumPy promotes
+        scikit-learn's X @ coefs_ (float64 unless both are float32)."""
+        check_is_fitted(self)
+        _check_same_namespace(self, X, method)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=_float_dtypes(X))
+        X = X.toarray() if hasattr(X, "toarray") else X
+        weight = self.model_.parameters()[0].value
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+        Xb = X if _on(X, backend, dtype) else asarray(X, dtype=dtype, backend=backend)
+        both32 = dtype == "float32" and dtype_name(X.dtype) == "float32"
+        return self._activate(self.model_(Xb)), X, "float32" if both32 else "float64"
+
+    def _activate(self, z: Any) -> Any:
+        """out_activation_ of the network's output z."""
+        return _OUTPUTS[self.out_activation_](z)
+
+    def _device_score(self, X: Any, y: Any) -> float:
+        """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
+        where the model is and read back as one float."""
+        out = self._activate(self.model_(X))
+        return float(self._score_on_device(array_api_compat.array_namespace(out), out, y))
+
+
+def _on(X: Any, backend: Backend, dtype: str) -> bool:
+    """Whether X is already an array of ``backend`` in ``dtype``."""
+    if not array_api_compat.is_array_api_obj(X):
+        return False
+    b = backend_of(X)
+    return b.name == backend.name and str(b.device) == str(backend.device) \
+        and dtype_name(X.dtype) == dtype
+
+
+def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linear:
+    """A Linear layer holding the host arrays ``coef`` and ``intercept`` on ``backend``."""
+    # made with zeros (module-level initializers, so model_ pickles), then filled
+    with use_backend(backend):
+        linear = nn.Linear(coef.shape[0], coef.shape[1], init=nn.init.zeros,
+                           bias_init=nn.init.zeros, dtype=dtype)
+    linear.weight.value = asarray(coef, dtype=dtype, backend=backend)
+    linear.bias.value = asarray(intercept, dtype=dtype, backend=backend)
+    return linear
+
+
+def _taker(backend: Backend) -> Any:
+    xp = backend.xp
+
+    def take(a: Any, idx: Any) -> Any:
+        return xp.take(a, xp.asarray(idx, device=backend.device), axis=0)
+    return take
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
+
+    Binary, multiclass and multilabel targets; see docs/sklearn.md.
+
+    Parameters
+    ----------
+    hidden_layer_sizes ... n_iter_no_change, max_fun:
+        ``sklearn.neural_network.MLPClassifier``'s, with its defaults and meanings;
+        ``solver='lbfgs'`` is refused, and ``max_fun`` (an L-BFGS setting) is unused.
+    backend:
+        Where training runs: None is the input's library under scikit-learn's
+        ``array_api_dispatch``, else xnn's active backend; or a name ("torch", "cupy:0").
+    device:
+        The device of that backend (None: the input's, or the backend's default).
+    dtype:
+        "float32" or "float64"; None is float32 on a GPU library (CuPy, torch on CUDA) and the
+        input's float dtype otherwise.
+    """
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _out_activation(self) -> str:
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=_float_dtypes(X), reset=reset)
+        y = _host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError(f"warm_start can only be used where `y` has the same "
+                                     f"classes as in the previous call to fit. Previously got "
+                                     f"{self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
+                                 f"has {self.classes_}. 'y' has {classes}.")
+        return X, y
+
+    def _targets(self, y: Any) -> Any:
+        """Integer class indices (softmax) or a float indicator matrix (logistic), on the host."""
+        onehot = self._label_binarizer.transform(y)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return np.argmax(onehot, axis=1).astype(np.int64)
+        return onehot.astype(np.float64)
+
+    def _score_on_device(self, xp: Any, proba: Any, y: Any) -> Any:
+        """Accuracy (subset accuracy for multilabel) of the labels the probabilities give."""
+        if y.ndim == 1:  # class indices
+            hit = xp.argmax(proba, axis=1) == y
+        else:
+            hit = xp.all((proba > 0.5) == (y > 0.5), axis=1)
+        return xp.mean(xp.astype(hit, proba.dtype))
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call."""
+        self._validate_params()
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(_host(y))
+            else:
+                self._label_binarizer.fit(_host(classes))
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
+        proba, X, _ = self._forward(X, "predict")
+        xp = array_api_compat.array_namespace(proba)
+        if self._label_binarizer.y_type_ == "multiclass":
+            index = xp.argmax(proba, axis=1)
+        elif self._label_binarizer.y_type_ == "multilabel-indicator":
+            return _like(xp.astype(proba > 0.5, xp.int64), X if _dispatch() else None)
+        elif len(self.classes_) == 1:
+            index = xp.zeros((proba.shape[0],), dtype=xp.int64, device=proba.device)
+        else:
+            index = xp.astype(proba[:, 0] > 0.5, xp.int64)
+        return self._labels(index, X)
+
+    def _labels(self, index: Any, X: Any) -> Any:
+        """classes_[index] in X's namespace (NumPy for labels no array library holds)."""
+        classes = self.classes_
+        if _dispatch() and classes.dtype.kind in "biuf" and array_api_compat.is_array_api_obj(X):
+            classes_x = _like(np.asarray(classes), X)
+            xpx = array_api_compat.array_namespace(classes_x)
+            return xpx.take(classes_x, _like(index, X), axis=0)
+        return classes[to_numpy(index)]
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
+        return self._proba(X, "predict_proba")
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """log(predict_proba(X))."""
+        proba = self._proba(X, "predict_log_proba")
+        return array_api_compat.array_namespace(proba).log(proba)
+
+    def _proba(self, X: Any, method: str) -> Any:
+        proba, X, dtype = self._forward(X, method)
+        xp = array_api_compat.array_namespace(proba)
+        if self.n_outputs_ == 1:
+            proba = xp.concat([1 - proba, proba], axis=1)
+        return _like(proba, X if _dispatch() else None, dtype)
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
+
+    Single- and multi-output targets; see docs/sklearn.md.
+
+    Parameters
+    ----------
+    loss, hidden_layer_sizes ... n_iter_no_change, max_fun:
+        ``sklearn.neural_network.MLPRegressor``'s, with its defaults and meanings (``loss``:
+        'squared_error' or 'poisson'); ``solver='lbfgs'`` is refused, ``max_fun`` is unused.
+    backend, device, dtype:
+        As in :class:`MLPClassifier`.
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+    def __init__(self, loss: str = "squared_error", hidden_layer_sizes: Any = (100,),
+                 activation: str = "relu", *, solver: str = "adam", alpha: float = 0.0001,
+                 batch_size: Any = "auto", learning_rate: str = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: Any = None, tol: float = 1e-4,
+                 verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
+        self.loss = loss
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+
+    def _out_activation(self) -> str:
+        return "exp" if self.loss == "poisson" else "identity"
+
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=_float_dtypes(X), reset=reset)
+        y = _host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for "
+                             "Poisson regression.")
+        return X, y
+
+    def _targets(self, y: Any) -> Any:
+        return np.reshape(np.asarray(y, dtype=np.float64), (y.shape[0], -1))
+
+    def _score_on_device(self, xp: Any, pred: Any, y: Any) -> Any:
+        """R^2 averaged over the outputs, with scikit-learn's force_finite rule; NaN where a
+        prediction is not finite (a classifier's labels always are)."""
+        residual = xp.sum((y - pred) ** 2, axis=0)
+        total = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+        safe = xp.where(total == 0, 1, total)
+        perfect = xp.astype(residual == 0, pred.dtype)  # R² of a constant target: 1 or 0
+        r2 = xp.mean(xp.where(total == 0, perfect, 1 - residual / safe))
+        return xp.where(xp.all(xp.isfinite(pred)), r2, xp.full_like(r2, math.nan))
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over (X, y)."""
+        self._validate_params()
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X: Any) -> Any:
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
+        pred, X, dtype = self._forward(X, "predict")
+        if pred.shape[1] == 1:
+            pred = pred[:, 0]
+        return _like(pred, X if _dispatch() else None, dtype)
+
+
+def _host(a: Any) -> Any:
+    """``a`` as a NumPy array on the host (labels and targets are prepared there)."""
+    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
+        return np.asarray(a)
+    return to_numpy(a)
