@@ -32,6 +32,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import xnn  # noqa: E402
 from xnn.backend import backend_of, dtype_name  # noqa: E402
+from xnn.extras import install_hint  # noqa: E402
 from xnn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 SMALL = dict(hidden_layer_sizes=(7, 5), random_state=0)
@@ -311,7 +312,8 @@ def test_without_scikit_learn_the_module_says_how_to_install_it():
     code = ("import sys; sys.modules['sklearn'] = None\n"
             "try:\n    import xnn.sklearn\nexcept ImportError as err:\n    print(err)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert 'pip install "xnn[sklearn]"' in out.stdout
+    assert install_hint("sklearn") in out.stdout
+    assert 'pip install -e ".[sklearn]"' in out.stdout
 
 
 def test_importing_xnn_does_not_import_scikit_learn():
