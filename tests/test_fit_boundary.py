@@ -387,9 +387,11 @@ def test_fit_refuses_something_that_is_not_a_callback_before_training(backend):
 # --- when the logs are read -------------------------------------------------------------------
 
 def _reads(monkeypatch) -> list:
+    """The logbook's reads of waiting logs: one transfer each off the host (on NumPy, float()
+    of each value; tests/test_sync_guard.py counts the transfers themselves)."""
     reads = []
-    real = xnn.train.to_numpy
-    monkeypatch.setattr(xnn.train, "to_numpy", lambda x: reads.append(1) or real(x))
+    real = xnn.train._to_host
+    monkeypatch.setattr(xnn.train, "_to_host", lambda *a: reads.append(1) or real(*a))
     return reads
 
 

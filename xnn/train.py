@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import random
 from ._checks import integer, number
-from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
+from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, host_backend,
                       is_array, to_numpy)
 from .random import host_generator
 from .data import check_same_length, check_seed
@@ -319,6 +319,9 @@ def _to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     read in one transfer."""
     one_of_each = {type(v): v for column in columns for v in column}
     arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
+    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
+        return [[float(v if v.dtype == dtype else xp.astype(v, dtype)) if type(v) in arrays
+                 else float(v) for v in column] for column in columns]
     device = [v if v.dtype == dtype else xp.astype(v, dtype)
               for column in columns for v in column if type(v) in arrays]
     read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
