@@ -278,20 +278,15 @@ class _Logbook:
 
     def __init__(self, xp: Any, dtype: Any, history: History, bar: ProgressBar,
                  watched: bool) -> None:
-        self.xp, self.dtype, self.history, self.bar, self.watched = xp, dtype, history, bar, watched
-        self.epochs: list[int] = []            # the epochs whose logs wait to be read
-        self.columns: dict[str, list] = {}     # their logs, by name
+        self.xp, self.dtype, self.history, self.bar = xp, dtype, history, bar
+        self.waiting: list[tuple[int, dict[str, Any]]] = []  # (epoch, logs) not yet read
+        self.every_epoch = watched  # read at each epoch's end, else when the bar is due
 
     def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
         """Record an epoch's logs; returns them as floats when they are read now, else None."""
-        self.epochs.append(epoch)
-        columns = self.columns
-        for name, value in logs.items():
-            if name in columns:
-                columns[name].append(value)
-            else:
-                columns[name] = [value]
-        if self.watched or self.bar.due(epoch + 1) or len(self.epochs) == self.most_waiting:
+        waiting = self.waiting
+        waiting.append((epoch, logs))
+        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
             return self.flush()
         return None
 
@@ -299,12 +294,16 @@ class _Logbook:
         """Read whatever waits (one transfer) into the History; redraw the bar when it is due
         or training ends. Returns the last epoch's logs."""
         history = self.history
-        if self.epochs:
-            floats = _to_host(self.xp, self.dtype, list(self.columns.values()))
-            for name, column in zip(self.columns, floats):
+        if self.waiting:
+            columns: dict[str, list] = {}
+            for _, logs in self.waiting:
+                for name, value in logs.items():
+                    columns.setdefault(name, []).append(value)
+            floats = _to_host(self.xp, self.dtype, list(columns.values()))
+            for name, column in zip(columns, floats):
                 history.history.setdefault(name, []).extend(column)
-            history.epoch.extend(self.epochs)
-            self.epochs, self.columns = [], {}
+            history.epoch.extend(epoch for epoch, _ in self.waiting)
+            self.waiting = []
         if not history.epoch:
             return None
         last = {name: column[-1] for name, column in history.history.items()}
