@@ -235,6 +235,17 @@ def test_export_refuses_bad_arguments(tmp_path, bad, message):
         xnn.onnx.register(int)
 
 
+@pytest.mark.parametrize("shape", [(None, 7), (None, 3, 1), (4, 2)])
+def test_an_input_shape_the_model_cannot_take_is_refused_and_nothing_written(tmp_path, shape):
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match=r"the model cannot take an input of shape .*Linear: "
+                                         r"expected"):
+        xnn.onnx.export(model, tmp_path / "m.onnx", input_shape=shape)
+    assert not (tmp_path / "m.onnx").exists()
+    xnn.onnx.export(model, tmp_path / "m.onnx", input_shape=(5, 3))  # a fixed batch is fine
+    assert (tmp_path / "m.onnx").exists()
+
+
 def test_xnn_onnx_imports_without_onnx_and_export_says_how_to_install_it():
     code = textwrap.dedent("""
         import sys

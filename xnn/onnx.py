@@ -387,6 +387,21 @@ def _dims(shape: tuple | None) -> list | None:
     return None if shape is None else ["batch" if d is None else d for d in shape]
 
 
+def _check_fits(model: Module, shape: tuple, dtype: Any) -> None:
+    """Run a batch of ``shape`` through the model in eval mode (two rows where the batch is
+    dynamic: BatchNorm1d without running statistics needs two), so an input_shape the model
+    cannot take is refused with its layer's own message, not written as a graph that fails
+    in ONNX Runtime."""
+    from .predict import predict  # noqa: PLC0415 - predict imports the training helpers
+
+    rows = 2 if shape[0] is None else shape[0]
+    try:
+        predict(model, np.zeros((rows, *shape[1:]), dtype=dtype))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"xnn.onnx.export: the model cannot take an input of shape "
+                         f"{tuple(shape)}: {err}") from err
+
+
 def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int | None] |
            None = None, opset: int | None = None) -> None:
     """Write ``model`` in evaluation mode to ``path`` as an ONNX model.
@@ -411,6 +426,7 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
         raise ValueError(f"xnn.onnx.export: opset must be an int in [{MIN_OPSET}, {newest}], "
                          f"got {opset!r}")
     dtype = _model_dtype(model)
+    _check_fits(model, shape_in, dtype)
     graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
     graph.reserve("input", "output")
     graph.shapes["input"] = shape_in
