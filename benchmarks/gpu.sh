@@ -6,10 +6,14 @@
 #   bash benchmarks/gpu.sh                          # on the GPU machine (needs cupy and a GPU)
 #   XNN_GPU_BACKEND=numpy bash benchmarks/gpu.sh    # dry run on a CPU: numpy in cupy's place
 #
-# On the GPU machine, which reaches no package index, first put the pure-Python wheels it lacks
-# next to the checkout (`bash ../shared/gpu/prepare-wheels.sh` here) and install them there:
+# On the GPU machine, which reaches no package index, first put the wheels it lacks next to the
+# checkout (here: `bash ../shared/gpu/prepare-wheels.sh tqdm mpich`: tqdm is a dependency since
+# issue 16, mpich gives mpi4py an MPI and mpiexec for the 2-rank cupy tests of issue 18) and
+# install them there:
 #   python3 -m pip install -q --no-index --no-deps --target .site .whl/*.whl
-#   export PYTHONPATH=$PWD/.site:$PWD
+#   export PYTHONPATH=$PWD/.site:$PWD PATH=$PWD/.site/bin:$PATH
+# The suite's cupy cases then include scikit-learn's array API checks on cupy (issue 17) and
+# xnn.distributed's host staging of cupy arrays with 2 ranks sharing the GPU (issue 18).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-./gpu-out}"
