@@ -346,6 +346,16 @@ def test_sklearn_estimators_take_torch_tensors_that_require_grad(estimator):
     assert np.asarray(est.predict(Xt)).shape == np.asarray(reference.predict(X)).shape
 
 
+@pytest.mark.parametrize("sizes", [(2.5,), ("4",), (4, None), (True,)])
+def test_sklearn_estimators_name_hidden_layer_sizes_that_are_not_ints(sizes):
+    pytest.importorskip("sklearn")
+    from xnn.sklearn import MLPClassifier  # noqa: PLC0415
+
+    X, y = np.random.default_rng(0).random((8, 2)), np.arange(8) % 2
+    with pytest.raises(TypeError, match=r"MLPClassifier: hidden_layer_sizes must be ints"):
+        MLPClassifier(hidden_layer_sizes=sizes, max_iter=2).fit(X, y)
+
+
 # --- xnn.distributed in a one-process world ---------------------------------------------------------
 
 @pytest.mark.parametrize("average", ["no", None, 2])

@@ -49,6 +49,7 @@ except ImportError as err:  # pragma: no cover - the sklearn extra is missing
 import array_api_compat
 
 from . import nn
+from ._checks import ArgumentTypeError
 from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
                       use_backend)
 from .callbacks import Callback
@@ -358,6 +359,9 @@ class _BaseMLP(BaseEstimator):
                              "sklearn.neural_network for L-BFGS")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) for h in hidden):
+            raise ArgumentTypeError(f"{type(self).__name__}: hidden_layer_sizes must be ints "
+                                    f"(the widths of the hidden layers), got {hidden}")
         if any(h <= 0 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
