@@ -186,6 +186,24 @@ def test_save_and_load_refuse_a_non_path_naming_themselves(tmp_path, path):
         xnn.load(path)
 
 
+@pytest.mark.parametrize("name", ["a" * 240, "a" * 255, "\u00e9" * 120])
+def test_save_takes_a_file_name_of_up_to_255_bytes_and_leaves_no_temporary(tmp_path, name):
+    xnn.save(tmp_path / name, nn.Linear(2, 3))
+    assert xnn.load(tmp_path / name).model.out_features == 3
+    assert os.listdir(tmp_path) == [name]
+
+
+@pytest.mark.parametrize("path", ["", "a\0b", b""])
+def test_save_and_load_refuse_an_empty_path_or_one_with_a_nul_byte(tmp_path, monkeypatch, path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="xnn.save: path must be a file name"):
+        xnn.save(path, nn.Linear(2, 2))
+    with pytest.raises(ValueError, match="xnn.load: path must be a file name"):
+        xnn.load(path)
+    assert os.listdir(tmp_path) == []  # "" was the folder above's temporary and FileNotFound
+    assert not [n for n in os.listdir(tmp_path.parent) if n.endswith(".xnn-tmp")]
+
+
 def test_save_through_a_symlink_writes_its_target_and_keeps_the_link(tmp_path):
     target, link = tmp_path / "run3.xnn", tmp_path / "latest.xnn"
     xnn.save(target, nn.Linear(2, 2))

@@ -13,6 +13,7 @@ written by xnn 0.1 (``.npz``) still load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -46,10 +47,13 @@ class CheckpointError(ValueError):
 def _path(owner: str, path: Any) -> str:
     """``path`` (str, bytes or os.PathLike, as open() takes) as a str; TypeError otherwise."""
     try:
-        return os.fsdecode(path)
+        path = os.fsdecode(path)
     except TypeError:
         raise TypeError(f"{owner}: path must be a str, bytes or os.PathLike, got "
                         f"{type(path).__name__}") from None
+    if not path or "\0" in path:
+        raise ValueError(f"{owner}: path must be a file name, got {path!r}")
+    return path
 
 
 def _json_scalar(value: Any) -> Any:
@@ -133,16 +137,24 @@ def write_arrays(file: Any, arrays: dict[str, Any], metadata: dict[str, str]) ->
 _TMP_SUFFIX = ".xnn-tmp"
 
 
+def _temporary_prefix(base: str) -> str:
+    """What the temporaries of the file ``base`` start with: its name where that leaves room
+    for the suffixes within a file name's 255 bytes, else a digest of it."""
+    raw = os.fsencode(base)
+    return f".{base if len(raw) <= 200 else hashlib.sha256(raw).hexdigest()}."
+
+
 def _temporary_name(path: str) -> str:
     folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    return os.path.join(folder, f"{_temporary_prefix(base)}{os.getpid()}."
+                                f"{secrets.token_hex(4)}{_TMP_SUFFIX}")
 
 
 def _remove_stale_temporaries(path: str) -> None:
     """Delete temporaries of ``path`` left by saves whose process is gone (killed mid-save);
     a temporary of a process still running (a concurrent save) is left alone."""
     folder, base = os.path.split(os.path.abspath(path))
-    prefix = f".{base}."
+    prefix = _temporary_prefix(base)
     try:
         names = os.listdir(folder)
     except OSError:
