@@ -431,6 +431,15 @@ def test_fit_takes_a_boolean_progress(value, capsys):
     assert ("epoch 2/2" in capsys.readouterr().err) == bool(value)
 
 
+def test_fit_trains_without_a_progress_display_where_there_is_no_stderr(monkeypatch):
+    model = nn.Linear(2, 2)
+    X = np.ones((4, 2))
+    monkeypatch.setattr("sys.stderr", None)  # pythonw, some services
+    history = xnn.fit(model, X, X, loss=xnn.losses.MSELoss(), optimizer=optim.SGD(
+        model.parameters(), lr=0.1), epochs=2)
+    assert len(history.history["loss"]) == 2
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--lr", "nan"], "--lr: expected a finite number above 0, got 'nan'"),
     (["--lr", "-1"], "--lr: expected a finite number above 0, got '-1'"),
