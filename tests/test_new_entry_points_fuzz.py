@@ -422,6 +422,19 @@ def test_fit_refuses_a_progress_or_shuffle_that_is_not_a_boolean(name, value):
     np.testing.assert_array_equal(xnn.to_numpy(model.weight.value), before)
 
 
+@pytest.mark.parametrize("flag", [np.bool_(True), 1])
+def test_fit_takes_numpy_and_int_booleans_for_distributed(flag):
+    runs = []
+    for distributed_flag in (False, flag):
+        xnn.seed(0)
+        model = nn.Linear(2, 2)
+        X = np.linspace(0, 1, 8).reshape(4, 2)
+        history = xnn.fit(model, X, X, loss=xnn.losses.MSELoss(), optimizer=optim.SGD(
+            model.parameters(), lr=0.1), epochs=2, progress=False, distributed=distributed_flag)
+        runs.append(history.history["loss"])
+    assert runs[0] == runs[1]
+
+
 @pytest.mark.parametrize("value", [True, False, 1, 0, np.bool_(False)])
 def test_fit_takes_a_boolean_progress(value, capsys):
     model = nn.Linear(2, 2)

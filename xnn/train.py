@@ -112,6 +112,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     seed = check_seed("fit", seed)
     _check_flag("shuffle", shuffle)
     _check_flag("progress", progress)
+    _check_flag("distributed", distributed)
     _check_loss("fit", loss)
     _check_steps("optimizer", optimizer)
     if scheduler is not None:
@@ -129,8 +130,6 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     rng = host_generator(seed) if seed is not None else None
     shards = None
     if distributed:
-        if distributed is not True:
-            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         from ._sharding import Shards  # noqa: PLC0415 - host-side glue, used only here
 
         shards = Shards(model, loss, [(s, min(s + size, n)) for s in range(0, n, size)],
