@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import math
 import os
 import pathlib
 import shutil
@@ -36,7 +37,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
                         help="float dtype of the weights and data (default float32)")
     parser.add_argument("--epochs", type=positive_int, default=epochs,
                         help=f"passes over the training data, at least 1 (default {epochs})")
-    parser.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr:g})")
+    parser.add_argument("--lr", type=positive_float, default=lr, help=f"learning rate (default {lr:g})")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the weights, data and shuffles (default 0)")
     parser.add_argument("--out", default=None, help="folder for the plots (default out/NAME)")
@@ -56,7 +57,12 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
                     f"{name}; for a GPU pass --backend cupy or --backend torch)")
             parser.error(f"{err}{hint}")  # one line and exit status 2, not a traceback
     xnn.set_default_dtype(args.dtype)
-    xnn.seed(args.seed)
+    try:
+        xnn.seed(args.seed)
+    except ValueError as err:  # a negative seed: a usage error, not a traceback
+        parser.error(f"argument --seed: expected an int of at least 0, got {args.seed}")
+    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
+        parser.error(f"argument --out: {args.out} is a file; give a folder for the plots")
     if args.distributed:
         xnn.distributed.init()
         if xnn.distributed.rank() != 0:  # rank 0 prints and plots for the job
@@ -74,6 +80,17 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a finite float above 0 (a learning rate)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text!r}")
     return value
 
 

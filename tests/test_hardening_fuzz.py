@@ -714,8 +714,8 @@ JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
                                             st.dictionaries(st.text(max_size=3), inner,
                                                             max_size=3)),
                     max_leaves=6)
-NOT_JSON = st.sampled_from([{1, 2}, np.ones(2), object(), b"bytes", {"a": np.float32(1.0)},
-                            {"f": print}])
+NOT_JSON = st.sampled_from([{1, 2}, np.ones(2), object(), b"bytes", {"a": np.ones(1)},
+                            {"f": print}])  # NumPy scalars are numbers: save takes them
 
 
 @FUZZ

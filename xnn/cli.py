@@ -54,16 +54,23 @@ def _export_onnx(args: argparse.Namespace) -> int:
     try:
         for name in args.imports:  # the user's modules defining custom layers and exporters
             importlib.import_module(name)
-        shape = None if args.input_shape is None else tuple(
-            None if d.strip() in ("", "batch", "None") else int(d)
-            for d in args.input_shape.split(","))
         model = io.load(args.checkpoint, backend="numpy", restore_rng=False).model
-        onnx.export(model, args.out, input_shape=shape, opset=args.opset)
+        onnx.export(model, args.out, input_shape=args.input_shape, opset=args.opset)
     except (ValueError, TypeError, ImportError, OSError) as err:
         print(f"xnn export-onnx: {err}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} from {args.checkpoint}")
     return 0
+
+
+def _input_shape(text: str) -> tuple:
+    """An argparse type: ',8,8' as (None, 8, 8); the batch axis empty, 'batch' or 'None'."""
+    try:
+        return tuple(None if d.strip() in ("", "batch", "None") else int(d)
+                     for d in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ints, the batch axis empty "
+                                         f"(',8,8'), got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("export-onnx", help="write a checkpoint's model as an ONNX file")
     e.add_argument("checkpoint", help="a file written by xnn.save")
     e.add_argument("out", help="the ONNX file to write")
-    e.add_argument("--input-shape", default=None,
+    e.add_argument("--input-shape", default=None, type=_input_shape,
                    help="comma-separated, the batch axis empty: ',8,8' (default: (batch, "
                         "in_features) of the first Linear)")
     e.add_argument("--opset", type=int, default=None,

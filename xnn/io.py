@@ -13,12 +13,13 @@ written by xnn 0.1 (``.npz``) still load.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np  # checkpoints are read and written on the host
 
@@ -43,6 +44,25 @@ class CheckpointError(ValueError):
     """A file that is not a readable xnn checkpoint, or a model that cannot be described."""
 
 
+def _path(owner: str, path: Any) -> str:
+    """``path`` (str, bytes or os.PathLike, as open() takes) as a str; TypeError otherwise."""
+    try:
+        path = os.fsdecode(path)
+    except TypeError:
+        raise TypeError(f"{owner}: path must be a str, bytes or os.PathLike, got "
+                        f"{type(path).__name__}") from None
+    if not path or "\0" in path:
+        raise ValueError(f"{owner}: path must be a file name, got {path!r}")
+    return path
+
+
+def _json_scalar(value: Any) -> Any:
+    """A NumPy scalar (np.float32(0.5), a metric read back) as the Python number it holds."""
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 # --- saving --------------------------------------------------------------------------------------
 
 def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None,
@@ -56,6 +76,7 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     """
     from . import __version__  # noqa: PLC0415 - set once the package is imported
 
+    path = _path("xnn.save", path)
     if not isinstance(model, Module):
         raise TypeError(f"xnn.save: model must be an xnn Module, got {type(model).__name__}")
     if optimizer is not None and not isinstance(optimizer, Optimizer):
@@ -72,12 +93,15 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     if optimizer is not None:
         meta["optimizer"] = _optimizer_meta(model, optimizer, arrays)
     try:
-        header = {k: v if isinstance(v, str) else json.dumps(v, allow_nan=True)
+        header = {k: v if isinstance(v, str) else json.dumps(v, allow_nan=True,
+                                                             default=_json_scalar)
                   for k, v in meta.items()}
     except TypeError as err:
         raise TypeError(f"xnn.save: extra must be JSON data (dicts, lists, numbers, strings): "
                         f"{err}") from err
-    _atomic_write(os.fspath(path), arrays, header)
+    except (ValueError, RecursionError) as err:  # a dict or list that contains itself
+        raise ValueError(f"xnn.save: extra must be JSON data without cycles: {err}") from err
+    _atomic_write(path, arrays, header)
 
 
 def _optimizer_meta(model: Module, optimizer: Optimizer, arrays: dict[str, Any]) -> dict:
@@ -113,16 +137,24 @@ def write_arrays(file: Any, arrays: dict[str, Any], metadata: dict[str, str]) ->
 _TMP_SUFFIX = ".xnn-tmp"
 
 
+def _temporary_prefix(base: str) -> str:
+    """What the temporaries of the file ``base`` start with: its name where that leaves room
+    for the suffixes within a file name's 255 bytes, else a digest of it."""
+    raw = os.fsencode(base)
+    return f".{base if len(raw) <= 200 else hashlib.sha256(raw).hexdigest()}."
+
+
 def _temporary_name(path: str) -> str:
     folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f".{base}.{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    return os.path.join(folder, f"{_temporary_prefix(base)}{os.getpid()}."
+                                f"{secrets.token_hex(4)}{_TMP_SUFFIX}")
 
 
 def _remove_stale_temporaries(path: str) -> None:
     """Delete temporaries of ``path`` left by saves whose process is gone (killed mid-save);
     a temporary of a process still running (a concurrent save) is left alone."""
     folder, base = os.path.split(os.path.abspath(path))
-    prefix = f".{base}."
+    prefix = _temporary_prefix(base)
     try:
         names = os.listdir(folder)
     except OSError:
@@ -150,11 +182,26 @@ def _alive(pid: int) -> bool:
 
 
 def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -> None:
+    write_atomically(path, lambda f: write_arrays(f, arrays, metadata), "xnn.save")
+
+
+def writable_target(path: str, owner: str) -> str:
+    """The file a save to ``path`` writes (a symlink's target, as open() writes through it),
+    refused with an error naming ``owner`` where it is a folder or its folder is missing."""
+    if os.path.islink(path):  # latest.xnn -> run3.xnn: run3.xnn is replaced, the link kept
+        path = os.path.realpath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
-        raise IsADirectoryError(f"xnn.save: {path} is a folder; give a file name in it")
+        raise IsADirectoryError(f"{owner}: {path} is a folder; give a file name in it")
     if not os.path.isdir(folder):
-        raise FileNotFoundError(f"xnn.save: the folder {folder} of {path} does not exist")
+        raise FileNotFoundError(f"{owner}: the folder {folder} of {path} does not exist")
+    return path
+
+
+def write_atomically(path: str, write: Callable[[Any], None], owner: str) -> None:
+    """Call ``write`` on a temporary file beside ``path`` and rename it over ``path``, so a
+    crash or an error mid-write leaves any file already there whole."""
+    path = writable_target(path, owner)
     _remove_stale_temporaries(path)
     try:
         mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
@@ -166,7 +213,7 @@ def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -
         with os.fdopen(fd, "wb") as f:
             if mode is not None:
                 os.chmod(tmp, mode)
-            write_arrays(f, arrays, metadata)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
@@ -287,7 +334,9 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     With ``restore_rng`` the global generator continues from where it was at save time, so
     shuffles (``fit(seed=None)``) and dropout masks continue as in an uninterrupted run.
     """
-    path = os.fspath(path)
+    path = _path("xnn.load", path)
+    if not isinstance(restore_rng, (bool, np.bool_)):
+        raise TypeError(f"xnn.load: restore_rng must be True or False, got {restore_rng!r}")
     meta, arrays, v01 = _read(path)
     target = get_backend() if backend is None else _load(backend)
     if restore_rng:

@@ -11,6 +11,7 @@ custom layer (see docs/custom-layers.md). ``onnx`` is imported only when ``expor
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from typing import Any, Callable, Sequence
 
@@ -18,6 +19,7 @@ import numpy as np  # initializers are host arrays
 
 from .backend import dtype_name, get_default_dtype, to_numpy
 from .extras import install_hint
+from .io import _path, write_atomically
 from .nn import activations, dropout, linear, normalization, residual, shape
 from .nn.module import Module, Parameter, Sequential
 
@@ -129,6 +131,11 @@ class Graph:
                 f"({type(module).__module__}); add one with @xnn.onnx.register("
                 f"{type(module).__name__}), see docs/custom-layers.md")
         y = fn(self, module, x)
+        if not isinstance(y, str) or (y not in self._names and not any(
+                y in node.output for node in self.nodes)):
+            raise ExportError(f"xnn.onnx.export: the exporter of {type(module).__name__} "
+                              f"returned {y!r}; it must return the name of a value of the graph "
+                              f"(what graph.node(...) returns, or its input {x!r})")
         if y not in self.shapes:
             self.shapes[y] = self.shapes.get(x)
         return y
@@ -335,12 +342,17 @@ def _default_input_shape(model: Module) -> tuple:
                       "leading Linear); pass input_shape, e.g. (None, 8, 8)")
 
 
+def _is_int(value: Any) -> bool:
+    """An int of Python or NumPy (np.int64 from a .shape), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_input_shape(input_shape: Any) -> tuple:
     if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
-            d is None or (type(d) is int and d >= 1) for d in input_shape):
+            d is None or (_is_int(d) and d >= 1) for d in input_shape):
         raise ValueError(f"xnn.onnx.export: input_shape must be a tuple of positive ints and "
                          f"None (the batch axis), e.g. (None, 64); got {input_shape!r}")
-    return tuple(input_shape)
+    return tuple(None if d is None else int(d) for d in input_shape)
 
 
 _newest_opset: int | None = None
@@ -394,9 +406,12 @@ def _check_fits(model: Module, shape: tuple, dtype: Any) -> None:
     in ONNX Runtime."""
     from .predict import predict  # noqa: PLC0415 - predict imports the training helpers
 
-    rows = 2 if shape[0] is None else shape[0]
+    rows = 2 if shape[0] is None else min(shape[0], 2)  # a fixed batch of 10**9 is fine too
     try:
         predict(model, np.zeros((rows, *shape[1:]), dtype=dtype))
+    except MemoryError as err:
+        raise ValueError(f"xnn.onnx.export: input_shape {tuple(shape)} is too big to run "
+                         f"through the model ({err})") from err
     except (ValueError, TypeError) as err:
         raise ValueError(f"xnn.onnx.export: the model cannot take an input of shape "
                          f"{tuple(shape)}: {err}") from err
@@ -416,15 +431,17 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
     if not isinstance(model, Module):
         raise TypeError(f"xnn.onnx.export: model must be an xnn Module, got "
                         f"{type(model).__name__}")
+    path = _path("xnn.onnx.export", path)
     onnx = _onnx()
     shape_in = (_default_input_shape(model) if input_shape is None
                 else _check_input_shape(input_shape))
     newest = onnx.defs.onnx_opset_version()
     if opset is None:
         opset = newest_runtime_opset()
-    elif type(opset) is not int or not MIN_OPSET <= opset <= newest:
+    elif not _is_int(opset) or not MIN_OPSET <= opset <= newest:
         raise ValueError(f"xnn.onnx.export: opset must be an int in [{MIN_OPSET}, {newest}], "
                          f"got {opset!r}")
+    opset = int(opset)
     dtype = _model_dtype(model)
     _check_fits(model, shape_in, dtype)
     graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
@@ -438,4 +455,5 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
         [onnx.helper.make_tensor_value_info("input", elem, _dims(shape_in))],
         [onnx.helper.make_tensor_value_info("output", elem, _dims(graph.shapes.get(y)))],
         graph.initializers)
-    onnx.save(_finish(onnx, onnx_graph, opset), os.fspath(path))
+    data = _finish(onnx, onnx_graph, opset).SerializeToString()
+    write_atomically(path, lambda f: f.write(data), "xnn.onnx.export")

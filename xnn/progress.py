@@ -26,7 +26,7 @@ class ProgressBar:
         self.drawn = 0  # the last epoch drawn (1-based)
         self.bar: Any = None
         self.lines = False
-        if not enabled:
+        if not enabled or self.stream is None:  # pythonw and some services have no stderr
             self.enabled = False
             return
         self.enabled = True

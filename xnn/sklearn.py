@@ -49,6 +49,7 @@ except ImportError as err:  # pragma: no cover - the sklearn extra is missing
 import array_api_compat
 
 from . import nn
+from ._checks import ArgumentTypeError
 from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
                       use_backend)
 from .callbacks import Callback
@@ -351,12 +352,16 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, incremental=False)
 
     def _fit(self, X: Any, y: Any, incremental: bool) -> _BaseMLP:
+        X, y = _detached(X), _detached(y)
         if self.solver == "lbfgs":
             raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
                              "minibatch optimizers; use solver='adam' or 'sgd', or "
                              "sklearn.neural_network for L-BFGS")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) for h in hidden):
+            raise ArgumentTypeError(f"{type(self).__name__}: hidden_layer_sizes must be ints "
+                                    f"(the widths of the hidden layers), got {hidden}")
         if any(h <= 0 for h in hidden):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -508,6 +513,7 @@ class _BaseMLP(BaseEstimator):
         X, and the dtype results take: X's promoted with the network's, as NumPy promotes
         scikit-learn's X @ coefs_ (float64 unless both are float32)."""
         check_is_fitted(self)
+        X = _detached(X)
         _check_same_namespace(self, X, method)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=_float_dtypes(X))
@@ -662,6 +668,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call."""
         self._validate_params()
+        y = _detached(y)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -805,6 +812,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if pred.shape[1] == 1:
             pred = pred[:, 0]
         return _like(pred, X if _dispatch() else None, dtype)
+
+
+def _detached(a: Any) -> Any:
+    """A torch tensor that requires grad without its graph (scikit-learn's validation would
+    call .numpy() on it and fail); anything else as it is."""
+    return a.detach() if getattr(a, "requires_grad", False) and hasattr(a, "detach") else a
 
 
 def _host(a: Any) -> Any:

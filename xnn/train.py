@@ -110,6 +110,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if batch_size is not None:
         batch_size = integer("fit", "batch_size", batch_size, low=1)
     seed = check_seed("fit", seed)
+    _check_flag("shuffle", shuffle)
+    _check_flag("progress", progress)
+    _check_flag("distributed", distributed)
     _check_loss("fit", loss)
     _check_steps("optimizer", optimizer)
     if scheduler is not None:
@@ -127,8 +130,6 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     rng = host_generator(seed) if seed is not None else None
     shards = None
     if distributed:
-        if distributed is not True:
-            raise TypeError(f"fit: distributed must be True or False, got {distributed!r}")
         from ._sharding import Shards  # noqa: PLC0415 - host-side glue, used only here
 
         shards = Shards(model, loss, [(s, min(s + size, n)) for s in range(0, n, size)],
@@ -374,6 +375,12 @@ def _model_backend(model: Module, owner: str) -> tuple[Backend, Any]:
         raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
     value = params[0].value
     return backend_of(value), value.dtype
+
+
+def _check_flag(name: str, value: Any) -> None:
+    """True or False (1, 0 and NumPy's booleans too): progress="no" would show the bar."""
+    if isinstance(value, (str, bytes, float)) or value not in (True, False):
+        raise TypeError(f"fit: {name} must be True or False, got {value!r}")
 
 
 def _check_loss(owner: str, loss: Any) -> None:
