@@ -458,3 +458,10 @@ def test_a_shared_batchnorm_keeps_one_set_of_running_statistics(backend, tmp_pat
     assert list(loaded.state_dict()) == list(model.state_dict())
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(xnn.to_numpy(loaded.state_dict()[key]), xnn.to_numpy(value))
+
+
+@pytest.mark.parametrize("extra", ["", "hello", "123", "null", ["a", "1"], {"note": "[1]"}])
+def test_extra_strings_come_back_as_the_same_strings(tmp_path, extra):
+    # a string is JSON data too: it must not be read back as JSON text ("123" -> 123)
+    xnn.save(tmp_path / "m.safetensors", nn.Linear(1, 1), extra=extra)
+    assert xnn.load(tmp_path / "m.safetensors").extra == extra

@@ -93,8 +93,10 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     if optimizer is not None:
         meta["optimizer"] = _optimizer_meta(model, optimizer, arrays)
     try:
-        header = {k: v if isinstance(v, str) else json.dumps(v, allow_nan=True,
-                                                             default=_json_scalar)
+        # the fixed fields are plain strings; every other (extra too, which may be a string
+        # itself) is JSON, as load reads them
+        header = {k: v if k in _PLAIN_FIELDS else json.dumps(v, allow_nan=True,
+                                                              default=_json_scalar)
                   for k, v in meta.items()}
     except TypeError as err:
         raise TypeError(f"xnn.save: extra must be JSON data (dicts, lists, numbers, strings): "
@@ -319,12 +321,15 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
     meta: dict[str, Any] = {}
     for key, text in header.items():
         try:
-            meta[key] = text if key in ("format", "format_version", "xnn_version",
-                                        "saved_on") else json.loads(text)
+            meta[key] = text if key in _PLAIN_FIELDS else json.loads(text)
         except (ValueError, RecursionError) as err:
             raise CheckpointError(f"xnn.load: {path} has corrupt metadata {key!r}: "
                                   f"{err}") from err
     return meta, tensors, False
+
+
+# metadata fields stored as plain strings; the others are JSON
+_PLAIN_FIELDS = ("format", "format_version", "xnn_version", "saved_on")
 
 
 def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
