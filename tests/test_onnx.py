@@ -332,6 +332,7 @@ def test_the_command_imports_the_modules_defining_custom_layers(tmp_path, monkey
     xnn.save(tmp_path / "cube.safetensors", model)
     done = _cli(tmp_path / "cube.safetensors", tmp_path / "cube.onnx")
     assert done.returncode == 2 and "unknown layer class 'my_layers.Cube'" in done.stderr
+    assert "(here: --import MODULE)" in done.stderr
     done = _cli(tmp_path / "cube.safetensors", tmp_path / "cube.onnx", "--import", "my_layers")
     assert done.returncode == 0, done.stderr
     x = np.random.default_rng(0).normal(size=(17, 3)).astype(xnn.get_default_dtype())

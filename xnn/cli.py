@@ -57,7 +57,9 @@ def _export_onnx(args: argparse.Namespace) -> int:
         model = io.load(args.checkpoint, backend="numpy", restore_rng=False).model
         onnx.export(model, args.out, input_shape=args.input_shape, opset=args.opset)
     except (ValueError, TypeError, ImportError, OSError) as err:
-        print(f"xnn export-onnx: {err}", file=sys.stderr)
+        hint = (" (here: --import MODULE)" if "unknown layer class" in str(err)
+                and not args.imports else "")
+        print(f"xnn export-onnx: {err}{hint}", file=sys.stderr)
         return 2
     print(f"wrote {args.out} from {args.checkpoint}")
     return 0
