@@ -134,7 +134,7 @@ def train(folder: str, epochs: str, resume: str) -> None:
     checkpoint every epoch; resume="yes" continues from that checkpoint."""
     distributed.init()
     xnn.set_default_dtype("float64")
-    path = os.path.join(folder, "ckpt.npz")
+    path = os.path.join(folder, "ckpt.safetensors")
     if resume == "yes":
         ck = xnn.load(path)
         model, opt = ck.model, ck.optimizer
