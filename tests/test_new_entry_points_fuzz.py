@@ -362,6 +362,7 @@ def test_sklearn_estimators_take_torch_tensors_that_require_grad(estimator):
         est.partial_fit(Xt, yt, **({"classes": [0, 1]} if estimator == "MLPClassifier" else {}))
     np.testing.assert_array_equal(np.asarray(est.coefs_[0]).shape, (3, 4))
     assert np.asarray(est.predict(Xt)).shape == np.asarray(reference.predict(X)).shape
+    assert est.score(Xt, yt) == pytest.approx(est.score(X, y))  # y requiring grad too
 
 
 @pytest.mark.parametrize("sizes", [(2.5,), ("4",), (4, None), (True,)])

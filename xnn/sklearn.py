@@ -677,6 +677,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(_host(classes))
         return self._fit(X, y, incremental=True)
 
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """scikit-learn's score, with torch tensors that require grad detached first."""
+        return super().score(_detached(X), _detached(y), sample_weight=sample_weight)
+
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
         proba, X, _ = self._forward(X, "predict")
@@ -805,6 +809,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """One epoch over (X, y)."""
         self._validate_params()
         return self._fit(X, y, incremental=True)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """scikit-learn's score, with torch tensors that require grad detached first."""
+        return super().score(_detached(X), _detached(y), sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
