@@ -48,6 +48,8 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
+    if args.backend is not None and not args.backend.strip():
+        parser.error("--backend needs a name: numpy, array_api_strict, torch or cupy")
     if args.backend or args.device is not None:
         name = args.backend or xnn.get_backend().name
         try:
