@@ -13,23 +13,14 @@ import pytest
 import xnn
 from xnn import callbacks, losses, nn, optim
 
+from model_state import assert_state, host_state
+
 
 def _regression(n: int = 5, seed: int = 0):
     xnn.seed(seed)
     rng = np.random.default_rng(seed)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     return model, rng.normal(size=(n, 3)), rng.normal(size=(n, 2))
-
-
-def _state(model) -> dict[str, np.ndarray]:
-    return {k: xnn.to_numpy(v).copy() for k, v in model.state_dict().items()}
-
-
-def _same_state(model, before: dict[str, np.ndarray]) -> None:
-    after = _state(model)
-    assert list(after) == list(before)
-    for name, value in before.items():
-        np.testing.assert_array_equal(after[name], value, err_msg=f"{name} changed")
 
 
 def _grads(model) -> list:
@@ -59,7 +50,7 @@ def test_the_epoch_loss_is_the_row_weighted_mean_of_the_steps_taken(backend):
 
 def test_an_epoch_whose_steps_are_all_skipped_logs_nan_and_changes_nothing(backend):
     model, X, y = _regression(n=6)
-    before = _state(model)
+    before = host_state(model)
     plateau_opt = optim.SGD(model.parameters(), lr=0.1)
     history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=plateau_opt, epochs=3,
                       batch_size=2, metrics=["mae", lambda pred, t: 0.5],
@@ -70,7 +61,7 @@ def test_an_epoch_whose_steps_are_all_skipped_logs_nan_and_changes_nothing(backe
     for key in ("loss", "mae", "<lambda>"):
         assert len(history[key]) == 3 and all(math.isnan(v) for v in history[key]), key
     assert all(math.isfinite(v) for v in history["val_loss"])
-    _same_state(model, before)
+    assert_state(model, before)
     assert all(g is None for g in _grads(model))
 
 
@@ -122,12 +113,8 @@ def test_an_interrupted_fit_leaves_no_gradient_for_the_next_one(backend, how):
                 optimizer=optim.SGD(twin.parameters(), lr=0.1), epochs=1, batch_size=2,
                 shuffle=False, progress=False)
     assert all(g is None for g in _grads(model))
-    _same_state(model, _state(twin))  # trained up to the failing step, nothing more
-    # the next fit's first step uses its own gradient only
-    for m in (model, twin):
-        xnn.fit(m, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(m.parameters(), lr=0.1),
-                epochs=1, progress=False)
-    _same_state(model, _state(twin))
+    assert_state(model, host_state(twin))  # trained up to the failing step, nothing more
+    _same_after_a_fit(model, twin, X, y)  # the next fit's first step uses its own gradient only
 
 
 def test_fit_ignores_gradients_left_by_a_hand_written_backprop(backend):
@@ -135,10 +122,15 @@ def test_fit_ignores_gradients_left_by_a_hand_written_backprop(backend):
     twin, _, _ = _regression(n=4)
     pred, backprop = model.forward(xnn.asarray(X, dtype="float32"))
     backprop(losses.MSELoss()(pred, xnn.asarray(y, dtype="float32"))[1])  # leaves p.grad set
+    _same_after_a_fit(model, twin, X, y)
+
+
+def _same_after_a_fit(model, twin, X, y) -> None:
+    """One epoch of the same fit on each: equal weights after it if no stale gradient got in."""
     for m in (model, twin):
         xnn.fit(m, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(m.parameters(), lr=0.1),
                 epochs=1, progress=False)
-    _same_state(model, _state(twin))
+    assert_state(model, host_state(twin))
 
 
 # --- metrics ------------------------------------------------------------------------------------
@@ -172,11 +164,11 @@ def test_metrics_may_return_python_or_numpy_numbers(backend):
 def test_a_metric_that_returns_no_number_is_refused_before_training(backend, metric, error,
                                                                     match):
     model, X, y = _regression(n=4)
-    before = _state(model)
+    before = host_state(model)
     with pytest.raises(error, match=match):
         xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
                 epochs=1, batch_size=2, metrics=[metric], progress=False)
-    _same_state(model, before)
+    assert_state(model, before)
 
 
 # --- BatchNorm1d and batches of one row --------------------------------------------------------
@@ -199,11 +191,11 @@ def test_batchnorm_with_a_one_row_batch_is_refused_before_training(backend, n, b
                                                                    split, match):
     model = _bn_model()
     X, y = np.ones((n, 3)), np.ones((n, 2))
-    before = _state(model)
+    before = host_state(model)
     with pytest.raises(ValueError, match=match):
         xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
                 epochs=2, batch_size=batch_size, validation_split=split, progress=False)
-    _same_state(model, before)
+    assert_state(model, before)
 
 
 def test_batchnorm_trains_with_batches_of_two_rows_or_more(backend):
@@ -222,12 +214,12 @@ def test_complex_data_is_refused_before_training(backend, where):
     model, X, y = _regression(n=4)
     data = {"X": X, "y": y, "X_val": X, "y_val": y}
     data[where] = data[where] + 1j
-    before = _state(model)
+    before = host_state(model)
     with pytest.raises(TypeError, match=rf"fit: {where} has the complex dtype complex128"):
         xnn.fit(model, data["X"], data["y"], loss=losses.MSELoss(),
                 optimizer=optim.SGD(model.parameters()), epochs=1,
                 validation_data=(data["X_val"], data["y_val"]), progress=False)
-    _same_state(model, before)
+    assert_state(model, before)
 
 
 def test_complex_device_arrays_and_lists_are_refused_too(backend):
@@ -268,11 +260,11 @@ def test_a_refused_fit_leaves_the_model_mode_and_generator_alone(backend):
     xnn.seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.BatchNorm1d(4), nn.Linear(4, 2))
     model.eval()
-    before, state = _state(model), xnn.random.get_state()
+    before, state = host_state(model), xnn.random.get_state()
     with pytest.raises(ValueError, match="MSELoss"):
         xnn.fit(model, np.ones((4, 3)), np.ones((4, 5)), loss=losses.MSELoss(),
                 optimizer=optim.SGD(model.parameters()), epochs=1, progress=False)
-    _same_state(model, before)
+    assert_state(model, before)
     assert not any(m.training for m in model.modules())
     assert xnn.random.get_state() == state
 
@@ -322,8 +314,8 @@ def test_fit_with_cross_entropy_gives_the_bits_of_the_hand_written_loop(backend,
             backprop(grad)
             opt.step()
             opt.zero_grad()
-    for name, value in _state(models[1]).items():
-        np.testing.assert_array_equal(_state(models[0])[name], value, err_msg=name)
+    for name, value in host_state(models[1]).items():
+        np.testing.assert_array_equal(host_state(models[0])[name], value, err_msg=name)
     assert math.isfinite(history["loss"][-1])
 
 
@@ -332,11 +324,11 @@ def test_bce_checks_the_first_batch_up_front_and_not_every_step(backend, monkeyp
     X = np.random.default_rng(0).normal(size=(8, 3))
     y = (X[:, :1] > 0).astype(np.float64)
     logits = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1))  # no Sigmoid: a mistake
-    before = _state(logits)
+    before = host_state(logits)
     with pytest.raises(ValueError, match=r"BCELoss: expected probabilities in \[0, 1\]"):
         xnn.fit(logits, X, y, loss=losses.BCELoss(), optimizer=optim.SGD(logits.parameters()),
                 epochs=1, progress=False)
-    _same_state(logits, before)
+    assert_state(logits, before)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 1), nn.Sigmoid())
     loss = losses.BCELoss()
     reads = []
@@ -376,12 +368,12 @@ def test_callbacks_take_numpy_integers_and_floats():
 
 def test_fit_refuses_something_that_is_not_a_callback_before_training(backend):
     model, X, y = _regression(n=4)
-    before = _state(model)
+    before = host_state(model)
     with pytest.raises(TypeError, match=r"fit: callbacks\[1\] \(function\) lacks on_train_begin"):
         xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
                 epochs=1, callbacks=[callbacks.TerminateOnNaN(), lambda run: None],
                 progress=False)
-    _same_state(model, before)
+    assert_state(model, before)
 
 
 # --- when the logs are read -------------------------------------------------------------------

@@ -27,6 +27,8 @@ from xnn import losses, metrics, nn, optim
 from xnn.backend import BackendUnavailableError, array_namespace
 from xnn.io import CheckpointError
 
+from model_state import assert_state, host_state
+
 # --- helpers ---------------------------------------------------------------------------------
 
 PLACES = [("numpy", None), ("array_api_strict", None), ("array_api_strict", "device1"),
@@ -57,18 +59,6 @@ def _data(place, shape, dtype="float32", seed=0, fill=None):
 
 def _labels(place, values):
     return xnn.asarray(np.asarray(values, dtype=np.int64), backend=_backend(place))
-
-
-def _host_state(model) -> dict[str, np.ndarray]:
-    return {k: xnn.to_numpy(v).copy() for k, v in model.state_dict().items()}
-
-
-def _assert_state(model, before: dict[str, np.ndarray]) -> None:
-    after = _host_state(model)
-    assert list(after) == list(before)
-    for name, value in before.items():
-        assert after[name].dtype == value.dtype, name
-        np.testing.assert_array_equal(after[name], value, err_msg=f"{name} changed")
 
 
 def _optimizer_state(opt) -> tuple:
@@ -110,7 +100,7 @@ def test_model_refuses_input_from_another_backend_or_device_naming_both(model_pl
     with xnn.use_backend(_backend(model_place)):
         xnn.seed(0)
         model = MODELS[kind]()
-    before = _host_state(model)
+    before = host_state(model)
     x = _data(input_place, (4, 3))
     error = TypeError if model_place[0] != input_place[0] else ValueError
     with pytest.raises(error) as info:
@@ -120,7 +110,7 @@ def test_model_refuses_input_from_another_backend_or_device_naming_both(model_pl
     for name in _names(model_place, input_place):
         assert name in message, f"{name!r} missing from {message!r}"
     assert "model.to()" in message or "xnn.asarray()" in message  # says how to fix it
-    _assert_state(model, before)  # BatchNorm1d's running statistics were not touched
+    assert_state(model, before)  # BatchNorm1d's running statistics were not touched
 
 
 @pytest.mark.parametrize("kind", list(MODELS))
@@ -229,13 +219,13 @@ def test_optimizer_refuses_a_grad_from_another_backend_naming_both(param_place, 
     with xnn.use_backend(_backend(param_place)):
         layer = nn.Linear(3, 2)
     opt = optim.SGD(layer.parameters(), lr=0.1)
-    before = _host_state(layer)
+    before = host_state(layer)
     layer.weight.grad = _data(grad_place, (3, 2))
     with pytest.raises((TypeError, ValueError)) as info:
         opt.step()
     for name in ["SGD", *_names(param_place, grad_place)]:
         assert name in str(info.value)
-    _assert_state(layer, before)
+    assert_state(layer, before)
 
 
 # --- NaN / Inf: fit refuses them before training, naming the first bad row -------------------
@@ -254,13 +244,13 @@ def test_fit_refuses_nan_and_inf_with_the_first_bad_row(backend, rows, where, ba
     bad_rows = sorted(set(data.draw(st.lists(st.integers(0, rows - 1), min_size=1, max_size=3))))
     for r in bad_rows:
         hit.reshape(rows, -1)[r, data.draw(st.integers(0, hit[0].size - 1))] = bad
-    before = _host_state(model)
+    before = host_state(model)
     with pytest.raises(ValueError, match=rf"fit: {where} contains NaN or Inf in {len(bad_rows)} "
                                          rf"row\(s\), first at row {bad_rows[0]};"):
         xnn.fit(model, arrays["X"], arrays["y"], loss=losses.MSELoss(),
                 optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False,
                 validation_data=(arrays["X_val"], arrays["y_val"]))
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_fit_refuses_nan_in_the_validation_split_with_the_row_of_the_whole_x(backend):
@@ -284,7 +274,7 @@ def _bn_model():
 
 def _shifted_state(model):
     """A valid state dict whose every value differs from the model's (so a partial load shows)."""
-    return {k: v + (1 if v.dtype.kind == "f" else 3) for k, v in _host_state(model).items()}
+    return {k: v + (1 if v.dtype.kind == "f" else 3) for k, v in host_state(model).items()}
 
 
 BAD_MODULE_STATES = {
@@ -298,20 +288,20 @@ BAD_MODULE_STATES = {
 @pytest.mark.parametrize("corrupt", list(BAD_MODULE_STATES))
 def test_failed_load_state_dict_leaves_the_module_unchanged(backend, corrupt):
     model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     with pytest.raises((KeyError, ValueError), match="Sequential.load_state_dict"):
         model.load_state_dict(BAD_MODULE_STATES[corrupt](_shifted_state(model)))
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 @pytest.mark.parametrize("value", ["x", np.array(["a", "b", "c"])], ids=["str", "str-array"])
 def test_load_state_dict_with_an_unconvertible_last_value_leaves_the_module_unchanged(value):
     model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     key = "1.num_batches_tracked" if isinstance(value, str) else "1.running_var"
     with pytest.raises((TypeError, ValueError), match=f"load_state_dict.*{key}"):
         model.load_state_dict(dict(_shifted_state(model), **{key: value}))
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_load_state_dict_takes_or_clearly_refuses_a_list_of_the_right_shape():
@@ -333,10 +323,10 @@ def test_load_state_dict_of_a_non_mapping_names_the_module(state):
 
 def test_model_to_refuses_an_integer_dtype():
     model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     with pytest.raises(ValueError, match="float"):
         model.to("numpy", dtype="int64")
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 # --- nothing lost or half-written: optimizers ------------------------------------------------
@@ -411,11 +401,11 @@ def test_optimizer_step_with_a_bad_grad_changes_nothing(backend):
     xnn.seed(0)
     layer = nn.Linear(3, 2, bias=False)
     opt = optim.Adam(layer.parameters(), lr=0.1)
-    before = _host_state(layer)
+    before = host_state(layer)
     layer.weight.grad = xnn.asarray(np.ones((2, 3)), dtype="float32")
     with pytest.raises(ValueError, match=r"Adam: the parameter 0 has shape \(3, 2\).*\(2, 3\)"):
         opt.step()
-    _assert_state(layer, before)
+    assert_state(layer, before)
     assert opt.steps == 0 and list(opt.state.values()) == [{}]
 
 
@@ -424,12 +414,12 @@ def test_optimizer_step_checks_every_grad_before_updating_any(backend, kind):
     xnn.seed(0)
     layer = nn.Linear(3, 2)
     opt = getattr(optim, kind)(layer.parameters(), lr=0.1)
-    before = _host_state(layer)
+    before = host_state(layer)
     layer.weight.grad = xnn.asarray(np.ones((3, 2)), dtype="float32")  # fine
     layer.bias.grad = xnn.asarray(np.ones((5,)), dtype="float32")       # wrong shape
     with pytest.raises(ValueError, match="parameter 1"):
         opt.step()
-    _assert_state(layer, before)
+    assert_state(layer, before)
 
 
 def test_optimizer_step_refuses_a_grad_that_is_not_an_array():
@@ -707,43 +697,43 @@ BAD_FITS = {
 @pytest.mark.parametrize("case", list(BAD_FITS))
 def test_fit_that_refuses_its_input_leaves_the_model_unchanged(backend, case):
     model, X, y = _fit_setup()
-    before = _host_state(model)
+    before = host_state(model)
     kwargs = dict(X=X, y=y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(), lr=0.5),
                   epochs=2, batch_size=2, progress=False)
     kwargs.update(BAD_FITS[case](X, y))
     with pytest.raises((TypeError, ValueError), match="fit|Linear|MSELoss|metric"):
         xnn.fit(model, kwargs.pop("X"), kwargs.pop("y"), **kwargs)
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_fit_whose_loss_refuses_the_target_leaves_batchnorm_statistics_unchanged(backend):
     model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     with pytest.raises(ValueError, match="MSELoss"):
         xnn.fit(model, np.ones((4, 2)), np.ones((4, 5)), loss=losses.MSELoss(),
                 optimizer=optim.SGD(model.parameters()), epochs=1, progress=False)
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_fit_with_an_out_of_range_label_in_a_later_batch_leaves_the_model_unchanged(backend):
     xnn.seed(0)
     model = nn.Linear(3, 2)
-    before = _host_state(model)
+    before = host_state(model)
     labels = np.array([0, 1, 0, 1, 0, 5])
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\)"):
         xnn.fit(model, np.ones((6, 3)), labels, loss=losses.CrossEntropyLoss(),
                 optimizer=optim.SGD(model.parameters(), lr=0.5), epochs=1, batch_size=2,
                 shuffle=False, progress=False)
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_fit_refuses_a_scheduler_without_step_before_training(backend):
     model, X, y = _fit_setup()
-    before = _host_state(model)
+    before = host_state(model)
     with pytest.raises(TypeError, match="fit: scheduler"):
         xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters()),
                 epochs=1, scheduler=3, progress=False)
-    _assert_state(model, before)
+    assert_state(model, before)
 
 
 def test_fit_on_zero_samples_raises_a_named_valueerror(backend):
@@ -967,9 +957,9 @@ def test_load_onto_an_unknown_backend_is_a_valueerror(tmp_path):
 def test_failed_model_call_on_another_device_leaves_batchnorm_statistics():
     with xnn.use_backend("array_api_strict"):
         model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="device1"):
             model(_data(("array_api_strict", "device1"), (4, 2)))
-    _assert_state(model, before)
+    assert_state(model, before)

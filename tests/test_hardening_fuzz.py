@@ -13,13 +13,11 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
-import warnings
 from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import xnn
@@ -27,16 +25,13 @@ from xnn import losses, metrics, nn, optim
 from xnn.backend import (BACKEND_NAMES, BackendUnavailableError, array_namespace, backend_of,
                          dtype_name)
 from xnn.io import CheckpointError
+
+from fuzzing import FUZZ, attempt, fewer
+from model_state import assert_state, host_state
 from xnn.namespace import compute_namespace
 from xnn.optim import clip, schedules
 
-# XNN_FUZZ_EXAMPLES=300 for a deep run (the default keeps the suite quick); FEW is for the
-# slow entry points (fit, checkpoints)
-EXAMPLES = int(os.environ.get("XNN_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.filter_too_much, HealthCheck.data_too_large])
-FEW = settings(FUZZ, max_examples=max(1, EXAMPLES * 3 // 5))
+FEW = fewer(3 / 5)  # the slow entry points (fit, checkpoints)
 
 DTYPES = ["bool", "int32", "int64", "float32", "float64"]
 FLOATS = ["float32", "float64"]
@@ -91,25 +86,6 @@ def on_backend(value: Any) -> Any:
 
 # --- what an outcome may be ----------------------------------------------------------------------
 
-def attempt(call: Callable[[], Any], owners, allowed=(TypeError, ValueError)) -> tuple[bool, Any]:
-    """(True, result) if ``call`` works; (False, error) if it raised an ``allowed`` type whose
-    message names one of ``owners``; an AssertionError for anything else."""
-    owners = [owners] if isinstance(owners, str) else list(owners)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return True, call()
-        except AssertionError:
-            raise
-        except allowed as err:
-            message = str(err)
-            assert any(o in message for o in owners), (
-                f"{type(err).__name__} names none of {owners}: {message}")
-            return False, err
-        except Exception as err:
-            raise AssertionError(f"undocumented {type(err).__name__} from {owners}: "
-                                 f"{err}") from err
-
 
 def is_host_array(value: Any) -> bool:
     return isinstance(value, np.ndarray)
@@ -138,15 +114,6 @@ def finite(x: Any) -> bool:
 def same_place(y: Any, backend: xnn.Backend) -> None:
     assert array_namespace(y) is backend.xp
     assert str(backend_of(y).device) == str(backend.device)
-
-
-def _host_state(model) -> dict[str, np.ndarray]:
-    return {k: xnn.to_numpy(v).copy() for k, v in model.state_dict().items()}
-
-
-def _unchanged(model, before) -> None:
-    for name, value in _host_state(model).items():
-        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} changed")
 
 
 # --- layers ------------------------------------------------------------------------------------
@@ -482,7 +449,7 @@ def test_fit_trains_or_refuses_before_touching_the_model(backend, task, data, ep
     xnn.seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2 if task == "regression" else 3))
     loss = losses.MSELoss() if task == "regression" else losses.CrossEntropyLoss()
-    before = _host_state(model)
+    before = host_state(model)
     kwargs = {"split": {"validation_split": 0.4}, "data": {"validation_data": (X, y)}}.get(
         validation, {})
     ok, history = attempt(
@@ -490,7 +457,7 @@ def test_fit_trains_or_refuses_before_touching_the_model(backend, task, data, ep
                         epochs=epochs, batch_size=batch_size, seed=0, progress=False, **kwargs),
         ["fit", "Linear", "Sequential", type(loss).__name__])
     if not ok:
-        _unchanged(model, before)
+        assert_state(model, before)
         return
     assert len(history["loss"]) == epochs
     same_place(model.state_dict()["0.weight"], backend)
@@ -682,7 +649,7 @@ def _bn_model():
 @given(data=st.data())
 def test_load_state_dict_loads_all_or_nothing(backend, data):
     model = _bn_model()
-    before = _host_state(model)
+    before = host_state(model)
     state = {k: v + 1 for k, v in before.items()}
     keys = list(state)
     for _ in range(data.draw(st.integers(0, 2))):
@@ -699,7 +666,7 @@ def test_load_state_dict_loads_all_or_nothing(backend, data):
     ok, _ = attempt(lambda: model.load_state_dict(state), "load_state_dict",
                     allowed=(KeyError, TypeError, ValueError))
     if not ok:
-        _unchanged(model, before)
+        assert_state(model, before)
         return
     for name, value in model.state_dict().items():
         same_place(value, backend)

@@ -17,6 +17,8 @@ import xnn
 from xnn import callbacks, nn
 from xnn.io import CheckpointError
 
+from model_state import host_state
+
 
 def _model() -> nn.Sequential:
     return nn.Sequential(nn.Linear(2, 16, init=nn.init.he_uniform), nn.ReLU(),
@@ -27,10 +29,6 @@ def _train(model, opt, epochs):
     X, y = xnn.datasets.arithmetic(200, seed=1)
     return xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=epochs,
                    batch_size=32, progress=False)  # shuffles from xnn's global generator
-
-
-def _host_state(model):
-    return {k: xnn.to_numpy(v) for k, v in model.state_dict().items()}
 
 
 def test_checkpoint_round_trips_weights_and_dtype_onto_any_backend(backend, tmp_path, float64):
@@ -44,7 +42,7 @@ def test_checkpoint_round_trips_weights_and_dtype_onto_any_backend(backend, tmp_
     for name, value in ck.model.state_dict().items():
         assert xnn.backend.array_namespace(value) is backend.xp
         assert xnn.backend.dtype_name(value.dtype) == "float64"
-        np.testing.assert_array_equal(xnn.to_numpy(value), _host_state(model)[name])
+        np.testing.assert_array_equal(xnn.to_numpy(value), host_state(model)[name])
 
 
 def test_save_on_backend_load_on_numpy_continues_like_the_uninterrupted_run(backend, tmp_path,
@@ -53,7 +51,7 @@ def test_save_on_backend_load_on_numpy_continues_like_the_uninterrupted_run(back
     model = _model()
     opt = xnn.optim.Adam(model.parameters(), lr=1e-2)
     _train(model, opt, 6)
-    uninterrupted = _host_state(model)
+    uninterrupted = host_state(model)
 
     xnn.seed(0)
     model = _model()
@@ -65,7 +63,7 @@ def test_save_on_backend_load_on_numpy_continues_like_the_uninterrupted_run(back
         ck = xnn.load(tmp_path / "half.safetensors")
         assert ck.extra == {"epoch": 3} and ck.optimizer.steps == opt.steps
         _train(ck.model, ck.optimizer, 3)
-    for name, value in _host_state(ck.model).items():
+    for name, value in host_state(ck.model).items():
         np.testing.assert_allclose(value, uninterrupted[name], rtol=1e-12, atol=1e-14,
                                    err_msg=name)
 
@@ -75,7 +73,7 @@ def test_save_on_numpy_load_on_backend_continues_bit_for_bit_on_the_same_backend
     model = _model()
     opt = xnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     _train(model, opt, 4)
-    uninterrupted = _host_state(model)
+    uninterrupted = host_state(model)
     xnn.seed(0)
     model = _model()
     opt = xnn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -83,7 +81,7 @@ def test_save_on_numpy_load_on_backend_continues_bit_for_bit_on_the_same_backend
     xnn.save(tmp_path / "c.safetensors", model, opt)
     ck = xnn.load(tmp_path / "c.safetensors")
     _train(ck.model, ck.optimizer, 2)
-    for name, value in _host_state(ck.model).items():
+    for name, value in host_state(ck.model).items():
         np.testing.assert_array_equal(value, uninterrupted[name], err_msg=name)
 
 
@@ -100,7 +98,7 @@ def test_checkpoint_is_a_safetensors_file_that_numpy_and_torch_read(tmp_path):
     tensors = load_file(path)
     model_keys = [k for k in tensors if not k.startswith("optimizer/")]
     assert sorted(model_keys) == sorted(model.state_dict())
-    for key, value in _host_state(model).items():
+    for key, value in host_state(model).items():
         np.testing.assert_array_equal(tensors[key], value)
     assert {k.split("/")[1] for k in tensors if k.startswith("optimizer/")} == {"exp_avg",
                                                                               "exp_avg_sq"}
@@ -386,7 +384,7 @@ def test_model_checkpoint_keeps_the_best_epoch(backend, tmp_path):
     X, y = xnn.datasets.arithmetic(200, seed=1)
     states = []
     record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
-        _host_state(run.model)))
+        host_state(run.model)))
     keeper = callbacks.ModelCheckpoint(str(tmp_path / "best.safetensors"), monitor="loss",
                                        save_best_only=True)
     every = callbacks.ModelCheckpoint(str(tmp_path / "epoch{epoch}.safetensors"), monitor="loss")
@@ -396,7 +394,7 @@ def test_model_checkpoint_keeps_the_best_epoch(backend, tmp_path):
     ck = xnn.load(tmp_path / "best.safetensors")
     assert ck.extra["epoch"] == best + 1  # counted from 1, as Keras names files
     assert ck.extra["logs"]["loss"] == history["loss"][best]
-    for name, value in _host_state(ck.model).items():
+    for name, value in host_state(ck.model).items():
         np.testing.assert_array_equal(value, states[best][name])
     assert sorted(p.name for p in tmp_path.glob("epoch*.safetensors")) == [f"epoch{i}.safetensors" for i in range(1, 5)]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import xnn
@@ -27,33 +27,13 @@ from xnn import distributed, nn, optim
 from xnn.backend import dtype_name
 from xnn.io import CheckpointError
 
-EXAMPLES = int(os.environ.get("XNN_FUZZ_EXAMPLES", "25"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                       HealthCheck.filter_too_much, HealthCheck.data_too_large])
-FEW = settings(FUZZ, max_examples=max(1, EXAMPLES * 2 // 5))
+from fuzzing import FUZZ, attempt, fewer
+
+FEW = fewer(2 / 5)  # the slow entry points (fit, checkpoints)
 
 HOST_DTYPES = ["bool", "int32", "int64", "float16", "float32", "float64", "complex64"]
 SPECIAL = [0.0, -0.0, 1e30, -1e30, math.nan, math.inf, -math.inf]
 
-
-def attempt(call, owners, allowed=(TypeError, ValueError)) -> tuple[bool, Any]:
-    """(True, result) if ``call`` works; (False, error) for an ``allowed`` error naming one of
-    ``owners``; AssertionError for anything else (a raw library error)."""
-    owners = [owners] if isinstance(owners, str) else list(owners)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return True, call()
-        except AssertionError:
-            raise
-        except allowed as err:
-            assert any(o in str(err) for o in owners), (
-                f"{type(err).__name__} names none of {owners}: {err}")
-            return False, err
-        except Exception as err:
-            raise AssertionError(f"undocumented {type(err).__name__} from {owners}: "
-                                 f"{err}") from err
 
 
 @st.composite

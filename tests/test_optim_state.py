@@ -16,17 +16,9 @@ from xnn.backend import BackendUnavailableError, array_namespace, backend_of
 from xnn.nn import Parameter
 from xnn.optim import schedules
 
-from test_optim import _params, _set_grads  # the same parameters and gradients
+# the same configurations (every optimizer with every state entry in use), parameters and grads
+from test_optim import CONFIGS, NAMES, _params, _set_grads
 
-# every optimizer with every state entry in use
-CONFIGS = {
-    "SGD": (optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "nesterov": True}),
-    "Adagrad": (optim.Adagrad, {"lr": 0.1, "lr_decay": 0.01, "weight_decay": 0.01}),
-    "RMSprop": (optim.RMSprop, {"momentum": 0.5, "centered": True, "weight_decay": 0.01}),
-    "Adam": (optim.Adam, {"lr": 0.01, "weight_decay": 0.01, "amsgrad": True}),
-    "AdamW": (optim.AdamW, {"lr": 0.01, "amsgrad": True}),
-}
-NAMES = list(CONFIGS)
 # what torch.optim keeps in optimizer.state[p] for the configurations above
 TORCH_ENTRIES = {
     "SGD": {"momentum_buffer"},

@@ -10,7 +10,7 @@ which stays meaningful where single elements pass through zero), and where it oc
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from . import datasets, random
 from .backend import (Backend, asarray, backend_of, dtype_name, host_backend,
@@ -116,26 +116,34 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
             Xb = asarray(X, dtype=dtype)
             labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
             yb = asarray(y, dtype=None if labels else dtype)
-            n = Xb.shape[0]
-            size = n if batch_size is None else batch_size
-            order_rng = host_generator(seed)
-            xp, values, step = backend_of(Xb).xp, [], 0
-            while step < steps:
-                order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
-                Xe, ye = xp.take(Xb, order, axis=0), xp.take(yb, order, axis=0)
-                for start in range(0, n, size):
-                    if step == steps:
-                        break
-                    stop = min(start + size, n)
-                    pred, backprop = model.forward(Xe[start:stop, ...])
-                    value, dpred = loss(pred, ye[start:stop, ...])
-                    backprop(dpred)
-                    opt.step()
-                    opt.zero_grad()
-                    step += 1
-                    values.append(value)
-                    on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
-            return [float(v) for v in to_numpy(xp.stack(values))]
+            size = Xb.shape[0] if batch_size is None else batch_size
+            values = []
+            for step, (Xe, ye, start, stop) in enumerate(
+                    shuffled_batches(Xb, yb, size, steps, seed), start=1):
+                pred, backprop = model.forward(Xe[start:stop, ...])
+                value, dpred = loss(pred, ye[start:stop, ...])
+                backprop(dpred)
+                opt.step()
+                opt.zero_grad()
+                values.append(value)
+                on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
+            return [float(v) for v in to_numpy(backend_of(Xb).xp.stack(values))]
+
+
+def shuffled_batches(X: Any, y: Any, size: int, steps: int,
+                     seed: int) -> Iterator[tuple[Any, Any, int, int]]:
+    """(X, y in the epoch's order, start, stop) of each of ``steps`` batches of ``size`` rows:
+    each epoch a new permutation from ``seed``'s own generator (none for one full batch)."""
+    xp, n = backend_of(X).xp, X.shape[0]
+    order_rng, step = host_generator(seed), 0
+    while step < steps:
+        order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
+        Xe, ye = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
+        for start in range(0, n, size):
+            if step == steps:
+                return
+            yield Xe, ye, start, min(start + size, n)
+            step += 1
 
 
 def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss: Any,

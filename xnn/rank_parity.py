@@ -23,9 +23,8 @@ from typing import Any
 import numpy as np
 
 from . import distributed, random
-from .backend import asarray, backend_of, dtype_name, to_numpy, use_default_dtype
-from .parity import tutorial
-from .random import host_generator
+from .backend import asarray, dtype_name, to_numpy, use_default_dtype
+from .parity import shuffled_batches, tutorial
 from .train import fit
 
 __all__ = ["compare_ranks", "RankReport", "TOLERANCE", "MODES"]
@@ -105,24 +104,18 @@ def _by_hand(model: Any, t: Any, X: Any, y: Any, size: int, steps: int, seed: in
     distributed.broadcast_parameters(model)
     opt = distributed.DistributedOptimizer(t.optimizer(model.parameters()))
     loss = t.loss()
-    xp, n = backend_of(X).xp, X.shape[0]
-    order_rng, step = host_generator(seed), 0
-    while step < steps:
-        order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
-        Xe, ye = xp.take(X, order, axis=0), xp.take(y, order, axis=0)
-        for start in range(0, n, size):
-            if step == steps:
-                break
-            m = min(size, n - start)
-            lo, hi = start + m * rank // ranks, start + m * (rank + 1) // ranks
-            if hi > lo:
-                pred, backprop = model.forward(Xe[lo:hi, ...])
-                backprop(loss(pred, ye[lo:hi, ...])[1])
-            if m % ranks:
-                opt.reduce_gradients(weight=(hi - lo) / m)
-            opt.step()
-            opt.zero_grad()
-            step += 1
+    step = 0
+    for Xe, ye, start, stop in shuffled_batches(X, y, size, steps, seed):
+        m = stop - start
+        lo, hi = start + m * rank // ranks, start + m * (rank + 1) // ranks
+        if hi > lo:
+            pred, backprop = model.forward(Xe[lo:hi, ...])
+            backprop(loss(pred, ye[lo:hi, ...])[1])
+        if m % ranks:
+            opt.reduce_gradients(weight=(hi - lo) / m)
+        opt.step()
+        opt.zero_grad()
+        step += 1
     return step
 
 
