@@ -8,7 +8,9 @@ batch 256 rows: one process with one BLAS thread against two processes with one 
 (each trains on 128 rows of every batch and the gradients are summed). Prints samples/s, the
 scaling efficiency (2-process throughput / (2 x 1-process throughput)), the time per step and,
 for xnn, the time per step spent waiting for the slower rank (a barrier before the reduce)
-and in the gradient reduce itself (flatten, MPI_Allreduce, unflatten). DDP overlaps its
+and in the gradient reduce itself (DistributedOptimizer.reduce_gradients: on one machine the
+shared-memory sum, see docs/distributed.md; "Allreduce" runs the same with
+XNN_MPI_SHARED_MEMORY=0, so MPI_Allreduce). DDP overlaps its
 reduce with the backward pass, so it has no separate reduce time. The four
 configurations run in turn, repeats interleaved; the table shows medians.
 """
@@ -122,12 +124,13 @@ def _env(extra: dict | None = None) -> dict:
     return {**os.environ, **ONE_THREAD, "PYTHONPATH": str(ROOT), **(extra or {})}
 
 
-def run_xnn(ranks: int, steps: int, warmup: int) -> dict:
+def run_xnn(ranks: int, steps: int, warmup: int, shared: bool = True) -> dict:
     from xnn.rank_parity import mpiexec  # noqa: PLC0415
 
     done = subprocess.run([mpiexec(), "-n", str(ranks), sys.executable, __file__, "--worker",
                            "xnn", "--steps", str(steps), "--warmup", str(warmup)],
-                          capture_output=True, text=True, timeout=600, env=_env())
+                          capture_output=True, text=True, timeout=600,
+                          env=_env(None if shared else {"XNN_MPI_SHARED_MEMORY": "0"}))
     if done.returncode != 0:
         raise RuntimeError(f"xnn on {ranks} ranks failed:\n{done.stdout}{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -175,11 +178,13 @@ def main() -> None:
 
     configs = {"xnn 1 rank": lambda: run_xnn(1, args.steps, args.warmup),
                "xnn 2 ranks": lambda: run_xnn(2, args.steps, args.warmup),
+               "xnn 2 ranks, Allreduce": lambda: run_xnn(2, args.steps, args.warmup, False),
                "torch 1 process": lambda: run_torch(1, args.steps, args.warmup, 29511),
                "torch DDP 2 processes": lambda: run_torch(2, args.steps, args.warmup, 29512)}
     runs: dict[str, list[dict]] = {name: [] for name in configs}
     for repeat in range(args.repeats):
-        order = list(configs)[repeat % 4:] + list(configs)[:repeat % 4]  # rotate the order
+        turn = repeat % len(configs)
+        order = list(configs)[turn:] + list(configs)[:turn]  # rotate the order
         for name in order:
             runs[name].append(configs[name]())
     med = {name: {key: (statistics.median(r[key] for r in rs) if rs[0][key] is not None
@@ -191,19 +196,19 @@ def main() -> None:
     print(f"784-1024-1024-10 ReLU, float32, global batch {BATCH}, SGD momentum, 1 BLAS thread per "
           f"process; {args.steps} timed steps, median of {args.repeats} interleaved repeats "
           f"(os.cpu_count() = {os.cpu_count()})")
-    print(f"{'configuration':<24} {'samples/s':>10} {'(min-max)':>15} {'step ms':>8} "
+    print(f"{'configuration':<26} {'samples/s':>10} {'(min-max)':>15} {'step ms':>8} "
           f"{'wait ms':>8} {'reduce ms':>10} {'reduce %':>9} {'efficiency':>11} "
           f"{'least reduce ms':>16}")
     for name, m in med.items():
         base = med["xnn 1 rank" if name.startswith("xnn") else "torch 1 process"]["samples_per_s"]
-        two = name.endswith("2 ranks") or name.endswith("2 processes")
+        two = "2 ranks" in name or name.endswith("2 processes")
         efficiency = f"{m['samples_per_s'] / (2 * base):>11.2f}" if two else f"{'':>11}"
         reduce = (f"{1e3 * m['wait_s']:>8.2f} {1e3 * m['reduce_s']:>10.2f} "
                   f"{100 * m['reduce_s'] / m['step_s']:>8.1f}%"
                   if m["reduce_s"] is not None else f"{'n/a':>8} {'n/a':>10} {'':>9}")
         lo, hi = spread[name]
         least = least_reduce[name]
-        print(f"{name:<24} {m['samples_per_s']:>10.0f} {f'{lo:.0f}-{hi:.0f}':>15} "
+        print(f"{name:<26} {m['samples_per_s']:>10.0f} {f'{lo:.0f}-{hi:.0f}':>15} "
               f"{1e3 * m['step_s']:>8.1f} {reduce} {efficiency} "
               f"{'n/a' if least is None else f'{1e3 * least:.2f}':>16}")
     ratio = med["xnn 2 ranks"]["samples_per_s"] / med["torch DDP 2 processes"]["samples_per_s"]

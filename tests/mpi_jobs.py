@@ -42,19 +42,27 @@ def collectives(folder: str, backend: str, device: str) -> None:
     distributed.broadcast_parameters(model)
     save_weights(folder, "broadcast", model)
     params = model.parameters()
-    for i, p in enumerate(params):  # grad of parameter i on rank r: (r + 1) * (i + 1); the
-        # last parameter has a grad on rank 0 only, the one before on no rank
-        p.grad = (None if i == len(params) - 2 or (i == len(params) - 1 and r != 0)
-                  else xnn.asarray(np.full(p.shape, (r + 1.0) * (i + 1)), dtype="float64"))
-    distributed.allreduce_gradients(model)
-    grads = {f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params) if p.grad is not None}
-    np.savez(os.path.join(folder, f"average-{r}.npz"), **grads)
-    for p in params:
-        p.grad = xnn.asarray(np.full(p.shape, r + 1.0), dtype="float64")
-    distributed.allreduce_gradients(params, weight=0.5 * r)
-    np.savez(os.path.join(folder, f"weighted-{r}.npz"),
-             **{f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params)})
     opt = distributed.DistributedOptimizer(xnn.optim.SGD(params, lr=1.0))
+    # the same reductions by allreduce_gradients (MPI_Allreduce on a flat buffer) and by the
+    # optimizer's kept reducer (shared memory on one machine, where the backend allows)
+    for how, reduce, weigh in (
+            ("", lambda: distributed.allreduce_gradients(model),
+             lambda w: distributed.allreduce_gradients(params, weight=w)),
+            ("shared-", opt.reduce_gradients, lambda w: opt.reduce_gradients(weight=w))):
+        for i, p in enumerate(params):  # grad of parameter i on rank r: (r + 1) * (i + 1);
+            # the last parameter has a grad on rank 0 only, the one before on no rank
+            p.grad = (None if i == len(params) - 2 or (i == len(params) - 1 and r != 0)
+                      else xnn.asarray(np.full(p.shape, (r + 1.0) * (i + 1)), dtype="float64"))
+        reduce()
+        grads = {f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params)
+                 if p.grad is not None}
+        np.savez(os.path.join(folder, f"{how}average-{r}.npz"), **grads)
+        for p in params:
+            p.grad = xnn.asarray(np.full(p.shape, r + 1.0), dtype="float64")
+        weigh(0.5 * r)
+        np.savez(os.path.join(folder, f"{how}weighted-{r}.npz"),
+                 **{f"{i}": xnn.to_numpy(p.grad) for i, p in enumerate(params)})
+        opt.zero_grad()
     before = [xnn.to_numpy(p.value) for p in params]
     for _ in range(2):  # through the optimizer's kept buffer, twice
         for p in params:
@@ -63,6 +71,38 @@ def collectives(folder: str, backend: str, device: str) -> None:
         opt.zero_grad()
     np.savez(os.path.join(folder, f"stepped-{r}.npz"),
              **{f"{i}": b - xnn.to_numpy(p.value) for i, (b, p) in enumerate(zip(before, params))})
+    with open(os.path.join(folder, f"shared-{r}.json"), "w") as f:
+        json.dump(bool(opt._reducer.sums), f)
+
+
+def reduce_paths(folder: str) -> None:
+    """Ten steps of Adam on different random grads per rank, through DistributedOptimizer:
+    the weights it ends with, and whether the grads were summed in shared memory."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    xnn.seed(0)
+    model = small_model()
+    opt = distributed.DistributedOptimizer(xnn.optim.Adam(model.parameters(), lr=0.01))
+    g = np.random.default_rng(distributed.rank())
+    for _ in range(10):
+        for p in model.parameters():
+            p.grad = xnn.asarray(g.normal(size=p.shape))
+        opt.step()
+        opt.zero_grad()
+    save_weights(folder, os.environ.get("XNN_MPI_SHARED_MEMORY", "default"), model)
+    with open(os.path.join(folder, f"shared-{distributed.rank()}.json"), "w") as f:
+        json.dump(bool(opt._reducer.sums), f)
+
+
+def reduce_mismatch(folder: str) -> None:
+    """Rank 1 steps a wider model than the other ranks (no broadcast_parameters to catch it)."""
+    distributed.init()
+    width = 9 if distributed.rank() == 1 else 8
+    model = nn.Sequential(nn.Linear(3, width), nn.Linear(width, 2))
+    opt = distributed.DistributedOptimizer(xnn.optim.SGD(model.parameters(), lr=0.1))
+    for p in model.parameters():
+        p.grad = p.value * 0
+    opt.step()
 
 
 def fault(folder: str, how: str) -> None:
@@ -154,4 +194,5 @@ def train(folder: str, epochs: str, resume: str) -> None:
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
-     "train": train, "vote": vote}[job](folder, *rest)
+     "train": train, "vote": vote, "reduce_paths": reduce_paths,
+     "reduce_mismatch": reduce_mismatch}[job](folder, *rest)

@@ -30,11 +30,13 @@ def _mpiexec() -> str:
         pytest.skip(str(err))
 
 
-def run_job(ranks: int, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """``mpiexec -n ranks python tests/mpi_jobs.py args``; a job that outlives ``timeout``
-    seconds fails the test (subprocess kills it) instead of hanging the suite."""
+def run_job(ranks: int, *args: str, timeout: float = 120,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``mpiexec -n ranks python tests/mpi_jobs.py args`` (with ``env`` added to the
+    environment); a job that outlives ``timeout`` seconds fails the test (subprocess kills it)
+    instead of hanging the suite."""
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([_mpiexec(), "-n", str(ranks), sys.executable, str(JOBS), *args],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -195,15 +197,43 @@ def test_collectives_broadcast_and_reduce_on_every_cpu_backend(backend, tmp_path
         assert np.array_equal(root[name], other[name]), name
     n = 6  # parameters: 2 Linear x 2, BatchNorm weight and bias
     for r in range(2):
-        average = _load(tmp_path, f"average-{r}")
-        assert sorted(average, key=int) == [f"{i}" for i in range(n) if i != n - 2]
-        for i in range(n - 2):
-            assert np.all(average[f"{i}"] == (i + 1) * 1.5)  # ((1 + 2) / 2) (i + 1)
-        assert np.all(average[f"{n - 1}"] == n / 2)  # rank 0's n, rank 1's zeros
-        weighted = _load(tmp_path, f"weighted-{r}")
-        assert all(np.all(g == 1.0) for g in weighted.values())  # 0 * 1 + 0.5 * 2
+        for how in ("", "shared-"):  # allreduce_gradients, and DistributedOptimizer's reducer
+            average = _load(tmp_path, f"{how}average-{r}")
+            assert sorted(average, key=int) == [f"{i}" for i in range(n) if i != n - 2]
+            for i in range(n - 2):
+                assert np.all(average[f"{i}"] == (i + 1) * 1.5)  # ((1 + 2) / 2) (i + 1)
+            assert np.all(average[f"{n - 1}"] == n / 2)  # rank 0's n, rank 1's zeros
+            weighted = _load(tmp_path, f"{how}weighted-{r}")
+            assert all(np.all(g == 1.0) for g in weighted.values())  # 0 * 1 + 0.5 * 2
         stepped = _load(tmp_path, f"stepped-{r}")
         assert all(np.all(d == 3.0) for d in stepped.values())  # 2 steps of lr 1 x (1 + 2) / 2
+        shared = json.loads((tmp_path / f"shared-{r}.json").read_text())
+        assert shared == (backend.name in ("numpy", "torch")), "summed in shared memory"
+
+
+def test_shared_memory_and_mpi_allreduce_give_the_same_bits(tmp_path):
+    for env in ({}, {"XNN_MPI_SHARED_MEMORY": "0"}):
+        done = run_job(2, "reduce_paths", str(tmp_path), env=env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        for r in range(2):
+            shared = json.loads((tmp_path / f"shared-{r}.json").read_text())
+            assert shared == (not env), "XNN_MPI_SHARED_MEMORY=0 turns shared memory off"
+    first = _load(tmp_path, "default-0")
+    for r in range(2):
+        by_shm, by_mpi = _load(tmp_path, f"default-{r}"), _load(tmp_path, f"0-{r}")
+        for name in first:
+            assert np.array_equal(by_shm[name], by_mpi[name]), name
+            assert np.array_equal(by_shm[name], first[name]), f"rank {r} differs: {name}"
+
+
+def test_ranks_stepping_different_models_all_get_a_clear_error():
+    done = run_job(2, "reduce_mismatch", "-", timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "allreduce_gradients: the ranks' parameters differ" in out
+    for r, width in ((0, 8), (1, 9)):
+        assert (f"this rank {r} has float32 on numpy:cpu: 4 grads of sizes "
+                f"[{3 * width}, {width}, {2 * width}, 2]") in out
 
 
 @pytest.mark.parametrize("ranks", [2, 3])

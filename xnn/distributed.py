@@ -47,6 +47,20 @@ class _World:
         self.rank = 0
         self.size = 1
         self.initialized = False
+        self.node: Any = None  # the ranks on this machine, once one_machine() asked
+        self.on_one_machine: bool | None = None
+
+    def one_machine(self) -> bool:
+        """Whether every rank runs on this machine, so that they can share memory (asked of
+        MPI once, by every rank together). ``XNN_MPI_SHARED_MEMORY=0`` on any rank says no."""
+        if self.on_one_machine is None:
+            from mpi4py import MPI  # noqa: PLC0415 - imported already by init
+
+            self.node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+            wanted = os.environ.get("XNN_MPI_SHARED_MEMORY", "1").strip() != "0"
+            mine = int(wanted and self.node.Get_size() == self.size)
+            self.on_one_machine = bool(self.comm.allreduce(mine, op=MPI.MIN))
+        return self.on_one_machine
 
 
 _world = _World()
@@ -227,16 +241,21 @@ def _check_average(owner: str, average: Any) -> None:
 
 
 class _Reducer:
-    """allreduce_gradients with a flat buffer per dtype kept from call to call, so that a
-    training loop does not allocate (and page in) a gradient-sized array at every step.
+    """allreduce_gradients with its buffers kept from call to call, so that a training loop
+    does not allocate (and page in) a gradient-sized array at every step.
 
-    The reduced grads are views of the buffer: the next reduce() rewrites them, which a loop
-    never notices (step() reads them, zero_grad() drops them); DistributedOptimizer and fit
-    keep one each. allreduce_gradients makes a new one per call.
+    The reduced grads are views of the kept buffer: the next reduce() rewrites them, which a
+    loop never notices (step() reads them, zero_grad() drops them); DistributedOptimizer and
+    fit keep one each (``shared``), allreduce_gradients makes a new one per call. With
+    ``shared``, when every rank runs on one machine, NumPy and torch CPU grads are summed in
+    an MPI shared-memory window (see _SharedSum) instead of by MPI_Allreduce.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, shared: bool = False) -> None:
         self.buffers: dict[tuple, Any] = {}
+        self.shared = shared
+        self.sums: dict[tuple, _SharedSum] = {}
+        self.layout: tuple = ((), None)  # (ids of the parameters and values, _Layout)
 
     def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
                weight: float | None) -> None:
@@ -249,19 +268,53 @@ class _Reducer:
         if world.size == 1 and scale == 1.0:
             return
         check_grads("allreduce_gradients", placements(params))
-        values = {f"{i}": p.value for i, p in enumerate(params)}
-        for key, names in _groups(values).items():
-            group = [params[int(name)] for name in names]
-            flat = self._fill(key, group)
-            if scale != 1.0:
-                flat *= scale
-            if world.size > 1:
-                flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
-            count = len(group)
-            exists = to_numpy(flat[-count:]) > 0
-            for p, grad, keep in zip(group, _unflatten(flat[:-count], [p.value for p in group]),
-                                     exists):
+        layout = self._layout(params)
+        if world.size > 1:
+            self._agree(world, layout)
+        for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
+            if key in self.sums:
+                self.sums[key].sum(group, sizes, scale)
+                grads, exists = self.sums[key].grads(group)
+            else:
+                flat = self._fill(key, group)
+                if scale != 1.0:
+                    flat *= scale
+                if world.size > 1:
+                    flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
+                grads = _unflatten(flat[:-len(group)], [p.value for p in group])
+                exists = to_numpy(flat[-len(group):]) > 0
+            for p, grad, keep in zip(group, grads, exists):
                 p.grad = grad if keep else None
+
+    def _layout(self, params: list[Parameter]) -> _Layout:
+        """The parameters' groups and digest, kept while the parameters and values are the
+        same objects (a value's dtype, shape and device do not change)."""
+        ids = tuple(id(p) for p in params) + tuple(id(p.value) for p in params)
+        if self.layout[0] != ids:
+            self.layout = (ids, _Layout(params, self.shared))
+        return self.layout[1]
+
+    def _agree(self, world: _World, layout: _Layout) -> None:
+        """ValueError on every rank unless every rank reduces the same grads (how many, their
+        sizes, libraries and dtypes): MPI would hang or mix them up. Also decides, together,
+        whether the ranks make new shared-memory windows (every rank must, or none). Returns
+        only once every rank has entered this reduce (so has finished reading the last one)."""
+        shareable = world.one_machine() and layout.shareable
+        ready = shareable and all(key in self.sums and self.sums[key].n == n
+                                  for key, n in layout.lengths)
+        mine = np.asarray([layout.digest, -layout.digest, 0 if ready else 1,
+                           0 if shareable else 1], dtype=np.int64)
+        most = np.empty_like(mine)
+        world.comm.Allreduce(mine, most, op=_max())
+        if most[0] != layout.digest or -most[1] != layout.digest:
+            raise _every_rank(ValueError(
+                f"allreduce_gradients: the ranks' parameters differ (how many, their sizes or "
+                f"dtypes); this rank {world.rank} has {layout.describe()}"))
+        if most[3]:  # some rank cannot share (another machine, a GPU): MPI_Allreduce for all
+            self.sums = {}
+        elif most[2]:  # some rank has no window of the size: every rank makes new ones
+            _old_windows.extend(self.sums.values())  # grads may still view them: never freed
+            self.sums = {key: _SharedSum(world, key[1], n) for key, n in layout.lengths}
 
     def _fill(self, key: tuple, group: list[Parameter]) -> Any:
         """The group's buffer holding each grad (zeros for None), then a 1 per grad present:
@@ -281,6 +334,166 @@ class _Reducer:
         flat[start:] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
                                   dtype=like.dtype, device=like.device)
         return flat
+
+
+class _Layout:
+    """Parameters grouped by library, device and dtype (one flat buffer each, every grad
+    then a flag per grad), with a digest of the groups that the ranks compare."""
+
+    def __init__(self, params: list[Parameter], shared: bool) -> None:
+        values = {f"{i}": p.value for i, p in enumerate(params)}
+        self.groups = [(key, [params[int(name)] for name in names])
+                       for key, names in _groups(values).items()]
+        self.sizes = [(key, tuple(math.prod(p.value.shape) for p in group))
+                      for key, group in self.groups]
+        self.lengths = [(key, sum(sizes) + len(sizes)) for key, sizes in self.sizes]
+        self.digest = int.from_bytes(hashlib.blake2b(repr(self.sizes).encode(),
+                                                     digest_size=7).digest(), "little")
+        self.shareable = shared and all(_shareable(group[0].value) for _, group in self.groups)
+
+    def describe(self) -> str:
+        return "; ".join(f"{dtype} on {library}: {len(s)} grads of sizes {list(s)}"
+                         for (library, dtype), s in self.sizes) or "no parameters"
+
+
+def _shareable(like: Any) -> bool:
+    """Whether grads like ``like`` can be summed in shared memory: NumPy or torch CPU arrays
+    of a dtype NumPy has (so that a NumPy view reads and writes them in place)."""
+    name = backend_of(like).name
+    return (name == "numpy" or name == "torch" and like.device.type == "cpu") and (
+        dtype_name(like.dtype) in ("float32", "float64"))
+
+
+class _SharedSum:
+    """The ranks of one machine sum their grads in one MPI shared-memory window, with no
+    MPI_Allreduce and nothing copied back: each rank reads and writes about half of what
+    MPI_Allreduce moves.
+
+    The window's first row is the result, as long as the group's flat layout (every grad, then
+    a flag per grad, as _Reducer._fill), cut into one part per rank. Every rank writes
+    weight x its grads for the other ranks' parts: rank r + 1 straight into the result's part
+    r, any further rank into a row of its own. Then (barrier) rank r adds those rows and
+    weight x its own grads into part r in place. After a second barrier the result row holds
+    the sum on every rank and the grads are views of it. The ranks enter only together (the
+    Allreduce of _Reducer._agree), so nobody rewrites a result that a slower rank's optimizer
+    still reads.
+    """
+
+    BLOCK = 1 << 15  # elements weighed at a time into a scratch block that stays in cache
+
+    def __init__(self, world: _World, dtype: str, n: int) -> None:
+        from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
+
+        size, rank = world.size, world.rank
+        self.comm, self.rank, self.size, self.n = world.node, rank, size, n
+        rows, itemsize = max(size - 1, 1), np.dtype(dtype).itemsize
+        self.window = MPI.Win.Allocate_shared(n * rows * itemsize if rank == 0 else 0,
+                                              itemsize, comm=world.node)
+        memory, _ = self.window.Shared_query(0)
+        memory = np.frombuffer(memory, dtype=dtype, count=n * rows).reshape(rows, n)
+        self.result, self.extra = memory[0], memory[1:]
+        cuts = [n * r // size for r in range(size + 1)]
+        self.mine = (cuts[rank], cuts[rank + 1])
+        # (row, lo, hi) where this rank writes its share of each other rank's part
+        self.targets = [(self._target(part), cuts[part], cuts[part + 1])
+                        for part in range(size) if part != rank]
+        self.block = np.empty(min(n, self.BLOCK), dtype=dtype)
+        self.views: tuple = ((), [])  # (shapes, views of the result), made once
+
+    def _target(self, part: int) -> np.ndarray:
+        """Where this rank writes its share of the result's part ``part``."""
+        lead = (part + 1) % self.size
+        if lead == self.rank:
+            return self.result
+        others = [r for r in range(self.size) if r not in (part, lead)]
+        return self.extra[others.index(self.rank)]
+
+    def sum(self, group: list[Parameter], sizes: tuple[int, ...], scale: float) -> None:
+        """Make the result row the sum over ranks of scale_r x (grads_r, flags_r)."""
+        pieces = [(size, None if p.grad is None else _host_view(p.grad))
+                  for p, size in zip(group, sizes)]
+        pieces.append((len(group), np.asarray([0.0 if p.grad is None else 1.0 for p in group],
+                                              dtype=self.result.dtype)))
+        for row, lo, hi in self.targets:
+            _weigh(pieces, scale, row, lo, hi)
+        self.comm.Barrier()
+        lo, hi = self.mine
+        mine = self.result[lo:hi]
+        for row in self.extra:
+            mine += row[lo:hi]
+        _add_weighted(pieces, scale, self.result, lo, hi, self.block)
+        self.comm.Barrier()
+
+    def grads(self, group: list[Parameter]) -> tuple[list[Any], np.ndarray]:
+        """Views of the result shaped as each parameter (in its library), and which grads
+        exist on some rank."""
+        shapes = tuple(tuple(p.value.shape) for p in group)
+        if self.views[0] != shapes:
+            like = group[0].value
+            result = (self.result if isinstance(like, np.ndarray)
+                      else array_namespace(like).asarray(self.result))
+            self.views = (shapes, _unflatten(result[:-len(group)], [p.value for p in group]))
+        return self.views[1], self.result[-len(group):] > 0
+
+
+def _host_view(grad: Any) -> np.ndarray:
+    """A flat NumPy view of a NumPy array or torch CPU tensor (no copy where contiguous)."""
+    if isinstance(grad, np.ndarray):
+        return grad.reshape(-1)
+    return grad.detach().numpy().reshape(-1)
+
+
+def _overlaps(pieces: list[tuple[int, Any]], lo: int, hi: int) -> Iterable[tuple]:
+    """(piece, a, b, start) for each piece (size, flat array or None) laid end to end that
+    overlaps [lo, hi): it covers [a, b) there and begins at ``start``."""
+    start = 0
+    for size, piece in pieces:
+        a, b = max(lo, start), min(hi, start + size)
+        if a < b:
+            yield piece, a, b, start
+        start += size
+
+
+def _weigh(pieces: list[tuple[int, Any]], scale: float, out: np.ndarray, lo: int,
+           hi: int) -> None:
+    """``out[lo:hi]`` = scale x (the pieces laid end to end)[lo:hi], None pieces as zeros."""
+    for piece, a, b, start in _overlaps(pieces, lo, hi):
+        if piece is None:
+            out[a:b].fill(0)
+        elif scale == 1.0:
+            np.copyto(out[a:b], piece[a - start:b - start])
+        else:
+            np.multiply(piece[a - start:b - start], scale, out=out[a:b])
+
+
+def _add_weighted(pieces: list[tuple[int, Any]], scale: float, out: np.ndarray, lo: int,
+                  hi: int, block: np.ndarray) -> None:
+    """``out[lo:hi]`` += scale x (the pieces laid end to end)[lo:hi], a block at a time so
+    that the scaled block is read back from cache (NumPy has no fused multiply-add)."""
+    for piece, a, b, start in _overlaps(pieces, lo, hi):
+        if piece is None:
+            continue
+        if scale == 1.0:
+            out[a:b] += piece[a - start:b - start]
+            continue
+        for s in range(a, b, block.size):
+            e = min(b, s + block.size)
+            scaled = block[:e - s]
+            np.multiply(piece[s - start:e - start], scale, out=scaled)
+            out[s:e] += scaled
+
+
+def _max() -> Any:
+    from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
+
+    return MPI.MAX
+
+
+_old_windows: list[_SharedSum] = []
+
+# fit's reducer, one for every distributed fit (each rank's fits run together), so that its
+# shared-memory window is made once, not once per fit: windows are freed only at exit
+fit_reducer = _Reducer(shared=True)
 
 
 def _in_place() -> Any:
@@ -367,7 +580,7 @@ class DistributedOptimizer(Optimizer):
         object.__setattr__(self, "optimizer", optimizer)
         object.__setattr__(self, "average", bool(average))
         object.__setattr__(self, "_reduced", False)
-        object.__setattr__(self, "_reducer", _Reducer())
+        object.__setattr__(self, "_reducer", _Reducer(shared=True))
 
     def __getattribute__(self, name: str) -> Any:
         if name in DistributedOptimizer._OWN:
