@@ -21,6 +21,8 @@ def owner_name(owner: Any) -> str:
 # NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
 # comparison (two property reads) on every call
 _HOST_XP = compute_namespace(host_backend().xp.empty(0))
+# the host's array type: one device, so its arrays' devices need no comparing
+HOST_ARRAY = type(host_backend().xp.empty(0))
 # (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
 # arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's)
 _FLOATS: set[tuple[type, Any]] = set()
@@ -55,17 +57,19 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     if like is not None and (type(x) is not type(like)
                              or (xp is not _HOST_XP and x.device != like.device)):
         _check_place(owner, xp, x, like, what, like_what, fix)
-    if shape is not None and tuple(x.shape) != tuple(shape):
-        wanted = (f"the {like_what} has shape {tuple(shape)} but the {what} has"
-                  if like is not None else f"expected a {what} of shape {tuple(shape)}, got")
-        raise ValueError(f"{owner_name(owner)}: {wanted} shape {tuple(x.shape)}")
-    if ndim is not None and x.ndim != ndim:
-        shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
-        raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got shape "
-                         f"{tuple(x.shape)}")
-    if features is not None and (x.ndim == 0 or x.shape[-1] != features):
-        raise ValueError(f"{owner_name(owner)}: expected {features} {what} features, got "
-                         f"{x.shape[-1] if x.ndim else 'none'} ({what} shape {tuple(x.shape)})")
+    if shape is not None or ndim is not None or features is not None:
+        got = x.shape  # read once: an array's attributes cost more than the comparisons
+        if shape is not None and tuple(got) != tuple(shape):
+            wanted = (f"the {like_what} has shape {tuple(shape)} but the {what} has"
+                      if like is not None else f"expected a {what} of shape {tuple(shape)}, got")
+            raise ValueError(f"{owner_name(owner)}: {wanted} shape {tuple(got)}")
+        if ndim is not None and len(got) != ndim:
+            shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
+            raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got "
+                             f"shape {tuple(got)}")
+        if features is not None and (not got or got[-1] != features):
+            raise ValueError(f"{owner_name(owner)}: expected {features} {what} features, got "
+                             f"{got[-1] if got else 'none'} ({what} shape {tuple(got)})")
     if dtype is FLOAT or dtype == FLOAT:
         if like is not None:
             if x.dtype != like.dtype:

@@ -74,18 +74,21 @@ def _numpy_fast(base: Any) -> Any:
     add_reduce, ndarray = _np.add.reduce, _np.ndarray
     max_reduce, min_reduce = _np.maximum.reduce, _np.minimum.reduce
 
+    # for an ndarray, np.sum is add.reduce with axis=None by default (small integers and bools
+    # summed in the platform integer, as add.reduce does), np.max maximum.reduce, np.min
+    # minimum.reduce: the same results, whatever the dtype
     def sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
-        if dtype is None and type(x) is ndarray and x.dtype.kind == "f":
-            return add_reduce(x, axis=axis, keepdims=keepdims)
+        if type(x) is ndarray:
+            return add_reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
         return base.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
     def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray and x.dtype.kind in "fiu":
+        if type(x) is ndarray:
             return max_reduce(x, axis=axis, keepdims=keepdims)
         return base.max(x, axis=axis, keepdims=keepdims)
 
     def min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray and x.dtype.kind in "fiu":
+        if type(x) is ndarray:
             return min_reduce(x, axis=axis, keepdims=keepdims)
         return base.min(x, axis=axis, keepdims=keepdims)
 

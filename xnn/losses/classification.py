@@ -179,8 +179,10 @@ class _ClassLoss(Loss):
         """
         if self.validate and not checked:  # reads min and max back: a device sync on a GPU
             self._check_labels(xp, labels, classes)
-        if classes - 1 > int_range(xp, labels.dtype)[1]:  # uint8 labels, 300 classes: an
-            labels = xp.astype(labels, xp.int64)          # arange in uint8 would wrap at 256
+        # uint8 labels, 300 classes: an arange in uint8 would wrap at 256 (every integer dtype
+        # holds 0..127)
+        if classes > 128 and classes - 1 > int_range(xp, labels.dtype)[1]:
+            labels = xp.astype(labels, xp.int64)
         hot = labels[:, None] == _class_range(xp, classes, labels.dtype, labels.device)
         if 0 <= self.ignore_index < classes:  # an ignored label that is also a class column
             hot = hot & ~(labels == self.ignore_index)[:, None]
@@ -273,9 +275,15 @@ class CrossEntropyLoss(_ClassLoss):
             # With validate, the one read of the labels also says whether any row is ignored;
             # if none is, sum(q) is the batch size (the float count's bits: checking the labels
             # changes no result) and each row of q sums to 1
-            every_row = self._every_label_a_class or (
-                self.validate and self._check_labels(xp, target, classes))
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
+            every_row = self._every_label_a_class
+            if not every_row and self.validate:
+                # a label in [0, classes) that is not ignored marks one column of its row: the
+                # mask's sum is the batch size exactly when every label is a class (one number
+                # read back, one sync on a GPU); otherwise check_labels says which are not
+                every_row = float(xp.sum(q)) == batch
+                if not every_row:
+                    self._check_labels(xp, target, classes)
             log_p = log_softmax(xp, pred)
             # d/dz_k (-log p_y) = p_k - [k == y]; an ignored row (all of q 0) has no gradient
             grad = (xp.exp(log_p) - q if every_row

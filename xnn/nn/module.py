@@ -280,13 +280,12 @@ class Sequential(Module):
         """Run the layers in order. ``input_grad=False``: nobody needs dL/dx (``x`` is the data);
         the first layer is told so if its forward takes ``input_grad`` (Linear's does), and
         backprop returns None."""
-        layers = self.layers
         backprops = []
-        for i, layer in enumerate(layers):
-            if i == 0 and not input_grad and accepts_input_grad(layer):
-                x, step = layer.forward(x, input_grad=False)
-            else:
+        for layer in self.layers:
+            if backprops or input_grad or not accepts_input_grad(layer):
                 x, step = layer.forward(x)
+            else:  # the first layer, told that nobody needs dL/dx
+                x, step = layer.forward(x, input_grad=False)
             backprops.append(step)
         backprops.reverse()
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .._checks import ArgumentTypeError, expect, owner_name
+from .._checks import HOST_ARRAY, ArgumentTypeError, expect, owner_name
 from ..namespace import is_array
 from ..nn.module import Parameter
 
@@ -50,8 +50,10 @@ def flag(owner: Any, name: str, value: Any) -> bool:
 def placements(params: Iterable[Parameter]) -> list[tuple]:
     """(parameter, value, dtype, shape, device) for each parameter: the value's place, which
     check_grads compares each grad with, and which an optimizer's state was made for."""
+    # None for a NumPy array's device: there is only the host, so no grad's device is read
     return [(p, p.value, getattr(p.value, "dtype", None), getattr(p.value, "shape", None),
-             getattr(p.value, "device", None)) for p in params]
+             None if type(p.value) is HOST_ARRAY else getattr(p.value, "device", None))
+            for p in params]
 
 
 def check_grads(owner: Any, placed: Sequence[tuple]) -> bool:
@@ -71,7 +73,7 @@ def check_grads(owner: Any, placed: Sequence[tuple]) -> bool:
         grad = p.grad
         if p.value is not held or grad is not None and not (
                 type(grad) is type(held) and grad.dtype == dtype and grad.shape == shape
-                and grad.device == device):
+                and (device is None or grad.device == device)):
             for i, (q, *_) in enumerate(placed):
                 if q.grad is not None:
                     check_grad(owner, i, q.value, q.grad)
