@@ -212,8 +212,9 @@ def _run_epoch(run: TrainingRun, loss: Callable, metrics: list, X: Any, y: Any,
     model, optimizer = run.model, run.optimizer
     values: list = []
     rows: list[int] = []
+    whole = len(batches) == 1  # one batch of every row: X and y themselves, not views of them
     for run.batch, (start, stop) in enumerate(batches):
-        xb, yb = X[start:stop, ...], y[start:stop, ...]
+        xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
         pred, backprop = model.forward(xb, **forward_kwargs)
         value, dpred = loss(pred, yb)
         backprop(dpred)
@@ -235,6 +236,8 @@ def _epoch_logs(xp: Any, names: list[str], values: list, rows: list[int]) -> dic
     if not values:
         return dict.fromkeys(names, math.nan)
     if len(names) == 1:
+        if len(values) == 1 and getattr(values[0], "ndim", 0) == 0:  # one step: its loss
+            return {"loss": values[0]}
         return {"loss": _mean(xp, values, rows)}
     return {name: _mean(xp, list(column), rows) for name, column in zip(names, zip(*values))}
 
@@ -287,7 +290,8 @@ class _Logbook:
         """Record an epoch's logs; returns them as floats when they are read now, else None."""
         waiting = self.waiting
         waiting.append((epoch, logs))
-        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
+        if (self.every_epoch or self.bar.enabled and self.bar.due(epoch + 1)
+                or len(waiting) == self.most_waiting):
             return self.flush()
         return None
 

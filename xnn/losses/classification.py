@@ -154,10 +154,11 @@ class _ClassLoss(Loss):
         if self.weight is not None:
             expect(self, self.weight, like=scores, dtype=None, what="weight",
                    like_what="prediction")
-        if scores.ndim != 2:
+        shape = scores.shape
+        if len(shape) != 2:
             raise ValueError(f"{type(self).__name__}: expected {self._scores} of shape "
-                             f"(batch, classes), got shape {tuple(scores.shape)}")
-        return xp, scores.shape[0], scores.shape[1]
+                             f"(batch, classes), got shape {tuple(shape)}")
+        return xp, shape[0], shape[1]
 
     def _class_weight(self, xp: Any, scores: Any) -> Any:
         """The (classes,) class weights: the given ones (checked), or ones."""
@@ -232,7 +233,7 @@ def _class_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
 
 
 def _is_labels(xp: Any, target: Any, batch: int) -> bool:
-    return target.ndim == 1 and target.shape[0] == batch and is_integral(xp, target)
+    return tuple(target.shape) == (batch,) and is_integral(xp, target)
 
 
 class CrossEntropyLoss(_ClassLoss):
@@ -272,16 +273,16 @@ class CrossEntropyLoss(_ClassLoss):
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
             # the number of labels kept (the general branch below gives the same numbers).
-            # With validate, the one read of the labels also says whether any row is ignored;
-            # if none is, sum(q) is the batch size (the float count's bits: checking the labels
-            # changes no result) and each row of q sums to 1
+            # When every label is a class, sum(q) is the batch size (the float count's bits:
+            # knowing it changes no result) and each row of q sums to 1
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
-            every_row = self._every_label_a_class
+            every_row, count = self._every_label_a_class, None
             if not every_row and self.validate:
                 # a label in [0, classes) that is not ignored marks one column of its row: the
                 # mask's sum is the batch size exactly when every label is a class (one number
                 # read back, one sync on a GPU); otherwise check_labels says which are not
-                every_row = float(xp.sum(q)) == batch
+                count = xp.sum(q)
+                every_row = float(count) == batch
                 if not every_row:
                     self._check_labels(xp, target, classes)
             log_p = log_softmax(xp, pred)
@@ -295,7 +296,8 @@ class CrossEntropyLoss(_ClassLoss):
                 return -total, grad
             if every_row:  # total / -n: the sign and the mean in one operation
                 return total / -batch, grad / batch
-            count = xp.sum(q)  # the labels kept: 0 gives a nan mean, as in torch, but no nan
+            if count is None:  # the labels kept: 0 gives a nan mean, as in torch, but no nan
+                count = xp.sum(q)
             return total / -count, grad / xp.where(count > 0, count, 1)  # gradient
         elif labels:
             weight = self._class_weight(xp, pred)
