@@ -22,7 +22,8 @@ __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "log_s
 def log_softmax(xp: Any, z: Any) -> Any:
     """log softmax over the class axis (1); shifting by the row max keeps exp() from overflowing."""
     shifted = z - xp.max(z, axis=1, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))
+    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))  # in place: made here
+    return shifted
 
 
 # --- binary ----------------------------------------------------------------------------------
@@ -287,15 +288,18 @@ class CrossEntropyLoss(_ClassLoss):
                     self._check_labels(xp, target, classes)
             log_p = log_softmax(xp, pred)
             # d/dz_k (-log p_y) = p_k - [k == y]; an ignored row (all of q 0) has no gradient
-            grad = (xp.exp(log_p) - q if every_row
-                    else xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q)
+            grad = xp.exp(log_p)  # the arithmetic below runs in place on this new array
+            if not every_row:
+                grad *= xp.sum(q, axis=1, keepdims=True)
+            grad -= q
             if self.reduction == "none":
                 return -xp.sum(q * log_p, axis=1), grad
             total = xp.sum(q * log_p)  # the mean and the sum need no per-row sums
             if self.reduction == "sum":
                 return -total, grad
             if every_row:  # total / -n: the sign and the mean in one operation
-                return total / -batch, grad / batch
+                grad /= batch
+                return total / -batch, grad
             if count is None:  # the labels kept: 0 gives a nan mean, as in torch, but no nan
                 count = xp.sum(q)
             return total / -count, grad / xp.where(count > 0, count, 1)  # gradient
