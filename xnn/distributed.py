@@ -267,8 +267,8 @@ class _Reducer:
         scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
         if world.size == 1 and scale == 1.0:
             return
-        check_grads("allreduce_gradients", placements(params))
         layout = self._layout(params)
+        check_grads("allreduce_gradients", layout.placed)
         if world.size > 1:
             self._agree(world, layout)
         for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
@@ -341,6 +341,7 @@ class _Layout:
     then a flag per grad), with a digest of the groups that the ranks compare."""
 
     def __init__(self, params: list[Parameter], shared: bool) -> None:
+        self.placed = placements(params)  # what check_grads compares the grads with
         values = {f"{i}": p.value for i, p in enumerate(params)}
         self.groups = [(key, [params[int(name)] for name in names])
                        for key, names in _groups(values).items()]
