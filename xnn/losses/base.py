@@ -33,14 +33,16 @@ class Loss:
         and dtype (and the optional weight arrays, None where absent, in the same place)."""
         xp = expect(self, pred, what="prediction")
         expect(self, target, like=pred, dtype=None, what="target", like_what="prediction")
-        if tuple(pred.shape) != tuple(target.shape):
+        if pred.shape != target.shape:
             raise ValueError(f"{type(self).__name__}: expected a target of shape "
                              f"{tuple(pred.shape)} like the prediction, got shape "
                              f"{tuple(target.shape)}")
-        expect(self, target, like=pred, what="target", like_what="prediction")
-        for name, w in (("weight", weight), ("pos_weight", pos_weight)):
-            if w is not None:
-                expect(self, w, like=pred, what=name, like_what="prediction")
+        if target.dtype != pred.dtype:  # the prediction is a float: expect names what is wrong
+            expect(self, target, like=pred, what="target", like_what="prediction")
+        if weight is not None:
+            expect(self, weight, like=pred, what="weight", like_what="prediction")
+        if pos_weight is not None:
+            expect(self, pos_weight, like=pred, what="pos_weight", like_what="prediction")
         return xp
 
     def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None,
