@@ -258,9 +258,11 @@ class _Reducer:
         self.layout: tuple = ((), None)  # (ids of the parameters and values, _Layout)
 
     def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
-               weight: float | None) -> None:
+               weight: float | None, listed: bool = False) -> None:
+        """``listed``: ``model_or_params`` is a list of Parameters already (an optimizer's)."""
         world = _initialized("allreduce_gradients()")
-        params = (model_or_params.parameters() if isinstance(model_or_params, Module)
+        params = (model_or_params if listed else model_or_params.parameters()
+                  if isinstance(model_or_params, Module)
                   else parameter_list("allreduce_gradients", model_or_params))
         if weight is not None:
             weight = number("allreduce_gradients", "weight", weight, low=0)
@@ -302,17 +304,17 @@ class _Reducer:
         shareable = world.one_machine() and layout.shareable
         ready = shareable and all(key in self.sums and self.sums[key].n == n
                                   for key, n in layout.lengths)
-        mine = np.asarray([layout.digest, -layout.digest, 0 if ready else 1,
-                           0 if shareable else 1], dtype=np.int64)
-        most = np.empty_like(mine)
-        world.comm.Allreduce(mine, most, op=_max())
-        if most[0] != layout.digest or -most[1] != layout.digest:
+        vote = layout.vote  # digest, -digest, then whether this rank needs windows, cannot share
+        vote[2], vote[3] = not ready, not shareable
+        world.comm.Allreduce(vote, layout.votes, op=_max())
+        digest, negated, make, cannot = layout.votes.tolist()
+        if digest != layout.digest or -negated != layout.digest:
             raise _every_rank(ValueError(
                 f"allreduce_gradients: the ranks' parameters differ (how many, their sizes or "
                 f"dtypes); this rank {world.rank} has {layout.describe()}"))
-        if most[3]:  # some rank cannot share (another machine, a GPU): MPI_Allreduce for all
+        if cannot:  # some rank cannot share (another machine, a GPU): MPI_Allreduce for all
             self.sums = {}
-        elif most[2]:  # some rank has no window of the size: every rank makes new ones
+        elif make:  # some rank has no window of the size: every rank makes new ones
             _old_windows.extend(self.sums.values())  # grads may still view them: never freed
             self.sums = {key: _SharedSum(world, key[1], n) for key, n in layout.lengths}
 
@@ -350,6 +352,9 @@ class _Layout:
         self.lengths = [(key, sum(sizes) + len(sizes)) for key, sizes in self.sizes]
         self.digest = int.from_bytes(hashlib.blake2b(repr(self.sizes).encode(),
                                                      digest_size=7).digest(), "little")
+        # what _Reducer._agree sends (and receives): made once, as reduce runs every step
+        self.vote = np.asarray([self.digest, -self.digest, 0, 0], dtype=np.int64)
+        self.votes = np.empty_like(self.vote)
         self.shareable = shared and all(_shareable(group[0].value) for _, group in self.groups)
 
     def describe(self) -> str:
@@ -596,13 +601,13 @@ class DistributedOptimizer(Optimizer):
 
     def reduce_gradients(self, weight: float | None = None) -> None:
         """Reduce the gradients now (see allreduce_gradients); the next step() will not."""
-        self._reducer.reduce(self.optimizer.params, self.average, weight)
+        self._reducer.reduce(self.optimizer.params, self.average, weight, listed=True)
         self._reduced = True
 
     def step(self) -> None:
         """Reduce the gradients over the ranks (unless reduce_gradients() just did), then step."""
         if not self._reduced:
-            self._reducer.reduce(self.optimizer.params, self.average, None)
+            self._reducer.reduce(self.optimizer.params, self.average, None, listed=True)
         self._reduced = False
         self.optimizer.step()
 
