@@ -20,7 +20,7 @@ def owner_name(owner: Any) -> str:
 
 # NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
 # comparison (two property reads) on every call
-_HOST_XP = compute_namespace(host_backend().xp.empty(0))
+_HOST_XP = HOST_XP = compute_namespace(host_backend().xp.empty(0))
 # the host's array type: one device, so its arrays' devices need no comparing
 HOST_ARRAY = type(host_backend().xp.empty(0))
 # (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the

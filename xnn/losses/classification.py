@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import (check_labels, expect, int_range, integer, is_integral, number,
-                       read_numbers)
+from .._checks import (HOST_XP, check_labels, expect, int_range, integer, is_integral,
+                       number, read_numbers)
 from ..backend import dtype_name
 from ..nn.activations import sigmoid
 from .base import Loss, check_broadcasts, check_weight
@@ -278,10 +278,14 @@ class CrossEntropyLoss(_ClassLoss):
             # knowing it changes no result) and each row of q sums to 1
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
             every_row, count = self._every_label_a_class, None
-            if not every_row and self.validate:
-                # a label in [0, classes) that is not ignored marks one column of its row: the
-                # mask's sum is the batch size exactly when every label is a class (one number
-                # read back, one sync on a GPU); otherwise check_labels says which are not
+            if not every_row and self.validate and xp is not HOST_XP:
+                # on a device the read is the cost: the labels' range in one transfer
+                every_row = self._check_labels(xp, target, classes)
+            elif not every_row and self.validate:
+                # on the host a read costs nothing and a reduction is the cost: a label in
+                # [0, classes) that is not ignored marks one column of its row, so the mask's
+                # sum is the batch size exactly when every label is a class; otherwise
+                # check_labels says which are not
                 count = xp.sum(q)
                 every_row = float(count) == batch
                 if not every_row:
