@@ -109,6 +109,10 @@ RETRIES = 2       # a disturbed run is measured again, at most this many more ti
 disturbed_runs = 0
 
 
+# fresh sets of data and trainers for a scaling point whose step is under a millisecond
+SETS = 5
+
+
 def timed(trainer: Any) -> tuple[float, float]:
     """Seconds of one whole training from the initial weights, and its final loss.
 
@@ -487,30 +491,46 @@ WIDTHS = (16, 64, 256, 1024, 4096)
 
 
 def _step_time(sizes: tuple[int, ...], batch: int, repeats: int,
-               target: Target = CPU) -> dict[str, float]:
+               target: Target = CPU) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds per step of each implementation on a ReLU MLP with cross-entropy and SGD with
-    momentum: the fastest of ``repeats`` interleaved runs of enough steps to last ~0.1 s (a
-    sweep of shapes, so the estimate least moved by a shared machine)."""
+    momentum (the fastest of ``repeats`` interleaved runs of enough steps to last ~0.1 s), and
+    xnn's ratio to each other implementation (see below).
+
+    The ratio is taken per round (each implementation once, back to back), and the median of
+    the rounds is kept: a fastest-of-N on each side apart can pair a moment when this shared
+    machine ran fast for one with a slow one for the other. Where a step is shorter than a
+    millisecond the whole measurement is made on ``SETS`` fresh sets of data and trainers:
+    there, where the arrays happen to lie in memory moves one set's ratio by up to 10-30%
+    (width 16: 1.10 to 1.28, once 1.57, over 30 sets of the same code)."""
     mults = sum(i * o for i, o in zip(sizes[:-1], sizes[1:]))
     # seconds, roughly: the GEMMs at ~30 GFLOP/s, the update streaming the parameters, overhead
     estimate = 6 * batch * mults / 3e10 + mults * 2e-9 + 1e-4
     steps = int(min(max(0.1 / estimate, 3), 200))
-    w = W.Workload("scaling", sizes, "relu", "none", "cross_entropy", "sgd_momentum", 1e-3,
-                   epochs=1, batch_size=batch, shuffle=False,
-                   data=W._mlp_data(batch * steps, sizes[0], sizes[-1]))
-    w, X, y, weights = W.load(w)
-    orders = W.batch_orders(w)
-    trainers = {n: make(w, X, y, weights, orders)
-                for n, make in target.implementations(extras=False).items()}
-    for t in trainers.values():
-        t.reset()
-        t.run(max_steps=2)
-    names = list(trainers)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            times[name].append(target.time(name, trainers[name])[0] / steps)
-    return {n: min(v) for n, v in times.items()}
+    times: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
+    for _ in range(SETS if estimate < 1e-3 else 1):
+        w = W.Workload("scaling", sizes, "relu", "none", "cross_entropy", "sgd_momentum", 1e-3,
+                       epochs=1, batch_size=batch, shuffle=False,
+                       data=W._mlp_data(batch * steps, sizes[0], sizes[-1]))
+        w, X, y, weights = W.load(w)
+        orders = W.batch_orders(w)
+        trainers = {n: make(w, X, y, weights, orders)
+                    for n, make in target.implementations(extras=False).items()}
+        for t in trainers.values():
+            t.reset()
+            t.run(max_steps=2)
+        names = list(trainers)
+        for r in range(repeats):
+            took = {name: target.time(name, trainers[name])[0] / steps
+                    for name in names[r % len(names):] + names[:r % len(names)]}
+            for name, seconds in took.items():
+                times.setdefault(name, []).append(seconds)
+            for name in names:
+                if name != "xnn":
+                    ratios.setdefault(f"xnn/{name}", []).append(took["xnn"] / took[name])
+        del trainers
+    return ({n: min(v) for n, v in times.items()},
+            {key: statistics.median(v) for key, v in ratios.items()})
 
 
 def bench_scaling(quick: bool, repeats: int, target: Target = CPU) -> dict[str, Any]:
@@ -518,8 +538,22 @@ def bench_scaling(quick: bool, repeats: int, target: Target = CPU) -> dict[str, 
     widths = WIDTHS[::2] if quick else WIDTHS
     by_batch = {b: _step_time((784, 1024, 1024, 10), b, repeats, target) for b in batches}
     by_width = {d: _step_time((d, d, d, 10), 64, repeats, target) for d in widths}
-    return {"batch": {"network": "784-1024-1024-10", "points": by_batch},
-            "width": {"network": "w-w-w-10, batch 64", "points": by_width}}
+    return {"batch": {"network": "784-1024-1024-10",
+                      "points": {b: best for b, (best, _) in by_batch.items()},
+                      "ratios": {b: paired for b, (_, paired) in by_batch.items()}},
+            "width": {"network": "w-w-w-10, batch 64",
+                      "points": {d: best for d, (best, _) in by_width.items()},
+                      "ratios": {d: paired for d, (_, paired) in by_width.items()}}}
+
+
+def _ratio(scaling_part: dict[str, Any], size: Any, other: str) -> float:
+    """xnn's step time over ``other``'s at ``size``: the median of the rounds' ratios (results
+    from before they were recorded: the fastest times' ratio)."""
+    ratios = scaling_part.get("ratios", {}).get(size)
+    if ratios and f"xnn/{other}" in ratios:
+        return ratios[f"xnn/{other}"]
+    point = scaling_part["points"][size]
+    return point["xnn"] / point[other]
 
 
 def overhead_bound_until(points: dict[int, dict[str, float]], impl: str) -> int | None:
@@ -552,7 +586,7 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> None:
             top.loglog(sizes, [points[s][impl] * 1e3 for s in sizes], marker=marker,
                        color=color, label=impl, base=2)
         for other, ls in zip(names[1:], ("-", "--")):
-            bottom.semilogx(sizes, [points[s]["xnn"] / points[s][other] for s in sizes],
+            bottom.semilogx(sizes, [_ratio(scaling[key], s, other) for s in sizes],
                             ls, marker="o", color=styles[other][0], label=f"xnn / {other}",
                             base=2)
         bottom.axhline(1.0, color="gray", lw=0.8)
@@ -684,13 +718,14 @@ def report(results: dict[str, Any]) -> str:
             pts = sc[key]["points"]
             lines.append("")
             lines.append(f"step time by {label} ({sc[key]['network']}), ms, fastest of "
-                         f"{results['repeats']} runs:")
+                         f"{results['repeats']} runs; ratios: median over the runs of xnn's "
+                         f"time / the other's in the same run:")
             head = [label, *main, *(f"xnn/{ref}" for ref in refs)]
             table = [head, ["---"] * len(head)]
             for s in sorted(pts, key=int):
                 p = pts[s]
                 table.append([str(s), *(f"{p[n] * 1e3:.3f}" for n in main),
-                              *(f"{p['xnn'] / p[ref]:.2f}" for ref in refs)])
+                              *(f"{_ratio(sc[key], s, ref):.2f}" for ref in refs)])
             lines += _markdown(table)
             ends = {impl: overhead_bound_until({int(k): v for k, v in pts.items()}, impl)
                     for impl in main}

@@ -51,16 +51,17 @@ class Linear(Module):
     def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
         """``input_grad=False``: the caller will not use dL/dx (``x`` is the data), so backprop
         skips ``dy @ weight.T`` (a third of the layer's backward work) and returns None."""
-        w = self.weight.value
+        weight, bias = self.weight, self.bias
+        w = weight.value
         xp = expect(self, x, like=w, ndim=2, features=self.in_features)
         y = xp.matmul(x, w)
-        if self.bias is not None:
-            y += self.bias.value  # in place: y was just made here and nothing else holds it
+        if bias is not None:
+            y += bias.value  # in place: y was just made here and nothing else holds it
 
         def backprop(dy: Any) -> Any:
-            self.weight.accumulate(x.T @ dy)                # dL/dW = x^T dy
-            if self.bias is not None:
-                self.bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
+            weight.accumulate(x.T @ dy)                # dL/dW = x^T dy
+            if bias is not None:
+                bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
             return xp.matmul(dy, w.T) if input_grad else None  # dL/dx = dy W^T
 
         return y, backprop
