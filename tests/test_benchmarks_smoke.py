@@ -227,3 +227,32 @@ def test_gpu_path_times_every_run_with_events_and_its_report_renders():
     assert "| 1          | 2.000 | 1.000 | 4.000 | 2.00     | 0.50      |" in text
     assert "ok" not in text and "MISS" not in text and "RSS" not in text  # no CPU targets
     assert set(results["memory"]["implementations"]) == {"xnn", "cupy", "torch"}
+
+
+class _ScriptedTarget:
+    """A CPU-shaped target whose runs take scripted seconds: ``seconds[name]`` in turn."""
+
+    def __init__(self, seconds: dict[str, list[float]]) -> None:
+        self.seconds = {name: iter(values) for name, values in seconds.items()}
+
+    def implementations(self, extras: bool) -> dict:
+        return {name: W.IMPLEMENTATIONS[name] for name in ("xnn", "numpy")}
+
+    def time(self, name: str, trainer) -> tuple[float, float]:
+        return next(self.seconds[name]), 0.0
+
+
+def test_a_scaling_ratio_is_the_median_of_rounds_not_the_fastest_of_each_side():
+    # a small step (under 1 ms) is measured on SETS fresh sets of 3 rounds; one round caught
+    # the hand-written side in a fast moment (0.5), which the fastest-of-each ratio would report
+    rounds = 3 * bench.SETS
+    target = _ScriptedTarget({"xnn": [1.2] * rounds,
+                              "numpy": [0.5] + [1.0] * (rounds - 1)})
+    best, ratios = bench._step_time((4, 4, 4, 2), 8, 3, target)
+    steps = 200  # the step count a tiny network gets (the most)
+    assert best == pytest.approx({"xnn": 1.2 / steps, "numpy": 0.5 / steps})
+    assert ratios == pytest.approx({"xnn/numpy": 1.2})
+    assert next(target.seconds["xnn"], None) is None  # every set's every round ran
+    part = {"points": {16: best}, "ratios": {16: ratios}}
+    assert bench._ratio(part, 16, "numpy") == pytest.approx(1.2)
+    assert bench._ratio({"points": {16: best}}, 16, "numpy") == pytest.approx(2.4)  # old results
