@@ -34,7 +34,7 @@ class Shards:
         self.comm = distributed._world.comm
         _agree(self.comm, self.size, settings)
         distributed.broadcast_parameters(model)
-        self.reducer = distributed.fit_reducer
+        self.reducer = distributed._fit_reducer
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
         summed = getattr(loss, "reduction", "mean") == "sum"  # a sum adds up, a mean weighs
         self.shares, self.weights = [], []

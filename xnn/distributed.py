@@ -499,7 +499,7 @@ _old_windows: list[_SharedSum] = []
 
 # fit's reducer, one for every distributed fit (each rank's fits run together), so that its
 # shared-memory window is made once, not once per fit: windows are freed only at exit
-fit_reducer = _Reducer(shared=True)
+_fit_reducer = _Reducer(shared=True)
 
 
 def _in_place() -> Any:
