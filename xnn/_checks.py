@@ -20,7 +20,7 @@ def owner_name(owner: Any) -> str:
 
 # NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
 # comparison (two property reads) on every call
-_HOST_XP = HOST_XP = compute_namespace(host_backend().xp.empty(0))
+HOST_XP = compute_namespace(host_backend().xp.empty(0))
 # the host's array type: one device, so its arrays' devices need no comparing
 HOST_ARRAY = type(host_backend().xp.empty(0))
 # (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
@@ -55,7 +55,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     if xp is None:
         xp = _namespace_of(owner, x, what)
     if like is not None and (type(x) is not type(like)
-                             or (xp is not _HOST_XP and x.device != like.device)):
+                             or (xp is not HOST_XP and x.device != like.device)):
         _check_place(owner, xp, x, like, what, like_what, fix)
     if shape is not None or ndim is not None or features is not None:
         got = x.shape  # read once: an array's attributes cost more than the comparisons
@@ -156,7 +156,7 @@ def check_one_place(owner: Any, named: list[tuple[str, Any]],
     first, a0 = named[0]
     xp = _namespace_of(owner, a0, first)
     for what, a in named[1:]:
-        if type(a) is not type(a0) or (xp is not _HOST_XP and a.device != a0.device):
+        if type(a) is not type(a0) or (xp is not HOST_XP and a.device != a0.device):
             _check_place(owner, _namespace_of(owner, a, what), a, a0, what, first, fix)
 
 
@@ -249,7 +249,7 @@ def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
 
 def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
     """0-d device values as host numbers, all in one transfer: one sync on a GPU."""
-    if xp is _HOST_XP:  # already on the host: no stack and copy (15 us of a small loss)
+    if xp is HOST_XP:  # already on the host: no stack and copy (15 us of a small loss)
         return tuple(values)
     return tuple(to_numpy(xp.stack(values)))
 
@@ -279,7 +279,7 @@ def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
     """
     if labels.shape[0] == 0:
         return False
-    if xp is _HOST_XP:  # nothing to transfer: read the range directly
+    if xp is HOST_XP:  # nothing to transfer: read the range directly
         lo, hi = int(xp.min(labels)), int(xp.max(labels))
         on_device, kept = False, ()
     else:

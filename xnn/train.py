@@ -236,8 +236,6 @@ def _epoch_logs(xp: Any, names: list[str], values: list, rows: list[int]) -> dic
     if not values:
         return dict.fromkeys(names, math.nan)
     if len(names) == 1:
-        if len(values) == 1 and getattr(values[0], "ndim", 0) == 0:  # one step: its loss
-            return {"loss": values[0]}
         return {"loss": _mean(xp, values, rows)}
     return {name: _mean(xp, list(column), rows) for name, column in zip(names, zip(*values))}
 
@@ -290,8 +288,7 @@ class _Logbook:
         """Record an epoch's logs; returns them as floats when they are read now, else None."""
         waiting = self.waiting
         waiting.append((epoch, logs))
-        if (self.every_epoch or self.bar.enabled and self.bar.due(epoch + 1)
-                or len(waiting) == self.most_waiting):
+        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
             return self.flush()
         return None
 
