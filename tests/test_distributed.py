@@ -177,7 +177,7 @@ def test_one_process_distributed_fit_is_plain_fit(backend, fresh_world):
 
 def test_fit_refuses_a_distributed_flag_that_is_not_a_bool(fresh_world):
     model = nn.Linear(2, 1)
-    with pytest.raises(TypeError, match="fit: distributed must be True or False, got 'yes'"):
+    with pytest.raises(TypeError, match="fit: distributed must be True or False, got str 'yes'"):
         xnn.fit(model, np.zeros((4, 2)), np.zeros((4, 1)), loss=xnn.losses.MSELoss(),
                 optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=1,
                 progress=False, distributed="yes")

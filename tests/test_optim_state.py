@@ -120,10 +120,10 @@ def _entry(key, i, value):
 INCONSISTENT = {
     "amsgrad a str": ("Adam", _hyper(amsgrad="no"), TypeError,
                       r"^Adam: amsgrad must be True or False, got str 'no'"),
-    "amsgrad 1": ("Adam", _hyper(amsgrad=1), TypeError, "amsgrad must be True or False"),
+    "amsgrad 2": ("Adam", _hyper(amsgrad=2), TypeError, "amsgrad must be True or False"),
     "amsgrad None": ("AdamW", _hyper(amsgrad=None), TypeError, "AdamW: amsgrad must be True"),
     "nesterov a str": ("SGD", _hyper(nesterov="yes"), TypeError, "SGD: nesterov must be True"),
-    "centered 0": ("RMSprop", _hyper(centered=0), TypeError, "RMSprop: centered must be True"),
+    "centered 0.0": ("RMSprop", _hyper(centered=0.0), TypeError, "RMSprop: centered must be True"),
     "step None beside moments": ("Adam", _entry("step", 0, None), ValueError,
                                  r"^Adam.load_state_dict: parameter 0 has 'exp_avg', "
                                  r"'exp_avg_sq', 'max_exp_avg_sq' but no 'step'"),
@@ -265,7 +265,7 @@ ASSIGNMENTS = [  # (optimizer, attribute, value, error, message)
     ("Adam", "betas", (0.9, 1.0), ValueError, r"Adam: betas\[1\] must be a number in \[0, 1\)"),
     ("Adam", "amsgrad", "yes", TypeError, "Adam: amsgrad must be True or False"),
     ("SGD", "momentum", 0.0, ValueError, "SGD: nesterov=True needs momentum > 0"),
-    ("SGD", "nesterov", 1, TypeError, "SGD: nesterov must be True or False"),
+    ("SGD", "nesterov", 0.5, TypeError, "SGD: nesterov must be True or False"),
     ("Adagrad", "initial_accumulator_value", 1e300, ValueError, "overflows parameter 0's float32"),
     ("RMSprop", "alpha", -0.5, ValueError, "RMSprop: alpha must be a number in"),
     ("AdamW", "initial_lr", -1.0, ValueError, "AdamW: initial_lr must be a number in"),

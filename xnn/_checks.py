@@ -11,7 +11,7 @@ from typing import Any
 from .backend import backend_of, device_label, host_backend, to_numpy
 from .namespace import _COMPUTE_NAMESPACES, compute_namespace, dtype_name, is_array
 
-__all__ = ["expect", "number", "integer", "ArgumentTypeError", "check_labels"]
+__all__ = ["expect", "number", "integer", "flag", "ArgumentTypeError", "check_labels"]
 
 
 def owner_name(owner: Any) -> str:
@@ -229,6 +229,20 @@ def integer(owner: Any, name: str, value: Any, *, low: int | None = None,
             wanted = f"an int in [{low}, {high}]"
         raise ValueError(f"{owner_name(owner)}: {name} must be {wanted}, got {value!r}")
     return value
+
+
+def flag(owner: Any, name: str, value: Any) -> bool:
+    """``value`` as a Python bool, for an on/off argument: True or False (NumPy's booleans and
+    the ints 1 and 0 too). TypeError (ArgumentTypeError) for anything else, which would
+    otherwise be read as truthy ("no", 0.5) or fail later (None)."""
+    if value is True or value is False:
+        return value
+    kind = type(value)
+    numpy_bool = kind.__module__ == "numpy" and kind.__name__ == "bool"  # not an Integral
+    if numpy_bool or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
+                            f"{kind.__name__} {value!r}")
 
 
 _INT_RANGES: dict[tuple[Any, Any], tuple[int, int]] = {}

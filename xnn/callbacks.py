@@ -15,7 +15,7 @@ import os
 import warnings
 from typing import Any, Callable
 
-from ._checks import expect, integer, number
+from ._checks import expect, flag, integer, number
 from .backend import asarray, backend_of
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
@@ -132,7 +132,8 @@ class ModelCheckpoint(Callback):
             raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got "
                             f"{type(path).__name__}")
         self.path = str(path)
-        self.save_best_only, self.save_optimizer = bool(save_best_only), bool(save_optimizer)
+        self.save_best_only = flag(self, "save_best_only", save_best_only)
+        self.save_optimizer = flag(self, "save_optimizer", save_optimizer)
         self.tracker = _Monitor("ModelCheckpoint", monitor, mode)
         self.saved: list[str] = []
 

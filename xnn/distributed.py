@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._checks import integer, number
+from ._checks import flag, integer, number
 from .backend import asarray, backend_of, dtype_name, to_numpy
 from .extras import install_hint
 from .namespace import array_namespace
@@ -231,13 +231,8 @@ def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: 
     gradient). A grad that is None on a rank counts as zeros there; it stays None only where
     it is None on every rank (or comes only from ranks of weight 0).
     """
-    _check_average("allreduce_gradients", average)
+    average = flag("allreduce_gradients", "average", average)
     _Reducer().reduce(model_or_params, average, weight)
-
-
-def _check_average(owner: str, average: Any) -> None:
-    if not isinstance(average, (bool, np.bool_)):  # "no" would average: bool("no") is True
-        raise TypeError(f"{owner}: average must be True or False, got {average!r}")
 
 
 class _Reducer:
@@ -581,10 +576,10 @@ class DistributedOptimizer(Optimizer):
         if not isinstance(optimizer, Optimizer) or isinstance(optimizer, DistributedOptimizer):
             raise TypeError(f"DistributedOptimizer: expected an xnn optimizer to wrap, got "
                             f"{type(optimizer).__name__}")
-        _check_average("DistributedOptimizer", average)
+        average = flag("DistributedOptimizer", "average", average)
         init()
         object.__setattr__(self, "optimizer", optimizer)
-        object.__setattr__(self, "average", bool(average))
+        object.__setattr__(self, "average", average)
         object.__setattr__(self, "_reduced", False)
         object.__setattr__(self, "_reducer", _Reducer(shared=True))
 

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np  # checkpoints are read and written on the host
 
 from . import _io_v01, random
+from ._checks import flag
 from .architecture import ArchitectureError, build, describe
 from .backend import Backend, _load, asarray, dtype_name, get_backend, to_numpy, use_backend
 from .nn.module import Module
@@ -340,8 +341,7 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     shuffles (``fit(seed=None)``) and dropout masks continue as in an uninterrupted run.
     """
     path = _path("xnn.load", path)
-    if not isinstance(restore_rng, (bool, np.bool_)):
-        raise TypeError(f"xnn.load: restore_rng must be True or False, got {restore_rng!r}")
+    restore_rng = flag("xnn.load", "restore_rng", restore_rng)
     meta, arrays, v01 = _read(path)
     target = get_backend() if backend is None else _load(backend)
     if restore_rng:

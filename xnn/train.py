@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from . import random
-from ._checks import integer, number
+from ._checks import flag, integer, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, host_backend,
                       is_array, to_numpy)
 from .random import host_generator
@@ -110,9 +110,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if batch_size is not None:
         batch_size = integer("fit", "batch_size", batch_size, low=1)
     seed = check_seed("fit", seed)
-    _check_flag("shuffle", shuffle)
-    _check_flag("progress", progress)
-    _check_flag("distributed", distributed)
+    shuffle = flag("fit", "shuffle", shuffle)
+    progress = flag("fit", "progress", progress)
+    distributed = flag("fit", "distributed", distributed)
     _check_loss("fit", loss)
     _check_steps("optimizer", optimizer)
     if scheduler is not None:
@@ -376,12 +376,6 @@ def _model_backend(model: Module, owner: str) -> tuple[Backend, Any]:
         raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
     value = params[0].value
     return backend_of(value), value.dtype
-
-
-def _check_flag(name: str, value: Any) -> None:
-    """True or False (1, 0 and NumPy's booleans too): progress="no" would show the bar."""
-    if isinstance(value, (str, bytes, float)) or value not in (True, False):
-        raise TypeError(f"fit: {name} must be True or False, got {value!r}")
 
 
 def _check_loss(owner: str, loss: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import (HOST_XP, check_labels, expect, int_range, integer, is_integral,
+from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, is_integral,
                        number, read_numbers)
 from ..backend import dtype_name
 from ..nn.activations import sigmoid
@@ -63,7 +63,7 @@ class BCELoss(_ElementWeights):
                  validate: bool = True) -> None:
         super().__init__(reduction)
         self.weight = check_weight(self, "weight", weight)
-        self.validate = bool(validate)
+        self.validate = flag(self, "validate", validate)
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
         xp = self._namespace(pred, target, self.weight)
@@ -145,7 +145,7 @@ class _ClassLoss(Loss):
         super().__init__(reduction)
         self.weight = check_weight(self, "weight", weight)
         self.ignore_index = integer(self, "ignore_index", ignore_index)
-        self.validate = bool(validate)
+        self.validate = flag(self, "validate", validate)
 
     def _check_scores(self, scores: Any, target: Any) -> tuple[Any, int, int]:
         """(namespace, batch, classes) after checking the scores are a 2-D float array, and

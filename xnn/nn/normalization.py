@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .._checks import expect, integer, number
+from .._checks import expect, flag, integer, number
 from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
@@ -61,8 +61,8 @@ class BatchNorm1d(Module):
         self.eps = number(self, "eps", eps, low=0.0, low_open=True)
         self.momentum = (None if momentum is None else
                          number(self, "momentum", momentum, low=0.0, high=1.0))
-        self.affine = bool(affine)
-        self.track_running_stats = bool(track_running_stats)
+        self.affine = flag(self, "affine", affine)
+        self.track_running_stats = flag(self, "track_running_stats", track_running_stats)
         shape = (num_features,)
         self.weight = Parameter(ones(shape, dtype)) if affine else None
         self.bias = Parameter(zeros(shape, dtype)) if affine else None
@@ -159,7 +159,7 @@ class LayerNorm(Module):
             (normalized_shape,) = normalized_shape
         self.normalized_shape = (integer(self, "normalized_shape", normalized_shape, low=1),)
         self.eps = number(self, "eps", eps, low=0.0, low_open=True)
-        self.elementwise_affine = bool(elementwise_affine)
+        self.elementwise_affine = flag(self, "elementwise_affine", elementwise_affine)
         shape = self.normalized_shape
         self.weight = Parameter(ones(shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(zeros(shape, dtype)) if elementwise_affine and bias else None

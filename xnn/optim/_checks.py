@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .._checks import HOST_ARRAY, ArgumentTypeError, expect, owner_name
+from .._checks import HOST_ARRAY, expect, flag, owner_name
 from ..namespace import is_array
 from ..nn.module import Parameter
 
@@ -36,15 +36,6 @@ def parameter_list(owner: Any, params: Iterable[Parameter] | Parameter) -> list[
             raise TypeError(f"{name}: item {i} of params is a {type(p).__name__}, "
                             f"not a Parameter (pass model.parameters())")
     return items
-
-
-def flag(owner: Any, name: str, value: Any) -> bool:
-    """``value`` if it is True or False; TypeError (ArgumentTypeError) for anything else, which
-    would otherwise be read as truthy ("no", 0.5) or fail later (None)."""
-    if value is True or value is False:
-        return value
-    raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
-                            f"{type(value).__name__} {value!r}")
 
 
 def placements(params: Iterable[Parameter]) -> list[tuple]:
