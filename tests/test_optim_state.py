@@ -1,6 +1,7 @@
 """Optimizer state on every backend: per-parameter dicts under torch's names, loads that check
-everything before they change anything, hyperparameters checked when assigned, and state that
-follows its parameters to another backend, device or dtype."""
+everything (through the constructor's checks) before they change anything, hyperparameters
+checked by the constructor and lr when assigned, and state that follows its parameters to
+another backend, device or dtype."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 import xnn
 from xnn import nn, optim
+from xnn._checks import number
 from xnn.backend import BackendUnavailableError, array_namespace, backend_of
 from xnn.nn import Parameter
 from xnn.optim import schedules
@@ -153,6 +155,10 @@ INCONSISTENT = {
                                   "nesterov=True needs momentum > 0"),
     "a str initial_lr": ("SGD", _hyper(initial_lr="0.1"), TypeError,
                          "SGD: initial_lr must be a real number"),
+    "a negative initial_lr": ("AdamW", _hyper(initial_lr=-1.0), ValueError,
+                              "AdamW: initial_lr must be a number in"),
+    "an alpha below 0": ("RMSprop", _hyper(alpha=-0.5), ValueError,
+                         "RMSprop: alpha must be a number in"),
 }
 
 
@@ -230,7 +236,7 @@ def test_loaded_torch_state_that_requires_grad_is_detached():
         assert not any(p.value.requires_grad for p in params)
 
 
-# --- hyperparameters are checked when assigned ----------------------------------------------
+# --- lr is checked when assigned, every hyperparameter by the constructor -----------------------
 
 @pytest.mark.parametrize("scalar", [np.float64, np.float32, np.int64])
 def test_numpy_scalar_lr_set_by_hand_becomes_a_python_float(backend, scalar, tmp_path):
@@ -258,38 +264,81 @@ def test_lr_a_schedule_computes_from_numpy_scalars_is_a_python_float(backend):
     assert type(opt.initial_lr) is float
 
 
-ASSIGNMENTS = [  # (optimizer, attribute, value, error, message)
-    ("Adam", "lr", -1.0, ValueError, r"^Adam: lr must be a number in \[0, inf\), got -1.0"),
-    ("Adam", "lr", "0.1", TypeError, r"^Adam: lr must be a real number, got str '0.1'"),
-    ("Adam", "lr", float("nan"), ValueError, "Adam: lr must be a number"),
+LR_ASSIGNMENTS = [  # (value, error, message)
+    (-1.0, ValueError, r"^Adam: lr must be a number in \[0, inf\), got -1.0"),
+    ("0.1", TypeError, r"^Adam: lr must be a real number, got str '0.1'"),
+    (float("nan"), ValueError, "Adam: lr must be a number"),
+]
+
+
+@pytest.mark.parametrize(("value", "error", "message"), LR_ASSIGNMENTS,
+                         ids=[repr(v) for v, _, _ in LR_ASSIGNMENTS])
+def test_refused_lr_raises_and_changes_nothing(backend, value, error, message):
+    cls, kwargs = CONFIGS["Adam"]
+    params = _params(dtype="float32")
+    opt = cls(params, **kwargs)
+    _train(opt, params, 0, 2)
+    before = _snapshot(opt, params)
+    with pytest.raises(error, match=message):
+        opt.lr = value
+    assert _snapshot(opt, params) == before
+
+
+REFUSED = [  # (optimizer, hyperparameter, value, error, message)
     ("Adam", "betas", (0.9, 1.0), ValueError, r"Adam: betas\[1\] must be a number in \[0, 1\)"),
     ("Adam", "amsgrad", "yes", TypeError, "Adam: amsgrad must be True or False"),
     ("SGD", "momentum", 0.0, ValueError, "SGD: nesterov=True needs momentum > 0"),
     ("SGD", "nesterov", 0.5, TypeError, "SGD: nesterov must be True or False"),
     ("Adagrad", "initial_accumulator_value", 1e300, ValueError, "overflows parameter 0's float32"),
     ("RMSprop", "alpha", -0.5, ValueError, "RMSprop: alpha must be a number in"),
-    ("AdamW", "initial_lr", -1.0, ValueError, "AdamW: initial_lr must be a number in"),
 ]
 
 
-@pytest.mark.parametrize(("name", "attr", "value", "error", "message"), ASSIGNMENTS,
-                         ids=[f"{n}.{a}={v!r}" for n, a, v, _, _ in ASSIGNMENTS])
-def test_refused_assignment_raises_and_changes_nothing(backend, name, attr, value, error,
-                                                       message):
+@pytest.mark.parametrize(("name", "attr", "value", "error", "message"), REFUSED,
+                         ids=[f"{n}.{a}={v!r}" for n, a, v, _, _ in REFUSED])
+def test_constructor_refuses_a_hyperparameter_out_of_range_or_of_the_wrong_type(
+        backend, name, attr, value, error, message):
     cls, kwargs = CONFIGS[name]
-    params = _params(dtype="float32")
-    opt = cls(params, **kwargs)
-    _train(opt, params, 0, 2)
-    before = _snapshot(opt, params)
     with pytest.raises(error, match=message):
-        setattr(opt, attr, value)
-    assert _snapshot(opt, params) == before
+        cls(_params(dtype="float32"), **{**kwargs, attr: value})
 
 
-def test_assigned_betas_become_a_tuple_of_floats():
-    opt = optim.Adam(_params())
-    opt.betas = [np.float32(0.5), 0]
+def test_betas_become_a_tuple_of_floats():
+    opt = optim.Adam(_params(), betas=[np.float32(0.5), 0])
     assert opt.betas == (0.5, 0.0) and all(type(b) is float for b in opt.betas)
+
+
+class _Scaled(optim.Optimizer):
+    """An optimizer written outside xnn: p <- p - lr * scale * g, scale > 0."""
+
+    hyperparameters = ("lr", "scale")
+
+    def __init__(self, params, lr=0.1, scale=1.0):
+        super().__init__(params, lr)
+        self.scale = number(self, "scale", scale, low=0, low_open=True)
+
+    def _update(self, params, states):
+        for p in params:
+            if p.grad is not None:
+                p.value = p.value - self.lr * self.scale * p.grad
+
+
+def test_a_new_optimizers_constructor_checks_its_loaded_state(backend, tmp_path):
+    """load_state_dict and xnn.load run the constructor's checks: nothing else to write."""
+    params = _params()
+    opt = _Scaled(params, scale=2.0)
+    _train(opt, params, 0, 1)
+    good = opt.state_dict()
+    assert good["hyperparameters"] == {"lr": 0.1, "scale": 2.0, "initial_lr": None}
+    fresh = _Scaled(params)
+    fresh.load_state_dict(good)
+    assert fresh.scale == 2.0 and fresh.steps == 1
+    with pytest.raises(ValueError, match=r"^_Scaled: scale must be a number in \(0, inf\)"):
+        fresh.load_state_dict(_hyper(scale=0.0)(good))
+    assert fresh.scale == 2.0
+    model = nn.Linear(2, 1)
+    xnn.save(tmp_path / "c.safetensors", model, _Scaled(model.parameters(), scale=3.0))
+    assert xnn.load(tmp_path / "c.safetensors").optimizer.scale == 3.0
 
 
 # --- the state follows its parameters to another backend, device or dtype ---------------------

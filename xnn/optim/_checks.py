@@ -1,4 +1,4 @@
-"""Checks shared by the optimizers, clipping and schedules: parameter lists, flags, gradients.
+"""Checks shared by the optimizers, clipping and schedules: parameter lists and gradients.
 
 Numbers are checked with xnn's ``number`` and ``integer``, which return Python numbers: a NumPy
 scalar (np.float32(0.1)) times an array of another library is refused by that library
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .._checks import HOST_ARRAY, expect, flag, owner_name
+from .._checks import HOST_ARRAY, expect, owner_name
 from ..namespace import is_array
 from ..nn.module import Parameter
 

@@ -10,13 +10,12 @@ that :mod:`xnn.optim.schedules` sets.
 "max_exp_avg_sq"), empty until the parameter's first update; ``opt.state`` lists the
 parameters in order.
 
-Hyperparameters are attributes (``opt.lr``, ``opt.betas``) checked by one pure function,
-``_checked``, that the constructor, load_state_dict and every assignment share: each is kept
-as a Python number or bool, so ``opt.lr = np.float64(0.1)`` stores 0.1 (a NumPy scalar times
-another library's array fails or makes a NumPy array, and JSON has no NumPy scalars), and
-``opt.lr = -1`` is refused and changes nothing. Being floats and never NaN, they are tested
-as ``if momentum:`` for momentum != 0 and meet float constants (``1.0 - beta1``): Python's
-int-float mixes cost twice as much, on every parameter at every step.
+Hyperparameters are plain attributes (``opt.betas``, ``opt.momentum``), checked by the
+constructor and kept as Python numbers and bools: a NumPy scalar times another library's array
+fails or makes a NumPy array, JSON has no NumPy scalars, and Python's int-float mixes cost twice
+as much, on every parameter at every step. ``load_state_dict`` checks a saved state by calling
+the constructor. ``lr`` is a property whose setter checks it, since schedules and people set it
+mid-training; other hyperparameters set by hand are taken as they are, as in torch.
 
 Updates are written in place (``p.value -= ...``, ``state["exp_avg_sq"] *= beta2``) so
 ``Parameter.value`` and the state arrays stay the same objects from step to step. Each in-place
@@ -34,11 +33,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Iterable
 
-from .._checks import integer, number
+from .._checks import flag, integer, number
 from ..backend import asarray, backend_of, to_numpy
 from ..namespace import array_namespace, compute_namespace, dtype_name, is_array
 from ..nn.module import Parameter
-from ._checks import check_grads, flag, parameter_list, placements
+from ._checks import check_grads, parameter_list, placements
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -46,19 +45,20 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 class Optimizer:
     """Base class: the parameters, a state dict per parameter (``state[p]``), step().
 
-    Subclasses name their constructor's hyperparameters in ``hyperparameters`` and check them
-    in ``_checked``, name the state entries a parameter may hold in ``state_keys`` (torch's
-    names) and those its first update makes in ``made_together``, and write the update in
-    ``_update(params, states)``: a loop over the parameters (skipping those whose grad is None)
-    and their state dicts, with the hyperparameters read once into local names, as torch's
-    single-tensor functions do.
+    A subclass's constructor takes ``params`` and the keyword arguments it names in
+    ``hyperparameters``, checks each and keeps it as the attribute of that name (load_state_dict
+    checks a saved state by calling it). It names the state entries a parameter may hold in
+    ``state_keys`` (torch's names) and those its first update makes in ``made_together``, and
+    writes the update in ``_update(params, states)``: a loop over the parameters (skipping those
+    whose grad is None) and their state dicts, with the hyperparameters read once into local
+    names, as torch's single-tensor functions do.
     """
 
-    hyperparameters: tuple[str, ...] = ("lr",)
+    hyperparameters: tuple[str, ...] = ("lr",)  # the constructor's, saved by state_dict()
     state_keys: tuple[str, ...] = ()  # a parameter's state entries, in state_dict() order
     made_together: tuple[str, ...] = ()  # the entries a parameter's first update makes at once
 
-    def __init__(self, params: Iterable[Parameter], lr: float, **hyperparameters: Any) -> None:
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         name = type(self).__name__
         params = parameter_list(self, params)
         if not params:
@@ -70,35 +70,34 @@ class Optimizer:
                                  f"it would be updated twice per step")
             ids.add(id(p))
         self.params = params
-        # initial_lr is set by the first schedule (torch's "initial_lr")
-        self._assign(self._checked({"lr": lr, **hyperparameters, "initial_lr": None}))
+        self.lr = lr
+        self.initial_lr: float | None = None  # the lr the first schedule found (torch's name)
         self.steps = 0  # step() calls so far
         self.state: dict[Parameter, dict[str, Any]] = {p: {} for p in params}
         self._placed = placements(params)  # where the state lies: beside these values
 
+    @property
+    def lr(self) -> float:
+        """The learning rate: a Python float >= 0, checked when set (ValueError, TypeError)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = number(self, "lr", value, low=0)
+
     def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        """``hyper`` (a value for each of ``hyperparameters`` and "initial_lr") as Python numbers
-        and bools; TypeError for a value of the wrong type, ValueError for one out of range
-        (torch's checks), each naming the optimizer. Pure: it assigns nothing."""
+        """``hyper`` (a value for each of ``hyperparameters`` and "initial_lr") as the constructor
+        keeps it, by calling the constructor: its TypeError or ValueError otherwise. Assigns
+        nothing."""
+        twin = type(self)(self.params, **{k: hyper[k] for k in self.hyperparameters})
+        checked = {k: getattr(twin, k) for k in self.hyperparameters}
         initial_lr = hyper["initial_lr"]
-        if initial_lr is not None:
-            initial_lr = number(self, "initial_lr", initial_lr, low=0)
-        return {"lr": number(self, "lr", hyper["lr"], low=0), "initial_lr": initial_lr}
+        checked["initial_lr"] = (None if initial_lr is None
+                                 else number(self, "initial_lr", initial_lr, low=0))
+        return checked
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Assigning a hyperparameter checks it with the others; a refused value changes nothing."""
-        if name == "lr":  # schedules set it, maybe every batch: no other check involves it
-            object.__setattr__(self, name, number(self, "lr", value, low=0))
-        elif name in self.hyperparameters or name == "initial_lr":
-            self._assign(self._checked({**self._hyperparameter_values(), name: value}))
-        else:
-            object.__setattr__(self, name, value)
-
-    def _assign(self, hyper: dict[str, Any]) -> None:
-        # object's own setattr: self.__dict__.update would also do, but reading __dict__ makes
-        # CPython keep the attributes in a dict, and every later self.lr slower
-        for name, value in hyper.items():
-            object.__setattr__(self, name, value)
+    def _hyperparameter_values(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in (*self.hyperparameters, "initial_lr")}
 
     # --- the update ------------------------------------------------------------------------------
 
@@ -113,7 +112,7 @@ class Optimizer:
         if not check_grads(self, self._placed):
             self._follow_values()
         self._update(self.params, self.state)
-        object.__setattr__(self, "steps", self.steps + 1)  # past __setattr__'s checks
+        self.steps += 1
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update(params, states)")
@@ -136,9 +135,6 @@ class Optimizer:
             p.grad = None
 
     # --- checkpoints -----------------------------------------------------------------------------
-
-    def _hyperparameter_values(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (*self.hyperparameters, "initial_lr")}
 
     def state_dict(self) -> dict[str, Any]:
         """Plain data to resume from: hyperparameters, the step count, per-parameter state.
@@ -164,70 +160,67 @@ class Optimizer:
         before anything is assigned: a state that is refused (TypeError, ValueError) leaves the
         optimizer as it was, and one that is accepted cannot make a later step() fail half-way.
         """
-        hyper, steps, per_parameter = self._read(state)
-        # nothing below can fail
-        self._assign(hyper)
-        self.steps = steps
-        self.state = per_parameter
-        self._placed = placements(self.params)
-
-    def _read(self, state: Any) -> tuple[dict[str, Any], int, dict[Parameter, dict]]:
-        """The hyperparameters, step count and per-parameter state dicts that ``state`` holds,
-        checked and copied beside the parameters; raises naming the entry, assigns nothing."""
-        name = type(self).__name__
-        where = f"{name}.load_state_dict"
-        if not isinstance(state, Mapping):
-            raise TypeError(f"{where}: expected the dict that state_dict() returns, "
-                            f"got {type(state).__name__}")
-        missing = [k for k in ("optimizer", "hyperparameters", "steps", "state") if k not in state]
-        if missing:
-            raise ValueError(f"{where}: the state lacks {', '.join(map(repr, missing))} "
-                             f"(it has {sorted(map(str, state))})")
-        if state["optimizer"] != name:
-            raise ValueError(f"{where}: the state is of a {state['optimizer']!r} optimizer, "
-                             f"not {name!r}")
-        hyper, entries = state["hyperparameters"], state["state"]
-        for key, value in (("hyperparameters", hyper), ("state", entries)):
-            if not isinstance(value, Mapping):
-                raise TypeError(f"{where}: {key!r} must be a dict, got {type(value).__name__}")
-        wanted = {*self.hyperparameters, "initial_lr"}
-        if set(hyper) != wanted:
-            raise ValueError(f"{where}: hyperparameters {sorted(map(str, hyper))}, "
-                             f"expected {sorted(wanted)}")
-        if set(entries) != set(self.state_keys):
-            raise ValueError(f"{where}: state entries {sorted(map(str, entries))}, "
-                             f"expected {sorted(self.state_keys)}")
-        hyper = self._checked(hyper)
+        where = f"{type(self).__name__}.load_state_dict"
+        _check_layout(where, self, state)
+        hyper = self._checked(state["hyperparameters"])
         steps = integer(where, "steps", state["steps"], low=0)
-        for key in self.state_keys:
-            items = entries[key]
-            if not isinstance(items, (list, tuple)):
-                raise TypeError(f"{where}: {key!r} must be a list with an entry per parameter, "
-                                f"got {type(items).__name__}")
-            if len(items) != len(self.params):
-                raise ValueError(f"{where}: {key!r} holds {len(items)} entries "
-                                 f"but the optimizer has {len(self.params)} parameters")
-        per_parameter = {}
-        for i, p in enumerate(self.params):
-            own = {}
-            for key in self.state_keys:
-                item = entries[key][i]
-                if item is None:
-                    continue
-                own[key] = (integer(where, f"{key!r}[{i}]", item, low=0) if key == "step"
-                            else _like(where, key, i, p.value, item, copy=True))
-            absent = [key for key in self.made_together if key not in own]
-            if own and absent:
-                # e.g. moments without their step count: the next update could not use them
-                raise ValueError(f"{where}: parameter {i} has {', '.join(map(repr, own))} but "
-                                 f"no {', '.join(map(repr, absent))}; an updated parameter has "
-                                 f"all of {', '.join(map(repr, self.made_together))}")
-            per_parameter[p] = own
-        return hyper, steps, per_parameter
+        per_parameter = {p: _parameter_state(where, self, i, p, state["state"])
+                         for i, p in enumerate(self.params)}
+        for name, value in hyper.items():  # nothing from here on can fail
+            setattr(self, name, value)
+        self.steps, self.state, self._placed = steps, per_parameter, placements(self.params)
 
     def __repr__(self) -> str:
         hyper = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
         return f"{type(self).__name__}({len(self.params)} parameters, {hyper})"
+
+
+def _check_layout(where: str, opt: Optimizer, state: Any) -> None:
+    """Raise unless ``state`` is laid out as ``opt.state_dict()`` returns it: its keys, the
+    optimizer's name, the hyperparameters' and entries' names, a list per entry with an item
+    per parameter. TypeError for a wrong type, ValueError for a wrong name or length."""
+    if not isinstance(state, Mapping):
+        raise TypeError(f"{where}: expected the dict that state_dict() returns, "
+                        f"got {type(state).__name__}")
+    missing = [k for k in ("optimizer", "hyperparameters", "steps", "state") if k not in state]
+    if missing:
+        raise ValueError(f"{where}: the state lacks {', '.join(map(repr, missing))} "
+                         f"(it has {sorted(map(str, state))})")
+    name = type(opt).__name__
+    if state["optimizer"] != name:
+        raise ValueError(f"{where}: the state is of a {state['optimizer']!r} optimizer, "
+                         f"not {name!r}")
+    for key, wanted in (("hyperparameters", {*opt.hyperparameters, "initial_lr"}),
+                        ("state", set(opt.state_keys))):
+        if not isinstance(state[key], Mapping):
+            raise TypeError(f"{where}: {key!r} must be a dict, got {type(state[key]).__name__}")
+        if set(state[key]) != wanted:
+            raise ValueError(f"{where}: {key!r} names {sorted(map(str, state[key]))}, "
+                             f"expected {sorted(wanted)}")
+    for key, items in state["state"].items():
+        if not isinstance(items, (list, tuple)):
+            raise TypeError(f"{where}: {key!r} must be a list with an entry per parameter, "
+                            f"got {type(items).__name__}")
+        if len(items) != len(opt.params):
+            raise ValueError(f"{where}: {key!r} holds {len(items)} entries "
+                             f"but the optimizer has {len(opt.params)} parameters")
+
+
+def _parameter_state(where: str, opt: Optimizer, i: int, p: Parameter,
+                     entries: Mapping[str, list]) -> dict[str, Any]:
+    """Parameter i's state dict from the entries of a state dict, copied beside ``p``."""
+    own = {}
+    for key in opt.state_keys:
+        item = entries[key][i]
+        if item is not None:
+            own[key] = (integer(where, f"{key!r}[{i}]", item, low=0) if key == "step"
+                        else _like(where, key, i, p.value, item, copy=True))
+    absent = [key for key in opt.made_together if key not in own]
+    if own and absent:  # e.g. moments without their step count: the next update needs both
+        raise ValueError(f"{where}: parameter {i} has {', '.join(map(repr, own))} but "
+                         f"no {', '.join(map(repr, absent))}; an updated parameter has "
+                         f"all of {', '.join(map(repr, opt.made_together))}")
+    return own
 
 
 class SGD(Optimizer):
@@ -252,19 +245,14 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False) -> None:
-        super().__init__(params, lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov)
-
-    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        checked = super()._checked(hyper)
-        momentum = checked["momentum"] = number(self, "momentum", hyper["momentum"], low=0)
-        dampening = checked["dampening"] = number(self, "dampening", hyper["dampening"])
-        checked["weight_decay"] = number(self, "weight_decay", hyper["weight_decay"], low=0)
-        nesterov = checked["nesterov"] = flag(self, "nesterov", hyper["nesterov"])
-        if nesterov and (momentum <= 0 or dampening != 0):
+        super().__init__(params, lr)
+        self.momentum = number(self, "momentum", momentum, low=0)
+        self.dampening = number(self, "dampening", dampening)
+        self.weight_decay = number(self, "weight_decay", weight_decay, low=0)
+        self.nesterov = flag(self, "nesterov", nesterov)
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError(f"SGD: nesterov=True needs momentum > 0 and dampening == 0, "
-                             f"got momentum={momentum!r}, dampening={dampening!r}")
-        return checked
+                             f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         lr, momentum, dampening = self.lr, self.momentum, self.dampening
@@ -314,19 +302,16 @@ class Adagrad(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, lr_decay: float = 0,
                  weight_decay: float = 0, initial_accumulator_value: float = 0,
                  eps: float = 1e-10) -> None:
-        super().__init__(params, lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                         initial_accumulator_value=initial_accumulator_value, eps=eps)
-
-    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        checked = super()._checked(hyper)
-        for name in ("lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            checked[name] = number(self, name, hyper[name], low=0)
+        super().__init__(params, lr)
+        self.lr_decay = number(self, "lr_decay", lr_decay, low=0)
+        self.weight_decay = number(self, "weight_decay", weight_decay, low=0)
+        self.initial_accumulator_value = number(self, "initial_accumulator_value",
+                                                initial_accumulator_value, low=0)
+        self.eps = number(self, "eps", eps, low=0)
         # torch refuses a start its parameters' dtype cannot hold (1e300 in float32) when it
         # fills the sums; so does this, before the first step, on every backend
         for i, p in enumerate(self.params):
-            _check_fill(self, "initial_accumulator_value", checked["initial_accumulator_value"],
-                        i, p)
-        return checked
+            _check_fill(self, "initial_accumulator_value", self.initial_accumulator_value, i, p)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         lr, lr_decay, weight_decay, eps = self.lr, self.lr_decay, self.weight_decay, self.eps
@@ -374,15 +359,12 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0, momentum: float = 0,
                  centered: bool = False) -> None:
-        super().__init__(params, lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                         momentum=momentum, centered=centered)
-
-    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        checked = super()._checked(hyper)
-        for name in ("eps", "momentum", "weight_decay", "alpha"):
-            checked[name] = number(self, name, hyper[name], low=0)
-        checked["centered"] = flag(self, "centered", hyper["centered"])
-        return checked
+        super().__init__(params, lr)
+        self.eps = number(self, "eps", eps, low=0)
+        self.momentum = number(self, "momentum", momentum, low=0)
+        self.weight_decay = number(self, "weight_decay", weight_decay, low=0)
+        self.alpha = number(self, "alpha", alpha, low=0)
+        self.centered = flag(self, "centered", centered)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         lr, alpha, eps, weight_decay = self.lr, self.alpha, self.eps, self.weight_decay
@@ -447,21 +429,15 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0, amsgrad: bool = False) -> None:
-        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad)
-
-    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        checked = super()._checked(hyper)
-        checked["eps"] = number(self, "eps", hyper["eps"], low=0)
-        betas = hyper["betas"]
+        super().__init__(params, lr)
+        self.eps = number(self, "eps", eps, low=0)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"{type(self).__name__}: betas must be a pair of floats, "
                              f"got {betas!r}")
-        checked["betas"] = tuple(number(self, f"betas[{k}]", beta, low=0, high=1, high_open=True)
-                                 for k, beta in enumerate(betas))
-        checked["weight_decay"] = number(self, "weight_decay", hyper["weight_decay"], low=0)
-        checked["amsgrad"] = flag(self, "amsgrad", hyper["amsgrad"])
-        return checked
+        self.betas = tuple(number(self, f"betas[{k}]", beta, low=0, high=1, high_open=True)
+                           for k, beta in enumerate(betas))
+        self.weight_decay = number(self, "weight_decay", weight_decay, low=0)
+        self.amsgrad = flag(self, "amsgrad", amsgrad)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         lr, (beta1, beta2), eps, weight_decay = self.lr, self.betas, self.eps, self.weight_decay
