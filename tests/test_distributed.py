@@ -134,7 +134,10 @@ def test_distributed_optimizer_passes_lr_state_and_schedules_through(backend, fr
     opt = distributed.DistributedOptimizer(inner)
     assert isinstance(opt, xnn.optim.Optimizer) and opt.params is inner.params
     opt.lr = 0.05
-    assert inner.lr == 0.05 and opt.betas == inner.betas
+    assert inner.lr == 0.05 and opt.optimizer is inner
+    with pytest.raises(AttributeError, match="betas"):  # set on the wrapped one, never lost
+        opt.betas = (0.5, 0.5)
+    assert inner.betas == (0.9, 0.999)
     schedule = StepLR(opt, step_size=1, gamma=0.5)
     for p in model.parameters():
         p.grad = xnn.asarray(np.ones(p.shape), dtype=p.dtype)

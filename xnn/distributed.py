@@ -557,11 +557,13 @@ def _transfer(flat: Any, collective: Any) -> Any:
 class DistributedOptimizer(Optimizer):
     """Wraps an xnn optimizer: ``step()`` averages the gradients over the ranks, then steps.
 
-    Everything else is the wrapped optimizer's: ``lr`` and the other hyperparameters (read and
-    set), ``state``, ``zero_grad``, ``state_dict`` and ``load_state_dict``, so schedules attach
-    to the wrapper as to the optimizer and checkpoints hold the wrapped optimizer. To clip the
-    global gradient, call ``reduce_gradients()`` first, clip, then ``step()`` (which then does
-    not reduce again): every rank clips the same gradient.
+    It is an Optimizer whose parameters, state and hyperparameters are the wrapped one's:
+    ``params``, ``state``, ``steps``, ``lr`` (read and set), ``zero_grad``, ``state_dict`` and
+    ``load_state_dict`` pass through, so schedules attach to the wrapper as to the optimizer and
+    checkpoints hold the wrapped optimizer. Other hyperparameters are read and set on the wrapped
+    ``optimizer`` (``opt.optimizer.betas``). To clip the global gradient, call
+    ``reduce_gradients()`` first, clip, then ``step()`` (which then does not reduce again): every
+    rank clips the same gradient.
 
     Parameters
     ----------
@@ -569,30 +571,34 @@ class DistributedOptimizer(Optimizer):
     average: average the ranks' gradients (True) or sum them.
     """
 
-    _OWN = ("optimizer", "average", "_reduced", "_reducer", "reduce_gradients", "step", "zero_grad",
-            "__class__", "__dict__", "__repr__", "__setattr__")
+    __slots__ = ("optimizer", "average", "_reduced", "_reducer")  # no __dict__: see Optimizer
 
     def __init__(self, optimizer: Optimizer, average: bool = True) -> None:
         if not isinstance(optimizer, Optimizer) or isinstance(optimizer, DistributedOptimizer):
             raise TypeError(f"DistributedOptimizer: expected an xnn optimizer to wrap, got "
                             f"{type(optimizer).__name__}")
-        average = flag("DistributedOptimizer", "average", average)
+        self.average = flag("DistributedOptimizer", "average", average)
         init()
-        object.__setattr__(self, "optimizer", optimizer)
-        object.__setattr__(self, "average", average)
-        object.__setattr__(self, "_reduced", False)
-        object.__setattr__(self, "_reducer", _Reducer(shared=True))
+        self.optimizer = optimizer
+        self._reduced = False
+        self._reducer = _Reducer(shared=True)
 
-    def __getattribute__(self, name: str) -> Any:
-        if name in DistributedOptimizer._OWN:
-            return object.__getattribute__(self, name)
-        return getattr(object.__getattribute__(self, "optimizer"), name)
+    # what the wrapped optimizer holds
+    params = property(lambda self: self.optimizer.params)
+    state = property(lambda self: self.optimizer.state)
+    steps = property(lambda self: self.optimizer.steps)
+    lr = property(lambda self: self.optimizer.lr,
+                  lambda self, value: setattr(self.optimizer, "lr", value))
+    initial_lr = property(lambda self: self.optimizer.initial_lr,
+                          lambda self, value: setattr(self.optimizer, "initial_lr", value))
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in DistributedOptimizer._OWN:
-            object.__setattr__(self, name, value)
-        else:
-            setattr(self.optimizer, name, value)
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped optimizer's state dict."""
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state: Any) -> None:
+        """Load a state dict into the wrapped optimizer."""
+        self.optimizer.load_state_dict(state)
 
     def reduce_gradients(self, weight: float | None = None) -> None:
         """Reduce the gradients now (see allreduce_gradients); the next step() will not."""

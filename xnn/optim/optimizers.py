@@ -54,6 +54,10 @@ class Optimizer:
     names, as torch's single-tensor functions do.
     """
 
+    # slots let a wrapper (DistributedOptimizer) have no __dict__, so that setting one of the
+    # wrapped optimizer's hyperparameters on it raises instead of being lost; subclasses that
+    # declare no slots have a __dict__ for their hyperparameters
+    __slots__ = ("params", "_lr", "initial_lr", "steps", "state", "_placed")
     hyperparameters: tuple[str, ...] = ("lr",)  # the constructor's, saved by state_dict()
     state_keys: tuple[str, ...] = ()  # a parameter's state entries, in state_dict() order
     made_together: tuple[str, ...] = ()  # the entries a parameter's first update makes at once
