@@ -1,4 +1,4 @@
-"""Checks shared by the optimizers, clipping and schedules: parameter lists and gradients.
+"""Checks shared by the optimizers, clipping and schedules: parameter lists, gradients, ranges.
 
 Numbers are checked with xnn's ``number`` and ``integer``, which return Python numbers: a NumPy
 scalar (np.float32(0.1)) times an array of another library is refused by that library
@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from .._checks import HOST_ARRAY, expect, owner_name
-from ..namespace import is_array
+from ..namespace import array_namespace, is_array
 from ..nn.module import Parameter
 
 
@@ -80,3 +80,17 @@ def check_grad(owner: Any, i: int, value: Any, grad: Any) -> None:
     expect(owner, grad, like=value, shape=tuple(value.shape), what=f"grad of parameter {i}",
            like_what=f"parameter {i}",
            fix="move the grad with xnn.asarray() or the model with model.to()")
+
+
+def within_range(value: float, x: Any) -> bool:
+    """Whether ``|value|`` is at most the largest finite number of ``x``'s float dtype (True when
+    ``x`` is not a float array: nothing to compare with)."""
+    if abs(value) <= _FLOAT32_MAX:
+        return True  # the usual case, decided without the namespace
+    try:
+        return abs(value) <= float(array_namespace(x).finfo(x.dtype).max)
+    except (TypeError, ValueError):
+        return True
+
+
+_FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller values fit every float dtype

@@ -8,7 +8,7 @@ from ..backend import get_backend, resolve_dtype
 from ..namespace import array_namespace
 from ..nn.module import Parameter
 from .._checks import check_one_place, number
-from ._checks import check_grads, parameter_list, placements
+from ._checks import check_grads, parameter_list, placements, within_range
 
 __all__ = ["clip_grad_norm", "clip_grad_value"]
 
@@ -66,10 +66,8 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
     check_grads("clip_grad_value", placements(params))
     for p in params:
         if p.grad is not None:
-            xp = array_namespace(p.grad)
-            if limit > _FLOAT32_MAX and limit > float(xp.finfo(p.grad.dtype).max):
+            if not within_range(limit, p.grad):
                 continue  # every entry, inf included, is already within [-limit, limit]
+            xp = array_namespace(p.grad)
             p.grad = xp.minimum(xp.maximum(p.grad, -limit), limit)  # not xp.clip: see above
 
-
-_FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller limits fit every float dtype

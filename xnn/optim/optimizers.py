@@ -30,6 +30,7 @@ host wait for a GPU.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Iterable
 
@@ -37,7 +38,7 @@ from .._checks import flag, integer, number
 from ..backend import asarray, backend_of, to_numpy
 from ..namespace import array_namespace, compute_namespace, dtype_name, is_array
 from ..nn.module import Parameter
-from ._checks import check_grads, parameter_list, placements
+from ._checks import check_grads, parameter_list, placements, within_range
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW"]
 
@@ -313,9 +314,12 @@ class Adagrad(Optimizer):
                                                 initial_accumulator_value, low=0)
         self.eps = number(self, "eps", eps, low=0)
         # torch refuses a start its parameters' dtype cannot hold (1e300 in float32) when it
-        # fills the sums; so does this, before the first step, on every backend
+        # fills the sums (NumPy makes it inf); so does this, before the first step, everywhere
+        start = self.initial_accumulator_value
         for i, p in enumerate(self.params):
-            _check_fill(self, "initial_accumulator_value", self.initial_accumulator_value, i, p)
+            if start < math.inf and not within_range(start, p.value):
+                raise ValueError(f"Adagrad: initial_accumulator_value={start!r} overflows "
+                                 f"parameter {i}'s {dtype_name(p.value.dtype)}")
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         lr, lr_decay, weight_decay, eps = self.lr, self.lr_decay, self.weight_decay, self.eps
@@ -499,23 +503,6 @@ class AdamW(Adam):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def _check_fill(owner: Optimizer, name: str, value: float, i: int, p: Parameter) -> None:
-    """ValueError when a finite ``value`` overflows parameter i's float dtype (torch's full_like
-    raises a RuntimeError there, NumPy makes it inf with a warning)."""
-    if not _FLOAT32_MAX < abs(value) < float("inf"):
-        return  # fits every float dtype: the usual case, decided without the namespace
-    try:
-        largest = float(array_namespace(p.value).finfo(p.value.dtype).max)
-    except (TypeError, ValueError):  # not a float parameter: nothing to compare with
-        return
-    if abs(value) > largest:
-        raise ValueError(f"{type(owner).__name__}: {name}={value!r} overflows parameter {i}'s "
-                         f"{dtype_name(p.value.dtype)} (largest {largest:.6g})")
-
-
-_FLOAT32_MAX = 3.4028234663852886e38  # the largest float32; smaller values fit every float dtype
-
 
 def _subtract(p: Parameter, delta: Any) -> None:
     """p.value -= delta: in place, so p.value stays the same object, where the array allows."""
