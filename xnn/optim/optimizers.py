@@ -84,7 +84,7 @@ class Optimizer:
     @property
     def lr(self) -> float:
         """The learning rate: a Python float >= 0, checked when set (ValueError, TypeError)."""
-        return self._lr
+        return self._lr  # _update reads self._lr: a property's getter is a Python call per step
 
     @lr.setter
     def lr(self, value: float) -> None:
@@ -260,7 +260,7 @@ class SGD(Optimizer):
                              f"got momentum={self.momentum!r}, dampening={self.dampening!r}")
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
-        lr, momentum, dampening = self.lr, self.momentum, self.dampening
+        lr, momentum, dampening = self._lr, self.momentum, self.dampening
         weight_decay, nesterov = self.weight_decay, self.nesterov
         for p in params:
             grad = p.grad
@@ -322,7 +322,7 @@ class Adagrad(Optimizer):
                                  f"parameter {i}'s {dtype_name(p.value.dtype)}")
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
-        lr, lr_decay, weight_decay, eps = self.lr, self.lr_decay, self.weight_decay, self.eps
+        lr, lr_decay, weight_decay, eps = self._lr, self.lr_decay, self.weight_decay, self.eps
         for p in params:
             grad = p.grad
             if grad is None:
@@ -375,7 +375,7 @@ class RMSprop(Optimizer):
         self.centered = flag(self, "centered", centered)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
-        lr, alpha, eps, weight_decay = self.lr, self.alpha, self.eps, self.weight_decay
+        lr, alpha, eps, weight_decay = self._lr, self.alpha, self.eps, self.weight_decay
         momentum, centered = self.momentum, self.centered
         for p in params:
             grad = p.grad
@@ -448,7 +448,7 @@ class Adam(Optimizer):
         self.amsgrad = flag(self, "amsgrad", amsgrad)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
-        lr, (beta1, beta2), eps, weight_decay = self.lr, self.betas, self.eps, self.weight_decay
+        lr, (beta1, beta2), eps, weight_decay = self._lr, self.betas, self.eps, self.weight_decay
         amsgrad, decoupled = self.amsgrad, self.decoupled_weight_decay
         for p in params:
             grad = p.grad
