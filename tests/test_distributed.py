@@ -143,8 +143,13 @@ def test_distributed_optimizer_passes_lr_state_and_schedules_through(backend, fr
         p.grad = xnn.asarray(np.ones(p.shape), dtype=p.dtype)
     opt.step()
     schedule.step()
-    assert inner.lr == opt.lr == 0.025 and inner.steps == 1
-    assert opt.state_dict()["optimizer"] == "Adam"
+    assert inner.lr == opt.lr == 0.025 and inner.steps == opt.steps == 1
+    assert opt.state is inner.state and opt.initial_lr == inner.initial_lr == 0.05
+    saved = opt.state_dict()
+    assert saved["optimizer"] == "Adam"
+    opt.step()
+    opt.load_state_dict(saved)  # into the wrapped optimizer
+    assert inner.steps == 1 and inner.lr == 0.025
     opt.zero_grad()
     assert all(p.grad is None for p in model.parameters())
     with pytest.raises(TypeError, match="expected an xnn optimizer to wrap, got list"):
