@@ -47,8 +47,9 @@ class Optimizer:
     """Base class: the parameters, a state dict per parameter (``state[p]``), step().
 
     A subclass's constructor takes ``params`` and the keyword arguments it names in
-    ``hyperparameters``, checks each and keeps it as the attribute of that name (load_state_dict
-    checks a saved state by calling it). It names the state entries a parameter may hold in
+    ``hyperparameters``, passes ``lr`` on to this one, checks the others (``number``,
+    ``integer``, ``flag``) and keeps each as the attribute of that name; load_state_dict checks
+    a saved state by calling that constructor. It names the state entries a parameter may hold in
     ``state_keys`` (torch's names) and those its first update makes in ``made_together``, and
     writes the update in ``_update(params, states)``: a loop over the parameters (skipping those
     whose grad is None) and their state dicts, with the hyperparameters read once into local
