@@ -65,7 +65,7 @@ class BCELoss(_ElementWeights):
         self.weight = check_weight(self, "weight", weight)
         self.validate = flag(self, "validate", validate)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target, self.weight)
         self._weights(pred, "weight", self.weight)
         if self.validate and math.prod(pred.shape):
@@ -87,7 +87,7 @@ class BCELoss(_ElementWeights):
         grad = (pred - target) / xp.maximum(pred * (1 - pred), _TORCH_BCE_EPSILON)
         if self.weight is not None:
             value, grad = value * self.weight, grad * self.weight
-        return self._reduce(xp, value, grad)
+        return self._summed(xp, value, grad, per_row)
 
 
 class BCEWithLogitsLoss(_ElementWeights):
@@ -108,7 +108,7 @@ class BCEWithLogitsLoss(_ElementWeights):
         self.weight = check_weight(self, "weight", weight)
         self.pos_weight = check_weight(self, "pos_weight", pos_weight)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target, self.weight, self.pos_weight)
         self._weights(pred, "weight", self.weight)
         self._weights(pred, "pos_weight", self.pos_weight)
@@ -124,7 +124,7 @@ class BCEWithLogitsLoss(_ElementWeights):
         grad = log_weight * sigmoid(xp, z) - pos_weight * t
         if self.weight is not None:
             value, grad = value * self.weight, grad * self.weight
-        return self._reduce(xp, value, grad)
+        return self._summed(xp, value, grad, per_row)
 
     def _options(self) -> dict[str, Any]:
         extra = {"pos_weight": self.pos_weight} if self.pos_weight is not None else {}
@@ -264,7 +264,7 @@ class CrossEntropyLoss(_ClassLoss):
         super().__init__(weight, ignore_index, reduction, validate)
         self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
         if classes == 0:  # no distribution to take the softmax of (and smoothing / 0 classes)
             raise ValueError(f"CrossEntropyLoss: expected logits with at least one class, got "
@@ -296,17 +296,13 @@ class CrossEntropyLoss(_ClassLoss):
             if not every_row:
                 grad *= xp.sum(q, axis=1, keepdims=True)
             grad -= q
-            if self.reduction == "none":
-                return -xp.sum(q * log_p, axis=1), grad
-            total = xp.sum(q * log_p)  # the mean and the sum need no per-row sums
-            if self.reduction == "sum":
-                return -total, grad
-            if every_row:  # total / -n: the sign and the mean in one operation
-                grad /= batch
-                return total / -batch, grad
-            if count is None:  # the labels kept: 0 gives a nan mean, as in torch, but no nan
+            # the mean and the sum need no per-row sums
+            value = -xp.sum(q * log_p, axis=1) if per_row else -xp.sum(q * log_p)
+            if every_row:
+                return value, batch, grad, 1
+            if count is None:  # the labels kept
                 count = xp.sum(q)
-            return total / -count, grad / xp.where(count > 0, count, 1)  # gradient
+            return value, count, grad, 1
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)
@@ -318,12 +314,12 @@ class CrossEntropyLoss(_ClassLoss):
             weight = self._class_weight(xp, pred)
             self._check_probabilities(xp, pred, target, batch, classes)
             q = (target * (1 - smoothing) + smoothing / classes) * weight
-            count = None  # the mean is over the batch
+            count = batch  # the mean is over the batch
         log_p = log_softmax(xp, pred)
         value = -xp.sum(q * log_p, axis=1)
         # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
         grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
-        return self._reduce(xp, value, grad, count)
+        return value if per_row else xp.sum(value), count, grad, 1
 
     def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
                              classes: int) -> None:
@@ -369,7 +365,7 @@ class NLLLoss(_ClassLoss):
                  *, validate: bool = True) -> None:
         super().__init__(weight, ignore_index, reduction, validate)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
         weight = self._class_weight(xp, pred)
         if tuple(target.shape) != (batch,):
@@ -384,4 +380,4 @@ class NLLLoss(_ClassLoss):
         # not make 0 * -inf = nan
         value = -xp.sum(picked * xp.where(hot, pred, 0), axis=1)
         # d/dx_c (-w_y x_y) = -w_y at the label, 0 elsewhere
-        return self._reduce(xp, value, -picked, xp.sum(picked))
+        return value if per_row else xp.sum(value), xp.sum(picked), -picked, 1
