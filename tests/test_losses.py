@@ -151,6 +151,18 @@ def test_parts_of_labels_all_ignored_count_nothing_and_have_no_gradient(backend,
     assert float(count) == pytest.approx(0.5 + (0.5 + 1 / 3))  # the kept labels' weights
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_told_every_label_is_a_class_gives_the_same_numbers(backend, float64,
+                                                                          reduction):
+    pred, target = _inputs(_labels, (6, 4), seed=5)
+    told = losses.CrossEntropyLoss(reduction=reduction, every_label_a_class=True)
+    assert "every_label_a_class=True" in repr(told)
+    for a, b in zip(told(pred, target), losses.CrossEntropyLoss(reduction=reduction)(pred, target)):
+        np.testing.assert_allclose(xnn.to_numpy(a), xnn.to_numpy(b), rtol=1e-14, atol=1e-16)
+    with pytest.raises(TypeError, match="every_label_a_class must be True or False"):
+        losses.CrossEntropyLoss(every_label_a_class="yes")
+
+
 def test_mean_over_elements_divides_by_their_number(backend, float64):
     pred, target = _a([[1.0, 2.0], [3.0, 4.0]]), _a([[1.0, 0.0], [3.0, 8.0]])
     value, grad = losses.MSELoss()(pred, target)

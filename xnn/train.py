@@ -289,7 +289,8 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     Returns the loss for the steps: ``loss``, or, for a loss that checks its inputs with a
     host read at every call (``validate=True``: a class loss's label range, BCELoss's
     probability range), a copy with ``validate=False``: its labels are all checked here, and
-    the first batch's predictions are checked with the loss as given.
+    the first batch's predictions are checked with the loss as given. When every label is a
+    class, the copy of a loss with ``every_label_a_class`` has it set.
     """
     step_loss = loss
     if getattr(loss, "validate", False) is True:
@@ -304,10 +305,10 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     copy.copy(step_loss if checks_labels else loss)(pred, y)
     if checks_labels:
         every_label_a_class = [loss.check_targets(t, pred.shape[-1]) for t in labels]
-        if all(every_label_a_class) and hasattr(step_loss, "_every_label_a_class"):
+        if all(every_label_a_class) and hasattr(step_loss, "every_label_a_class"):
             if step_loss is loss:
                 step_loss = copy.copy(loss)
-            step_loss._every_label_a_class = True  # the steps need no label bookkeeping
+            step_loss.every_label_a_class = True  # the steps need no label bookkeeping
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)

@@ -137,9 +137,6 @@ class _ClassLoss(Loss):
     """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels."""
 
     _scores = "scores"  # what the prediction is called in messages
-    # set by fit on its copy of the loss when it has checked, up front, that every label the
-    # copy will see is a class (none ignored): the steps then need no label bookkeeping
-    _every_label_a_class = False
 
     def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
         super().__init__(reduction)
@@ -255,14 +252,20 @@ class CrossEntropyLoss(_ClassLoss):
         q = (1 - label_smoothing) target + label_smoothing / classes.
     validate: check that labels lie in [0, classes), which reads two numbers back from the
         device; with False, an out-of-range label silently counts as ignored.
+    every_label_a_class: the caller has checked that every label it will pass is a class
+        (in [0, classes), none ignored; ``check_targets`` says so): integer labels then need
+        no check and no bookkeeping of ignored rows, whatever ``validate`` says. fit sets it
+        on its copy of the loss once it has checked all the labels.
     """
 
     _scores = "logits"
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0, *, validate: bool = True) -> None:
+                 label_smoothing: float = 0.0, *, validate: bool = True,
+                 every_label_a_class: bool = False) -> None:
         super().__init__(weight, ignore_index, reduction, validate)
         self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
+        self.every_label_a_class = flag(self, "every_label_a_class", every_label_a_class)
 
     def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
@@ -277,7 +280,7 @@ class CrossEntropyLoss(_ClassLoss):
             # When every label is a class, sum(q) is the batch size (the float count's bits:
             # knowing it changes no result) and each row of q sums to 1
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
-            every_row, count = self._every_label_a_class, None
+            every_row, count = self.every_label_a_class, None
             if not every_row and self.validate and xp is not HOST_XP:
                 # on a device the read is the cost: the labels' range in one transfer
                 every_row = self._check_labels(xp, target, classes)
@@ -340,6 +343,8 @@ class CrossEntropyLoss(_ClassLoss):
         options = super()._options()
         if self.label_smoothing:
             options["label_smoothing"] = self.label_smoothing
+        if self.every_label_a_class:
+            options["every_label_a_class"] = True
         return options
 
 
