@@ -257,7 +257,8 @@ def _relative(a: np.ndarray, b: np.ndarray) -> float:
     if np.array_equal(np.isnan(a), np.isnan(b)) and np.isnan(b).any():
         a, b = a[~np.isnan(b)], b[~np.isnan(b)]
     scale = np.max(np.abs(b)) if b.size else 0.0
-    return float(np.max(np.abs(a - b)) / scale) if scale else float(np.max(np.abs(a - b), initial=0))
+    difference = float(np.max(np.abs(a - b), initial=0))
+    return difference / scale if scale else difference
 
 
 @pytest.mark.parametrize("case", sorted(__import__("mpi_jobs").loss_cases()))

@@ -589,9 +589,7 @@ def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, rng: 
     else:
         order = None
     if _world.size == 1:
-        steps = Steps(loss, n, size, order)
-        steps.rank = 0
-        return steps
+        return Steps(loss, n, size, order)
     return _Shares(model, loss, n, size, order)
 
 
@@ -609,19 +607,15 @@ class _Shares(Steps):
 
     def __init__(self, model: Module, loss: Any, n: int, size: int, order: Any) -> None:
         super().__init__(loss, n, size, order)
-        self.rank, self.size = _world.rank, _world.size
-        r, k = self.rank, self.size
+        r, k = _world.rank, _world.size
         self.steps = [(s + m * r // k, s + m * (r + 1) // k, m) for s, _, m in self.steps]
         _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
         self.params = model.parameters()
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
-        reduction = getattr(loss, "reduction", "mean")
+        parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
+        self.loss_of, self.after_backward = _loss_parts(loss, parts), self._reduce
+        reduction = loss.reduction if parts else "mean"
         self.divide, self.averaged = reduction == "mean", reduction != "sum"
-        if isinstance(loss, Loss) and type(loss)._terms is not Loss._terms:
-            self.loss_of = _parts(loss.parts)
-        else:  # a plain callable: a mean over the rows, as fit reports it
-            self.loss_of, self.divide, self.averaged = _mean_parts(loss), True, True
-        self.after_backward = self._reduce
 
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
@@ -665,19 +659,18 @@ class _Shares(Steps):
         return logs
 
 
-def _parts(parts: Any) -> Any:
-    def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-        total, count, grad = parts(pred, target)
-        return (total, count), grad
-    return loss_of
-
-
-def _mean_parts(loss: Any) -> Any:
-    def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-        value, grad = loss(pred, target)
-        rows = pred.shape[0]
-        value = value if value.ndim == 0 else array_namespace(value).mean(value)
-        return (value * rows, rows), grad * rows
+def _loss_parts(loss: Any, parts: bool) -> Any:
+    """loss_of for the loop: ((total, count), grad of the total) of a share, from Loss.parts
+    where the loss has them."""
+    if parts:
+        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+            total, count, grad = loss.parts(pred, target)
+            return (total, count), grad
+    else:  # a plain callable: a mean over the rows, as fit reports it
+        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+            value, grad = loss(pred, target)
+            rows = pred.shape[0]
+            return (array_namespace(value).mean(value) * rows, rows), grad * rows
     return loss_of
 
 

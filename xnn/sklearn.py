@@ -1,4 +1,4 @@
-"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by ``xnn.fit``.
+"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by xnn's epoch loop.
 
 They take scikit-learn's constructor parameters with its defaults and meanings
 (``sklearn.neural_network``), plus ``backend``, ``device`` and ``dtype``, and keep its fitted
@@ -8,8 +8,8 @@ hidden activation; it outputs the last layer's pre-activation (logits for a clas
 loss. Training runs xnn's epoch loop (xnn/loop.py) with an xnn optimizer (SGD, or Adam with
 scikit-learn's epsilon); scikit-learn's row order and the L2 penalty's gradient are its hooks
 (``_Steps``), and what it does at each epoch's end (``loss_curve_``, the stopping rule, the
-'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``. With the same ``random_state`` and data the result is scikit-learn's network, to
-rounding.
+'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``. With
+the same ``random_state`` and data the result is scikit-learn's network, to rounding.
 
 Where the work runs: ``backend=None`` trains on the input's library and device when
 scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is

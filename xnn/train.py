@@ -82,13 +82,13 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
     rng = host_generator(seed) if seed is not None else None
     if distributed:
-        from .distributed import fit_steps  # noqa: PLC0415 - MPI glue, used only here
+        from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
         steps: Steps = fit_steps(model, loss, optimizer, n, size, rng, shuffle, {
             "training rows": n, "batch size": size, "epochs": epochs,
             "seed": -1 if seed is None else seed, "shuffle": int(shuffle),
             "validation rows": 0 if validation is None else validation[0].shape[0]})
-        progress = progress and steps.rank == 0
+        progress = progress and rank() == 0
     else:
         # reordering a single full batch changes nothing but rounding
         steps = Steps(loss, n, size, permutations(n, rng) if shuffle and size < n else None)
