@@ -274,9 +274,12 @@ def losses(folder: str) -> None:
     for case, spec in loss_cases().items():
         for how in ("alone", "ranks"):
             model, loss, X, y, kwargs = _loss_case(*spec)
+            # TerminateOnNaN: before_step sees each step's loss as a 0-d array on every rank
             history = xnn.fit(model, X, y, loss=loss, epochs=3, progress=False,
                               optimizer=xnn.optim.SGD(model.parameters(), lr=0.02, momentum=0.9),
-                              distributed=how == "ranks", **kwargs)
+                              distributed=how == "ranks", **kwargs,
+                              callbacks=[callbacks.TerminateOnNaN()])
+            assert history.stop_reason is None, (case, how, history.stop_reason)
             out[f"{case}/{how}/loss"] = np.asarray(history["loss"])
             for k, v in model.state_dict().items():
                 out[f"{case}/{how}/{k}"] = xnn.to_numpy(v)

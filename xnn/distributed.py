@@ -621,14 +621,15 @@ class _Shares(Steps):
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
         return optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
 
-    def _reduce(self, run: TrainingRun, value: Any) -> float:
-        """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank."""
+    def _reduce(self, run: TrainingRun, value: Any) -> Any:
+        """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank,
+        a 0-d array beside the parameters (what callbacks expect)."""
         total, count = (0.0, 0.0) if value is None else value
         total, count = _fit_reducer.reduce(self.params, True, None, listed=True,
                                            parts=(float(total), float(count), self.divide))
-        if not self.averaged:
-            return total
-        return total / count if count else math.nan
+        loss = total if not self.averaged else total / count if count else math.nan
+        like = self.params[0].value
+        return array_namespace(like).asarray(loss, dtype=like.dtype, device=like.device)
 
     def agree(self, run: TrainingRun, take: bool) -> bool:
         """Every rank takes or skips each step together; a stop on one rank stops them all."""
