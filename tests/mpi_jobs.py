@@ -267,17 +267,20 @@ def _loss_case(name: str, options: str, data: str, reduction: str) -> tuple:
 
 
 def losses(folder: str) -> None:
-    """Every loss case trained by one process and by fit(distributed=True), on each rank."""
+    """Every loss case trained by one process and by fit(distributed=True), with an optimizer
+    and with a DistributedOptimizer ("wrapped"), on each rank."""
     distributed.init()
     xnn.set_default_dtype("float64")
     out = {}
     for case, spec in loss_cases().items():
-        for how in ("alone", "ranks"):
+        for how in ("alone", "ranks", "wrapped"):
             model, loss, X, y, kwargs = _loss_case(*spec)
+            opt = xnn.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+            if how == "wrapped":
+                opt = distributed.DistributedOptimizer(opt)
             # TerminateOnNaN: before_step sees each step's loss as a 0-d array on every rank
-            history = xnn.fit(model, X, y, loss=loss, epochs=3, progress=False,
-                              optimizer=xnn.optim.SGD(model.parameters(), lr=0.02, momentum=0.9),
-                              distributed=how == "ranks", **kwargs,
+            history = xnn.fit(model, X, y, loss=loss, optimizer=opt, epochs=3, progress=False,
+                              distributed=how != "alone", **kwargs,
                               callbacks=[callbacks.TerminateOnNaN()])
             assert history.stop_reason is None, (case, how, history.stop_reason)
             out[f"{case}/{how}/loss"] = np.asarray(history["loss"])

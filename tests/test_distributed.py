@@ -270,11 +270,13 @@ def test_every_loss_and_reduction_trains_on_ranks_as_one_process(loss_runs, rank
     names = [k[len(f"{case}/alone/"):] for k in first if k.startswith(f"{case}/alone/")]
     assert "loss" in names and len(names) > 1
     for name in names:
-        alone, ranked = first[f"{case}/alone/{name}"], first[f"{case}/ranks/{name}"]
+        alone = first[f"{case}/alone/{name}"]
         assert np.all(np.isfinite(alone)), (name, alone)
-        assert _relative(ranked, alone) <= 1e-12, (name, ranked, alone)
-        for r in range(1, ranks):  # every rank ends with the same weights and History
-            assert np.array_equal(every[r][f"{case}/ranks/{name}"], ranked), (r, name)
+        for how in ("ranks", "wrapped"):  # an optimizer, and a DistributedOptimizer
+            ranked = first[f"{case}/{how}/{name}"]
+            assert _relative(ranked, alone) <= 1e-12, (how, name, ranked, alone)
+            for r in range(1, ranks):  # every rank ends with the same weights and History
+                assert np.array_equal(every[r][f"{case}/{how}/{name}"], ranked), (r, how, name)
 
 
 @pytest.mark.parametrize("ranks", [2, 3])

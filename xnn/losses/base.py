@@ -16,6 +16,7 @@ class Loss:
 
     With reduction="none", value holds one loss per element (per sample for the class losses)
     and the gradient returned is that of their sum, so it can be passed straight to backprop.
+    A subclass writes its maths once, in ``_terms``; ``__call__`` and ``parts`` reduce it.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
