@@ -576,8 +576,8 @@ def _transfer(flat: Any, collective: Any) -> Any:
 _STEP, _SKIP, _STOP = 0, 1, 2
 
 
-def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, rng: Any,
-              shuffle: bool, settings: dict[str, int]) -> Steps:
+def fit_steps(model: Module, loss: Any, n: int, size: int, rng: Any, shuffle: bool,
+              settings: dict[str, int]) -> Steps:
     """fit's steps on this rank (xnn/loop.py), after checking that every rank called fit alike
     and giving every rank rank 0's parameters; a one-process world trains as plain fit."""
     init()

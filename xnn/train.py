@@ -84,7 +84,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
-        steps: Steps = fit_steps(model, loss, optimizer, n, size, rng, shuffle, {
+        steps: Steps = fit_steps(model, loss, n, size, rng, shuffle, {
             "training rows": n, "batch size": size, "epochs": epochs,
             "seed": -1 if seed is None else seed, "shuffle": int(shuffle),
             "validation rows": 0 if validation is None else validation[0].shape[0]})
