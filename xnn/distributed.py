@@ -541,9 +541,7 @@ def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
     xp = array_namespace(flat)
     out, start = [], 0
     for a in like:
-        size = 1
-        for n in a.shape:
-            size *= n
+        size = math.prod(a.shape)
         out.append(xp.reshape(flat[start:start + size], tuple(a.shape)))
         start += size
     return out
