@@ -3,6 +3,7 @@ FOLDER ...``: each rank writes what it ends with to FOLDER for the test to check
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import signal
@@ -191,8 +192,105 @@ def train(folder: str, epochs: str, resume: str) -> None:
         json.dump({"loss": history["loss"], "saved": len(keep.saved)}, f)
 
 
+# how each loss's data looks, by name; a loss not named here takes real-valued targets
+_KINDS = {"BCELoss": "probabilities", "BCEWithLogitsLoss": "binary",
+          "CrossEntropyLoss": "labels", "NLLLoss": "log-probabilities"}
+
+
+def loss_cases() -> dict[str, tuple[str, str, str, str]]:
+    """id -> (loss name, options, data kind, reduction) for every loss of xnn.losses.__all__,
+    every reduction, and each option its constructor takes (class weights, pos_weight,
+    label_smoothing, ignore_index with a rank's share all ignored, probability targets)."""
+    cases = {}
+    for name in xnn.losses.__all__:
+        cls = getattr(xnn.losses, name)
+        if cls is xnn.losses.Loss:
+            continue
+        kind = _KINDS.get(name, "values")
+        takes = inspect.signature(cls).parameters
+        variants = [("plain", kind)]
+        if "weight" in takes:
+            variants.append(("weight", kind))
+        if "pos_weight" in takes:
+            variants.append(("weight+pos_weight", kind))
+        if "label_smoothing" in takes:
+            variants += [("weight+label_smoothing", kind),
+                         ("weight+label_smoothing", "class-probabilities")]
+        if "ignore_index" in takes:
+            variants.append(("weight+ignore_index", kind + "+ignored-share"))
+        for options, data in variants:
+            for reduction in ("mean", "sum", "none"):
+                cases[f"{name}-{options}-{data}-{reduction}"] = (name, options, data, reduction)
+    return cases
+
+
+def _loss_case(name: str, options: str, data: str, reduction: str) -> tuple:
+    """(model, loss, X, y, fit keywords) of one case, float64, the same on every rank."""
+    kind = data.split("+")[0]
+    classes = 2 if kind in ("values", "probabilities", "binary") else 3
+    n, ignored = (24, True) if data.endswith("ignored-share") else (37, False)
+    g = np.random.default_rng(3)
+    X = g.normal(size=(n, 3))
+    if kind == "values":
+        y = np.stack([np.sin(X[:, 0]) + X[:, 1], X[:, 2] * X[:, 0]], axis=1)
+    elif kind == "probabilities":
+        y = g.uniform(size=(n, classes))
+    elif kind == "binary":
+        y = (g.uniform(size=(n, classes)) < 0.4).astype(np.float64)
+    elif kind == "class-probabilities":
+        y = g.dirichlet(np.ones(classes), size=n)
+    else:
+        y = g.integers(0, classes, size=n)
+    kwargs: dict = {}
+    if "weight" in options:
+        kwargs["weight"] = xnn.asarray(np.linspace(0.5, 2.0, classes))
+    if "pos_weight" in options:
+        kwargs["pos_weight"] = xnn.asarray(np.linspace(3.0, 0.5, classes))
+    if "label_smoothing" in options:
+        kwargs["label_smoothing"] = 0.1
+    fit_kwargs = {"batch_size": 8, "seed": 0}
+    if ignored:
+        # batches of 12 rows in order: rows 6-11 and 18-23 are the last share on 2 ranks and
+        # hold it on 3 (rows 8-11, 20-23): that rank's share is every label ignored
+        kwargs["ignore_index"] = 1
+        y[6:12] = y[18:24] = 1
+        y[:6] = y[12:18] = np.tile([0, 2], 3)
+        fit_kwargs = {"batch_size": 12, "shuffle": False}
+    xnn.seed(0)
+    layers = [nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, classes)]
+    if kind == "probabilities":
+        layers.append(nn.Sigmoid())
+    if kind == "log-probabilities":
+        layers.append(nn.LogSoftmax())
+    loss = getattr(xnn.losses, name)(**kwargs, reduction=reduction)
+    return nn.Sequential(*layers), loss, X, y, fit_kwargs
+
+
+def losses(folder: str) -> None:
+    """Every loss case trained by one process and by fit(distributed=True), with an optimizer
+    and with a DistributedOptimizer ("wrapped"), on each rank."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    out = {}
+    for case, spec in loss_cases().items():
+        for how in ("alone", "ranks", "wrapped"):
+            model, loss, X, y, kwargs = _loss_case(*spec)
+            opt = xnn.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+            if how == "wrapped":
+                opt = distributed.DistributedOptimizer(opt)
+            # TerminateOnNaN: before_step sees each step's loss as a 0-d array on every rank
+            history = xnn.fit(model, X, y, loss=loss, optimizer=opt, epochs=3, progress=False,
+                              distributed=how != "alone", **kwargs,
+                              callbacks=[callbacks.TerminateOnNaN()])
+            assert history.stop_reason is None, (case, how, history.stop_reason)
+            out[f"{case}/{how}/loss"] = np.asarray(history["loss"])
+            for k, v in model.state_dict().items():
+                out[f"{case}/{how}/{k}"] = xnn.to_numpy(v)
+    np.savez(os.path.join(folder, f"losses-{distributed.rank()}.npz"), **out)
+
+
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
      "train": train, "vote": vote, "reduce_paths": reduce_paths,
-     "reduce_mismatch": reduce_mismatch}[job](folder, *rest)
+     "reduce_mismatch": reduce_mismatch, "losses": losses}[job](folder, *rest)

@@ -244,6 +244,49 @@ def test_ranks_stepping_different_models_all_get_a_clear_error():
                 f"[{3 * width}, {width}, {2 * width}, 2]") in out
 
 
+@pytest.fixture(scope="module")
+def loss_runs(tmp_path_factory):
+    """ranks -> each rank's results of mpi_jobs.losses (every loss case alone and on ranks),
+    run once per rank count for all the cases."""
+    runs = {}
+
+    def run(ranks: int) -> list[dict[str, np.ndarray]]:
+        if ranks not in runs:
+            folder = tmp_path_factory.mktemp(f"losses{ranks}")
+            done = run_job(ranks, "losses", str(folder), timeout=600)
+            assert done.returncode == 0, done.stdout + done.stderr
+            runs[ranks] = [_load(folder, f"losses-{r}") for r in range(ranks)]
+        return runs[ranks]
+    return run
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max |b| (NaN where they are NaN alike)."""
+    if np.array_equal(np.isnan(a), np.isnan(b)) and np.isnan(b).any():
+        a, b = a[~np.isnan(b)], b[~np.isnan(b)]
+    scale = np.max(np.abs(b)) if b.size else 0.0
+    difference = float(np.max(np.abs(a - b), initial=0))
+    return difference / scale if scale else difference
+
+
+@pytest.mark.parametrize("case", sorted(__import__("mpi_jobs").loss_cases()))
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_every_loss_and_reduction_trains_on_ranks_as_one_process(loss_runs, ranks, case):
+    _mpiexec()
+    every = loss_runs(ranks)
+    first = every[0]
+    names = [k[len(f"{case}/alone/"):] for k in first if k.startswith(f"{case}/alone/")]
+    assert "loss" in names and len(names) > 1
+    for name in names:
+        alone = first[f"{case}/alone/{name}"]
+        assert np.all(np.isfinite(alone)), (name, alone)
+        for how in ("ranks", "wrapped"):  # an optimizer, and a DistributedOptimizer
+            ranked = first[f"{case}/{how}/{name}"]
+            assert _relative(ranked, alone) <= 1e-12, (how, name, ranked, alone)
+            for r in range(1, ranks):  # every rank ends with the same weights and History
+                assert np.array_equal(every[r][f"{case}/{how}/{name}"], ranked), (r, how, name)
+
+
 @pytest.mark.parametrize("ranks", [2, 3])
 def test_ranks_train_the_same_weights_as_one_process(ranks):
     _mpiexec()

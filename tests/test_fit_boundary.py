@@ -382,8 +382,8 @@ def _reads(monkeypatch) -> list:
     """The logbook's reads of waiting logs: one transfer each off the host (on NumPy, float()
     of each value; tests/test_sync_guard.py counts the transfers themselves)."""
     reads = []
-    real = xnn.train._to_host
-    monkeypatch.setattr(xnn.train, "_to_host", lambda *a: reads.append(1) or real(*a))
+    real = xnn.loop.to_host
+    monkeypatch.setattr(xnn.loop, "to_host", lambda *a: reads.append(1) or real(*a))
     return reads
 
 
@@ -412,7 +412,7 @@ def test_watched_logs_are_read_once_per_epoch_end(backend, monkeypatch):
 
 def test_unwatched_logs_wait_for_at_most_most_waiting_epochs(backend, monkeypatch):
     model, X, y = _regression(n=4)
-    monkeypatch.setattr(xnn.train._Logbook, "most_waiting", 3)
+    monkeypatch.setattr(xnn.loop._Logbook, "most_waiting", 3)
     reads = _reads(monkeypatch)
     history = xnn.fit(model, X, y, loss=losses.MSELoss(),
                       optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=10, progress=False)

@@ -122,6 +122,47 @@ def test_reductions_agree_and_none_returns_the_gradient_of_the_sum(backend, floa
     np.testing.assert_allclose(g_mean * count, g_sum, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("make, data", CASE_PARAMS)
+def test_parts_are_the_total_count_and_gradient_the_call_divides(backend, float64, make, data,
+                                                                  reduction):
+    pred, target = _inputs(data, (5, 3), seed=4)
+    loss = make(reduction, 3)
+    value, grad = (xnn.to_numpy(v) for v in loss(pred, target))
+    total, count, grad_total = loss.parts(pred, target)
+    total, count, grad_total = float(total), float(count), xnn.to_numpy(grad_total)
+    divisor = {"mean": count, "sum": 1.0, "none": float(value.size)}[reduction]
+    if reduction == "none":  # fit reports the values' mean; the gradient is of their sum
+        assert count == value.size
+        np.testing.assert_allclose(value.sum(), total, rtol=1e-12)
+        np.testing.assert_allclose(grad, grad_total, rtol=1e-12, atol=1e-15)
+        return
+    assert reduction == "mean" or count == 1
+    np.testing.assert_allclose(value, total / divisor, rtol=1e-12)
+    np.testing.assert_allclose(grad * divisor, grad_total, rtol=1e-12, atol=1e-15)
+
+
+def test_parts_of_labels_all_ignored_count_nothing_and_have_no_gradient(backend, float64):
+    loss = losses.CrossEntropyLoss(_a(_weights(3)), ignore_index=2)
+    pred, _ = _inputs(_labels, (4, 3))
+    total, count, grad = loss.parts(pred, _a([2, 2, 2, 2]))
+    assert float(total) == 0 and float(count) == 0 and not np.any(xnn.to_numpy(grad))
+    total, count, grad = loss.parts(pred, _a([0, 2, 1, 2]))
+    assert float(count) == pytest.approx(0.5 + (0.5 + 1 / 3))  # the kept labels' weights
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_cross_entropy_told_every_label_is_a_class_gives_the_same_numbers(backend, float64,
+                                                                          reduction):
+    pred, target = _inputs(_labels, (6, 4), seed=5)
+    told = losses.CrossEntropyLoss(reduction=reduction, every_label_a_class=True)
+    assert "every_label_a_class=True" in repr(told)
+    for a, b in zip(told(pred, target), losses.CrossEntropyLoss(reduction=reduction)(pred, target)):
+        np.testing.assert_allclose(xnn.to_numpy(a), xnn.to_numpy(b), rtol=1e-14, atol=1e-16)
+    with pytest.raises(TypeError, match="every_label_a_class must be True or False"):
+        losses.CrossEntropyLoss(every_label_a_class="yes")
+
+
 def test_mean_over_elements_divides_by_their_number(backend, float64):
     pred, target = _a([[1.0, 2.0], [3.0, 4.0]]), _a([[1.0, 0.0], [3.0, 8.0]])
     value, grad = losses.MSELoss()(pred, target)

@@ -32,7 +32,8 @@ class Callback:
         """Called after backprop, before the optimizer step; return False to skip the step.
 
         ``loss`` is the batch's loss on the device: looking at it (``float``, ``bool``) waits
-        for the device at every step, which fit otherwise never does.
+        for the device at every step, which fit otherwise never does. In
+        ``fit(distributed=True)`` it is the whole batch's loss, the same on every rank.
         """
         return True
 

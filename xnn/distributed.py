@@ -23,11 +23,15 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from . import random
 from ._checks import flag, integer, number
 from .backend import asarray, backend_of, dtype_name, to_numpy
 from .extras import install_hint
+from .loop import Steps, TrainingRun, mean, permutations, to_host
+from .losses.base import Loss
 from .namespace import array_namespace
 from .nn.module import Module, Parameter
+from .nn.normalization import BatchNorm1d
 from .optim._checks import check_grads, parameter_list, placements
 from .optim.optimizers import Optimizer
 
@@ -186,8 +190,7 @@ def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
     text = _describe(state)
     mine = np.frombuffer(len(text).to_bytes(8, "little") + hashlib.sha256(text).digest(),
                          dtype=np.uint8)
-    every = np.empty((world.size, mine.size), dtype=np.uint8)
-    world.comm.Allgather(mine, every)
+    every = _gather(world, mine)
     differ = [r for r in range(world.size) if not np.array_equal(every[r], every[root])]
     if not differ:
         return
@@ -217,6 +220,14 @@ def _every_rank(error: Exception) -> Exception:
     """Mark an error that every rank raises together (it ends the job once each printed it)."""
     error.every_rank = True
     return error
+
+
+def _gather(world: _World, mine: np.ndarray) -> np.ndarray:
+    """Every rank's ``mine`` (a 1-D array, as long on every rank), one row per rank: the one
+    way the ranks compare what they are about to do together (settings, models, gradients)."""
+    every = np.empty((world.size, mine.size), dtype=mine.dtype)
+    world.comm.Allgather(mine, every)
+    return every
 
 
 # --- gradients ---------------------------------------------------------------------------------
@@ -253,8 +264,12 @@ class _Reducer:
         self.layout: tuple = ((), None)  # (ids of the parameters and values, _Layout)
 
     def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
-               weight: float | None, listed: bool = False) -> None:
-        """``listed``: ``model_or_params`` is a list of Parameters already (an optimizer's)."""
+               weight: float | None, listed: bool = False,
+               parts: tuple[float, float, bool] | None = None) -> tuple[float, float] | None:
+        """``listed``: ``model_or_params`` is a list of Parameters already (an optimizer's).
+        ``parts``: this rank's (total, count, divide) of a loss (Loss.parts): the grads, of the
+        ranks' totals, are summed and divided by the global count where ``divide``; returns
+        the global (total, count), agreed in the same collective as the layout."""
         world = _initialized("allreduce_gradients()")
         params = (model_or_params if listed else model_or_params.parameters()
                   if isinstance(model_or_params, Module)
@@ -262,12 +277,16 @@ class _Reducer:
         if weight is not None:
             weight = number("allreduce_gradients", "weight", weight, low=0)
         scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
-        if world.size == 1 and scale == 1.0:
-            return
+        if world.size == 1 and scale == 1.0 and parts is None:
+            return None
         layout = self._layout(params)
         check_grads("allreduce_gradients", layout.placed)
+        summed = parts[:2] if parts is not None else None
         if world.size > 1:
-            self._agree(world, layout)
+            summed = self._agree(world, layout, parts)
+        if parts is not None:
+            count = summed[1]
+            scale = 1.0 / count if parts[2] and count > 0 else 1.0
         for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
             if key in self.sums:
                 self.sums[key].sum(group, sizes, scale)
@@ -282,6 +301,7 @@ class _Reducer:
                 exists = to_numpy(flat[-len(group):]) > 0
             for p, grad, keep in zip(group, grads, exists):
                 p.grad = grad if keep else None
+        return summed
 
     def _layout(self, params: list[Parameter]) -> _Layout:
         """The parameters' groups and digest, kept while the parameters and values are the
@@ -291,27 +311,34 @@ class _Reducer:
             self.layout = (ids, _Layout(params, self.shared))
         return self.layout[1]
 
-    def _agree(self, world: _World, layout: _Layout) -> None:
+    def _agree(self, world: _World, layout: _Layout,
+               parts: tuple[float, float, bool] | None) -> tuple[float, float] | None:
         """ValueError on every rank unless every rank reduces the same grads (how many, their
         sizes, libraries and dtypes): MPI would hang or mix them up. Also decides, together,
-        whether the ranks make new shared-memory windows (every rank must, or none). Returns
-        only once every rank has entered this reduce (so has finished reading the last one)."""
+        whether the ranks make new shared-memory windows (every rank must, or none), and sums
+        the loss's ``parts`` (total, count) over the ranks. Returns only once every rank has
+        entered this reduce (so has finished reading the last one)."""
         shareable = world.one_machine() and layout.shareable
         ready = shareable and all(key in self.sums and self.sums[key].n == n
                                   for key, n in layout.lengths)
-        vote = layout.vote  # digest, -digest, then whether this rank needs windows, cannot share
-        vote[2], vote[3] = not ready, not shareable
-        world.comm.Allreduce(vote, layout.votes, op=_max())
-        digest, negated, make, cannot = layout.votes.tolist()
-        if digest != layout.digest or -negated != layout.digest:
+        vote = np.zeros(5, dtype=np.int64)  # digest, needs windows, cannot share, total, count
+        vote[:3] = layout.digest, not ready, not shareable
+        if parts is not None:
+            vote[3:] = np.asarray(parts[:2], dtype=np.float64).view(np.int64)
+        every = _gather(world, vote)
+        if not np.all(every[:, 0] == layout.digest):
             raise _every_rank(ValueError(
                 f"allreduce_gradients: the ranks' parameters differ (how many, their sizes or "
                 f"dtypes); this rank {world.rank} has {layout.describe()}"))
-        if cannot:  # some rank cannot share (another machine, a GPU): MPI_Allreduce for all
+        if every[:, 2].any():  # some rank cannot share (another machine, a GPU): MPI_Allreduce
             self.sums = {}
-        elif make:  # some rank has no window of the size: every rank makes new ones
+        elif every[:, 1].any():  # some rank has no window of the size: every rank makes new ones
             _old_windows.extend(self.sums.values())  # grads may still view them: never freed
             self.sums = {key: _SharedSum(world, key[1], n) for key, n in layout.lengths}
+        if parts is None:
+            return None
+        total, count = np.ascontiguousarray(every[:, 3:]).view(np.float64).T
+        return math.fsum(total), math.fsum(count)
 
     def _fill(self, key: tuple, group: list[Parameter]) -> Any:
         """The group's buffer holding each grad (zeros for None), then a 1 per grad present:
@@ -347,9 +374,6 @@ class _Layout:
         self.lengths = [(key, sum(sizes) + len(sizes)) for key, sizes in self.sizes]
         self.digest = int.from_bytes(hashlib.blake2b(repr(self.sizes).encode(),
                                                      digest_size=7).digest(), "little")
-        # what _Reducer._agree sends (and receives): made once, as reduce runs every step
-        self.vote = np.asarray([self.digest, -self.digest, 0, 0], dtype=np.int64)
-        self.votes = np.empty_like(self.vote)
         self.shareable = shared and all(_shareable(group[0].value) for _, group in self.groups)
 
     def describe(self) -> str:
@@ -484,12 +508,6 @@ def _add_weighted(pieces: list[tuple[int, Any]], scale: float, out: np.ndarray, 
             out[s:e] += scaled
 
 
-def _max() -> Any:
-    from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
-
-    return MPI.MAX
-
-
 _old_windows: list[_SharedSum] = []
 
 # fit's reducer, one for every distributed fit (each rank's fits run together), so that its
@@ -523,9 +541,7 @@ def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
     xp = array_namespace(flat)
     out, start = [], 0
     for a in like:
-        size = 1
-        for n in a.shape:
-            size *= n
+        size = math.prod(a.shape)
         out.append(xp.reshape(flat[start:start + size], tuple(a.shape)))
         start += size
     return out
@@ -550,6 +566,151 @@ def _transfer(flat: Any, collective: Any) -> Any:
     host = np.ascontiguousarray(to_numpy(flat))
     collective(host)
     return asarray(host, backend=backend_of(flat))
+
+
+# --- fit(distributed=True) ----------------------------------------------------------------------
+
+# the vote on a step when callbacks look at it: take it, skip it, or stop training
+_STEP, _SKIP, _STOP = 0, 1, 2
+
+
+def fit_steps(model: Module, loss: Any, n: int, size: int, rng: Any, shuffle: bool,
+              settings: dict[str, int]) -> Steps:
+    """fit's steps on this rank (xnn/loop.py), after checking that every rank called fit alike
+    and giving every rank rank 0's parameters; a one-process world trains as plain fit."""
+    init()
+    _agree_settings(_world, settings)
+    broadcast_parameters(model)
+    if shuffle and size < n:  # reordering a single full batch changes nothing but rounding
+        order = permutations(n, rng) if rng is not None or _world.size == 1 else (
+            _root_draws(n))
+    else:
+        order = None
+    if _world.size == 1:
+        return Steps(loss, n, size, order)
+    return _Shares(model, loss, n, size, order)
+
+
+class _Shares(Steps):
+    """This rank's share of each global batch, the loss's parts summed over the ranks.
+
+    Every rank holds all the data and draws the same row order a one-process fit would. Global
+    batch b of m rows is cut into world_size consecutive shares whose sizes differ by at most
+    one row; each rank backpropagates the gradient of its share's total (Loss.parts), and the
+    reduce sums the totals, counts and gradients and divides by the global count: the whole
+    batch's loss and gradient, whatever the loss divides by (rows, class weights of the labels
+    kept, nothing for "sum"). A rank whose share is empty (a batch of fewer rows than ranks,
+    or every label ignored) adds zeros and still steps.
+    """
+
+    def __init__(self, model: Module, loss: Any, n: int, size: int, order: Any) -> None:
+        super().__init__(loss, n, size, order)
+        r, k = _world.rank, _world.size
+        self.steps = [(s + m * r // k, s + m * (r + 1) // k, m) for s, _, m in self.steps]
+        _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
+        self.params = model.parameters()
+        self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
+        parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
+        self.loss_of, self.after_backward = _loss_parts(loss, parts), self._reduce
+        reduction = loss.reduction if parts else "mean"
+        self.divide, self.averaged = reduction == "mean", reduction != "sum"
+
+    def optimizer(self, optimizer: Any) -> Any:
+        """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
+        return optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
+
+    def _reduce(self, run: TrainingRun, value: Any) -> Any:
+        """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank,
+        a 0-d array beside the parameters (what callbacks expect)."""
+        total, count = (0.0, 0.0) if value is None else value
+        total, count = _fit_reducer.reduce(self.params, True, None, listed=True,
+                                           parts=(float(total), float(count), self.divide))
+        loss = total if not self.averaged else total / count if count else math.nan
+        like = self.params[0].value
+        return array_namespace(like).asarray(loss, dtype=like.dtype, device=like.device)
+
+    def agree(self, run: TrainingRun, take: bool) -> bool:
+        """Every rank takes or skips each step together; a stop on one rank stops them all."""
+        vote = _STEP if take else _STOP if run.stop_training else _SKIP
+        vote = int(_gather(_world, np.asarray([vote], dtype=np.int64)).max())
+        if vote == _STOP and not run.stop_training:
+            run.stop("a callback on another rank stopped training")
+        return vote == _STEP
+
+    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
+                   rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
+        """The epoch's logs over every rank's rows, the same floats on every rank: the loss
+        from the steps' global losses, each metric the mean of the ranks' row-weighted sums.
+        BatchNorm statistics become rank 0's, so every rank validates the same model."""
+        logs = super().epoch_logs(model, xp, dtype, names[:1], values, rows, [], [])
+        if len(names) > 1:
+            count = sum(score_rows)
+            local = [0.0] * (len(names) - 1)
+            if scores:
+                means = [mean(xp, list(column), score_rows) for column in zip(*scores)]
+                local = [column[0] * count for column in to_host(xp, dtype, [[v] for v in means])]
+            every = _gather(_world, np.asarray([*local, count], dtype=np.float64))
+            rows_seen = every[:, -1].sum()
+            logs.update({name: math.fsum(every[:, i]) / rows_seen if rows_seen else math.nan
+                         for i, name in enumerate(names[1:])})
+        if self.has_buffers:
+            broadcast_parameters(model)
+        return logs
+
+
+def _loss_parts(loss: Any, parts: bool) -> Any:
+    """loss_of for the loop: ((total, count), grad of the total) of a share, from Loss.parts
+    where the loss has them."""
+    if parts:
+        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+            total, count, grad = loss.parts(pred, target)
+            return (total, count), grad
+    else:  # a plain callable: a mean over the rows, as fit reports it
+        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+            value, grad = loss(pred, target)
+            rows = pred.shape[0]
+            return (array_namespace(value).mean(value) * rows, rows), grad * rows
+    return loss_of
+
+
+def _root_draws(n: int) -> Any:
+    """A row order per epoch for seed=None: rank 0 draws from xnn's generator, as a
+    one-process fit would, and every rank receives its draw."""
+    def order(epoch: int) -> np.ndarray:
+        drawn = (np.asarray(random.permutation(n), dtype=np.int64) if _world.rank == 0
+                 else np.empty(n, dtype=np.int64))
+        _world.comm.Bcast(drawn, root=0)
+        return drawn
+    return order
+
+
+def _agree_settings(world: _World, settings: dict[str, int]) -> None:
+    """ValueError on every rank unless every rank calls fit with the same data sizes and
+    settings (else their batches, and so their collectives, would not match)."""
+    if world.size == 1:
+        return
+    names = list(settings)
+    every = _gather(world, np.asarray([settings[k] for k in names], dtype=np.int64))
+    differ = [i for i in range(len(names)) if len(set(every[:, i].tolist())) > 1]
+    if differ:
+        table = "; ".join(f"{names[i]}: " + ", ".join(f"rank {r} {int(every[r, i])}"
+                                                      for r in range(world.size)) for i in differ)
+        raise _every_rank(ValueError(
+            f"fit(distributed=True): the ranks called fit differently ({table}); every rank "
+            f"must pass the same data and settings"))
+
+
+def _check_batch_norm_shares(model: Module, batches: list[int], size: int) -> None:
+    """Refuse a rank share of one row where BatchNorm1d would have to normalise it."""
+    if not any(isinstance(m, BatchNorm1d) for m in model.modules()):
+        return
+    for m in batches:
+        shares = {m * (r + 1) // size - m * r // size for r in range(size)}
+        if 1 in shares:
+            raise _every_rank(ValueError(
+                f"fit(distributed=True): a batch of {m} rows over {size} ranks gives a rank 1 "
+                f"row, and BatchNorm1d needs more than 1 row per batch in training; choose a "
+                f"batch_size and row count whose batches give every rank 0 or at least 2 rows"))
 
 
 # --- the optimizer wrapper ---------------------------------------------------------------------

@@ -7,7 +7,8 @@ from typing import Any
 from ._checks import integer
 from .backend import array_namespace, backend_of, get_backend, resolve_dtype
 from .nn.module import Module
-from .train import _mode, _prepare
+from .loop import mode
+from .train import as_data
 
 __all__ = ["predict"]
 
@@ -32,11 +33,11 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     else:  # a model without parameters (an activation alone) runs on the active backend
         backend = get_backend()
         dtype = resolve_dtype(backend.xp)
-    X = _prepare("predict", "X", X, backend, dtype, labels_ok=False)
+    X = as_data("predict", "X", X, backend, dtype, labels_ok=False)
     if X.ndim == 0:
         raise ValueError("predict: X must have a first axis of rows, got a 0-d array")
     n = X.shape[0]
-    with _mode(model, training=False):
+    with mode(model, training=False):
         if batch_size is None or batch_size >= n:
             return model(X)
         outputs = [model(X[start:min(start + batch_size, n), ...])

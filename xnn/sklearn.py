@@ -1,15 +1,15 @@
-"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by ``xnn.fit``.
+"""scikit-learn estimators: ``MLPClassifier`` and ``MLPRegressor``, trained by xnn's epoch loop.
 
 They take scikit-learn's constructor parameters with its defaults and meanings
 (``sklearn.neural_network``), plus ``backend``, ``device`` and ``dtype``, and keep its fitted
 attributes. The network is an ``xnn.nn.Sequential`` (``model_``) of Linear layers and the
 hidden activation; it outputs the last layer's pre-activation (logits for a classifier) and
 ``out_activation_`` is applied when predicting, as scikit-learn's loss-link pairs it with the
-loss. Training is one call of ``xnn.fit`` with an xnn optimizer (Adam or SGD); what
-scikit-learn adds around its loop (its shuffling, the L2 penalty, ``loss_curve_``, the stopping
-rule, the 'invscaling' and 'adaptive' learning rates, early stopping) is a callback,
-``_Epochs``. With the same ``random_state`` and data the result is scikit-learn's network, to
-rounding.
+loss. Training runs xnn's epoch loop (xnn/loop.py) with an xnn optimizer (SGD, or Adam with
+scikit-learn's epsilon); scikit-learn's row order and the L2 penalty's gradient are its hooks
+(``_Steps``), and what it does at each epoch's end (``loss_curve_``, the stopping rule, the
+'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``. With
+the same ``random_state`` and data the result is scikit-learn's network, to rounding.
 
 Where the work runs: ``backend=None`` trains on the input's library and device when
 scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is
@@ -53,9 +53,9 @@ from ._checks import ArgumentTypeError
 from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
                       use_backend)
 from .callbacks import Callback
+from .loop import Steps, train
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .optim import SGD, Adam
-from .train import fit as xnn_fit
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -109,7 +109,7 @@ _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
 class _Objective:
     """scikit-learn's per-batch loss: the data loss of ``out_activation`` plus
     0.5 alpha sum ||W||^2 / rows over the weights (not the biases), and the data loss's
-    gradient; the penalty's gradient alpha W / rows is added by ``_Epochs.before_step``."""
+    gradient; the penalty's gradient alpha W / rows is added by ``_Steps.penalty``."""
 
     def __init__(self, out_activation: str, weights: list, alpha: float) -> None:
         self.data_loss = _DATA_LOSSES[out_activation]
@@ -125,48 +125,60 @@ class _Objective:
         return value, grad
 
 
-# --- scikit-learn's epoch bookkeeping, as an xnn.fit callback ---------------------------------
+# --- scikit-learn's steps and epoch bookkeeping: hooks of xnn's loop ---------------------------
+
+class _Steps(Steps):
+    """scikit-learn's steps: batches in its row order, and the L2 penalty's gradient
+    alpha W / rows added to the weights' between backprop and the step."""
+
+    def __init__(self, est: _BaseMLP, n: int, size: int) -> None:
+        objective = _Objective(est.out_activation_, est._weights, float(est.alpha))
+        super().__init__(objective, n, size, self._order if est.shuffle else None)
+        self.est, self.index = est, np.arange(n)
+        if est.alpha:
+            self.after_backward = self.penalty
+
+    def _order(self, epoch: int) -> Any:
+        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
+        # order by RandomState.shuffle(arange(n))
+        order = np.arange(self.index.shape[0])
+        self.est._random_state.shuffle(order)
+        self.index = self.index[order]
+        return self.index
+
+    def penalty(self, run: Any, value: Any) -> Any:
+        scale = self.est.alpha / self.steps[run.batch][2]
+        for w in self.est._weights:
+            w.grad = w.grad + scale * w.value
+        return value
+
+
+class _Adam(Adam):
+    """Adam with epsilon added to sqrt(v) before the bias correction sqrt(1 - beta2^t), where
+    scikit-learn adds it; torch's Adam adds eps after it, so each step uses that Adam with
+    eps = epsilon / sqrt(1 - beta2^t), the same step."""
+
+    def __init__(self, params: list, lr: float, betas: tuple[float, float],
+                 epsilon: float) -> None:
+        super().__init__(params, lr=lr, betas=betas, eps=epsilon)
+        self.epsilon = epsilon
+
+    def step(self) -> None:
+        self.eps = self.epsilon / math.sqrt(1.0 - self.betas[1] ** (self.steps + 1))
+        super().step()
+
 
 class _Epochs(Callback):
-    """What scikit-learn does around each step and epoch of its stochastic solvers.
-
-    At each epoch's start it reorders the training rows as scikit-learn shuffles them; before
-    each step it adds the L2 penalty's gradient alpha W / rows to the weights'; at each
-    epoch end it records ``loss_``, ``loss_curve_``, ``t_`` and ``n_iter_``, scores the
-    validation rows (early stopping), counts the epochs without improvement by ``tol``, sets
-    the 'invscaling' learning rate, divides the 'adaptive' one by 5 or stops training.
+    """What scikit-learn does at each epoch end: it records ``loss_``, ``loss_curve_``, ``t_``
+    and ``n_iter_``, scores the validation rows (early stopping), counts the epochs without
+    improvement by ``tol``, sets the 'invscaling' learning rate, divides the 'adaptive' one by
+    5 or stops training.
     """
 
-    def __init__(self, est: _BaseMLP, rows: list[int], n_train: int, incremental: bool,
-                 validation: tuple[Any, Any] | None, shuffled: tuple[Any, Any] | None) -> None:
-        self.est, self.rows, self.n_train = est, rows, n_train
+    def __init__(self, est: _BaseMLP, n_train: int, incremental: bool,
+                 validation: tuple[Any, Any] | None) -> None:
+        self.est, self.n_train = est, n_train
         self.incremental, self.validation = incremental, validation
-        self.shuffled = shuffled  # the training (X, y) fit steps through, to reorder in place
-
-    def on_epoch_begin(self, run: Any) -> None:
-        if self.shuffled is None:
-            return
-        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
-        # order by RandomState.shuffle(arange(n)); fit (shuffle=False) then slices the batches
-        # in order from these same arrays, so they are reordered in place
-        order = np.arange(self.n_train)
-        self.est._random_state.shuffle(order)
-        for data in self.shuffled:
-            xp = array_api_compat.array_namespace(data)
-            data[...] = xp.take(data, xp.asarray(order, device=data.device), axis=0)
-
-    def before_step(self, run: Any, loss: Any) -> bool:
-        est = self.est
-        if est.alpha:
-            scale = est.alpha / self.rows[run.batch]
-            for w in est._weights:
-                w.grad = w.grad + scale * w.value
-        if est.solver == "adam":
-            # scikit-learn adds epsilon to sqrt(v) before the bias correction sqrt(1 - beta2^t),
-            # torch's Adam after it: epsilon / sqrt(1 - beta2^t) there is the same step
-            t = run.optimizer.steps + 1
-            run.optimizer.eps = float(est.epsilon) / math.sqrt(1.0 - float(est.beta_2) ** t)
-        return True
 
     def on_epoch_end(self, run: Any, logs: dict[str, float]) -> None:
         est, opt = self.est, run.optimizer
@@ -445,13 +457,13 @@ class _BaseMLP(BaseEstimator):
             momentum = float(self.momentum)
             return SGD(params, lr=float(self.learning_rate_init), momentum=momentum,
                        nesterov=bool(self.nesterovs_momentum) and momentum > 0)
-        return Adam(params, lr=float(self.learning_rate_init),
-                    betas=(float(self.beta_1), float(self.beta_2)), eps=float(self.epsilon))
+        return _Adam(params, lr=float(self.learning_rate_init),
+                     betas=(float(self.beta_1), float(self.beta_2)), epsilon=float(self.epsilon))
 
     def _train(self, X: Any, targets: Any, backend: Backend, dtype: str,
                incremental: bool) -> None:
-        """Run xnn.fit for up to max_iter epochs (one for partial_fit) with scikit-learn's
-        batching, validation split and stopping rule."""
+        """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
+        scikit-learn's batching, row order, validation split and stopping rule."""
         n = X.shape[0]
         X = asarray(X, dtype=dtype, backend=backend) if not _on(X, backend, dtype) else X
         y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
@@ -459,15 +471,15 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping:
             # scikit-learn stratifies when there is one output column (binary), not otherwise
             stratify = targets if is_classifier(self) and self.n_outputs_ == 1 else None
-            train, val = train_test_split(np.arange(n), random_state=self._random_state,
-                                          test_size=self.validation_fraction,
-                                          stratify=stratify)
+            kept, val = train_test_split(np.arange(n), random_state=self._random_state,
+                                         test_size=self.validation_fraction,
+                                         stratify=stratify)
             if val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
             take = _taker(backend)
             validation = (take(X, val), take(y, val))
-            X, y = take(X, train), take(y, train)
+            X, y = take(X, kept), take(y, kept)
             n = X.shape[0]
         if self.batch_size == "auto":
             size = min(200, n)
@@ -476,18 +488,11 @@ class _BaseMLP(BaseEstimator):
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                               "going to be clipped")
             size = min(max(int(self.batch_size), 1), n)
-        rows = [min(size, n - start) for start in range(0, n, size)]
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
-        objective = _Objective(self.out_activation_, self._weights, float(self.alpha))
-        if self.shuffle and validation is None:  # the callback reorders them: our own copies
-            X, y = _copy(X), _copy(y)
-        epochs_cb = _Epochs(self, rows, n, incremental, validation,
-                            (X, y) if self.shuffle else None)
         try:
-            xnn_fit(self.model_, X, y, loss=objective, optimizer=self._optimizer,
-                    epochs=epochs, batch_size=size, shuffle=False, callbacks=[epochs_cb],
-                    progress=False)
+            train(self.model_, self._optimizer, X, y, _Steps(self, n, size), epochs=epochs,
+                  metrics=[], callbacks=[_Epochs(self, n, incremental, validation)])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if validation is not None:  # the best weights seen, perhaps in an earlier warm fit

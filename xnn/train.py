@@ -1,70 +1,24 @@
-"""``fit``: the loop of docs/training.md, with batching, validation, metrics and callbacks.
-
-``fit`` checks everything first, then runs the plain loop: ``_run_epoch`` trains on the
-batches, ``_epoch_logs`` averages what they logged, and ``_Logbook`` reads the logs to the host.
-Nothing is read back inside an epoch (unless a callback's ``before_step`` looks at the loss);
-an epoch end reads its logs in one transfer when something looks at them then (callbacks, a
-plateau schedule, the progress bar's redraw), and otherwise they wait on the device and are
-read together when training ends.
+"""``fit``: the checks made before anything changes, then the epoch loop of xnn/loop.py (the
+loop of docs/training.md, with batching, validation, metrics and callbacks).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from . import random
 from ._checks import flag, integer, number
-from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, host_backend,
-                      is_array, to_numpy)
-from .random import host_generator
+from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
+                      to_numpy)
 from .data import check_same_length, check_seed
+from .loop import History, Steps, TrainingRun, evaluate_logs, mode, permutations, to_host, train
 from .metrics import get_metric
-from .nn.module import Module, accepts_input_grad
+from .nn.module import Module
 from .nn.normalization import BatchNorm1d
-from .progress import ProgressBar
+from .random import host_generator
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
-
-
-@dataclass
-class History:
-    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]`` and one list per metric."""
-
-    history: dict[str, list[float]] = field(default_factory=dict)
-    epoch: list[int] = field(default_factory=list)
-    stop_reason: str | None = None
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __contains__(self, key: str) -> bool:
-        return key in self.history
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
-
-@dataclass
-class TrainingRun:
-    """What callbacks see and steer: the model, optimizer, history and where training is."""
-
-    model: Module
-    optimizer: Any
-    history: History
-    epoch: int = 0
-    batch: int = 0
-    stop_training: bool = False
-
-    def stop(self, reason: str) -> None:
-        """Ask fit to stop after this step or epoch, recording why."""
-        self.stop_training = True
-        self.history.stop_reason = reason
 
 
 def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs: int,
@@ -126,62 +80,21 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     loss = _check_first_batch(model, loss, metrics, X[:size, ...], y[:size, ...],
                               [y] if validation is None else [y, validation[1]])
 
-    xp = backend.xp
     rng = host_generator(seed) if seed is not None else None
-    shards = None
     if distributed:
-        from ._sharding import Shards  # noqa: PLC0415 - host-side glue, used only here
+        from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
-        shards = Shards(model, loss, [(s, min(s + size, n)) for s in range(0, n, size)],
-                        {"training rows": n, "batch size": size, "epochs": epochs,
-                         "seed": -1 if seed is None else seed, "shuffle": int(bool(shuffle)),
-                         "validation rows": 0 if validation is None else validation[0].shape[0]})
-        rng, progress = shards.generator(seed), progress and shards.rank == 0
-    shuffle = shuffle and size < n  # reordering a single full batch changes nothing but rounding
-    # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
-    forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
-    names = ["loss", *(name for name, _ in metrics)]
-    batches = [(start, min(start + size, n)) for start in range(0, n, size)]
-    history = History()
-    run = TrainingRun(model, optimizer, history)
-    bar = ProgressBar(epochs, enabled=progress)
-    book = _Logbook(xp, dtype, history, bar,
-                    watched=bool(callbacks) or getattr(scheduler, "needs_metric", False))
-    try:
-        with _mode(model, training=True):
-            model.zero_grad()  # a step uses the gradient of its own batch only
-            for cb in callbacks:
-                cb.on_train_begin(run)
-            for epoch in range(epochs):
-                run.epoch = epoch
-                for cb in callbacks:
-                    cb.on_epoch_begin(run)
-                Xe, ye = _shuffled(backend, X, y, rng) if shuffle else (X, y)
-                steps = (shards.run_epoch(run, loss, metrics, Xe, ye, callbacks, forward_kwargs)
-                         if shards else
-                         _run_epoch(run, loss, metrics, Xe, ye, batches, callbacks, forward_kwargs))
-                if steps is None:  # a callback stopped training mid-epoch: no epoch to log
-                    break
-                logs = (shards.epoch_logs(model, xp, dtype, names, *steps) if shards else
-                        _epoch_logs(xp, names, *steps))
-                if validation is not None:
-                    logs.update(_evaluate(model, *validation, loss, metrics, prefix="val_"))
-                logs = book.add(epoch, logs)
-                if scheduler is not None:
-                    _step_scheduler(scheduler, logs)
-                for cb in callbacks:
-                    cb.on_epoch_end(run, logs)
-                if run.stop_training:
-                    break
-            book.flush(final=True)
-    except BaseException:  # an error or Ctrl-C mid-step: its gradients must not reach the next
-        model.zero_grad()
-        raise
-    finally:
-        bar.close()
-    for cb in callbacks:
-        cb.on_train_end(run)
-    return history
+        steps: Steps = fit_steps(model, loss, n, size, rng, shuffle, {
+            "training rows": n, "batch size": size, "epochs": epochs,
+            "seed": -1 if seed is None else seed, "shuffle": int(shuffle),
+            "validation rows": 0 if validation is None else validation[0].shape[0]})
+        progress = progress and rank() == 0
+    else:
+        # reordering a single full batch changes nothing but rounding
+        steps = Steps(loss, n, size, permutations(n, rng) if shuffle and size < n else None)
+    return train(model, optimizer, X, y, steps, epochs=epochs, metrics=metrics,
+                 callbacks=callbacks, scheduler=scheduler, validation=validation,
+                 progress=progress)
 
 
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
@@ -190,180 +103,12 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     backend, dtype = _model_backend(model, "evaluate")
     _check_loss("evaluate", loss)
     metrics = _get_metrics("evaluate", metrics)
-    X = _prepare("evaluate", "X", X, backend, dtype, labels_ok=False)
-    y = _prepare("evaluate", "y", y, backend, dtype, labels_ok=True)
+    X = as_data("evaluate", "X", X, backend, dtype, labels_ok=False)
+    y = as_data("evaluate", "y", y, backend, dtype, labels_ok=True)
     check_same_length("evaluate", X, y)
-    logs = _evaluate(model, X, y, loss, metrics, prefix="")
-    floats = _to_host(backend.xp, dtype, [[v] for v in logs.values()])
+    logs = evaluate_logs(model, X, y, loss, metrics, prefix="")
+    floats = to_host(backend.xp, dtype, [[v] for v in logs.values()])
     return {name: column[0] for name, column in zip(logs, floats)}
-
-
-# --- the loop -----------------------------------------------------------------------------------
-
-def _run_epoch(run: TrainingRun, loss: Callable, metrics: list, X: Any, y: Any,
-               batches: list[tuple[int, int]], callbacks: list,
-               forward_kwargs: dict) -> tuple[list, list[int]] | None:
-    """One pass over (X, y) in ``batches`` of rows (start, stop): forward, loss, backprop, step.
-
-    Returns (values, rows) of the steps taken: per step its loss (with its metric values, when
-    there are metrics) as the device gave them, and its batch's rows; None when a callback
-    stopped training mid-epoch. A callback's ``before_step`` returning False skips that step.
-    """
-    model, optimizer = run.model, run.optimizer
-    values: list = []
-    rows: list[int] = []
-    whole = len(batches) == 1  # one batch of every row: X and y themselves, not views of them
-    for run.batch, (start, stop) in enumerate(batches):
-        xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
-        pred, backprop = model.forward(xb, **forward_kwargs)
-        value, dpred = loss(pred, yb)
-        backprop(dpred)
-        if callbacks and not all(cb.before_step(run, value) for cb in callbacks):
-            optimizer.zero_grad()  # the step is skipped
-            if run.stop_training:
-                return None
-            continue
-        values.append((value, *[fn(pred, yb) for _, fn in metrics]) if metrics else value)
-        rows.append(stop - start)
-        optimizer.step()
-        optimizer.zero_grad()
-    return values, rows
-
-
-def _epoch_logs(xp: Any, names: list[str], values: list, rows: list[int]) -> dict[str, Any]:
-    """The epoch's training logs, still on the device: each quantity's batch-size-weighted
-    mean over the steps taken (NaN when a callback skipped them all)."""
-    if not values:
-        return dict.fromkeys(names, math.nan)
-    if len(names) == 1:
-        return {"loss": _mean(xp, values, rows)}
-    return {name: _mean(xp, list(column), rows) for name, column in zip(names, zip(*values))}
-
-
-def _mean(xp: Any, values: list, rows: list[int]) -> Any:
-    """sum(v_i rows_i) / sum(rows_i) of per-step values: 0-d device arrays (a loss with
-    reduction "none" is averaged first), or numbers (a metric returning floats), on the host."""
-    if len(values) == 1:  # one step: its value, whatever it is
-        value = values[0]
-        return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
-    if not all(_on_device(xp, v) for v in values):
-        return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
-    values = [v if v.ndim == 0 else xp.mean(v) for v in values]
-    if rows[-1] == rows[0]:  # every batch full
-        return xp.mean(xp.stack(values))
-    # only the epoch's last batch can be short
-    return (xp.sum(xp.stack(values[:-1])) * rows[0] + values[-1] * rows[-1]) / sum(rows)
-
-
-def _evaluate(model: Module, X: Any, y: Any, loss: Callable, metrics: list,
-              prefix: str) -> dict[str, Any]:
-    """Loss and metrics on (X, y) in eval mode, as the device gives them."""
-    with _mode(model, training=False):
-        pred = model(X)
-        value = loss(pred, y)[0]
-        logs = {f"{prefix}loss": value if value.ndim == 0 else array_namespace(value).mean(value)}
-        for name, fn in metrics:
-            logs[f"{prefix}{name}"] = fn(pred, y)
-    return logs
-
-
-class _Logbook:
-    """The epochs' logs on their way to the History and the progress bar.
-
-    An epoch's logs are read to the host at its end when something looks at them then
-    (``watched``: callbacks or a plateau schedule) or the bar is due to redraw; otherwise they
-    wait on the device and are read with the next ones: one transfer per read, none inside an
-    epoch, and at most ``most_waiting`` epochs waiting (each holds small device arrays).
-    """
-
-    most_waiting = 1024
-
-    def __init__(self, xp: Any, dtype: Any, history: History, bar: ProgressBar,
-                 watched: bool) -> None:
-        self.xp, self.dtype, self.history, self.bar = xp, dtype, history, bar
-        self.waiting: list[tuple[int, dict[str, Any]]] = []  # (epoch, logs) not yet read
-        self.every_epoch = watched  # read at each epoch's end, else when the bar is due
-
-    def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
-        """Record an epoch's logs; returns them as floats when they are read now, else None."""
-        waiting = self.waiting
-        waiting.append((epoch, logs))
-        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
-            return self.flush()
-        return None
-
-    def flush(self, final: bool = False) -> dict[str, float] | None:
-        """Read whatever waits (one transfer) into the History; redraw the bar when it is due
-        or training ends. Returns the last epoch's logs."""
-        history = self.history
-        if self.waiting:
-            columns: dict[str, list] = {}
-            for _, logs in self.waiting:
-                for name, value in logs.items():
-                    columns.setdefault(name, []).append(value)
-            floats = _to_host(self.xp, self.dtype, list(columns.values()))
-            for name, column in zip(columns, floats):
-                history.history.setdefault(name, []).extend(column)
-            history.epoch.extend(epoch for epoch, _ in self.waiting)
-            self.waiting = []
-        if not history.epoch:
-            return None
-        last = {name: column[-1] for name, column in history.history.items()}
-        epoch = history.epoch[-1] + 1
-        if (final and epoch != self.bar.drawn) or self.bar.due(epoch):
-            self.bar.update(epoch, last)
-        return last
-
-
-def _to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
-    """Columns of values (arrays of ``xp``, or numbers) as floats: every array of every column
-    read in one transfer."""
-    one_of_each = {type(v): v for column in columns for v in column}
-    arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
-    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
-        return [[float(v if v.dtype == dtype else xp.astype(v, dtype)) if type(v) in arrays
-                 else float(v) for v in column] for column in columns]
-    device = [v if v.dtype == dtype else xp.astype(v, dtype)
-              for column in columns for v in column if type(v) in arrays]
-    read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
-    return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
-
-
-def _on_device(xp: Any, value: Any) -> bool:
-    """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
-    the model lives elsewhere)."""
-    return is_array(value) and array_namespace(value) is xp
-
-
-def _shuffled(backend: Backend, X: Any, y: Any, rng: Any) -> tuple[Any, Any]:
-    """X and y in a new random row order: from ``rng``, or xnn's generator when it is None."""
-    n = X.shape[0]
-    order = rng.permutation(n) if rng is not None else random.permutation(n)
-    # a permutation needs no bounds check (take_rows' would read back each epoch)
-    index = asarray(order, dtype="int64", backend=backend)
-    xp = backend.xp
-    return xp.take(X, index, axis=0), xp.take(y, index, axis=0)
-
-
-def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:
-    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
-    if getattr(scheduler, "needs_metric", False):
-        scheduler.step(logs.get("val_loss", logs["loss"]))
-    else:
-        scheduler.step()
-
-
-@contextmanager
-def _mode(model: Module, training: bool) -> Iterator[None]:
-    """Every module of ``model`` in training (or eval) mode for the block; each module's own
-    mode is put back after."""
-    modes = [(m, m.training) for m in model.modules()]
-    model.train(training)
-    try:
-        yield
-    finally:
-        for module, was in modes:
-            module.training = was
 
 
 # --- the checks made before anything changes ----------------------------------------------------
@@ -424,8 +169,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if validation_split is not None:
         validation_split = number("fit", "validation_split", validation_split, low=0.0,
                                   high=1.0, low_open=True, high_open=True)
-    X = _prepare("fit", "X", X, backend, dtype, labels_ok=False)
-    y = _prepare("fit", "y", y, backend, dtype, labels_ok=True)
+    X = as_data("fit", "X", X, backend, dtype, labels_ok=False)
+    y = as_data("fit", "y", y, backend, dtype, labels_ok=True)
     n = check_same_length("fit", X, y)
     if n == 0:
         raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
@@ -445,8 +190,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if not pair or len(validation_data) != 2:
         got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
         raise ValueError(f"fit: validation_data must be a pair (X_val, y_val), got {got}")
-    X_val = _prepare("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
-    y_val = _prepare("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
+    X_val = as_data("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
+    y_val = as_data("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
     check_same_length("fit (validation_data)", X_val, y_val)
     _check_like_training(X, y, X_val, y_val)
     _check_finite("X_val", X_val)
@@ -454,7 +199,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     return X, y, (X_val, y_val)
 
 
-def _prepare(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
+def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
              labels_ok: bool) -> Any:
     """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
     integer targets stay integer class labels. Arrays already right are not copied (a torch
@@ -544,7 +289,8 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     Returns the loss for the steps: ``loss``, or, for a loss that checks its inputs with a
     host read at every call (``validate=True``: a class loss's label range, BCELoss's
     probability range), a copy with ``validate=False``: its labels are all checked here, and
-    the first batch's predictions are checked with the loss as given.
+    the first batch's predictions are checked with the loss as given. When every label is a
+    class, the copy of a loss with ``every_label_a_class`` has it set.
     """
     step_loss = loss
     if getattr(loss, "validate", False) is True:
@@ -552,24 +298,25 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
         step_loss.validate = False
     checks_labels = (_is_labels(y) and y.ndim == 1
                      and callable(getattr(loss, "check_targets", None)))
-    with _mode(model, training=False):
+    with mode(model, training=False):
         pred = model(X)
     # copies, so that even the state of a loss or metric object (a call count) is left alone;
     # labels are checked below, all of them, once
     copy.copy(step_loss if checks_labels else loss)(pred, y)
     if checks_labels:
         every_label_a_class = [loss.check_targets(t, pred.shape[-1]) for t in labels]
-        if all(every_label_a_class) and hasattr(step_loss, "_every_label_a_class"):
+        if all(every_label_a_class) and hasattr(step_loss, "every_label_a_class"):
             if step_loss is loss:
                 step_loss = copy.copy(loss)
-            step_loss._every_label_a_class = True  # the steps need no label bookkeeping
+            step_loss.every_label_a_class = True  # the steps need no label bookkeeping
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)
-        if _on_device(xp, value) and value.ndim != 0:
+        on_device = is_array(value) and array_namespace(value) is xp
+        if on_device and value.ndim != 0:
             raise ValueError(f"fit: metric {name!r} must return a number or a 0-d array, got "
                              f"shape {tuple(value.shape)}")
-        if not _on_device(xp, value):
+        if not on_device:
             try:
                 float(value)
             except (TypeError, ValueError):

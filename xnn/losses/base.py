@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .._checks import expect, owner_name
-from ..namespace import dtype_name, is_array
+from ..namespace import array_namespace, dtype_name, is_array
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -16,6 +16,7 @@ class Loss:
 
     With reduction="none", value holds one loss per element (per sample for the class losses)
     and the gradient returned is that of their sum, so it can be passed straight to backprop.
+    A subclass writes its maths once, in ``_terms``; ``__call__`` and ``parts`` reduce it.
     """
 
     def __init__(self, reduction: str = "mean") -> None:
@@ -25,7 +26,54 @@ class Loss:
         self.reduction = reduction
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+        per_row = self.reduction == "none"
+        values, count, grad, scale = self._terms(pred, target, per_row)
+        if self.reduction != "mean":
+            return values, grad if scale == 1 else grad * scale
+        if isinstance(count, int):
+            # sum / n is xp.mean's own arithmetic (NumPy's mean sums, then divides), without
+            # the mean wrapper's Python bookkeeping, which costs more than a small loss itself
+            if scale == 1 or count == 0:
+                grad /= count  # grad is the loss's own new array
+            else:
+                grad = grad * (scale / count)
+            return values / count, grad
+        # a weighted mean over nothing (every label ignored) is 0/0 = nan, as in torch, but its
+        # gradient is 0 there (grad is all zeros), not nan
+        if scale != 1:
+            grad = grad * scale
+        return values / count, grad / array_namespace(grad).where(count > 0, count, 1)
+
+    def parts(self, pred: Any, target: Any) -> tuple[Any, Any, Any]:
+        """(total, count, grad): the sum of the per-row terms, what the reduction divides it by,
+        and the gradient of the total with respect to ``pred``.
+
+        ``count`` is the mean's divisor for reduction="mean" (the number of elements, or the
+        summed class weights of the labels kept), 1 for "sum", and the number of per-row values
+        for "none" (fit reports their mean; the gradient is that of their sum, as ``__call__``
+        gives it). ``__call__`` is built on the same terms; data-parallel training sums each
+        rank's total, count and gradient and divides by the global count.
+        """
+        per_row = self.reduction == "none"
+        values, count, grad, scale = self._terms(pred, target, per_row)
+        if per_row:
+            count, values = math.prod(values.shape), array_namespace(values).sum(values)
+        elif self.reduction == "sum":
+            count = 1
+        return values, count, grad if scale == 1 else grad * scale
+
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
+        """(values, count, grad, scale): the per-row terms (``per_row``) or their sum, the
+        mean's divisor (an int, or a 0-d array for a weighted mean), and the gradient of
+        their sum divided by ``scale``, a constant factor left for the reduction to fold into
+        its divisor, so the gradient takes one pass, not two."""
         raise NotImplementedError
+
+    def _summed(self, xp: Any, elementwise: Any, grad: Any, per_row: bool,
+                scale: float = 1) -> tuple[Any, Any, Any, float]:
+        """_terms of per-element terms, whose mean divides by their number."""
+        return (elementwise if per_row else xp.sum(elementwise), math.prod(elementwise.shape),
+                grad, scale)
 
     def _namespace(self, pred: Any, target: Any, weight: Any = None,
                    pos_weight: Any = None) -> Any:
@@ -44,30 +92,6 @@ class Loss:
         if pos_weight is not None:
             expect(self, pos_weight, like=pred, what="pos_weight", like_what="prediction")
         return xp
-
-    def _reduce(self, xp: Any, elementwise: Any, grad: Any, count: Any = None,
-                grad_scale: float = 1) -> tuple[Any, Any]:
-        """Apply the reduction to per-element losses and to their gradient.
-
-        ``count`` is the divisor of the mean: the number of elements unless given (a 0-d array
-        for the weighted mean of the class losses). ``grad_scale``: a constant factor of the
-        gradient, folded into the mean's divisor so the gradient takes one pass, not two.
-        """
-        if self.reduction == "sum":
-            return xp.sum(elementwise), grad if grad_scale == 1 else grad * grad_scale
-        if self.reduction == "none":
-            return elementwise, grad if grad_scale == 1 else grad * grad_scale
-        if count is None:
-            # sum / n is xp.mean's own arithmetic (NumPy's mean sums, then divides), without
-            # the mean wrapper's Python bookkeeping, which costs more than a small loss itself
-            n = math.prod(elementwise.shape)
-            return xp.sum(elementwise) / n, (grad / n if grad_scale == 1 or n == 0
-                                             else grad * (grad_scale / n))
-        # a weighted mean over nothing (every label ignored) is 0/0 = nan, as in torch, but its
-        # gradient is 0 there (grad is all zeros), not nan
-        if grad_scale != 1:
-            grad = grad * grad_scale
-        return xp.sum(elementwise) / count, grad / xp.where(count > 0, count, 1)
 
     def _options(self) -> dict[str, Any]:
         """Constructor arguments shown by repr, besides the reduction."""

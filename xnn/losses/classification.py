@@ -65,7 +65,7 @@ class BCELoss(_ElementWeights):
         self.weight = check_weight(self, "weight", weight)
         self.validate = flag(self, "validate", validate)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target, self.weight)
         self._weights(pred, "weight", self.weight)
         if self.validate and math.prod(pred.shape):
@@ -87,7 +87,7 @@ class BCELoss(_ElementWeights):
         grad = (pred - target) / xp.maximum(pred * (1 - pred), _TORCH_BCE_EPSILON)
         if self.weight is not None:
             value, grad = value * self.weight, grad * self.weight
-        return self._reduce(xp, value, grad)
+        return self._summed(xp, value, grad, per_row)
 
 
 class BCEWithLogitsLoss(_ElementWeights):
@@ -108,7 +108,7 @@ class BCEWithLogitsLoss(_ElementWeights):
         self.weight = check_weight(self, "weight", weight)
         self.pos_weight = check_weight(self, "pos_weight", pos_weight)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target, self.weight, self.pos_weight)
         self._weights(pred, "weight", self.weight)
         self._weights(pred, "pos_weight", self.pos_weight)
@@ -124,7 +124,7 @@ class BCEWithLogitsLoss(_ElementWeights):
         grad = log_weight * sigmoid(xp, z) - pos_weight * t
         if self.weight is not None:
             value, grad = value * self.weight, grad * self.weight
-        return self._reduce(xp, value, grad)
+        return self._summed(xp, value, grad, per_row)
 
     def _options(self) -> dict[str, Any]:
         extra = {"pos_weight": self.pos_weight} if self.pos_weight is not None else {}
@@ -137,9 +137,6 @@ class _ClassLoss(Loss):
     """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels."""
 
     _scores = "scores"  # what the prediction is called in messages
-    # set by fit on its copy of the loss when it has checked, up front, that every label the
-    # copy will see is a class (none ignored): the steps then need no label bookkeeping
-    _every_label_a_class = False
 
     def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
         super().__init__(reduction)
@@ -255,16 +252,22 @@ class CrossEntropyLoss(_ClassLoss):
         q = (1 - label_smoothing) target + label_smoothing / classes.
     validate: check that labels lie in [0, classes), which reads two numbers back from the
         device; with False, an out-of-range label silently counts as ignored.
+    every_label_a_class: the caller has checked that every label it will pass is a class
+        (in [0, classes), none ignored; ``check_targets`` says so): integer labels then need
+        no check and no bookkeeping of ignored rows, whatever ``validate`` says. fit sets it
+        on its copy of the loss once it has checked all the labels.
     """
 
     _scores = "logits"
 
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
-                 label_smoothing: float = 0.0, *, validate: bool = True) -> None:
+                 label_smoothing: float = 0.0, *, validate: bool = True,
+                 every_label_a_class: bool = False) -> None:
         super().__init__(weight, ignore_index, reduction, validate)
         self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
+        self.every_label_a_class = flag(self, "every_label_a_class", every_label_a_class)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
         if classes == 0:  # no distribution to take the softmax of (and smoothing / 0 classes)
             raise ValueError(f"CrossEntropyLoss: expected logits with at least one class, got "
@@ -277,7 +280,7 @@ class CrossEntropyLoss(_ClassLoss):
             # When every label is a class, sum(q) is the batch size (the float count's bits:
             # knowing it changes no result) and each row of q sums to 1
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
-            every_row, count = self._every_label_a_class, None
+            every_row, count = self.every_label_a_class, None
             if not every_row and self.validate and xp is not HOST_XP:
                 # on a device the read is the cost: the labels' range in one transfer
                 every_row = self._check_labels(xp, target, classes)
@@ -296,17 +299,13 @@ class CrossEntropyLoss(_ClassLoss):
             if not every_row:
                 grad *= xp.sum(q, axis=1, keepdims=True)
             grad -= q
-            if self.reduction == "none":
-                return -xp.sum(q * log_p, axis=1), grad
-            total = xp.sum(q * log_p)  # the mean and the sum need no per-row sums
-            if self.reduction == "sum":
-                return -total, grad
-            if every_row:  # total / -n: the sign and the mean in one operation
-                grad /= batch
-                return total / -batch, grad
-            if count is None:  # the labels kept: 0 gives a nan mean, as in torch, but no nan
+            # the mean and the sum need no per-row sums
+            value = -xp.sum(q * log_p, axis=1) if per_row else -xp.sum(q * log_p)
+            if every_row:
+                return value, batch, grad, 1
+            if count is None:  # the labels kept
                 count = xp.sum(q)
-            return total / -count, grad / xp.where(count > 0, count, 1)  # gradient
+            return value, count, grad, 1
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)
@@ -318,12 +317,12 @@ class CrossEntropyLoss(_ClassLoss):
             weight = self._class_weight(xp, pred)
             self._check_probabilities(xp, pred, target, batch, classes)
             q = (target * (1 - smoothing) + smoothing / classes) * weight
-            count = None  # the mean is over the batch
+            count = batch  # the mean is over the batch
         log_p = log_softmax(xp, pred)
         value = -xp.sum(q * log_p, axis=1)
         # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
         grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
-        return self._reduce(xp, value, grad, count)
+        return value if per_row else xp.sum(value), count, grad, 1
 
     def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
                              classes: int) -> None:
@@ -344,6 +343,8 @@ class CrossEntropyLoss(_ClassLoss):
         options = super()._options()
         if self.label_smoothing:
             options["label_smoothing"] = self.label_smoothing
+        if self.every_label_a_class:
+            options["every_label_a_class"] = True
         return options
 
 
@@ -369,7 +370,7 @@ class NLLLoss(_ClassLoss):
                  *, validate: bool = True) -> None:
         super().__init__(weight, ignore_index, reduction, validate)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
         weight = self._class_weight(xp, pred)
         if tuple(target.shape) != (batch,):
@@ -384,4 +385,4 @@ class NLLLoss(_ClassLoss):
         # not make 0 * -inf = nan
         value = -xp.sum(picked * xp.where(hot, pred, 0), axis=1)
         # d/dx_c (-w_y x_y) = -w_y at the label, 0 elsewhere
-        return self._reduce(xp, value, -picked, xp.sum(picked))
+        return value if per_row else xp.sum(value), xp.sum(picked), -picked, 1

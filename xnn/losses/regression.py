@@ -23,21 +23,21 @@ def sign(xp: Any, d: Any) -> Any:
 class MSELoss(Loss):
     """Mean squared error, d^2 averaged (or summed) over every element; L2 loss."""
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target)
         diff = pred - target
         # d/dd d^2 = 2 d; the mean's gradient is d (2 / n), one pass, as torch computes it
-        return self._reduce(xp, diff * diff, diff, grad_scale=2)
+        return self._summed(xp, diff * diff, diff, per_row, scale=2)
 
 
 class L1Loss(Loss):
     """Mean absolute error, |d| averaged (or summed) over every element."""
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target)
         diff = pred - target
         # d|d|/dd = sign(d); at the kink d == 0 sign gives 0, PyTorch's choice
-        return self._reduce(xp, xp.abs(diff), sign(xp, diff))
+        return self._summed(xp, xp.abs(diff), sign(xp, diff), per_row)
 
 
 class SmoothL1Loss(Loss):
@@ -53,16 +53,17 @@ class SmoothL1Loss(Loss):
         super().__init__(reduction)
         self.beta = number(self, "beta", beta, low=0.0)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target)
         diff = pred - target
         size = xp.abs(diff)
         if self.beta == 0:  # the quadratic piece is empty; writing it out would divide 0 by 0
-            return self._reduce(xp, size, sign(xp, diff))
+            return self._summed(xp, size, sign(xp, diff), per_row)
         quadratic = size < self.beta
         value = xp.where(quadratic, 0.5 * diff * diff / self.beta, size - 0.5 * self.beta)
         # d/dd: d / beta inside, sign(d) outside; the two agree (+-1) where they meet
-        return self._reduce(xp, value, xp.where(quadratic, diff / self.beta, sign(xp, diff)))
+        return self._summed(xp, value, xp.where(quadratic, diff / self.beta, sign(xp, diff)),
+                            per_row)
 
     def _options(self) -> dict[str, Any]:
         return {"beta": self.beta}
@@ -81,14 +82,15 @@ class HuberLoss(Loss):
         super().__init__(reduction)
         self.delta = number(self, "delta", delta, low=0.0, low_open=True)
 
-    def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
+    def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp = self._namespace(pred, target)
         diff = pred - target
         size = xp.abs(diff)
         quadratic = size <= self.delta
         value = xp.where(quadratic, 0.5 * diff * diff, self.delta * (size - 0.5 * self.delta))
         # d/dd: d inside, delta sign(d) outside (the slope is capped at delta)
-        return self._reduce(xp, value, xp.where(quadratic, diff, self.delta * sign(xp, diff)))
+        return self._summed(xp, value, xp.where(quadratic, diff, self.delta * sign(xp, diff)),
+                            per_row)
 
     def _options(self) -> dict[str, Any]:
         return {"delta": self.delta}

@@ -1,0 +1,317 @@
+"""The epoch loop that ``fit``, ``fit(distributed=True)`` and the scikit-learn estimators run.
+
+``train`` drives the epochs (callbacks, validation, schedules, the progress bar); ``Steps`` says
+what differs between them: each step's rows and the epoch's row order, the loss's value and
+gradient, what happens between backprop and the optimizer step, and how the steps' values
+become the epoch's logs. Plain training is ``Steps`` itself; distributed.py and sklearn.py
+subclass it.
+
+Nothing is read back inside an epoch (unless a callback's ``before_step`` looks at the loss);
+an epoch end reads its logs in one transfer when something looks at them then (callbacks, a
+plateau schedule, the progress bar's redraw), and otherwise they wait on the device and are
+read together when training ends.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from . import random
+from .backend import array_namespace, asarray, backend_of, host_backend, is_array, to_numpy
+from .nn.module import Module, accepts_input_grad
+from .progress import ProgressBar
+
+__all__ = ["History", "TrainingRun", "Steps", "train", "evaluate_logs", "mode", "to_host"]
+
+
+@dataclass
+class History:
+    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]`` and one list per metric."""
+
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epoch: list[int] = field(default_factory=list)
+    stop_reason: str | None = None
+
+    def __getitem__(self, key: str) -> list[float]:
+        return self.history[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.history
+
+    def append(self, epoch: int, logs: dict[str, float]) -> None:
+        self.epoch.append(epoch)
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+
+
+@dataclass
+class TrainingRun:
+    """What callbacks see and steer: the model, optimizer, history and where training is."""
+
+    model: Module
+    optimizer: Any
+    history: History
+    epoch: int = 0
+    batch: int = 0
+    stop_training: bool = False
+
+    def stop(self, reason: str) -> None:
+        """Ask fit to stop after this step or epoch, recording why."""
+        self.stop_training = True
+        self.history.stop_reason = reason
+
+
+class Steps:
+    """Plain training's steps: batches of ``size`` rows of ``n`` in order, each step's loss as
+    ``loss`` gives it; ``order``: the row order of each epoch (a host integer array), or None
+    to keep the rows in place. The hooks below are what other training changes."""
+
+    def __init__(self, loss: Callable, n: int, size: int,
+                 order: Callable[[int], Any] | None = None) -> None:
+        self.loss = loss
+        self.order = order
+        # (start, stop, rows of the whole batch) of each step; a share of a batch elsewhere
+        self.steps = [(s, min(s + size, n), min(s + size, n) - s) for s in range(0, n, size)]
+        self.loss_of: Callable = loss  # (pred, target) -> (value, dL/dpred), on the hot path
+        self.after_backward: Callable | None = None  # (run, value) -> the step's logged value
+
+    def optimizer(self, optimizer: Any) -> Any:
+        """What steps: the optimizer."""
+        return optimizer
+
+    def agree(self, run: TrainingRun, take: bool) -> bool:
+        """Whether the step is taken, once the callbacks have said ``take``."""
+        return take
+
+    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
+                   rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
+        """The epoch's training logs, still on the device: each quantity's batch-size-weighted
+        mean over the steps taken (NaN when a callback skipped them all). ``values``: the
+        steps' losses and ``rows`` their batches' sizes; ``scores``: the metrics' values."""
+        if not values:
+            return dict.fromkeys(names, math.nan)
+        logs = {"loss": mean(xp, values, rows)}
+        for name, column in zip(names[1:], zip(*scores)):
+            logs[name] = mean(xp, list(column), score_rows)
+        return logs
+
+
+def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs: int,
+          metrics: list, callbacks: list, scheduler: Any = None,
+          validation: tuple[Any, Any] | None = None, progress: bool = False) -> History:
+    """Train for ``epochs`` over (X, y) as ``steps`` says; returns the History."""
+    backend = backend_of(X)
+    dtype = model.parameters()[0].value.dtype
+    # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
+    forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
+    names = ["loss", *(name for name, _ in metrics)]
+    history = History()
+    run = TrainingRun(model, optimizer, history)
+    bar = ProgressBar(epochs, enabled=progress)
+    book = _Logbook(backend.xp, dtype, history, bar,
+                    watched=bool(callbacks) or getattr(scheduler, "needs_metric", False))
+    try:
+        with mode(model, training=True):
+            model.zero_grad()  # a step uses the gradient of its own batch only
+            for cb in callbacks:
+                cb.on_train_begin(run)
+            for epoch in range(epochs):
+                run.epoch = epoch
+                for cb in callbacks:
+                    cb.on_epoch_begin(run)
+                order = steps.order(epoch) if steps.order is not None else None
+                if order is None:
+                    Xe, ye = X, y
+                else:  # a permutation needs no bounds check (take_rows' would read back)
+                    index = asarray(order, dtype="int64", backend=backend)
+                    Xe, ye = backend.xp.take(X, index, axis=0), backend.xp.take(y, index, axis=0)
+                done = _run_epoch(run, steps, metrics, Xe, ye, callbacks, forward_kwargs)
+                if done is None:  # a callback stopped training mid-epoch: no epoch to log
+                    break
+                logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)
+                if validation is not None:
+                    logs.update(evaluate_logs(model, *validation, steps.loss, metrics,
+                                              prefix="val_"))
+                logs = book.add(epoch, logs)
+                if scheduler is not None:
+                    _step_scheduler(scheduler, logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(run, logs)
+                if run.stop_training:
+                    break
+            book.flush(final=True)
+    except BaseException:  # an error or Ctrl-C mid-step: its gradients must not reach the next
+        model.zero_grad()
+        raise
+    finally:
+        bar.close()
+    for cb in callbacks:
+        cb.on_train_end(run)
+    return history
+
+
+def _run_epoch(run: TrainingRun, steps: Steps, metrics: list, X: Any, y: Any, callbacks: list,
+               forward_kwargs: dict) -> tuple[list, list, list, list] | None:
+    """One pass over (X, y): forward, loss, backprop, the hook, the callbacks, the step.
+
+    Returns (values, rows, scores, score_rows) of the steps taken; None when a callback
+    stopped training mid-epoch. A callback's ``before_step`` returning False skips that step.
+    """
+    model, optimizer = run.model, run.optimizer
+    stepper = steps.optimizer(optimizer)
+    loss_of, after_backward = steps.loss_of, steps.after_backward
+    values: list = []
+    rows: list[int] = []
+    scores: list = []
+    score_rows: list[int] = []
+    whole = len(steps.steps) == 1 and steps.steps[0][:2] == (0, X.shape[0])
+    for run.batch, (start, stop, size) in enumerate(steps.steps):
+        value = None
+        if stop > start:  # a rank's share of a batch of fewer rows than ranks can be empty
+            xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
+            pred, backprop = model.forward(xb, **forward_kwargs)
+            value, dpred = loss_of(pred, yb)
+            backprop(dpred)
+        if after_backward is not None:
+            value = after_backward(run, value)
+        if callbacks and not steps.agree(run, all(cb.before_step(run, value)
+                                                  for cb in callbacks)):
+            optimizer.zero_grad()  # the step is skipped
+            if run.stop_training:
+                return None
+            continue
+        values.append(value)
+        rows.append(size)
+        if metrics and stop > start:
+            scores.append([fn(pred, yb) for _, fn in metrics])
+            score_rows.append(stop - start)
+        stepper.step()
+        optimizer.zero_grad()
+    return values, rows, scores, score_rows
+
+
+def mean(xp: Any, values: list, rows: list[int]) -> Any:
+    """sum(v_i rows_i) / sum(rows_i) of per-step values: 0-d device arrays (a loss with
+    reduction "none" is averaged first), or numbers (a metric returning floats), on the host."""
+    if len(values) == 1:  # one step: its value, whatever it is
+        value = values[0]
+        return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
+    if not all(_on_device(xp, v) for v in values):
+        return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
+    values = [v if v.ndim == 0 else xp.mean(v) for v in values]
+    if rows[-1] == rows[0]:  # every batch full
+        return xp.mean(xp.stack(values))
+    # only the epoch's last batch can be short
+    return (xp.sum(xp.stack(values[:-1])) * rows[0] + values[-1] * rows[-1]) / sum(rows)
+
+
+def evaluate_logs(model: Module, X: Any, y: Any, loss: Callable, metrics: list,
+                  prefix: str) -> dict[str, Any]:
+    """Loss and metrics on (X, y) in eval mode, as the device gives them."""
+    with mode(model, training=False):
+        pred = model(X)
+        value = loss(pred, y)[0]
+        logs = {f"{prefix}loss": value if value.ndim == 0 else array_namespace(value).mean(value)}
+        for name, fn in metrics:
+            logs[f"{prefix}{name}"] = fn(pred, y)
+    return logs
+
+
+class _Logbook:
+    """The epochs' logs on their way to the History and the progress bar.
+
+    An epoch's logs are read to the host at its end when something looks at them then
+    (``watched``: callbacks or a plateau schedule) or the bar is due to redraw; otherwise they
+    wait on the device and are read with the next ones: one transfer per read, none inside an
+    epoch, and at most ``most_waiting`` epochs waiting (each holds small device arrays).
+    """
+
+    most_waiting = 1024
+
+    def __init__(self, xp: Any, dtype: Any, history: History, bar: ProgressBar,
+                 watched: bool) -> None:
+        self.xp, self.dtype, self.history, self.bar = xp, dtype, history, bar
+        self.waiting: list[tuple[int, dict[str, Any]]] = []  # (epoch, logs) not yet read
+        self.every_epoch = watched  # read at each epoch's end, else when the bar is due
+
+    def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
+        """Record an epoch's logs; returns them as floats when they are read now, else None."""
+        waiting = self.waiting
+        waiting.append((epoch, logs))
+        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
+            return self.flush()
+        return None
+
+    def flush(self, final: bool = False) -> dict[str, float] | None:
+        """Read whatever waits (one transfer) into the History; redraw the bar when it is due
+        or training ends. Returns the last epoch's logs."""
+        history = self.history
+        if self.waiting:
+            columns: dict[str, list] = {}
+            for _, logs in self.waiting:
+                for name, value in logs.items():
+                    columns.setdefault(name, []).append(value)
+            floats = to_host(self.xp, self.dtype, list(columns.values()))
+            for name, column in zip(columns, floats):
+                history.history.setdefault(name, []).extend(column)
+            history.epoch.extend(epoch for epoch, _ in self.waiting)
+            self.waiting = []
+        if not history.epoch:
+            return None
+        last = {name: column[-1] for name, column in history.history.items()}
+        epoch = history.epoch[-1] + 1
+        if (final and epoch != self.bar.drawn) or self.bar.due(epoch):
+            self.bar.update(epoch, last)
+        return last
+
+
+def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
+    """Columns of values (arrays of ``xp``, or numbers) as floats: every array of every column
+    read in one transfer."""
+    one_of_each = {type(v): v for column in columns for v in column}
+    arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
+    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
+        return [[float(v if v.dtype == dtype else xp.astype(v, dtype)) if type(v) in arrays
+                 else float(v) for v in column] for column in columns]
+    device = [v if v.dtype == dtype else xp.astype(v, dtype)
+              for column in columns for v in column if type(v) in arrays]
+    read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
+    return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
+
+
+def _on_device(xp: Any, value: Any) -> bool:
+    """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
+    the model lives elsewhere)."""
+    return is_array(value) and array_namespace(value) is xp
+
+
+def permutations(n: int, rng: Any) -> Callable[[int], Any]:
+    """A row order per epoch: a permutation of n rows from ``rng``, or from xnn's generator
+    when it is None."""
+    if rng is None:
+        return lambda epoch: random.permutation(n)
+    return lambda epoch: rng.permutation(n)
+
+
+def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:
+    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
+    if getattr(scheduler, "needs_metric", False):
+        scheduler.step(logs.get("val_loss", logs["loss"]))
+    else:
+        scheduler.step()
+
+
+@contextmanager
+def mode(model: Module, training: bool) -> Iterator[None]:
+    """Every module of ``model`` in training (or eval) mode for the block; each module's own
+    mode is put back after."""
+    modes = [(m, m.training) for m in model.modules()]
+    model.train(training)
+    try:
+        yield
+    finally:
+        for module, was in modes:
+            module.training = was
