@@ -158,10 +158,12 @@ class _Adam(Adam):
     scikit-learn adds it; torch's Adam adds eps after it, so each step uses that Adam with
     eps = epsilon / sqrt(1 - beta2^t), the same step."""
 
+    hyperparameters = ("lr", "betas", "epsilon")  # what state_dict saves and a twin takes
+
     def __init__(self, params: list, lr: float, betas: tuple[float, float],
                  epsilon: float) -> None:
         super().__init__(params, lr=lr, betas=betas, eps=epsilon)
-        self.epsilon = epsilon
+        self.epsilon = self.eps
 
     def step(self) -> None:
         self.eps = self.epsilon / math.sqrt(1.0 - self.betas[1] ** (self.steps + 1))
