@@ -393,3 +393,25 @@ def test_fit_validation_leaves_batchnorm_statistics_alone(backend):
     # and val_loss normalises with them, as eval mode does
     assert history["val_loss"][-1] == pytest.approx(_eval_mode_loss(validated, X_val, y_val),
                                                     rel=1e-5)
+
+
+def test_fit_with_ignore_index_0_trains_as_if_class_0_rows_were_absent(backend, float64):
+    rng = np.random.default_rng(2)
+    X_host, y_host = rng.standard_normal((30, 4)), np.arange(30) % 3
+    keep = y_host != 0
+
+    def train(X, y, loss):
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+        history = xnn.fit(model, xnn.asarray(X), xnn.asarray(y), loss=loss,
+                          optimizer=xnn.optim.SGD(model.parameters(), lr=0.5), epochs=3,
+                          progress=False)
+        return model, history
+
+    # the mean over the rows kept: full batch, the same as training on those rows alone
+    ignoring, history = train(X_host, y_host, xnn.losses.CrossEntropyLoss(ignore_index=0))
+    alone, expected = train(X_host[keep], y_host[keep], xnn.losses.CrossEntropyLoss())
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-12)
+    for name, value in alone.state_dict().items():
+        np.testing.assert_allclose(xnn.to_numpy(ignoring.state_dict()[name]),
+                                   xnn.to_numpy(value), rtol=1e-12, atol=1e-15, err_msg=name)
