@@ -411,7 +411,8 @@ def test_fit_with_ignore_index_0_trains_as_if_class_0_rows_were_absent(backend, 
     # the mean over the rows kept: full batch, the same as training on those rows alone
     ignoring, history = train(X_host, y_host, xnn.losses.CrossEntropyLoss(ignore_index=0))
     alone, expected = train(X_host[keep], y_host[keep], xnn.losses.CrossEntropyLoss())
-    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-12)
+    # (only the order of float64 sums differs: a GPU's may round differently)
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-9)
     for name, value in alone.state_dict().items():
         np.testing.assert_allclose(xnn.to_numpy(ignoring.state_dict()[name]),
-                                   xnn.to_numpy(value), rtol=1e-12, atol=1e-15, err_msg=name)
+                                   xnn.to_numpy(value), rtol=1e-9, atol=1e-12, err_msg=name)
