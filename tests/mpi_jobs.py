@@ -42,6 +42,12 @@ def collectives(folder: str, backend: str, device: str) -> None:
     model(xnn.asarray(np.random.default_rng(r).normal(size=(5, 3))))
     distributed.broadcast_parameters(model)
     save_weights(folder, "broadcast", model)
+    xnn.seed(10 + r)  # a second model, different on each rank, receives rank 1's entries
+    spare = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    spare(xnn.asarray(np.random.default_rng(10 + r).normal(size=(5, 3))))
+    save_weights(folder, "own", spare)
+    distributed.broadcast_parameters(spare, root=1)
+    save_weights(folder, "from-rank-1", spare)
     params = model.parameters()
     opt = distributed.DistributedOptimizer(xnn.optim.SGD(params, lr=1.0))
     # the same reductions by allreduce_gradients (MPI_Allreduce on a flat buffer) and by the

@@ -203,6 +203,13 @@ def test_collectives_broadcast_and_reduce_on_every_cpu_backend(backend, tmp_path
     assert "1.running_mean" in root
     for name in root:
         assert np.array_equal(root[name], other[name]), name
+    own = [_load(tmp_path, f"own-{r}") for r in range(2)]
+    assert not np.array_equal(own[0]["0.weight"], own[1]["0.weight"])
+    for r in range(2):  # broadcast_parameters(root=1): every rank ends with rank 1's entries
+        received = _load(tmp_path, f"from-rank-1-{r}")
+        assert sorted(received) == sorted(own[1]) and "1.running_var" in received
+        for name in received:
+            assert np.array_equal(received[name], own[1][name]), (r, name)
     n = 6  # parameters: 2 Linear x 2, BatchNorm weight and bias
     for r in range(2):
         for how in ("", "shared-"):  # allreduce_gradients, and DistributedOptimizer's reducer

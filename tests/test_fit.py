@@ -181,6 +181,19 @@ def test_early_stopping_stops_and_restores_the_best_weights(backend):
         np.testing.assert_array_equal(xnn.to_numpy(value), states[best][name])
 
 
+def test_early_stopping_counts_a_tie_as_no_improvement(backend):
+    model, X, y, _ = _xor_setup()
+    opt = xnn.optim.SGD(model.parameters(), lr=0.0)  # the loss repeats exactly: each epoch ties
+    stopper = callbacks.EarlyStopping(monitor="loss", patience=2)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=20,
+                      callbacks=[stopper], progress=False)
+    assert len(set(history["loss"])) == 1
+    # as in Keras and Lightning: with min_delta=0 an equal loss is not an improvement
+    assert len(history["loss"]) == 4  # the first (best) epoch, then patience + 1 ties
+    assert "did not improve for 3 epochs" in history.stop_reason
+    assert "at epoch 1)" in history.stop_reason
+
+
 def test_early_stopping_names_a_missing_monitor(backend):
     model, X, y, opt = _xor_setup()
     with pytest.raises(ValueError, match=r"monitor 'val_loss' is not logged; available: \['loss'\]"):
@@ -189,27 +202,32 @@ def test_early_stopping_names_a_missing_monitor(backend):
 
 
 class _PoisonedMSE(xnn.losses.MSELoss):
-    """MSE that turns NaN on its ``bad_call``-th call."""
+    """MSE whose gradient (and, with ``finite_loss=False``, value) turns NaN on its
+    ``bad_call``-th call."""
 
-    def __init__(self, bad_call: int) -> None:
+    def __init__(self, bad_call: int, finite_loss: bool = False) -> None:
         super().__init__()
-        self.calls, self.bad_call = 0, bad_call
+        self.calls, self.bad_call, self.finite_loss = 0, bad_call, finite_loss
 
     def __call__(self, pred, target):
         value, grad = super().__call__(pred, target)
         self.calls += 1
         if self.calls == self.bad_call:
-            return value * math.nan, grad * math.nan
+            return (value if self.finite_loss else value * math.nan), grad * math.nan
         return value, grad
 
 
-def test_terminate_on_nan_stops_before_the_bad_step(backend):
+@pytest.mark.parametrize("finite_loss", [False, True],
+                         ids=["nan-loss-and-gradient", "nan-gradient-finite-loss"])
+def test_terminate_on_nan_stops_before_the_bad_step(backend, finite_loss):
     model, X, y, opt = _xor_setup()
     states = []
     record = callbacks.LambdaCallback(on_epoch_end=lambda run, logs: states.append(
         {k: xnn.to_numpy(v) for k, v in run.model.state_dict().items()}))
+    # a NaN gradient with a finite loss must stop too: TerminateOnNaN watches both
     with pytest.warns(RuntimeWarning, match="became NaN/Inf at epoch 6, batch 1;"):
-        history = xnn.fit(model, X, y, loss=_PoisonedMSE(bad_call=6), optimizer=opt, epochs=20,
+        history = xnn.fit(model, X, y, loss=_PoisonedMSE(bad_call=6, finite_loss=finite_loss),
+                          optimizer=opt, epochs=20,
                           callbacks=[record, callbacks.TerminateOnNaN()], progress=False)
     assert len(history["loss"]) == 5 and "TerminateOnNaN" in history.stop_reason
     for name, value in model.state_dict().items():  # as after epoch 4's step: no NaN written
@@ -284,3 +302,117 @@ def test_fit_refuses_out_of_range_labels_before_training(backend):
         xnn.fit(model, X, bad, loss=xnn.losses.CrossEntropyLoss(),
                 optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
     np.testing.assert_array_equal(xnn.to_numpy(model[0].weight.value), before)
+
+
+class _RowRecorder:
+    """MSELoss that records, per epoch of training, the targets of the batches it sees."""
+
+    def __init__(self) -> None:
+        self.epochs: list[list] = []
+        self.mse = xnn.losses.MSELoss()
+
+    def __call__(self, pred, target):
+        if self.epochs:  # fit's check of the first batch, before training, is not recorded
+            self.epochs[-1].extend(xnn.to_numpy(target)[:, 0].tolist())
+        return self.mse(pred, target)
+
+
+def _row_orders(seed: int, epochs: int = 4) -> list[list[int]]:
+    """The order in which fit visits 12 rows (batches of 4) in each epoch, with ``seed``."""
+    xnn.seed(0)
+    X = xnn.asarray(np.random.default_rng(0).standard_normal((12, 2)), dtype="float32")
+    y = xnn.asarray(np.arange(12.0)[:, None], dtype="float32")  # target = the row's index
+    model = nn.Sequential(nn.Linear(2, 1))
+    loss = _RowRecorder()
+    new_epoch = callbacks.LambdaCallback(on_epoch_begin=lambda run: loss.epochs.append([]))
+    xnn.fit(model, X, y, loss=loss, optimizer=xnn.optim.SGD(model.parameters(), lr=0.01),
+            epochs=epochs, batch_size=4, shuffle=True, seed=seed, callbacks=[new_epoch],
+            progress=False)
+    return [[int(v) for v in order] for order in loss.epochs]
+
+
+def test_fit_with_a_seed_draws_a_new_row_order_every_epoch(backend):
+    orders = _row_orders(seed=3)
+    assert len(orders) == 4
+    assert all(sorted(order) == list(range(12)) for order in orders)  # each row once per epoch
+    # one generator made from the seed for the whole run, not one per epoch
+    assert len({tuple(order) for order in orders}) == 4, orders
+    assert _row_orders(seed=3) == orders  # and the same seed replays the same orders
+    assert _row_orders(seed=4) != orders
+
+
+def _validation_data():
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((32, 4)), rng.standard_normal((32, 1))
+    # validation rows far from the training rows: statistics taken from them would show
+    return (xnn.asarray(X, dtype="float32"), xnn.asarray(y, dtype="float32"),
+            xnn.asarray(3 * X[:16] + 5, dtype="float32"), xnn.asarray(y[:16] - 2, dtype="float32"))
+
+
+def _eval_mode_loss(model, X, y) -> float:
+    """MSE of ``model`` on (X, y) in eval mode, computed by hand (not through fit/evaluate)."""
+    model.eval()
+    try:
+        return float(xnn.losses.MSELoss()(model(X), y)[0])
+    finally:
+        model.train()
+
+
+def test_fit_validates_with_dropout_off(backend):
+    X, y, X_val, y_val = _validation_data()
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.01), epochs=3,
+                      batch_size=8, seed=0, validation_data=(X_val, y_val), progress=False)
+    # with dropout on, val_loss would be that of a random half of the network
+    assert history["val_loss"][-1] == pytest.approx(_eval_mode_loss(model, X_val, y_val),
+                                                    rel=1e-5)
+
+
+def test_fit_validation_leaves_batchnorm_statistics_alone(backend):
+    X, y, X_val, y_val = _validation_data()
+
+    def train(validation_data):
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 1))
+        history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                          optimizer=xnn.optim.SGD(model.parameters(), lr=0.05), epochs=3,
+                          batch_size=8, seed=0, validation_data=validation_data,
+                          progress=False)
+        return model, history
+
+    validated, history = train((X_val, y_val))
+    alone, _ = train(None)
+    # the running statistics (and the weights) come from the training batches only
+    state, expected = validated.state_dict(), alone.state_dict()
+    assert "1.running_mean" in state
+    for name in expected:
+        np.testing.assert_array_equal(xnn.to_numpy(state[name]), xnn.to_numpy(expected[name]),
+                                      err_msg=name)
+    # and val_loss normalises with them, as eval mode does
+    assert history["val_loss"][-1] == pytest.approx(_eval_mode_loss(validated, X_val, y_val),
+                                                    rel=1e-5)
+
+
+def test_fit_with_ignore_index_0_trains_as_if_class_0_rows_were_absent(backend, float64):
+    rng = np.random.default_rng(2)
+    X_host, y_host = rng.standard_normal((30, 4)), np.arange(30) % 3
+    keep = y_host != 0
+
+    def train(X, y, loss):
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+        history = xnn.fit(model, xnn.asarray(X), xnn.asarray(y), loss=loss,
+                          optimizer=xnn.optim.SGD(model.parameters(), lr=0.5), epochs=3,
+                          progress=False)
+        return model, history
+
+    # the mean over the rows kept: full batch, the same as training on those rows alone
+    ignoring, history = train(X_host, y_host, xnn.losses.CrossEntropyLoss(ignore_index=0))
+    alone, expected = train(X_host[keep], y_host[keep], xnn.losses.CrossEntropyLoss())
+    # (only the order of float64 sums differs: a GPU's may round differently)
+    np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-9)
+    for name, value in alone.state_dict().items():
+        np.testing.assert_allclose(xnn.to_numpy(ignoring.state_dict()[name]),
+                                   xnn.to_numpy(value), rtol=1e-9, atol=1e-12, err_msg=name)

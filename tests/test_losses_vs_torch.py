@@ -54,6 +54,18 @@ def _labels(rng):
     return 2 * rng.standard_normal((BATCH, CLASSES)), labels
 
 
+def _labels_with_class_0(rng):
+    z, labels = _labels(rng)
+    labels = np.abs(labels) % CLASSES   # no -100: every label a class
+    labels[4] = 0                        # so ignore_index=0 has something to ignore
+    return z, labels
+
+
+def _log_probabilities_with_class_0(rng):
+    z, labels = _labels_with_class_0(rng)
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True)), labels
+
+
 def _class_probabilities(rng):
     t = np.exp(rng.standard_normal((BATCH, CLASSES)))
     return 2 * rng.standard_normal((BATCH, CLASSES)), t / t.sum(axis=1, keepdims=True)
@@ -135,6 +147,21 @@ CASES = [
          lambda r, w: losses.NLLLoss(w(CLASS_WEIGHT), ignore_index=1, reduction=r),
          lambda r, w: nn.NLLLoss(w(CLASS_WEIGHT), ignore_index=1, reduction=r),
          lambda rng: (lambda x, y: (x, np.abs(y) % CLASSES))(*_log_probabilities(rng))),
+    # class 0 is a class like any other, and an ignore_index like any other
+    Case("CrossEntropyLoss-labels-ignore_index0",
+         lambda r, w: losses.CrossEntropyLoss(ignore_index=0, reduction=r),
+         lambda r, w: nn.CrossEntropyLoss(ignore_index=0, reduction=r), _labels_with_class_0),
+    Case("CrossEntropyLoss-labels-weight-ignore_index0",
+         lambda r, w: losses.CrossEntropyLoss(w(CLASS_WEIGHT), ignore_index=0, reduction=r),
+         lambda r, w: nn.CrossEntropyLoss(w(CLASS_WEIGHT), ignore_index=0, reduction=r),
+         _labels_with_class_0),
+    Case("NLLLoss-ignore_index0",
+         lambda r, w: losses.NLLLoss(ignore_index=0, reduction=r),
+         lambda r, w: nn.NLLLoss(ignore_index=0, reduction=r), _log_probabilities_with_class_0),
+    Case("NLLLoss-weight-ignore_index0",
+         lambda r, w: losses.NLLLoss(w(CLASS_WEIGHT), ignore_index=0, reduction=r),
+         lambda r, w: nn.NLLLoss(w(CLASS_WEIGHT), ignore_index=0, reduction=r),
+         _log_probabilities_with_class_0),
 ]
 
 

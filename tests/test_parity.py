@@ -60,6 +60,51 @@ def test_report_finds_and_locates_a_real_difference():
                              backends=("numpy", "torch"))
 
 
+def _report(reference_losses, losses, max_rel):
+    """A two-backend report with one parameter entry and the given loss curves."""
+    report = parity.ParityReport("numpy", ["numpy", "other"], "float64", len(losses))
+    report.losses = {"numpy": reference_losses, "other": losses}
+    report.diffs = [parity.ParamDiff("other", 1, "0.weight", max_rel, max_rel, (0, 0), 1.0,
+                                     1.0 + max_rel)]
+    return report
+
+
+def test_report_fails_on_loss_curves_that_drift_even_where_parameters_agree():
+    agreeing = _report([2.0, 1.0], [2.0, 1.0], max_rel=0.0)
+    assert agreeing.passed() and "PASS" in agreeing.table()
+    drifting = _report([2.0, 1.0], [2.0, 1.0 + 1e-6], max_rel=0.0)
+    assert drifting.loss_rel_diff("other") == pytest.approx(1e-6)
+    assert not drifting.passed() and "FAIL" in drifting.table()
+    assert drifting.passed(rtol=1e-5)
+
+
+def test_report_loss_difference_is_relative_to_the_reference_loss():
+    report = _report([200.0, 400.0], [202.0, 401.0], max_rel=0.0)
+    assert report.loss_rel_diff("other") == pytest.approx(0.01)  # 2 / 200, not 2
+
+
+def test_parameter_difference_is_relative_to_the_largest_reference_magnitude(backend):
+    def build():
+        """One layer with weights [[100], [2]]; on every backend but NumPy, 2 is 2.001."""
+        layer = nn.Linear(2, 1)
+        nudge = 0.0 if xnn.get_backend().name == "numpy" else 1e-3
+        layer.weight.value = xnn.asarray([[100.0], [2.0 + nudge]], dtype="float64")
+        return layer
+
+    X, y = np.c_[np.ones(4), np.zeros(4)], np.zeros((4, 1))  # the nudged weight sees 0s only
+    report = parity.compare_backends(build, X, y, loss=xnn.losses.MSELoss(),
+                                     optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.0), steps=1,
+                                     backends=("numpy", backend))
+    if backend.name == "numpy":
+        assert report.max_rel == 0.0
+        return
+    worst = report.worst(str(backend), "weight")
+    assert worst.index == (1, 0) and worst.max_abs == pytest.approx(1e-3, rel=1e-9)
+    assert worst.max_rel == pytest.approx(1e-5, rel=1e-9)  # 1e-3 / max |reference| = 100
+    assert report.loss_rel_diff(str(backend)) == 0.0  # the same losses: only the weight differs
+    assert report.passed(rtol=2e-5) and not report.passed(rtol=5e-6)
+
+
 def test_parity_uses_identical_batches_and_dropout_masks(backend):
     def build():
         return nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 1))
