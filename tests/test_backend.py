@@ -157,8 +157,8 @@ def _fake_cupy(monkeypatch, get_device_count=lambda: 1, *, current=0, arange=Non
         Device=_FakeDevice)
     monkeypatch.setitem(sys.modules, "cupy", fake)
     monkeypatch.setattr(xnn.backend, "_CUPY_PROBED", {})
-    real = xnn.backend.array_api_compat.array_namespace
-    monkeypatch.setattr(xnn.backend.array_api_compat, "array_namespace",
+    real = xnn.namespace.array_api_compat.array_namespace
+    monkeypatch.setattr(xnn.namespace.array_api_compat, "array_namespace",
                         lambda *a: "cupy-namespace" if isinstance(a[0], _HostArray) else real(*a))
     return fake
 
@@ -254,7 +254,7 @@ def test_available_backends_lists_the_cpu_ones():
 def test_asarray_lands_on_active_backend_and_device(backend):
     x = xnn.asarray([[1.0, 2.0], [3.0, 4.0]])
     assert xnn.backend.array_namespace(x) is backend.xp
-    assert str(xnn.backend.array_api_compat.device(x)) == str(backend.device)
+    assert backend.holds(x)
     assert xnn.backend.dtype_name(x.dtype) == "float32"
 
 
@@ -365,3 +365,66 @@ def test_to_numpy_of_arrays_of_different_shapes_names_them(backend):
     with pytest.raises(TypeError, match=r"to_numpy: cannot make one array from a list of arrays "
                                         r"of different shapes \(\(2,\), \(1,\)\)"):
         xnn.to_numpy([xnn.asarray([1.0, 2.0]), xnn.asarray([1.0])])
+
+
+# --- one namespace each, and placement ----------------------------------------------------------
+
+def test_numpy_has_one_namespace():
+    with xnn.use_backend("numpy") as b:
+        assert xnn.get_backend().xp is xnn.namespace.array_namespace(np.ones(1))
+        assert b.xp is xnn.backend.host_backend().xp is xnn._checks.HOST_XP
+        assert xnn.expect("Probe", np.ones(1)) is b.xp
+
+
+def test_arrays_give_their_backends_namespace(backend):
+    x = xnn.asarray([1.0, 2.0])
+    assert xnn.namespace.array_namespace(x) is backend.xp
+    assert xnn.namespace.array_namespace(x, x) is backend.xp
+    assert xnn.backend.backend_of(x) == backend
+
+
+# (on the host, a GPU) for the devices the backend fixture runs on
+_PLACES = {"numpy": (True, False), "array_api_strict": (False, False), "torch": (True, False),
+           "cupy": (False, True)}
+
+
+def test_backend_says_whether_it_is_the_host_or_a_gpu(backend):
+    assert (backend.is_host, backend.is_gpu) == _PLACES[backend.name]
+
+
+def test_backend_holds_its_own_arrays_only(backend):
+    x = xnn.asarray([1.0, 2.0])
+    assert backend.holds(x) and backend.holds(x[:1])
+    assert not backend.holds([1.0, 2.0]) and not backend.holds(None)
+    with xnn.use_backend("array_api_strict", "device2") as elsewhere:  # no fixture's device
+        other = xnn.asarray([1.0, 2.0])
+    assert elsewhere.holds(other) and not elsewhere.holds(x)
+    assert not backend.holds(other)
+    assert xnn.backend.host_backend().holds(np.ones(2))
+    assert backend.holds(np.ones(2)) is (backend.name == "numpy")
+
+
+def test_strict_devices_are_told_apart():
+    with xnn.use_backend("array_api_strict") as cpu:
+        x = xnn.asarray([1.0])
+    with xnn.use_backend("array_api_strict", "device1") as device1:
+        y = xnn.asarray([1.0])
+    assert cpu.holds(x) and not cpu.holds(y)
+    assert device1.holds(y) and not device1.holds(x)
+
+
+def test_detached_drops_the_graph_of_a_tensor_that_requires_grad():
+    torch = pytest.importorskip("torch")
+    source = torch.ones(3, requires_grad=True)
+    plain = xnn.backend.detached(source)
+    assert not plain.requires_grad and plain.data_ptr() == source.data_ptr()
+    assert xnn.backend.requires_grad(source) and not xnn.backend.requires_grad(plain)
+    other = np.ones(3)
+    assert xnn.backend.detached(other) is other and not xnn.backend.requires_grad(other)
+
+
+def test_torch_backend_holds_only_its_device():
+    torch = pytest.importorskip("torch")
+    with xnn.use_backend("torch", "cpu") as b:
+        assert b.holds(torch.ones(2)) and not b.holds(np.ones(2))
+        assert b.is_host and not b.is_gpu

@@ -28,7 +28,6 @@ from xnn.io import CheckpointError
 
 from fuzzing import FUZZ, attempt, fewer
 from model_state import assert_state, host_state
-from xnn.namespace import compute_namespace
 from xnn.optim import clip, schedules
 
 FEW = fewer(3 / 5)  # the slow entry points (fit, checkpoints)
@@ -739,7 +738,7 @@ def test_expect_returns_the_namespace_or_refuses_naming_the_owner(backend, x, li
     ok, xp = attempt(lambda: xnn.expect("Probe", x, like=like, ndim=ndim, features=features,
                                         dtype=dtype), "Probe")
     if ok:  # everything asked for holds
-        assert xp is compute_namespace(x)
+        assert xp is array_namespace(x)
         assert ndim is None or x.ndim == ndim
         assert features is None or x.shape[-1] == features
         if dtype == "float":

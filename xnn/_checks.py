@@ -8,8 +8,9 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from .backend import backend_of, device_label, host_backend, to_numpy
-from .namespace import _COMPUTE_NAMESPACES, compute_namespace, dtype_name, is_array
+from .backend import backend_of, device_label, to_numpy
+from .namespace import (_NAMESPACES, HOST_XP, TRACKS_GRAD, array_namespace, dtype_name, is_array,
+                        requires_grad)
 
 __all__ = ["expect", "number", "integer", "flag", "ArgumentTypeError", "check_labels"]
 
@@ -18,17 +19,11 @@ def owner_name(owner: Any) -> str:
     return owner if isinstance(owner, str) else type(owner).__name__
 
 
-# NumPy's arrays all live on the CPU: an identity test of the namespace spares them a device
-# comparison (two property reads) on every call
-HOST_XP = compute_namespace(host_backend().xp.empty(0))
-# the host's array type: one device, so its arrays' devices need no comparing
-HOST_ARRAY = type(host_backend().xp.empty(0))
+# HOST_XP: NumPy's arrays all live on the CPU, so an identity test of the namespace spares them
+# a device comparison (two property reads) on every call
 # (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
 # arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's)
 _FLOATS: set[tuple[type, Any]] = set()
-# array types whose arrays may carry an autograd graph (torch.Tensor), filled as they are met
-_TRACKS_GRAD: set[type] = set()
-
 FLOAT, INTEGRAL = "float", "integral"
 
 
@@ -51,7 +46,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     tensor that requires grad, and ValueError for another device or a wrong shape. The usual
     case costs a dict lookup and a few comparisons.
     """
-    xp = _COMPUTE_NAMESPACES.get(type(x))
+    xp = _NAMESPACES.get(type(x))
     if xp is None:
         xp = _namespace_of(owner, x, what)
     if like is not None and (type(x) is not type(like)
@@ -78,7 +73,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
             _check_float(owner, xp, x, what)
     elif dtype is not None:
         _check_dtype(owner, xp, x, dtype, what)
-    if _TRACKS_GRAD and type(x) in _TRACKS_GRAD and x.requires_grad:
+    if TRACKS_GRAD and type(x) in TRACKS_GRAD and requires_grad(x):
         raise TypeError(f"{owner_name(owner)}: the {what} is a torch tensor that requires grad; "
                         f"xnn computes its own gradients, and autograd would keep a graph of "
                         f"every step alive: pass it detached ({what}.detach())")
@@ -86,14 +81,11 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
 
 
 def _namespace_of(owner: Any, x: Any, what: str) -> Any:
-    """compute_namespace(x), or a TypeError naming ``owner`` when ``x`` is not an array."""
+    """array_namespace(x), or a TypeError naming ``owner`` when ``x`` is not an array."""
     if not is_array(x):
         raise TypeError(f"{owner_name(owner)}: expected the {what} to be an array, got "
                         f"{type(x).__name__}; make one with xnn.asarray()")
-    xp = compute_namespace(x)
-    if type(x).__module__.startswith("torch"):
-        _TRACKS_GRAD.add(type(x))
-    return xp
+    return array_namespace(x)
 
 
 def _check_place(owner: Any, xp: Any, x: Any, like: Any, what: str, like_what: str,
@@ -103,8 +95,8 @@ def _check_place(owner: Any, xp: Any, x: Any, like: Any, what: str, like_what: s
     if not is_array(like):  # a parameter never is anything else; a loss's prediction may be
         raise TypeError(f"{owner_name(owner)}: expected the {like_what} to be an array, got "
                         f"{type(like).__name__}; make one with xnn.asarray()")
-    same_library = compute_namespace(like) is xp
-    if same_library and str(backend_of(x).device) == str(backend_of(like).device):
+    same_library = array_namespace(like) is xp
+    if same_library and backend_of(like).holds(x):
         return
     verb = "are" if like_what.endswith("s") else "is"
     if fix is None:

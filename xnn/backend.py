@@ -1,7 +1,9 @@
-"""Backend selection: which array library and device xnn computes on.
+"""Backend selection and placement: which array library and device xnn computes on, and
+where an array lives.
 
-This is the only module of xnn that names numpy, cupy or torch. Everything else takes its
-namespace from its inputs (``array_namespace(x)``) or from :func:`get_backend`.
+With namespace.py, the only module of xnn that knows numpy, cupy or torch. Everything else
+takes its namespace from its inputs (``array_namespace(x)``) or from :func:`get_backend`, and
+asks a :class:`Backend` placement questions (``is_host``, ``is_gpu``, ``holds(x)``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ import numbers
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-import array_api_compat
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
-from .namespace import IMPORT_LOCK, _NUMPY_XP, array_namespace, dtype_name, is_array, library
+from .namespace import (HOST_XP, IMPORT_LOCK, array_namespace, detached, device_of, dtype_name,
+                        is_array, library, requires_grad)
 from .extras import install_hint
 
 __all__ = [
@@ -31,7 +33,10 @@ __all__ = [
     "asarray",
     "to_numpy",
     "backend_of",
+    "host_backend",
     "array_namespace",
+    "detached",
+    "requires_grad",
     "get_default_dtype",
     "set_default_dtype",
     "use_default_dtype",
@@ -39,7 +44,6 @@ __all__ = [
     "BACKEND_NAMES",
 ]
 
-BACKEND_NAMES = ("numpy", "array_api_strict", "torch", "cupy")
 FLOAT_DTYPES = ("float32", "float64")
 
 
@@ -61,15 +65,32 @@ class Backend:
     def __hash__(self) -> int:  # cupy.cuda.Device compares but does not hash
         return hash(str(self))
 
+    @property
+    def is_host(self) -> bool:
+        """Whether its arrays live in host memory that NumPy views and fills in place, with no
+        copy (NumPy; torch on the CPU): MPI and shared memory read them directly."""
+        return _library(self.name).host(self.device)
+
+    @property
+    def is_gpu(self) -> bool:
+        """Whether it computes on a CUDA GPU (CuPy; torch on 'cuda')."""
+        return _library(self.name).gpu(self.device)
+
+    def holds(self, x: Any) -> bool:
+        """Whether ``x`` is an array of this library on this device."""
+        return (is_array(x) and array_namespace(x) is self.xp
+                and _same_device(device_of(x), self.device))
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    # by name: torch's, cupy's and the strict library's devices compare only with their own kind
+    return a is b or str(a) == str(b)
+
 
 def device_label(device: Any) -> str:
     """What set_backend takes back for a device: 'cpu', 'cuda:0', 'device1', or the GPU
     index '0' for cupy (whose Device prints as '<CUDA Device 0>')."""
-    if type(device).__module__.startswith("cupy"):
-        return str(device.id)
-    if type(device).__module__.startswith("array_api_strict"):
-        return str(device).split("'")[1] if "'" in str(device) else str(device)
-    return str(device)
+    return _library(type(device).__module__.partition(".")[0]).label(device)
 
 
 # --- loading each library ------------------------------------------------------------------------
@@ -77,7 +98,7 @@ def device_label(device: Any) -> str:
 def _load_numpy(device: Any) -> Backend:
     if device not in (None, "cpu"):
         raise ValueError(f"numpy runs on device 'cpu' only, got {device!r}")
-    return Backend("numpy", _NUMPY_XP, "cpu")
+    return Backend("numpy", HOST_XP, "cpu")
 
 
 def _load_array_api_strict(device: Any) -> Backend:
@@ -106,8 +127,7 @@ def _load_torch(device: Any) -> Backend:
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"torch device {str(dev)!r} does not exist: torch sees {count} "
                              f"CUDA GPU(s), so N in 'cuda:N' must lie in [0, {count})")
-    xp = array_api_compat.array_namespace(torch.empty(0))
-    return Backend("torch", xp, dev)
+    return Backend("torch", array_namespace(torch.empty(0)), dev)
 
 
 def _torch_device(torch: Any, device: Any) -> Any:
@@ -168,8 +188,7 @@ def _load_cupy(device: Any) -> Backend:
     if index not in _CUPY_PROBED:
         _probe_cupy(cupy)
         _CUPY_PROBED[index] = None
-    xp = array_api_compat.array_namespace(cupy.empty(0))
-    return Backend("cupy", xp, cupy.cuda.Device(index))
+    return Backend("cupy", array_namespace(cupy.empty(0)), cupy.cuda.Device(index))
 
 
 def _cupy_index(device: Any, current: int) -> int:
@@ -211,12 +230,54 @@ def _probe_cupy(cupy: Any) -> None:
                                       f"instead of 56.0 for a test matmul)")
 
 
+def _strict_to_host(x: Any) -> Any:
+    import array_api_strict as xps  # noqa: PLC0415 - loaded already: x is one of its arrays
+
+    return _np.from_dlpack(x.to_device(xps.Device("CPU_DEVICE"))).copy()
+
+
+def _strict_label(device: Any) -> str:
+    return str(device).split("'")[1] if "'" in str(device) else str(device)
+
+
+@dataclass(frozen=True)
+class _Library:
+    """What xnn knows of one array library beyond the Array API standard (see _LOADERS)."""
+
+    load: Callable[[Any], Backend]
+    host: Callable[[Any], bool] = lambda device: False
+    gpu: Callable[[Any], bool] = lambda device: False
+    label: Callable[[Any], str] = str
+    to_host: Callable[[Any], Any] = lambda x: _np.from_dlpack(x).copy()
+
+
+# Adding a backend is adding its entry here, under the top-level module name of its array type:
+#   load(device): import the library with _import (which explains a missing one), check
+#       ``device`` (None is its default; ValueError naming the choices, BackendUnavailableError
+#       where it cannot run) and return Backend(name, array_namespace(an array of it), device);
+#   host(device): whether its arrays there are host memory that NumPy views and fills in place
+#       (Backend.is_host: MPI and shared memory use them directly; else they are staged);
+#   gpu(device): whether that is a CUDA GPU (Backend.is_gpu: float32 by default there);
+#   label(device): the device as set_backend takes it back, when str(device) is not that;
+#   to_host(x): a NumPy copy of one of its arrays, when NumPy's from_dlpack cannot make one.
+# Everything else xnn does with arrays is the Array API standard, through array_namespace.
 _LOADERS = {
-    "numpy": _load_numpy,
-    "array_api_strict": _load_array_api_strict,
-    "torch": _load_torch,
-    "cupy": _load_cupy,
+    "numpy": _Library(_load_numpy, host=lambda device: True),
+    # its arrays are not NumPy's to share: the strict library refuses such interop by design
+    "array_api_strict": _Library(_load_array_api_strict, label=_strict_label,
+                                 to_host=_strict_to_host),
+    "torch": _Library(_load_torch, host=lambda device: device.type == "cpu",
+                      gpu=lambda device: device.type == "cuda",
+                      to_host=lambda x: x.detach().cpu().numpy().copy()),
+    "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id),
+                     to_host=lambda x: x.get()),
 }
+BACKEND_NAMES = tuple(_LOADERS)
+_UNKNOWN = _Library(lambda device: None)  # an Array API library without an entry
+
+
+def _library(name: str) -> _Library:
+    return _LOADERS.get(name, _UNKNOWN)
 
 
 def _import(module: str, fix: str) -> Any:
@@ -246,7 +307,7 @@ def _load(name: str, device: Any = None) -> Backend:
         device = device.strip().lower()
     if key not in _LOADERS:
         raise ValueError(f"unknown backend {name!r}; expected one of {', '.join(BACKEND_NAMES)}")
-    return _LOADERS[key](device)
+    return _LOADERS[key].load(device)
 
 
 def available_backends() -> list[str]:
@@ -391,13 +452,10 @@ def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
         listed = ", ".join(map(str, shapes[:4])) + (", ..." if len(shapes) > 4 else "")
         raise TypeError(f"{owner}: cannot make one array from a {type(arrays).__name__} of "
                         f"arrays of different shapes ({listed})")
-    try:
-        xp = array_namespace(*arrays)
-    except TypeError:  # several libraries
+    place = backend_of(arrays[0])
+    if not all(place.holds(a) for a in arrays):  # several libraries or devices
         return _np.stack([to_numpy(a) for a in arrays])
-    if len({str(array_api_compat.device(a)) for a in arrays}) > 1:
-        return _np.stack([to_numpy(a) for a in arrays])
-    return to_numpy(xp.stack(list(arrays)))
+    return to_numpy(place.xp.stack(list(arrays)))
 
 
 def _check_numbers(owner: str, obj: Any, dtype: Any) -> None:
@@ -416,16 +474,8 @@ def to_numpy(x: Any) -> Any:
     numbers are accepted, anything else (None, dicts, text) is a TypeError."""
     if isinstance(x, (_np.ndarray, _np.generic)):  # numpy reductions give scalars, not 0-d arrays
         return _np.array(x)
-    kind = library(x) if is_array(x) else None
-    if kind == "cupy":
-        return x.get()
-    if kind == "torch":
-        return x.detach().cpu().numpy().copy()
-    if kind is not None:
-        if type(x).__module__.startswith("array_api_strict"):
-            import array_api_strict as xps  # noqa: PLC0415 - optional, only for its own arrays
-            x = x.to_device(xps.Device("CPU_DEVICE"))
-        return _np.from_dlpack(x).copy()
+    if is_array(x):
+        return _library(library(x)).to_host(x)
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
@@ -456,10 +506,8 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
         if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
             _check_numbers("asarray", obj, obj.dtype)
             obj = _native(obj)
-        elif library(obj) == "torch":
-            obj = obj.detach()  # a copy must not extend autograd's graph
-        same = array_namespace(obj) is xp and _same_device(obj, b.device)
-        if not same:
+        obj = detached(obj)  # a copy must not extend autograd's graph
+        if not b.holds(obj):
             obj = to_numpy(obj)
     else:
         obj = _native(_host_numbers("asarray", obj))
@@ -482,14 +530,7 @@ def _native(a: Any) -> Any:
 
 def backend_of(x: Any) -> Backend:
     """The backend (library and device) an array lives on."""
-    xp = array_namespace(x)
-    name = {"array_api_compat.numpy": "numpy", "array_api_compat.cupy": "cupy",
-            "array_api_compat.torch": "torch"}.get(xp.__name__, xp.__name__)
-    return Backend(name, xp, array_api_compat.device(x))
-
-
-def _same_device(x: Any, device: Any) -> bool:
-    return str(array_api_compat.device(x)) == str(device)
+    return Backend(library(x), array_namespace(x), device_of(x))
 
 
 def host_backend() -> Backend:

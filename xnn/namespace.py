@@ -1,5 +1,7 @@
 """Which Array API namespace an array belongs to, and the names of dtypes: the lookups every layer,
 loss and check makes on every call, so each is answered from a cache after its first time.
+
+With backend.py, the only module that calls array-api-compat or knows a library's quirks.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from typing import Any
 import array_api_compat
 import numpy as _np  # NumPy's namespace gets fast reductions (see _numpy_fast)
 
-__all__ = ["array_namespace", "compute_namespace", "is_array", "library", "dtype_name",
-           "IMPORT_LOCK"]
+__all__ = ["array_namespace", "device_of", "is_array", "library", "dtype_name", "requires_grad",
+           "detached", "HOST_XP", "IMPORT_LOCK"]
 
 # Held while a backend's library is imported, and around array-api-compat's type tests: those
 # look each library up in sys.modules, where a torch that another thread is still importing
@@ -25,10 +27,16 @@ _ARRAY_TYPES: set[type] = set()
 # (a chain of isinstance tests); layers ask for the namespace on every call, so an array type
 # seen once is answered by one dict lookup from then on.
 _NAMESPACES: dict[type, Any] = {}
+# array types whose arrays may carry an autograd graph (torch.Tensor), filled by array_namespace
+TRACKS_GRAD: set[type] = set()
 
 
 def array_namespace(*arrays: Any) -> Any:
-    """The Array API namespace of the arrays, with a clear error when they come from two libraries."""
+    """The Array API namespace of the arrays, with a clear error when they come from two libraries.
+
+    NumPy's arrays get HOST_XP: array-api-compat's NumPy namespace with sum, max, min, astype
+    and matmul made faster (see _numpy_fast; the same results). Everything on it is standard.
+    """
     kind = type(arrays[0]) if len(arrays) == 1 else _one_type(arrays)
     if kind is not None:
         xp = _NAMESPACES.get(kind)
@@ -41,8 +49,12 @@ def array_namespace(*arrays: Any) -> Any:
         kinds = ", ".join(sorted({_describe(a) for a in arrays}))
         raise TypeError(f"arrays from different backends cannot be mixed (got {kinds}); "
                         f"move them with xnn.asarray() first") from err
+    if xp is _COMPAT_NUMPY:
+        xp = HOST_XP
     if kind is not None and is_array(arrays[0]):
         _NAMESPACES[kind] = xp
+        if library(arrays[0]) == "torch":
+            TRACKS_GRAD.add(kind)
     return xp
 
 
@@ -68,7 +80,7 @@ def _numpy_fast(base: Any) -> Any:
     """
     import types  # noqa: PLC0415 - needed once
 
-    fast = types.ModuleType("xnn.backend.numpy_fast", _numpy_fast.__doc__)
+    fast = types.ModuleType("xnn.namespace.numpy", _numpy_fast.__doc__)
     skip = ("__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__")
     fast.__dict__.update({k: v for k, v in vars(base).items() if k not in skip})
     add_reduce, ndarray = _np.add.reduce, _np.ndarray
@@ -111,33 +123,16 @@ def _numpy_fast(base: Any) -> Any:
     return fast
 
 
-_NUMPY_XP = array_api_compat.array_namespace(_np.empty(0))
-_NUMPY_FAST = _numpy_fast(_NUMPY_XP)
-# array type -> the namespace xnn's own layers, losses and optimizers compute with
-_COMPUTE_NAMESPACES: dict[type, Any] = {}
-
-
-def compute_namespace(*arrays: Any) -> Any:
-    """The namespace xnn's own layers, losses and optimizers compute with: array_namespace's,
-    except for NumPy arrays, whose namespace has sum, max, min, astype without their Python
-    wrappers (see _numpy_fast; same results). Everything called on it is standard.
-    """
-    kind = type(arrays[0]) if len(arrays) == 1 else _one_type(arrays)
-    xp = _COMPUTE_NAMESPACES.get(kind)
-    if xp is not None:
-        return xp
-    xp = array_namespace(*arrays)
-    if xp is _NUMPY_XP:
-        xp = _NUMPY_FAST
-    if kind in _NAMESPACES:
-        _COMPUTE_NAMESPACES[kind] = xp
-    return xp
+# array-api-compat's NumPy namespace, and the one xnn uses in its place: host_backend().xp,
+# array_namespace of every NumPy array
+_COMPAT_NUMPY = array_api_compat.array_namespace(_np.empty(0))
+HOST_XP = _numpy_fast(_COMPAT_NUMPY)
 
 
 def _describe(a: Any) -> str:
     module = type(a).__module__.split(".")[0]
     try:
-        return f"{module} array on {array_api_compat.device(a)}"
+        return f"{module} array on {device_of(a)}"
     except Exception:  # not an array at all
         return type(a).__name__
 
@@ -167,3 +162,19 @@ def dtype_name(dtype: Any) -> str:
         return _np.dtype(dtype).name  # numpy and cupy dtypes, and their scalar types
     except TypeError:
         return str(dtype).rsplit(".", 1)[-1]  # "torch.float32", "array_api_strict.float32"
+
+
+def device_of(x: Any) -> Any:
+    """The device of an array (array-api-compat's answer, which NumPy 1 arrays need)."""
+    return array_api_compat.device(x)
+
+
+def requires_grad(x: Any) -> bool:
+    """Whether ``x`` is a tensor that autograd records (torch's requires_grad)."""
+    return getattr(x, "requires_grad", False) is True
+
+
+def detached(x: Any) -> Any:
+    """``x`` without an autograd graph (a torch tensor that requires grad, detached: the same
+    data); anything else as it is."""
+    return x.detach() if requires_grad(x) else x

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from .._checks import HOST_ARRAY, expect, owner_name
+from .._checks import expect, owner_name
+from ..backend import host_backend
 from ..namespace import array_namespace, is_array
 from ..nn.module import Parameter
 
@@ -42,8 +43,9 @@ def placements(params: Iterable[Parameter]) -> list[tuple]:
     """(parameter, value, dtype, shape, device) for each parameter: the value's place, which
     check_grads compares each grad with, and which an optimizer's state was made for."""
     # None for a NumPy array's device: there is only the host, so no grad's device is read
+    host = host_backend()
     return [(p, p.value, getattr(p.value, "dtype", None), getattr(p.value, "shape", None),
-             None if type(p.value) is HOST_ARRAY else getattr(p.value, "device", None))
+             None if host.holds(p.value) else getattr(p.value, "device", None))
             for p in params]
 
 

@@ -36,7 +36,7 @@ from typing import Any, Iterable
 
 from .._checks import flag, integer, number
 from ..backend import asarray, backend_of, to_numpy
-from ..namespace import array_namespace, compute_namespace, dtype_name, is_array
+from ..namespace import array_namespace, dtype_name, is_array
 from ..nn.module import Parameter
 from ._checks import check_grads, parameter_list, placements, within_range
 
@@ -329,7 +329,7 @@ class Adagrad(Optimizer):
             if grad is None:
                 continue
             state = states[p]
-            xp = compute_namespace(p.value)
+            xp = array_namespace(p.value)
             if not state:
                 state["step"] = 0
                 state["sum"] = xp.full_like(p.value, self.initial_accumulator_value)
@@ -383,7 +383,7 @@ class RMSprop(Optimizer):
             if grad is None:
                 continue
             state = states[p]
-            xp = compute_namespace(p.value)
+            xp = array_namespace(p.value)
             # made at the first update; grad_avg and the buffer also once centered or momentum
             # is switched on later
             if not state:
@@ -456,7 +456,7 @@ class Adam(Optimizer):
             if grad is None:
                 continue
             state = states[p]
-            xp = compute_namespace(p.value)
+            xp = array_namespace(p.value)
             if not state:
                 state["step"] = 0
                 state["exp_avg"] = xp.zeros_like(p.value)
