@@ -33,10 +33,7 @@ __all__ = [
     "asarray",
     "to_numpy",
     "backend_of",
-    "host_backend",
     "array_namespace",
-    "detached",
-    "requires_grad",
     "get_default_dtype",
     "set_default_dtype",
     "use_default_dtype",
@@ -531,6 +528,11 @@ def _native(a: Any) -> Any:
 def backend_of(x: Any) -> Backend:
     """The backend (library and device) an array lives on."""
     return Backend(library(x), array_namespace(x), device_of(x))
+
+
+def host_view(x: Any) -> Any:
+    """A NumPy array sharing the memory of an array on the host (Backend.is_host): no copy."""
+    return x if isinstance(x, _np.ndarray) else _np.from_dlpack(detached(x))
 
 
 def host_backend() -> Backend:

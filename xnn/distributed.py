@@ -25,7 +25,7 @@ import numpy as np
 
 from . import random
 from ._checks import flag, integer, number
-from .backend import asarray, backend_of, dtype_name, to_numpy
+from .backend import asarray, backend_of, dtype_name, host_view, to_numpy
 from .extras import install_hint
 from .loop import Steps, TrainingRun, mean, permutations, to_host
 from .losses.base import Loss
@@ -382,11 +382,9 @@ class _Layout:
 
 
 def _shareable(like: Any) -> bool:
-    """Whether grads like ``like`` can be summed in shared memory: NumPy or torch CPU arrays
-    of a dtype NumPy has (so that a NumPy view reads and writes them in place)."""
-    name = backend_of(like).name
-    return (name == "numpy" or name == "torch" and like.device.type == "cpu") and (
-        dtype_name(like.dtype) in ("float32", "float64"))
+    """Whether grads like ``like`` can be summed in shared memory: host arrays (NumPy, torch
+    on the CPU) of a dtype NumPy has (so that a NumPy view reads and writes them in place)."""
+    return backend_of(like).is_host and dtype_name(like.dtype) in ("float32", "float64")
 
 
 class _SharedSum:
@@ -462,10 +460,8 @@ class _SharedSum:
 
 
 def _host_view(grad: Any) -> np.ndarray:
-    """A flat NumPy view of a NumPy array or torch CPU tensor (no copy where contiguous)."""
-    if isinstance(grad, np.ndarray):
-        return grad.reshape(-1)
-    return grad.detach().numpy().reshape(-1)
+    """A flat NumPy view of a host array (Backend.is_host; no copy where contiguous)."""
+    return host_view(grad).reshape(-1)
 
 
 def _overlaps(pieces: list[tuple[int, Any]], lo: int, hi: int) -> Iterable[tuple]:
@@ -547,20 +543,10 @@ def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
     return out
 
 
-def _in_host_memory(flat: Any) -> bool:
-    """Whether MPI can read and write ``flat``'s memory directly (a CPU array)."""
-    b = backend_of(flat)
-    if b.name == "numpy":
-        return True
-    if b.name == "torch":
-        return flat.device.type == "cpu"
-    return b.name == "array_api_strict" and "CPU_DEVICE" in str(b.device)
-
-
 def _transfer(flat: Any, collective: Any) -> Any:
     """Run ``collective(buffer)`` on the contiguous 1-D ``flat``: in place in host memory, or
     staged through a host copy for a GPU array. Returns the array holding the result."""
-    if _in_host_memory(flat):
+    if backend_of(flat).is_host:  # MPI reads and writes its memory directly
         collective(flat)
         return flat
     host = np.ascontiguousarray(to_numpy(flat))

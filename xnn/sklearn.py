@@ -46,12 +46,10 @@ except ImportError as err:  # pragma: no cover - the sklearn extra is missing
     raise ImportError(f"xnn.sklearn needs scikit-learn (1.6 or later): "
                       f"{install_hint('sklearn')}") from err
 
-import array_api_compat
-
 from . import nn
 from ._checks import ArgumentTypeError
-from .backend import (Backend, asarray, backend_of, dtype_name, get_backend, to_numpy,
-                      use_backend)
+from .backend import (Backend, array_namespace, asarray, backend_of, detached, dtype_name,
+                      get_backend, host_backend, is_array, to_numpy, use_backend)
 from .callbacks import Callback
 from .loop import Steps, train
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
@@ -60,7 +58,6 @@ from .optim import SGD, Adam
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU}
-_GPU_LIBRARIES = ("cupy",)
 
 
 # --- the objective: scikit-learn's loss, its L2 term, and the loss-link gradient -------------
@@ -101,7 +98,7 @@ def _exp_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
 
 
 _OUTPUTS = {"softmax": nn.Softmax(), "logistic": nn.Sigmoid(), "identity": nn.Identity(),
-            "exp": lambda z: array_api_compat.array_namespace(z).exp(z)}
+            "exp": lambda z: array_namespace(z).exp(z)}
 _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
                 "identity": _identity_loss, "exp": _exp_loss}
 
@@ -117,7 +114,7 @@ class _Objective:
         self.alpha = alpha
 
     def __call__(self, z: Any, target: Any) -> tuple[Any, Any]:
-        xp = array_api_compat.array_namespace(z)
+        xp = array_namespace(z)
         value, grad = self.data_loss(xp, z, target)
         if self.alpha:
             squares = sum(xp.sum(w.value * w.value) for w in self.weights)
@@ -255,7 +252,7 @@ def _set_lr(opt: Any, lr: float) -> None:
 
 
 def _copy(a: Any) -> Any:
-    return array_api_compat.array_namespace(a).asarray(a, copy=True)
+    return array_namespace(a).asarray(a, copy=True)
 
 
 # --- where the work runs and where results go ---------------------------------------------------
@@ -264,20 +261,13 @@ def _dispatch() -> bool:
     return bool(get_config().get("array_api_dispatch", False))
 
 
-def _is_gpu(b: Backend) -> bool:
-    return b.name in _GPU_LIBRARIES or (b.name == "torch" and b.device.type == "cuda")
-
-
 def _like(a: Any, X: Any, dtype: Any = None) -> Any:
     """``a`` in the namespace and on the device of ``X`` (NumPy for anything not an array),
     cast to ``dtype`` (a dtype name) when given."""
-    if array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
-        target = backend_of(X)
-        if backend_of(a) == target or (str(backend_of(a)) == str(target)):
-            return a if dtype is None else target.xp.astype(a, getattr(target.xp, dtype))
-        return asarray(a, dtype=dtype, backend=target)
-    out = to_numpy(a) if not isinstance(a, np.ndarray) else a
-    return out if dtype is None else out.astype(dtype, copy=False)
+    target = backend_of(X) if is_array(X) else host_backend()
+    if target.holds(a):
+        return a if dtype is None else target.xp.astype(a, getattr(target.xp, dtype), copy=False)
+    return asarray(a, dtype=dtype, backend=target)
 
 
 def _check_same_namespace(est: Any, X: Any, method: str) -> None:
@@ -285,37 +275,27 @@ def _check_same_namespace(est: Any, X: Any, method: str) -> None:
     error scikit-learn's check_same_namespace raises)."""
     if not _dispatch():
         return
-    fitted = est.coefs_[0]
-    fit_name, fit_device = _place(fitted)
-    x_name, x_device = _place(X)
-    if fit_name == x_name == "numpy" or (fit_name == x_name and fit_device == x_device):
+    fitted, host = backend_of(est.coefs_[0]), host_backend()
+    if fitted.holds(X) or (fitted == host and not is_array(X)):
         return
-    if x_device is None:
-        why = (f"Array namespace used during fit ({fit_name}) is not compatible with the "
+    if host.holds(X) or not is_array(X):
+        why = (f"Array namespace used during fit ({fitted.name}) is not compatible with the "
                f"array-like input passed to {method}. Only the NumPy namespace is compatible "
                f"with array-like inputs.")
-    elif fit_name != x_name:
-        why = f"Array namespaces used during fit ({fit_name}) and {method} ({x_name}) differ."
+    elif fitted.name != backend_of(X).name:
+        why = (f"Array namespaces used during fit ({fitted.name}) and {method} "
+               f"({backend_of(X).name}) differ.")
     else:
-        why = f"Devices used during fit ({fit_device}) and {method} ({x_device}) differ."
+        why = (f"Devices used during fit ({fitted.device}) and {method} "
+               f"({backend_of(X).device}) differ.")
     raise ValueError(f"Inputs passed to {type(est).__name__}.{method}() must use the same "
                      f"namespace and the same device as those passed to fit(). {why}")
 
 
 def _float_dtypes(X: Any) -> tuple[Any, Any]:
     """The float dtypes validate_data may keep X in, of X's namespace under dispatch."""
-    if _dispatch() and array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray):
-        xp = array_api_compat.array_namespace(X)
-        return xp.float64, xp.float32
-    return np.float64, np.float32
-
-
-def _place(a: Any) -> tuple[str, Any]:
-    """(library name, device) of an array; ("numpy", None) for an array-like."""
-    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
-        return "numpy", None
-    b = backend_of(a)
-    return b.name, str(b.device)
+    xp = array_namespace(X) if _dispatch() and is_array(X) else host_backend().xp
+    return xp.float64, xp.float32
 
 
 # --- the estimators -------------------------------------------------------------------------------
@@ -366,7 +346,7 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, incremental=False)
 
     def _fit(self, X: Any, y: Any, incremental: bool) -> _BaseMLP:
-        X, y = _detached(X), _detached(y)
+        X, y = detached(X), detached(y)
         if self.solver == "lbfgs":
             raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
                              "minibatch optimizers; use solver='adam' or 'sgd', or "
@@ -403,7 +383,7 @@ class _BaseMLP(BaseEstimator):
         """The backend ``backend`` and ``device`` name, else X's (array API dispatch) or xnn's."""
         if self.backend is not None:
             name = self.backend
-        elif _dispatch() and array_api_compat.is_array_api_obj(X):
+        elif _dispatch() and is_array(X):
             b = backend_of(X)
             name = b.name if self.device is not None else b
         else:
@@ -415,7 +395,7 @@ class _BaseMLP(BaseEstimator):
     def _dtype_for(self, X: Any, backend: Backend) -> str:
         if self.dtype is not None:
             return self.dtype
-        if _is_gpu(backend):
+        if backend.is_gpu:
             return "float32"
         return "float32" if dtype_name(X.dtype) == "float32" else "float64"
 
@@ -503,7 +483,7 @@ class _BaseMLP(BaseEstimator):
 
     def _publish(self, X: Any) -> None:
         """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
-        xp = array_api_compat.array_namespace(self.model_.parameters()[0].value)
+        xp = array_namespace(self.model_.parameters()[0].value)
         finite = xp.stack([xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()])
         if not bool(xp.all(finite)):  # one read back
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
@@ -520,7 +500,7 @@ class _BaseMLP(BaseEstimator):
         X, and the dtype results take: X's promoted with the network's, as NumPy promotes
         scikit-learn's X @ coefs_ (float64 unless both are float32)."""
         check_is_fitted(self)
-        X = _detached(X)
+        X = detached(X)
         _check_same_namespace(self, X, method)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=_float_dtypes(X))
@@ -539,16 +519,12 @@ class _BaseMLP(BaseEstimator):
         """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
         where the model is and read back as one float."""
         out = self._activate(self.model_(X))
-        return float(self._score_on_device(array_api_compat.array_namespace(out), out, y))
+        return float(self._score_on_device(array_namespace(out), out, y))
 
 
 def _on(X: Any, backend: Backend, dtype: str) -> bool:
     """Whether X is already an array of ``backend`` in ``dtype``."""
-    if not array_api_compat.is_array_api_obj(X):
-        return False
-    b = backend_of(X)
-    return b.name == backend.name and str(b.device) == str(backend.device) \
-        and dtype_name(X.dtype) == dtype
+    return backend.holds(X) and dtype_name(X.dtype) == dtype
 
 
 def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linear:
@@ -675,7 +651,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call."""
         self._validate_params()
-        y = _detached(y)
+        y = detached(y)
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
@@ -686,12 +662,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(_detached(X), _detached(y), sample_weight=sample_weight)
+        return super().score(detached(X), detached(y), sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
         proba, X, _ = self._forward(X, "predict")
-        xp = array_api_compat.array_namespace(proba)
+        xp = array_namespace(proba)
         if self._label_binarizer.y_type_ == "multiclass":
             index = xp.argmax(proba, axis=1)
         elif self._label_binarizer.y_type_ == "multilabel-indicator":
@@ -705,9 +681,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _labels(self, index: Any, X: Any) -> Any:
         """classes_[index] in X's namespace (NumPy for labels no array library holds)."""
         classes = self.classes_
-        if _dispatch() and classes.dtype.kind in "biuf" and array_api_compat.is_array_api_obj(X):
+        if _dispatch() and classes.dtype.kind in "biuf" and is_array(X):
             classes_x = _like(np.asarray(classes), X)
-            xpx = array_api_compat.array_namespace(classes_x)
+            xpx = array_namespace(classes_x)
             return xpx.take(classes_x, _like(index, X), axis=0)
         return classes[to_numpy(index)]
 
@@ -718,11 +694,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict_log_proba(self, X: Any) -> Any:
         """log(predict_proba(X))."""
         proba = self._proba(X, "predict_log_proba")
-        return array_api_compat.array_namespace(proba).log(proba)
+        return array_namespace(proba).log(proba)
 
     def _proba(self, X: Any, method: str) -> Any:
         proba, X, dtype = self._forward(X, method)
-        xp = array_api_compat.array_namespace(proba)
+        xp = array_namespace(proba)
         if self.n_outputs_ == 1:
             proba = xp.concat([1 - proba, proba], axis=1)
         return _like(proba, X if _dispatch() else None, dtype)
@@ -819,7 +795,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(_detached(X), _detached(y), sample_weight=sample_weight)
+        return super().score(detached(X), detached(y), sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
@@ -829,14 +805,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return _like(pred, X if _dispatch() else None, dtype)
 
 
-def _detached(a: Any) -> Any:
-    """A torch tensor that requires grad without its graph (scikit-learn's validation would
-    call .numpy() on it and fail); anything else as it is."""
-    return a.detach() if getattr(a, "requires_grad", False) and hasattr(a, "detach") else a
-
-
 def _host(a: Any) -> Any:
     """``a`` as a NumPy array on the host (labels and targets are prepared there)."""
-    if isinstance(a, np.ndarray) or not array_api_compat.is_array_api_obj(a):
-        return np.asarray(a)
-    return to_numpy(a)
+    return np.asarray(a) if host_backend().holds(a) or not is_array(a) else to_numpy(a)

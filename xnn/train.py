@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ._checks import flag, integer, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
-                      to_numpy)
+                      requires_grad, to_numpy)
 from .data import check_same_length, check_seed
 from .loop import History, Steps, TrainingRun, evaluate_logs, mode, permutations, to_host, train
 from .metrics import get_metric
@@ -216,8 +216,7 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
                         f"numbers: pass the real part or the magnitude explicitly")
     keep = labels_ok and arr.ndim == 1 and kind.startswith(("int", "uint"))
     target = kind if keep else dtype_name(float_dtype)
-    if (array_namespace(arr) is backend.xp and str(backend_of(arr).device) == str(backend.device)
-            and kind == target and not getattr(arr, "requires_grad", False)):
+    if backend.holds(arr) and kind == target and not requires_grad(arr):
         return arr  # else asarray copies it, detached from autograd
     try:
         return asarray(arr, dtype=target, backend=backend)

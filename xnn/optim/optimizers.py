@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from typing import Any, Iterable
 
 from .._checks import flag, integer, number
-from ..backend import asarray, backend_of, to_numpy
+from ..backend import asarray, backend_of
 from ..namespace import array_namespace, dtype_name, is_array
 from ..nn.module import Parameter
 from ._checks import check_grads, parameter_list, placements, within_range
@@ -538,6 +538,4 @@ def _like(where: str, key: str, i: int, value: Any, item: Any, copy: bool = Fals
     if not dtype_name(item.dtype).startswith("float"):
         raise TypeError(f"{where}: {key!r}[{i}] is {dtype_name(item.dtype)}; optimizer state "
                         f"is floating-point")
-    if getattr(item, "requires_grad", False):  # a torch tensor: a copy would keep its graph
-        item = to_numpy(item)
     return asarray(item, dtype=value.dtype, backend=backend_of(value))
