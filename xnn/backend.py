@@ -541,7 +541,6 @@ def host_backend() -> Backend:
 
 
 def from_host(a: Any, dtype: Any, backend: Backend | str | None = None) -> Any:
-    """Move a host (NumPy) array onto the active backend, cast on the host to ``dtype`` first."""
-    b = _resolve(backend)
-    name = dtype_name(resolve_dtype(b.xp, dtype))
-    return b.xp.asarray(_np.asarray(a.astype(name), order="C"), device=b.device, copy=True)
+    """Move a host (NumPy) array onto ``backend`` (None: the active one), cast on the host to
+    ``dtype`` (None: the default float dtype) first."""
+    return asarray(a, dtype=get_default_dtype() if dtype is None else dtype, backend=backend)
