@@ -227,12 +227,6 @@ def _probe_cupy(cupy: Any) -> None:
                                       f"instead of 56.0 for a test matmul)")
 
 
-def _strict_to_host(x: Any) -> Any:
-    import array_api_strict as xps  # noqa: PLC0415 - loaded already: x is one of its arrays
-
-    return _np.from_dlpack(x.to_device(xps.Device("CPU_DEVICE"))).copy()
-
-
 def _strict_label(device: Any) -> str:
     return str(device).split("'")[1] if "'" in str(device) else str(device)
 
@@ -245,7 +239,6 @@ class _Library:
     host: Callable[[Any], bool] = lambda device: False
     gpu: Callable[[Any], bool] = lambda device: False
     label: Callable[[Any], str] = str
-    to_host: Callable[[Any], Any] = lambda x: _np.from_dlpack(x).copy()
 
 
 # Adding a backend is adding its entry here, under the top-level module name of its array type:
@@ -256,18 +249,15 @@ class _Library:
 #       (Backend.is_host: MPI and shared memory use them directly; else they are staged);
 #   gpu(device): whether that is a CUDA GPU (Backend.is_gpu: float32 by default there);
 #   label(device): the device as set_backend takes it back, when str(device) is not that;
-#   to_host(x): a NumPy copy of one of its arrays, when NumPy's from_dlpack cannot make one.
+# and a branch in to_numpy where NumPy's from_dlpack cannot copy its arrays to the host.
 # Everything else xnn does with arrays is the Array API standard, through array_namespace.
 _LOADERS = {
     "numpy": _Library(_load_numpy, host=lambda device: True),
     # its arrays are not NumPy's to share: the strict library refuses such interop by design
-    "array_api_strict": _Library(_load_array_api_strict, label=_strict_label,
-                                 to_host=_strict_to_host),
+    "array_api_strict": _Library(_load_array_api_strict, label=_strict_label),
     "torch": _Library(_load_torch, host=lambda device: device.type == "cpu",
-                      gpu=lambda device: device.type == "cuda",
-                      to_host=lambda x: x.detach().cpu().numpy().copy()),
-    "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id),
-                     to_host=lambda x: x.get()),
+                      gpu=lambda device: device.type == "cuda"),
+    "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id)),
 }
 BACKEND_NAMES = tuple(_LOADERS)
 _UNKNOWN = _Library(lambda device: None)  # an Array API library without an entry
@@ -471,8 +461,16 @@ def to_numpy(x: Any) -> Any:
     numbers are accepted, anything else (None, dicts, text) is a TypeError."""
     if isinstance(x, (_np.ndarray, _np.generic)):  # numpy reductions give scalars, not 0-d arrays
         return _np.array(x)
-    if is_array(x):
-        return _library(library(x)).to_host(x)
+    kind = library(x) if is_array(x) else None
+    if kind == "cupy":
+        return x.get()
+    if kind == "torch":
+        return x.detach().cpu().numpy().copy()
+    if kind == "array_api_strict":
+        import array_api_strict as xps  # noqa: PLC0415 - loaded already: x is one of its arrays
+        x = x.to_device(xps.Device("CPU_DEVICE"))
+    if kind is not None:
+        return _np.from_dlpack(x).copy()
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
