@@ -428,3 +428,12 @@ def test_torch_backend_holds_only_its_device():
     with xnn.use_backend("torch", "cpu") as b:
         assert b.holds(torch.ones(2)) and not b.holds(np.ones(2))
         assert b.is_host and not b.is_gpu
+
+
+def test_numpy_views_host_arrays_without_a_copy(backend):
+    x = xnn.asarray([1.0, 2.0])
+    if not backend.is_host:
+        pytest.skip(f"{backend} arrays are not host memory that NumPy shares")
+    view = xnn.backend.host_view(x)
+    x[0] = 5.0
+    assert view[0] == 5.0 and isinstance(view, np.ndarray)

@@ -95,7 +95,10 @@ def device_label(device: Any) -> str:
 def _load_numpy(device: Any) -> Backend:
     if device not in (None, "cpu"):
         raise ValueError(f"numpy runs on device 'cpu' only, got {device!r}")
-    return Backend("numpy", HOST_XP, "cpu")
+    return _HOST
+
+
+_HOST = Backend("numpy", HOST_XP, "cpu")
 
 
 def _load_array_api_strict(device: Any) -> Backend:
@@ -535,7 +538,7 @@ def host_view(x: Any) -> Any:
 
 def host_backend() -> Backend:
     """NumPy on the CPU: where data sets and random numbers are made before they move."""
-    return _load_numpy(None)
+    return _HOST
 
 
 def from_host(a: Any, dtype: Any, backend: Backend | str | None = None) -> Any:
