@@ -437,3 +437,11 @@ def test_numpy_views_host_arrays_without_a_copy(backend):
     view = xnn.backend.host_view(x)
     x[0] = 5.0
     assert view[0] == 5.0 and isinstance(view, np.ndarray)
+
+
+def test_numpy_namespace_matmul_of_one_column_refuses_mismatched_shapes():
+    xp = xnn.namespace.array_namespace(np.ones(1))
+    a, b = np.arange(3.0).reshape(3, 1), np.arange(4.0).reshape(1, 4)
+    np.testing.assert_array_equal(xp.matmul(a, b), np.matmul(a, b))
+    with pytest.raises(ValueError):
+        xp.matmul(a, np.ones((3, 4)))  # a broadcast multiply would give a (3, 4) array

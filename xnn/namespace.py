@@ -114,8 +114,9 @@ def _numpy_fast(base: Any) -> Any:
     def matmul(a: Any, b: Any, /) -> Any:
         # with one column in a (a Linear layer of one input feature, or the dL/dx of one of
         # one output) a @ b is an outer product: a broadcast multiply gives the same bits (one
-        # product per entry, nothing summed) three times faster than a BLAS GEMM
-        if a.shape[-1] == 1 and a.ndim == 2 and b.ndim == 2:
+        # product per entry, nothing summed) three times faster than a BLAS GEMM; b must have
+        # one row, or the multiply would broadcast where matmul refuses the shapes
+        if a.shape[-1] == 1 and a.ndim == 2 and b.ndim == 2 and b.shape[0] == 1:
             return a * b
         return np_matmul(a, b)
 
