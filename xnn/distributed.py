@@ -23,11 +23,10 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from . import random
 from ._checks import flag, integer, number
 from .backend import asarray, backend_of, dtype_name, host_view, to_numpy
 from .extras import install_hint
-from .loop import Steps, TrainingRun, mean, permutations, to_host
+from .loop import Steps, TrainingRun, mean, to_host
 from .losses.base import Loss
 from .namespace import array_namespace
 from .nn.module import Module, Parameter
@@ -560,21 +559,18 @@ def _transfer(flat: Any, collective: Any) -> Any:
 _STEP, _SKIP, _STOP = 0, 1, 2
 
 
-def fit_steps(model: Module, loss: Any, n: int, size: int, rng: Any, shuffle: bool,
+def fit_steps(model: Module, loss: Any, n: int, size: int, order: Any, seeded: bool,
               settings: dict[str, int]) -> Steps:
     """fit's steps on this rank (xnn/loop.py), after checking that every rank called fit alike
-    and giving every rank rank 0's parameters; a one-process world trains as plain fit."""
+    and giving every rank rank 0's parameters; a one-process world trains as plain fit.
+    ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank."""
     init()
     _agree_settings(_world, settings)
     broadcast_parameters(model)
-    if shuffle and size < n:  # reordering a single full batch changes nothing but rounding
-        order = permutations(n, rng) if rng is not None or _world.size == 1 else (
-            _root_draws(n))
-    else:
-        order = None
     if _world.size == 1:
         return Steps(loss, n, size, order)
-    return _Shares(model, loss, n, size, order)
+    return _Shares(model, loss, n, size, order if order is None or seeded else (
+        _root_draws(n, order)))
 
 
 class _Shares(Steps):
@@ -659,11 +655,11 @@ def _loss_parts(loss: Any, parts: bool) -> Any:
     return loss_of
 
 
-def _root_draws(n: int) -> Any:
+def _root_draws(n: int, draw: Any) -> Any:
     """A row order per epoch for seed=None: rank 0 draws from xnn's generator, as a
     one-process fit would, and every rank receives its draw."""
     def order(epoch: int) -> np.ndarray:
-        drawn = (np.asarray(random.permutation(n), dtype=np.int64) if _world.rank == 0
+        drawn = (np.asarray(draw(epoch), dtype=np.int64) if _world.rank == 0
                  else np.empty(n, dtype=np.int64))
         _world.comm.Bcast(drawn, root=0)
         return drawn

@@ -291,9 +291,8 @@ def _on_device(xp: Any, value: Any) -> bool:
 def permutations(n: int, rng: Any) -> Callable[[int], Any]:
     """A row order per epoch: a permutation of n rows from ``rng``, or from xnn's generator
     when it is None."""
-    if rng is None:
-        return lambda epoch: random.permutation(n)
-    return lambda epoch: rng.permutation(n)
+    draw = random.permutation if rng is None else rng.permutation
+    return lambda epoch: draw(n)
 
 
 def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:

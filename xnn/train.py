@@ -80,18 +80,19 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     loss = _check_first_batch(model, loss, metrics, X[:size, ...], y[:size, ...],
                               [y] if validation is None else [y, validation[1]])
 
+    # reordering a single full batch changes nothing but rounding
     rng = host_generator(seed) if seed is not None else None
+    order = permutations(n, rng) if shuffle and size < n else None
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
-        steps: Steps = fit_steps(model, loss, n, size, rng, shuffle, {
+        steps: Steps = fit_steps(model, loss, n, size, order, seed is not None, {
             "training rows": n, "batch size": size, "epochs": epochs,
             "seed": -1 if seed is None else seed, "shuffle": int(shuffle),
             "validation rows": 0 if validation is None else validation[0].shape[0]})
         progress = progress and rank() == 0
     else:
-        # reordering a single full batch changes nothing but rounding
-        steps = Steps(loss, n, size, permutations(n, rng) if shuffle and size < n else None)
+        steps = Steps(loss, n, size, order)
     return train(model, optimizer, X, y, steps, epochs=epochs, metrics=metrics,
                  callbacks=callbacks, scheduler=scheduler, validation=validation,
                  progress=progress)
