@@ -242,7 +242,9 @@ def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: 
     it is None on every rank (or comes only from ranks of weight 0).
     """
     average = flag("allreduce_gradients", "average", average)
-    _Reducer().reduce(model_or_params, average, weight)
+    params = (model_or_params.parameters() if isinstance(model_or_params, Module)
+              else parameter_list("allreduce_gradients", model_or_params))
+    _Reducer().reduce(params, average, weight)
 
 
 class _Reducer:
@@ -262,17 +264,12 @@ class _Reducer:
         self.sums: dict[tuple, _SharedSum] = {}
         self.layout: tuple = ((), None)  # (ids of the parameters and values, _Layout)
 
-    def reduce(self, model_or_params: Module | Iterable[Parameter], average: bool,
-               weight: float | None, listed: bool = False,
+    def reduce(self, params: list[Parameter], average: bool, weight: float | None,
                parts: tuple[float, float, bool] | None = None) -> tuple[float, float] | None:
-        """``listed``: ``model_or_params`` is a list of Parameters already (an optimizer's).
-        ``parts``: this rank's (total, count, divide) of a loss (Loss.parts): the grads, of the
+        """``parts``: this rank's (total, count, divide) of a loss (Loss.parts): the grads, of the
         ranks' totals, are summed and divided by the global count where ``divide``; returns
         the global (total, count), agreed in the same collective as the layout."""
         world = _initialized("allreduce_gradients()")
-        params = (model_or_params if listed else model_or_params.parameters()
-                  if isinstance(model_or_params, Module)
-                  else parameter_list("allreduce_gradients", model_or_params))
         if weight is not None:
             weight = number("allreduce_gradients", "weight", weight, low=0)
         scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
@@ -605,7 +602,7 @@ class _Shares(Steps):
         """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank,
         a 0-d array beside the parameters (what callbacks expect)."""
         total, count = (0.0, 0.0) if value is None else value
-        total, count = _fit_reducer.reduce(self.params, True, None, listed=True,
+        total, count = _fit_reducer.reduce(self.params, True, None,
                                            parts=(float(total), float(count), self.divide))
         loss = total if not self.averaged else total / count if count else math.nan
         like = self.params[0].value
@@ -745,13 +742,13 @@ class DistributedOptimizer(Optimizer):
 
     def reduce_gradients(self, weight: float | None = None) -> None:
         """Reduce the gradients now (see allreduce_gradients); the next step() will not."""
-        self._reducer.reduce(self.optimizer.params, self.average, weight, listed=True)
+        self._reducer.reduce(self.optimizer.params, self.average, weight)
         self._reduced = True
 
     def step(self) -> None:
         """Reduce the gradients over the ranks (unless reduce_gradients() just did), then step."""
         if not self._reduced:
-            self._reducer.reduce(self.optimizer.params, self.average, None, listed=True)
+            self.reduce_gradients()
         self._reduced = False
         self.optimizer.step()
 
