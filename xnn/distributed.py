@@ -47,6 +47,7 @@ class _World:
 
     def __init__(self) -> None:
         self.comm: Any = None
+        self.mpi: Any = None  # the mpi4py.MPI module, once init imported it
         self.rank = 0
         self.size = 1
         self.initialized = False
@@ -57,20 +58,14 @@ class _World:
         """Whether every rank runs on this machine, so that they can share memory (asked of
         MPI once, by every rank together). ``XNN_MPI_SHARED_MEMORY=0`` on any rank says no."""
         if self.on_one_machine is None:
-            from mpi4py import MPI  # noqa: PLC0415 - imported already by init
-
-            self.node = self.comm.Split_type(MPI.COMM_TYPE_SHARED)
+            self.node = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED)
             wanted = os.environ.get("XNN_MPI_SHARED_MEMORY", "1").strip() != "0"
             mine = int(wanted and self.node.Get_size() == self.size)
-            self.on_one_machine = bool(self.comm.allreduce(mine, op=MPI.MIN))
+            self.on_one_machine = bool(_gather(self, np.asarray([mine])).min())
         return self.on_one_machine
 
 
 _world = _World()
-
-
-def _launched() -> bool:
-    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
 
 
 def init() -> None:
@@ -82,13 +77,13 @@ def init() -> None:
     """
     if _world.initialized:
         return
-    if _launched():
+    if any(name in os.environ for name in _LAUNCHER_VARIABLES):
         try:
             from mpi4py import MPI  # noqa: PLC0415 - optional, the mpi extra
         except ImportError as err:
             raise ImportError(f"xnn.distributed: this process was started by an MPI launcher "
                               f"but mpi4py is missing: {install_hint('mpi')}") from err
-        comm = MPI.COMM_WORLD
+        comm, _world.mpi = MPI.COMM_WORLD, MPI
         _world.comm, _world.rank, _world.size = comm, comm.Get_rank(), comm.Get_size()
         if _world.size > 1:
             _abort_on_uncaught_exception()
@@ -292,7 +287,8 @@ class _Reducer:
                 if scale != 1.0:
                     flat *= scale
                 if world.size > 1:
-                    flat = _transfer(flat, lambda host: world.comm.Allreduce(_in_place(), host))
+                    flat = _transfer(flat, lambda host: world.comm.Allreduce(
+                        world.mpi.IN_PLACE, host))
                 grads = _unflatten(flat[:-len(group)], [p.value for p in group])
                 exists = to_numpy(flat[-len(group):]) > 0
             for p, grad, keep in zip(group, grads, exists):
@@ -401,12 +397,10 @@ class _SharedSum:
     BLOCK = 1 << 15  # elements weighed at a time into a scratch block that stays in cache
 
     def __init__(self, world: _World, dtype: str, n: int) -> None:
-        from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
-
         size, rank = world.size, world.rank
         self.comm, self.rank, self.size, self.n = world.node, rank, size, n
         rows, itemsize = max(size - 1, 1), np.dtype(dtype).itemsize
-        self.window = MPI.Win.Allocate_shared(n * rows * itemsize if rank == 0 else 0,
+        self.window = world.mpi.Win.Allocate_shared(n * rows * itemsize if rank == 0 else 0,
                                               itemsize, comm=world.node)
         memory, _ = self.window.Shared_query(0)
         memory = np.frombuffer(memory, dtype=dtype, count=n * rows).reshape(rows, n)
@@ -505,12 +499,6 @@ _old_windows: list[_SharedSum] = []
 # fit's reducer, one for every distributed fit (each rank's fits run together), so that its
 # shared-memory window is made once, not once per fit: windows are freed only at exit
 _fit_reducer = _Reducer(shared=True)
-
-
-def _in_place() -> Any:
-    from mpi4py import MPI  # noqa: PLC0415 - imported already by init under a launcher
-
-    return MPI.IN_PLACE
 
 
 # --- flat buffers and their transport ----------------------------------------------------------
