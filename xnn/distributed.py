@@ -26,7 +26,7 @@ import numpy as np
 from ._checks import flag, integer, number
 from .backend import asarray, backend_of, dtype_name, host_view, to_numpy
 from .extras import install_hint
-from .loop import Steps, TrainingRun, mean, to_host
+from .loop import Steps, TrainingRun, to_host
 from .losses.base import Loss
 from .namespace import array_namespace
 from .nn.module import Module, Parameter
@@ -609,14 +609,12 @@ class _Shares(Steps):
         """The epoch's logs over every rank's rows, the same floats on every rank: the loss
         from the steps' global losses, each metric the mean of the ranks' row-weighted sums.
         BatchNorm statistics become rank 0's, so every rank validates the same model."""
-        logs = super().epoch_logs(model, xp, dtype, names[:1], values, rows, [], [])
-        if len(names) > 1:
+        logs = super().epoch_logs(model, xp, dtype, names, values, rows, scores, score_rows)
+        if len(names) > 1:  # a rank whose shares were all empty has no metric of its own
             count = sum(score_rows)
-            local = [0.0] * (len(names) - 1)
-            if scores:
-                means = [mean(xp, list(column), score_rows) for column in zip(*scores)]
-                local = [column[0] * count for column in to_host(xp, dtype, [[v] for v in means])]
-            every = _gather(_world, np.asarray([*local, count], dtype=np.float64))
+            means = to_host(xp, dtype, [[logs.get(name, 0.0)] for name in names[1:]])
+            local = [column[0] * count for column in means] + [count]
+            every = _gather(_world, np.asarray(local, dtype=np.float64))
             rows_seen = every[:, -1].sum()
             logs.update({name: math.fsum(every[:, i]) / rows_seen if rows_seen else math.nan
                          for i, name in enumerate(names[1:])})
