@@ -20,6 +20,9 @@ from .backend import asarray, backend_of
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
 
+# every hook of a callback, in the order fit calls them (fit checks a callback has each)
+HOOKS = ("on_train_begin", "on_epoch_begin", "before_step", "on_epoch_end", "on_train_end")
+
 
 class Callback:
     """Base class: override the hooks you need; each does nothing by default."""
@@ -186,10 +189,8 @@ class LambdaCallback(Callback):
     def __init__(self, on_train_begin: Callable | None = None,
                  on_epoch_begin: Callable | None = None, on_epoch_end: Callable | None = None,
                  on_train_end: Callable | None = None, before_step: Callable | None = None) -> None:
-        hooks = {"on_train_begin": on_train_begin, "on_epoch_begin": on_epoch_begin,
-                 "on_epoch_end": on_epoch_end, "on_train_end": on_train_end,
-                 "before_step": before_step}
-        for name, fn in hooks.items():
+        hooks = (on_train_begin, on_epoch_begin, before_step, on_epoch_end, on_train_end)
+        for name, fn in zip(HOOKS, hooks):
             if fn is not None:
                 if not callable(fn):
                     raise TypeError(f"LambdaCallback: {name} must be callable, got "

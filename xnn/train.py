@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 from ._checks import flag, integer, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
                       requires_grad, to_numpy)
+from .callbacks import HOOKS
 from .data import check_same_length, check_seed
 from .loop import History, Steps, TrainingRun, evaluate_logs, mode, permutations, to_host, train
 from .metrics import get_metric
@@ -143,18 +144,15 @@ def _get_metrics(owner: str, metrics: Any) -> list[tuple[str, Callable]]:
     return [get_metric(m) for m in metrics or ()]
 
 
-_HOOKS = ("on_train_begin", "on_epoch_begin", "before_step", "on_epoch_end", "on_train_end")
-
-
 def _check_callbacks(callbacks: Iterable[Any]) -> list:
-    """The callbacks as a list, each with every hook of xnn.callbacks.Callback."""
+    """The callbacks as a list, each with every hook of xnn.callbacks.Callback (HOOKS)."""
     try:
         callbacks = list(callbacks)
     except TypeError:
         raise TypeError(f"fit: callbacks must be a list of callbacks, got "
                         f"{type(callbacks).__name__}") from None
     for i, cb in enumerate(callbacks):
-        missing = [hook for hook in _HOOKS if not callable(getattr(cb, hook, None))]
+        missing = [hook for hook in HOOKS if not callable(getattr(cb, hook, None))]
         if missing:
             raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks "
                             f"{', '.join(missing)}; subclass xnn.callbacks.Callback")
