@@ -122,11 +122,10 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                 run.epoch = epoch
                 for cb in callbacks:
                     cb.on_epoch_begin(run)
-                order = steps.order(epoch) if steps.order is not None else None
-                if order is None:
+                if steps.order is None:
                     Xe, ye = X, y
                 else:  # a permutation needs no bounds check (take_rows' would read back)
-                    index = asarray(order, dtype="int64", backend=backend)
+                    index = asarray(steps.order(epoch), dtype="int64", backend=backend)
                     Xe, ye = backend.xp.take(X, index, axis=0), backend.xp.take(y, index, axis=0)
                 done = _run_epoch(run, steps, metrics, Xe, ye, callbacks, forward_kwargs)
                 if done is None:  # a callback stopped training mid-epoch: no epoch to log
@@ -273,12 +272,12 @@ def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     read in one transfer."""
     one_of_each = {type(v): v for column in columns for v in column}
     arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
-    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
-        return [[float(v if v.dtype == dtype else xp.astype(v, dtype)) if type(v) in arrays
-                 else float(v) for v in column] for column in columns]
     device = [v if v.dtype == dtype else xp.astype(v, dtype)
               for column in columns for v in column if type(v) in arrays]
-    read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
+    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
+        read = iter([float(v) for v in device])
+    else:
+        read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
     return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
 
 
