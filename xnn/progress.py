@@ -26,10 +26,9 @@ class ProgressBar:
         self.drawn = 0  # the last epoch drawn (1-based)
         self.bar: Any = None
         self.lines = False
-        if not enabled or self.stream is None:  # pythonw and some services have no stderr
-            self.enabled = False
+        self.enabled = bool(enabled) and self.stream is not None  # pythonw and co.: no stderr
+        if not self.enabled:
             return
-        self.enabled = True
         from tqdm.auto import tqdm  # noqa: PLC0415 - only when a bar is shown
 
         notebook = any(cls.__module__.startswith("tqdm.notebook") for cls in tqdm.__mro__)
