@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._checks import integer
-from .backend import array_namespace, backend_of, get_backend, resolve_dtype
+from .backend import array_namespace
 from .nn.module import Module
 from .loop import mode
-from .train import as_data
+from .train import as_data, model_backend
 
 __all__ = ["predict"]
 
@@ -23,16 +23,10 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     evaluation mode during the call, and each module's own train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
     """
-    if not isinstance(model, Module):
-        raise TypeError(f"predict: model must be an xnn.nn.Module, got {type(model).__name__}")
+    # the model's own backend and dtype, as fit uses; an activation alone: the active backend's
+    backend, dtype = model_backend(model, "predict", trains=False)
     if batch_size is not None:
         batch_size = integer("predict", "batch_size", batch_size, low=1)
-    params = model.parameters()
-    if params:  # the model's own backend and dtype, as fit uses
-        backend, dtype = backend_of(params[0].value), params[0].value.dtype
-    else:  # a model without parameters (an activation alone) runs on the active backend
-        backend = get_backend()
-        dtype = resolve_dtype(backend.xp)
     X = as_data("predict", "X", X, backend, dtype, labels_ok=False)
     if X.ndim == 0:
         raise ValueError("predict: X must have a first axis of rows, got a 0-d array")

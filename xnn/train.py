@@ -9,8 +9,8 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from ._checks import flag, integer, number
-from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
-                      requires_grad, to_numpy)
+from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
+                      is_array, requires_grad, resolve_dtype, to_numpy)
 from .callbacks import HOOKS
 from .data import check_same_length, check_seed
 from .loop import History, Steps, TrainingRun, evaluate_logs, mode, permutations, to_host, train
@@ -60,7 +60,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     ``batch_size`` rows, and gets the same weights and History as one process would; only rank
     0 shows progress and writes checkpoints.
     """
-    backend, dtype = _model_backend(model, "fit")
+    backend, dtype = model_backend(model, "fit")
     epochs = integer("fit", "epochs", epochs, low=1)
     if batch_size is not None:
         batch_size = integer("fit", "batch_size", batch_size, low=1)
@@ -102,7 +102,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
              metrics: Sequence[str | Callable] | None = ()) -> dict[str, float]:
     """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
-    backend, dtype = _model_backend(model, "evaluate")
+    backend, dtype = model_backend(model, "evaluate")
     _check_loss("evaluate", loss)
     metrics = _get_metrics("evaluate", metrics)
     X = as_data("evaluate", "X", X, backend, dtype, labels_ok=False)
@@ -115,14 +115,18 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
 
 # --- the checks made before anything changes ----------------------------------------------------
 
-def _model_backend(model: Module, owner: str) -> tuple[Backend, Any]:
+def model_backend(model: Module, owner: str, trains: bool = True) -> tuple[Backend, Any]:
+    """The backend and dtype of ``model``'s parameters; a model without any is refused where it
+    ``trains``, else runs on the active backend in the default dtype."""
     if not isinstance(model, Module):
         raise TypeError(f"{owner}: model must be an xnn.nn.Module, got {type(model).__name__}")
     params = model.parameters()
-    if not params:
+    if params:
+        return backend_of(params[0].value), params[0].value.dtype
+    if trains:
         raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
-    value = params[0].value
-    return backend_of(value), value.dtype
+    backend = get_backend()
+    return backend, resolve_dtype(backend.xp)
 
 
 def _check_loss(owner: str, loss: Any) -> None:
