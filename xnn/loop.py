@@ -198,7 +198,7 @@ def mean(xp: Any, values: list, rows: list[int]) -> Any:
     if len(values) == 1:  # one step: its value, whatever it is
         value = values[0]
         return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
-    if not all(_on_device(xp, v) for v in values):
+    if not all(on_device(xp, v) for v in values):
         return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
     values = [v if v.ndim == 0 else xp.mean(v) for v in values]
     if rows[-1] == rows[0]:  # every batch full
@@ -271,7 +271,7 @@ def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     """Columns of values (arrays of ``xp``, or numbers) as floats: every array of every column
     read in one transfer."""
     one_of_each = {type(v): v for column in columns for v in column}
-    arrays = {kind for kind, v in one_of_each.items() if _on_device(xp, v)}
+    arrays = {kind for kind, v in one_of_each.items() if on_device(xp, v)}
     device = [v if v.dtype == dtype else xp.astype(v, dtype)
               for column in columns for v in column if type(v) in arrays]
     if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
@@ -281,7 +281,7 @@ def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
 
 
-def _on_device(xp: Any, value: Any) -> bool:
+def on_device(xp: Any, value: Any) -> bool:
     """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
     the model lives elsewhere)."""
     return is_array(value) and array_namespace(value) is xp

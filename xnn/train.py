@@ -13,7 +13,8 @@ from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .callbacks import HOOKS
 from .data import check_same_length, check_seed
-from .loop import History, Steps, TrainingRun, evaluate_logs, mode, permutations, to_host, train
+from .loop import (History, Steps, TrainingRun, evaluate_logs, mode, on_device, permutations,
+                   to_host, train)
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
@@ -314,11 +315,11 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)
-        on_device = is_array(value) and array_namespace(value) is xp
-        if on_device and value.ndim != 0:
+        device = on_device(xp, value)
+        if device and value.ndim != 0:
             raise ValueError(f"fit: metric {name!r} must return a number or a 0-d array, got "
                              f"shape {tuple(value.shape)}")
-        if not on_device:
+        if not device:
             try:
                 float(value)
             except (TypeError, ValueError):
