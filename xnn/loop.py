@@ -238,9 +238,8 @@ class _Logbook:
 
     def add(self, epoch: int, logs: dict[str, Any]) -> dict[str, float] | None:
         """Record an epoch's logs; returns them as floats when they are read now, else None."""
-        waiting = self.waiting
-        waiting.append((epoch, logs))
-        if self.every_epoch or self.bar.due(epoch + 1) or len(waiting) == self.most_waiting:
+        self.waiting.append((epoch, logs))
+        if self.every_epoch or self.bar.due(epoch + 1) or len(self.waiting) == self.most_waiting:
             return self.flush()
         return None
 
@@ -249,10 +248,9 @@ class _Logbook:
         or training ends. Returns the last epoch's logs."""
         history = self.history
         if self.waiting:
-            columns: dict[str, list] = {}
-            for _, logs in self.waiting:
-                for name, value in logs.items():
-                    columns.setdefault(name, []).append(value)
+            # every epoch logs the same names: the loss, each metric, their val_ twins
+            columns = {name: [logs[name] for _, logs in self.waiting]
+                       for name in self.waiting[0][1]}
             floats = to_host(self.xp, self.dtype, list(columns.values()))
             for name, column in zip(columns, floats):
                 history.history.setdefault(name, []).extend(column)
