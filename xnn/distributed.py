@@ -165,11 +165,9 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
     received = {}
     for names in _groups(state).values():
         arrays = [state[name] for name in names]
-        flat = _flatten(arrays)
-        flat = _transfer(flat, lambda host: world.comm.Bcast(host, root=root))
-        if world.rank != root:
-            received.update(zip(names, _unflatten(flat, arrays)))
-    if received:
+        flat = _transfer(_flatten(arrays), lambda host: world.comm.Bcast(host, root=root))
+        received.update(zip(names, _unflatten(flat, arrays)))
+    if world.rank != root:
         model.load_state_dict(received)
 
 
@@ -231,9 +229,8 @@ def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: 
     """Sum (``average``: average) every parameter's ``.grad`` over the ranks, in place.
 
     One collective per dtype, on a flat buffer of every grad of that dtype. ``weight`` replaces
-    the averaging: the grads become sum over ranks of weight_r * grad_r (``fit`` gives each
-    rank its share of the batch's rows, so that the result is the whole batch's mean
-    gradient). A grad that is None on a rank counts as zeros there; it stays None only where
+    the averaging: the grads become sum over ranks of weight_r * grad_r (each rank's share of
+    a batch's rows, say, so that the result is the whole batch's mean gradient). A grad that is None on a rank counts as zeros there; it stays None only where
     it is None on every rank (or comes only from ranks of weight 0).
     """
     average = flag("allreduce_gradients", "average", average)
@@ -283,7 +280,7 @@ class _Reducer:
                 self.sums[key].sum(group, sizes, scale)
                 grads, exists = self.sums[key].grads(group)
             else:
-                flat = self._fill(key, group)
+                flat = self._fill(key, group, sizes)
                 if scale != 1.0:
                     flat *= scale
                 if world.size > 1:
@@ -332,12 +329,11 @@ class _Reducer:
         total, count = np.ascontiguousarray(every[:, 3:]).view(np.float64).T
         return math.fsum(total), math.fsum(count)
 
-    def _fill(self, key: tuple, group: list[Parameter]) -> Any:
+    def _fill(self, key: tuple, group: list[Parameter], sizes: tuple[int, ...]) -> Any:
         """The group's buffer holding each grad (zeros for None), then a 1 per grad present:
         summed over the ranks, those say which grads exist anywhere."""
         like = group[0].value
         xp = array_namespace(like)
-        sizes = tuple(math.prod(p.value.shape) for p in group)
         layout = (tuple(id(p) for p in group), sizes)
         held, flat = self.buffers.get(key, (None, None))
         if held != layout:  # the first call, or the parameters changed: a new buffer
