@@ -230,8 +230,9 @@ def allreduce_gradients(model_or_params: Module | Iterable[Parameter], average: 
 
     One collective per dtype, on a flat buffer of every grad of that dtype. ``weight`` replaces
     the averaging: the grads become sum over ranks of weight_r * grad_r (each rank's share of
-    a batch's rows, say, so that the result is the whole batch's mean gradient). A grad that is None on a rank counts as zeros there; it stays None only where
-    it is None on every rank (or comes only from ranks of weight 0).
+    a batch's rows, say, so that the result is the whole batch's mean gradient). A grad that
+    is None on a rank counts as zeros there; it stays None only where it is None on every rank
+    (or comes only from ranks of weight 0).
     """
     average = flag("allreduce_gradients", "average", average)
     params = (model_or_params.parameters() if isinstance(model_or_params, Module)
