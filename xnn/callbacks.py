@@ -94,7 +94,8 @@ class EarlyStopping(Callback):
         patience = integer(self, "patience", patience, low=0)
         min_delta = number(self, "min_delta", min_delta, low=0.0)
         self.tracker = _Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.patience, self.restore_best = patience, bool(restore_best)
+        self.patience = patience
+        self.restore_best = flag(self, "restore_best", restore_best)
         self.wait, self.best_state = 0, None
 
     def on_train_begin(self, run: Any) -> None:
