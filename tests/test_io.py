@@ -104,7 +104,7 @@ def test_checkpoint_is_a_safetensors_file_that_numpy_and_torch_read(tmp_path):
                                                                               "exp_avg_sq"}
     with safe_open(path, framework="np") as f:
         meta = f.metadata()
-    assert meta["format"] == "xnn-checkpoint" and meta["format_version"] == "2"
+    assert meta["format"] == "xnn-checkpoint" and meta["format_version"] == "3"
     assert meta["xnn_version"] == xnn.__version__
     assert json.loads(meta["extra"]) == {"epoch": 1}
     assert json.loads(meta["optimizer"])["class"] == "Adam"
@@ -188,7 +188,7 @@ def test_a_declared_layer_bigger_than_its_stored_weights_is_refused_without_allo
     xnn.seed(0)
     xnn.save(tmp_path / "good.safetensors", _model())
     _rewrite(tmp_path / "good.safetensors", tmp_path / "big.safetensors",
-             lambda t, m: _linear_entry(m)["attributes"].update(in_features=4000,
+             lambda t, m: _linear_entry(m)["arguments"].update(in_features=4000,
                                                                 out_features=4000))
     assert (tmp_path / "big.safetensors").stat().st_size < 4000
     tracemalloc.start()
@@ -204,7 +204,7 @@ def test_a_declared_layer_bigger_than_its_stored_weights_is_refused_without_allo
 
 
 def _self_reference(tensors, meta):
-    _modules(meta)[-1]["attributes"]["layers"]["list"][0] = {"module": len(_modules(meta)) - 1}
+    _modules(meta)[-1]["arguments"]["layers"]["list"][0] = {"module": len(_modules(meta)) - 1}
 
 
 def test_load_names_what_is_wrong_in_a_tampered_checkpoint(tmp_path):
@@ -222,13 +222,13 @@ def test_load_names_what_is_wrong_in_a_tampered_checkpoint(tmp_path):
         "int weight": (lambda t, m: t.update({"0.weight": np.ones((2, 16), np.int64)}),
                        "'0.weight' is stored as int64"),
         "cycle": (_self_reference, "only modules described before it"),
-        "method attribute": (lambda t, m: _modules(m)[0]["attributes"].update(forward=1),
-                             "cannot have an attribute 'forward'"),
-        "class setting": (lambda t, m: _modules(m)[1]["attributes"].update(takes_input_grad=True),
-                          "cannot have an attribute 'takes_input_grad'"),
+        "method attribute": (lambda t, m: _modules(m)[0]["arguments"].update(forward=1),
+                             "Linear is inconsistent: .*unexpected keyword argument 'forward'"),
+        "class setting": (lambda t, m: _modules(m)[1]["arguments"].update(takes_input_grad=True),
+                          "ReLU is inconsistent: .*takes no arguments"),
         "deep json": (lambda t, m: m.update(extra="[" * 100_000 + "]" * 100_000),
                       "corrupt metadata 'extra'"),
-        "negative width": (lambda t, m: _linear_entry(m)["attributes"].update(in_features=-2),
+        "negative width": (lambda t, m: _linear_entry(m)["arguments"].update(in_features=-2),
                          "in_features"),
         "bad json": (lambda t, m: m.update(architecture="{"), "corrupt metadata"),
     }

@@ -3,13 +3,11 @@ whose architecture lists each module's class and constructor arguments.
 
 Every byte is untrusted. Before NumPy reads a member, its zip entry must be stored (0.1 never
 compressed, so a compressed member is refused instead of inflated) and its .npy header must
-declare exactly the bytes the member holds; before a constructor runs, the widths the built-in
-layers declare must not need more numbers than the file stores.
+declare exactly the bytes the member holds; constructors make placeholders, not weights.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import zipfile
@@ -17,8 +15,8 @@ from typing import Any
 
 import numpy as np  # 0.1 checkpoints are NumPy archives
 
+from . import random
 from .nn import init as _init
-from .nn import linear, normalization
 from .nn.module import MODULE_CLASSES, Module
 
 META = "__xnn__"
@@ -76,35 +74,12 @@ def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, arrays
 
 
-def build(description: Any, stored_numbers: int) -> Module:
-    """The model a 0.1 architecture describes, built with its constructors (fresh weights that
-    the file's replace); refused first if its layers declare more numbers than are stored."""
-    declared = _declared_numbers(description)
-    if declared > stored_numbers:
-        raise LegacyError(f"its architecture declares {declared} parameters but the file "
-                          f"stores {stored_numbers} numbers")
-    return _decode(description)
-
-
-def _declared_numbers(value: Any) -> int:
-    """How many numbers the built-in layers of a 0.1 architecture would allocate."""
-    if isinstance(value, list):
-        return sum(_declared_numbers(v) for v in value)
-    if not isinstance(value, dict):
-        return 0
-    total = sum(_declared_numbers(v) for v in value.values())
-    cls = MODULE_CLASSES.get(value.get("class")) if isinstance(value.get("class"), str) else None
-    if cls in (linear.Linear, normalization.BatchNorm1d, normalization.LayerNorm):
-        try:
-            bound = inspect.signature(cls).bind(*value.get("args", []),
-                                                **value.get("kwargs", {})).arguments
-        except TypeError as err:
-            raise LegacyError(f"bad arguments for {cls.__name__}: {err}") from err
-        widths = [bound.get(k) for k in ("in_features", "out_features", "num_features",
-                                         "normalized_shape")]
-        widths = [w for w in widths if isinstance(w, int)]
-        total += math.prod(widths) if widths else 0
-    return total
+def build(description: Any) -> Module:
+    """The model a 0.1 architecture describes, built with its constructors: inside
+    :func:`xnn.random.placeholders`, so nothing is drawn or allocated before the file's arrays,
+    checked against what the constructors made, replace their placeholders."""
+    with random.placeholders():
+        return _decode(description)
 
 
 def _decode(value: Any) -> Any:

@@ -34,7 +34,7 @@ from .random import host_generator
 __all__ = ["save", "load", "Checkpoint", "CheckpointError", "describe", "build",
            "read_tensors", "FORMAT", "VERSION"]
 
-FORMAT, VERSION = "xnn-checkpoint", 2
+FORMAT, VERSION = "xnn-checkpoint", 3
 OPTIMIZER_PREFIX = "optimizer/"
 # safetensors dtype -> bytes per element; the ones NumPy reads
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
@@ -375,18 +375,14 @@ def _check_rng(path: str, meta: dict) -> None:
 # --- 0.1 files -----------------------------------------------------------------------------------
 
 def _build_v01(path: str, meta: dict, arrays: dict, target: Backend) -> Module:
-    state = random.get_state()
-    stored = sum(int(a.size) for k, a in arrays.items() if k.startswith("model/"))
     try:
         with use_backend(target):
-            model = _io_v01.build(meta["architecture"], stored)
+            model = _io_v01.build(meta["architecture"])
     except _io_v01.LegacyError as err:
         raise CheckpointError(f"xnn.load: {path} {err}") from err
     except Exception as err:
         raise CheckpointError(f"xnn.load: cannot rebuild the architecture of {path}: "
                               f"{type(err).__name__}: {err}") from err
-    finally:
-        random.set_state(state)  # building drew fresh weights; the file's weights replace them
     _fill_v01(path, model, meta, arrays, target)
     return model
 

@@ -69,15 +69,48 @@ def set_state(state: dict) -> None:
     _current().bit_generator.state = state
 
 
+_placeholders: contextvars.ContextVar[bool] = contextvars.ContextVar("xnn_placeholders",
+                                                                  default=False)
+
+
+@contextlib.contextmanager
+def placeholders() -> Iterator[None]:
+    """Inside a ``with`` block, ``normal``, ``uniform`` and the zeros/ones initializers return
+    :func:`placeholder` arrays instead of drawing or allocating: loading a checkpoint runs the
+    layers' constructors this way, and the stored tensors replace what they made."""
+    token = _placeholders.set(True)
+    try:
+        yield
+    finally:
+        _placeholders.reset(token)
+
+
+def placeholder(shape: tuple[int, ...], dtype: Any = None,
+                backend: Backend | None = None) -> Any | None:
+    """Inside :func:`placeholders`, one zero broadcast to ``shape`` (no memory, no draw, of any
+    size); None outside."""
+    if not _placeholders.get():
+        return None
+    b = backend if backend is not None else get_backend()
+    return b.xp.broadcast_to(b.xp.zeros((), dtype=resolve_dtype(b.xp, dtype), device=b.device),
+                             tuple(shape))
+
+
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
            backend: Backend | None = None) -> Any:
     """Samples of N(mean, std^2) on the active backend."""
+    made = placeholder(shape, dtype, backend)
+    if made is not None:
+        return made
     return from_host(mean + std * _current().standard_normal(shape), dtype, backend)
 
 
 def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtype: Any = None,
             backend: Backend | None = None) -> Any:
     """Samples of U[low, high) on the active backend."""
+    made = placeholder(shape, dtype, backend)
+    if made is not None:
+        return made
     return from_host(_current().uniform(low, high, shape), dtype, backend)
 
 

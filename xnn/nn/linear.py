@@ -66,6 +66,9 @@ class Linear(Module):
 
         return y, backprop
 
+    def arguments(self) -> dict[str, Any]:
+        return {**super().arguments(), "bias": self.bias is not None}
+
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}")

@@ -7,6 +7,7 @@ A module's ``forward(x)`` returns its output and a ``backprop`` closure over wha
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
@@ -113,6 +114,29 @@ class Module:
     def parameters(self) -> list[Parameter]:
         """Every trainable Parameter, in the order of named_parameters()."""
         return [p for _, p in self.named_parameters()]
+
+    def arguments(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this module as it is now: checkpoints store
+        them and load with ``type(self)(**arguments)``, so the constructor's checks run again.
+
+        By default (scikit-learn's ``get_params`` convention) each parameter of ``__init__`` is
+        read from the attribute of the same name; one without such an attribute keeps its
+        default, except ``dtype``, which is the dtype of the module's own parameters and
+        buffers. A layer that keeps an argument under another name or form overrides this
+        (``Linear`` keeps ``bias=True`` as a Parameter).
+        """
+        own = [p.value for _, p in self._own_parameters()] + [v for _, v in self.named_buffers()]
+        args = {}
+        for name, p in inspect.signature(type(self)).parameters.items():
+            if name in vars(self) and p.kind is not p.VAR_KEYWORD:
+                args[name] = vars(self)[name]
+            elif name == "dtype" and own:
+                args[name] = dtype_name(own[0].dtype)
+            elif p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"{type(self).__name__} keeps no attribute {name!r} for its "
+                                f"constructor argument of that name: store it under that name "
+                                f"or override arguments(), see docs/custom-layers.md")
+        return args
 
     # --- state -----------------------------------------------------------------------------------
 

@@ -187,6 +187,9 @@ class LayerNorm(Module):
 
         return y, backprop
 
+    def arguments(self) -> dict[str, Any]:
+        return {**super().arguments(), "bias": self.bias is not None}
+
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}")
