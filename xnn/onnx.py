@@ -1,16 +1,16 @@
 """ONNX export: ``xnn.onnx.export(model, path)`` writes the model in evaluation mode as an ONNX
 graph that ONNX Runtime (CPU, GPU, mobile, browsers) serves without xnn or Python.
 
-The graph is built with ``onnx.helper`` by walking the module tree: each layer class has an
-exporter, ``fn(graph, module, x) -> y``, that adds the nodes computing the layer's eval forward
-from the value named ``x`` and returns the name of its output. ``register`` adds one for a
-custom layer (see docs/custom-layers.md). ``onnx`` is imported only when ``export`` runs
+The graph is built with ``onnx.helper`` by walking the module tree: each layer's method
+``to_onnx(graph, x) -> y`` adds the nodes computing its evaluation-mode forward from the value
+named ``x`` (with the :class:`Graph` builder) and returns the name of its output.
+``register(cls)`` gives a class without that method (a third party's) an exporter
+``fn(graph, layer, x) -> y``, which takes precedence (see docs/custom-layers.md). ``onnx`` is imported only when ``export`` runs
 (the ``onnx`` extra, see ``xnn.extras.install_hint``); this module imports without it.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from typing import Any, Callable, Sequence
@@ -20,8 +20,8 @@ import numpy as np  # initializers are host arrays
 from .backend import dtype_name, get_default_dtype, to_numpy
 from .extras import install_hint
 from .io import _path, write_atomically
-from .nn import activations, dropout, linear, normalization, residual, shape
-from .nn.module import Module, Parameter, Sequential
+from .nn import linear, normalization, shape
+from .nn.module import Module, Parameter
 
 __all__ = ["export", "register", "Graph", "ExportError", "MIN_OPSET", "newest_runtime_opset"]
 
@@ -119,18 +119,24 @@ class Graph:
                                                  self.param_names.get(id(p), "param"))
         return self._parameters[id(p)]
 
-    def buffer(self, module: Module, name: str, hint: str) -> str:
-        return self.array(to_numpy(getattr(module, name)), hint)
+    def buffer(self, module: Module, name: str) -> str:
+        """A buffer's value (``module.<name>``) as an initializer."""
+        return self.array(to_numpy(getattr(module, name)), name)
+
+    def fail(self, message: str) -> None:
+        """Refuse the export with ``message`` (an ExportError)."""
+        raise ExportError(f"xnn.onnx.export: {message}")
 
     def module(self, module: Module, x: str) -> str:
-        """Add the nodes of ``module``'s exporter; the output's shape defaults to the input's."""
-        fn = EXPORTERS.get(type(module))
+        """Add the nodes of ``module``: its registered exporter, else its ``to_onnx`` method;
+        the output's shape defaults to the input's."""
+        cls = type(module)
+        fn = EXPORTERS.get(cls) or getattr(cls, "to_onnx", None)
         if fn is None:
-            raise ExportError(
-                f"xnn.onnx.export: no ONNX exporter for {type(module).__name__} "
-                f"({type(module).__module__}); add one with @xnn.onnx.register("
-                f"{type(module).__name__}), see docs/custom-layers.md")
-        y = fn(self, module, x)
+            self.fail(f"no ONNX exporter for {cls.__name__} ({cls.__module__}); give the class "
+                      f"a method to_onnx(self, graph, x) or register one with "
+                      f"@xnn.onnx.register({cls.__name__}), see docs/custom-layers.md")
+        y = fn(self, module, x) if cls in EXPORTERS else fn(module, self, x)
         if not isinstance(y, str) or (y not in self._names and not any(
                 y in node.output for node in self.nodes)):
             raise ExportError(f"xnn.onnx.export: the exporter of {type(module).__name__} "
@@ -146,173 +152,31 @@ class Graph:
             return self.node("ReduceMean", [x, self.array([axis], dtype="int64")], keepdims=1)
         return self.node("ReduceMean", [x], axes=[axis], keepdims=1)
 
+    def where_positive(self, x: str, negative: str) -> str:
+        """x where x > 0, else ``negative``, as xnn's layers write it."""
+        return self.node("Where", [self.node("Greater", [x, self.constant(0.0)]), x, negative])
 
-# --- the exporters of the built-in layers ----------------------------------------------------------
+    def log1p(self, u: str) -> str:
+        """log(1 + u) accurate for small u (ONNX has no Log1p): log(w) u / (w - 1) with
+        w = 1 + u, which cancels the rounding of w (Goldberg's trick); u where w rounds to 1."""
+        w = self.node("Add", [self.constant(1.0), u])
+        wm1 = self.node("Sub", [w, self.constant(1.0)])
+        is_one = self.node("Equal", [wm1, self.constant(0.0)])
+        safe = self.node("Where", [is_one, self.constant(1.0), wm1])
+        ratio = self.node("Div", [self.node("Mul", [self.node("Log", [w]), u]), safe])
+        return self.node("Where", [is_one, u, ratio])
 
-def _elementwise(op: str, **attributes: Any) -> Exporter:
-    return lambda g, m, x: g.node(op, [x], **attributes)
-
-
-def _linear(g: Graph, m: linear.Linear, x: str) -> str:
-    inputs = [x, g.parameter(m.weight)] + ([g.parameter(m.bias)] if m.bias is not None else [])
-    y = g.node("Gemm", inputs)  # x @ weight + bias: weight is (in, out), so no transB
-    shape_in = g.shapes.get(x)
-    g.shapes[y] = (shape_in[0], m.out_features) if shape_in else None
-    return y
-
-
-def _where_positive(g: Graph, x: str, negative: str) -> str:
-    """x where x > 0, else ``negative``, as xnn's layers write it."""
-    return g.node("Where", [g.node("Greater", [x, g.constant(0.0)]), x, negative])
-
-
-def _leaky_relu(g: Graph, m: activations.LeakyReLU, x: str) -> str:
-    if g.dtype == "float32":  # ONNX Runtime has LeakyRelu in float32 only
-        return g.node("LeakyRelu", [x], alpha=float(m.negative_slope))
-    return _where_positive(g, x, g.node("Mul", [g.constant(m.negative_slope), x]))
-
-
-def _elu(g: Graph, m: activations.ELU, x: str) -> str:
-    if g.dtype == "float32":
-        return g.node("Elu", [x], alpha=float(m.alpha))
-    # alpha * expm1(min(x, 0)); ONNX has no expm1, so exp - 1 (exact enough away from 0, and
-    # near 0 both forms are below the tolerance of the comparison)
-    e = g.node("Sub", [g.node("Exp", [g.node("Min", [x, g.constant(0.0)])]), g.constant(1.0)])
-    return _where_positive(g, x, g.node("Mul", [g.constant(m.alpha), e]))
-
-
-def _log1p(g: Graph, u: str) -> str:
-    """log(1 + u) accurate for small u (ONNX has no Log1p): log(w) u / (w - 1) with w = 1 + u,
-    which cancels the rounding of w (Goldberg's trick); u itself where w rounds to 1."""
-    w = g.node("Add", [g.constant(1.0), u])
-    wm1 = g.node("Sub", [w, g.constant(1.0)])
-    is_one = g.node("Equal", [wm1, g.constant(0.0)])
-    safe = g.node("Where", [is_one, g.constant(1.0), wm1])
-    ratio = g.node("Div", [g.node("Mul", [g.node("Log", [w]), u]), safe])
-    return g.node("Where", [is_one, u, ratio])
-
-
-def _softplus(g: Graph, m: activations.Softplus, x: str) -> str:
-    z = g.node("Mul", [g.constant(m.beta), x])
-    u = g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])])  # e^-|z| <= 1
-    soft = g.node("Div", [g.node("Add", [g.node("Max", [z, g.constant(0.0)]), _log1p(g, u)]),
-                          g.constant(m.beta)])
-    return g.node("Where", [g.node("Greater", [z, g.constant(m.threshold)]), x, soft])
-
-
-def _silu(g: Graph, m: Module, x: str) -> str:
-    return g.node("Mul", [x, g.node("Sigmoid", [x])])
-
-
-def _gelu(g: Graph, m: activations.GELU, x: str) -> str:
-    if g.opset >= 20 and g.dtype == "float32":  # ONNX Runtime's float64 Gelu is off by 1e-9
-        return g.node("Gelu", [x], approximate="tanh")
-    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    cube = g.node("Mul", [g.node("Mul", [x, x]), x])
-    inner = g.node("Add", [x, g.node("Mul", [g.constant(0.044715), cube])])
-    t = g.node("Tanh", [g.node("Mul", [g.constant(math.sqrt(2 / math.pi)), inner])])
-    half_x = g.node("Mul", [g.constant(0.5), x])
-    return g.node("Mul", [half_x, g.node("Add", [g.constant(1.0), t])])
-
-
-def _normalize(g: Graph, x: str, mean: str, var: str, eps: float, weight: str | None,
-               bias: str | None) -> str:
-    """(x - mean) / sqrt(var + eps) * weight + bias, in xnn's order of operations."""
-    inv_std = g.node("Div", [g.constant(1.0),
-                             g.node("Sqrt", [g.node("Add", [var, g.constant(eps)])])])
-    y = g.node("Mul", [g.node("Sub", [x, mean]), inv_std])
-    if weight is not None:
-        y = g.node("Mul", [y, weight])
-    if bias is not None:
-        y = g.node("Add", [y, bias])
-    return y
-
-
-def _batch_norm(g: Graph, m: normalization.BatchNorm1d, x: str) -> str:
-    weight = g.parameter(m.weight) if m.affine else None
-    bias = g.parameter(m.bias) if m.affine else None
-    if m.track_running_stats:  # evaluation mode: the running statistics
-        mean, var = g.buffer(m, "running_mean", "running_mean"), g.buffer(m, "running_var",
-                                                                          "running_var")
-        if g.dtype == "float64":  # xnn's order of operations: equal to 1e-16, not 1e-13
-            return _normalize(g, x, mean, var, m.eps, weight, bias)
-        if weight is None:
-            weight, bias = g.array(np.ones(m.num_features)), g.array(np.zeros(m.num_features))
-        return g.node("BatchNormalization", [x, weight, bias, mean, var], epsilon=float(m.eps))
-    mean = g.reduce_mean(x, 0)  # no running statistics: eval also uses the batch's (biased)
-    centered = g.node("Sub", [x, mean])
-    var = g.reduce_mean(g.node("Mul", [centered, centered]), 0)
-    return _normalize(g, x, mean, var, m.eps, weight, bias)
-
-
-def _layer_norm(g: Graph, m: normalization.LayerNorm, x: str) -> str:
-    n = m.normalized_shape[0]
-    if g.dtype == "float64":  # ONNX Runtime's LayerNormalization agrees to 1e-13 only
-        mean = g.reduce_mean(x, -1)
-        centered = g.node("Sub", [x, mean])
-        var = g.reduce_mean(g.node("Mul", [centered, centered]), -1)
-        weight = g.parameter(m.weight) if m.weight is not None else None
-        bias = g.parameter(m.bias) if m.bias is not None else None
-        return _normalize(g, x, mean, var, m.eps, weight, bias)
-    scale = g.parameter(m.weight) if m.weight is not None else g.array(np.ones(n))
-    inputs = [x, scale] + ([g.parameter(m.bias)] if m.bias is not None else [])
-    return g.node("LayerNormalization", inputs, axis=-1, epsilon=float(m.eps))
-
-
-def _flatten(g: Graph, m: shape.Flatten, x: str) -> str:
-    shape_in = g.shapes.get(x)
-    if shape_in is None:
-        raise ExportError("xnn.onnx.export: Flatten needs its input's shape; pass input_shape")
-    ndim = len(shape_in)
-    start = m.start_dim + ndim if m.start_dim < 0 else m.start_dim
-    end = m.end_dim + ndim if m.end_dim < 0 else m.end_dim
-    if not 0 <= start <= end < ndim:
-        raise ExportError(f"xnn.onnx.export: Flatten cannot merge axes {m.start_dim}.."
-                          f"{m.end_dim} of an input of shape {shape_in}")
-    merged = shape_in[start:end + 1]
-    size = None if None in merged else math.prod(merged)
-    out_shape = shape_in[:start] + (size,) + shape_in[end + 1:]
-    if None in shape_in[end + 1:]:
-        raise ExportError(f"xnn.onnx.export: Flatten of shape {shape_in} needs the axes after "
-                          f"the merged ones known; pass input_shape")
-    # Reshape's 0 copies the input's axis of the same index, -1 takes what is left
-    target = [0 if d is None else d for d in out_shape[:start]]
-    target += [-1 if size is None else size] + list(out_shape[start + 1:])
-    y = g.node("Reshape", [x, g.array(target, dtype="int64")])
-    g.shapes[y] = out_shape
-    return y
-
-
-def _sequential(g: Graph, m: Sequential, x: str) -> str:
-    for layer in m.layers:
-        x = g.module(layer, x)
-    return x
-
-
-def _residual(g: Graph, m: residual.Residual, x: str) -> str:
-    return g.node("Add", [x, g.module(m.module, x)])
-
-
-EXPORTERS.update({
-    Sequential: _sequential,
-    residual.Residual: _residual,
-    linear.Linear: _linear,
-    activations.Identity: _elementwise("Identity"),
-    dropout.Dropout: _elementwise("Identity"),  # evaluation mode: dropout passes x through
-    activations.ReLU: _elementwise("Relu"),
-    activations.LeakyReLU: _leaky_relu,
-    activations.ELU: _elu,
-    activations.Sigmoid: _elementwise("Sigmoid"),
-    activations.Tanh: _elementwise("Tanh"),
-    activations.GELU: _gelu,
-    activations.Softplus: _softplus,
-    activations.SiLU: _silu,
-    activations.Softmax: lambda g, m, x: g.node("Softmax", [x], axis=m.axis),
-    activations.LogSoftmax: lambda g, m, x: g.node("LogSoftmax", [x], axis=m.axis),
-    normalization.BatchNorm1d: _batch_norm,
-    normalization.LayerNorm: _layer_norm,
-    shape.Flatten: _flatten,
-})
+    def normalize(self, x: str, mean: str, var: str, eps: float, weight: str | None,
+                  bias: str | None) -> str:
+        """(x - mean) / sqrt(var + eps) * weight + bias, in xnn's order of operations."""
+        inv_std = self.node("Div", [self.constant(1.0), self.node(
+            "Sqrt", [self.node("Add", [var, self.constant(eps)])])])
+        y = self.node("Mul", [self.node("Sub", [x, mean]), inv_std])
+        if weight is not None:
+            y = self.node("Mul", [y, weight])
+        if bias is not None:
+            y = self.node("Add", [y, bias])
+        return y
 
 
 # --- export ----------------------------------------------------------------------------------------

@@ -31,6 +31,10 @@ class Identity(Module):
         expect(self, x)
         return x, lambda dy: dy
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Identity", [x])
+
 
 class ReLU(Module):
     """y = max(x, 0), elementwise."""
@@ -49,6 +53,10 @@ class ReLU(Module):
             return grad
 
         return y, backprop
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Relu", [x])
 
 
 class LeakyReLU(Module):
@@ -69,6 +77,12 @@ class LeakyReLU(Module):
         y = xp.where(x > 0, x, a * x)
         # dy/dx = 1 where x > 0, else negative_slope (PyTorch's choice at x == 0)
         return y, lambda dy: xp.where(x > 0, dy, a * dy)
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        if g.dtype == "float32":  # ONNX Runtime has LeakyRelu in float32 only
+            return g.node("LeakyRelu", [x], alpha=float(self.negative_slope))
+        return g.where_positive(x, g.node("Mul", [g.constant(self.negative_slope), x]))
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -94,6 +108,15 @@ class ELU(Module):
         # dy/dx = 1 where x > 0, else alpha e^x = y + alpha
         return y, lambda dy: xp.where(x > 0, dy, dy * (y + a))
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        if g.dtype == "float32":
+            return g.node("Elu", [x], alpha=float(self.alpha))
+        # alpha * expm1(min(x, 0)); ONNX has no expm1, so exp - 1 (exact enough away from 0, and
+        # near 0 both forms are below the tolerance of the comparison)
+        e = g.node("Sub", [g.node("Exp", [g.node("Min", [x, g.constant(0.0)])]), g.constant(1.0)])
+        return g.where_positive(x, g.node("Mul", [g.constant(self.alpha), e]))
+
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}"
 
@@ -105,6 +128,10 @@ class Sigmoid(Module):
         y = sigmoid(expect(self, x), x)
         return y, lambda dy: dy * y * (1 - y)   # dy/dx = y (1 - y)
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Sigmoid", [x])
+
 
 class Tanh(Module):
     """y = tanh(x), elementwise."""
@@ -112,6 +139,10 @@ class Tanh(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         y = expect(self, x).tanh(x)
         return y, lambda dy: dy * (1 - y * y)    # dy/dx = 1 - tanh^2
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Tanh", [x])
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -141,6 +172,16 @@ class GELU(Module):
             return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
 
         return y, backprop
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        if g.opset >= 20 and g.dtype == "float32":  # ONNX Runtime's float64 Gelu is off by 1e-9
+            return g.node("Gelu", [x], approximate="tanh")
+        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
+        inner = g.node("Add", [x, g.node("Mul", [g.constant(0.044715), cube])])
+        t = g.node("Tanh", [g.node("Mul", [g.constant(_SQRT_2_OVER_PI), inner])])
+        half_x = g.node("Mul", [g.constant(0.5), x])
+        return g.node("Mul", [half_x, g.node("Add", [g.constant(1.0), t])])
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
@@ -173,6 +214,14 @@ class Softplus(Module):
         # dy/dx = sigmoid(beta x) = 1 - e^(-beta y) (from y itself), and 1 on the linear part
         return y, lambda dy: xp.where(linear, dy, -dy * xp.expm1(-self.beta * y))
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        z = g.node("Mul", [g.constant(self.beta), x])
+        u = g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])])  # e^-|z| <= 1
+        soft = g.node("Div", [g.node("Add", [g.node("Max", [z, g.constant(0.0)]), g.log1p(u)]),
+                              g.constant(self.beta)])
+        return g.node("Where", [g.node("Greater", [z, g.constant(self.threshold)]), x, soft])
+
     def extra_repr(self) -> str:
         return f"beta={self.beta}, threshold={self.threshold}"
 
@@ -185,6 +234,10 @@ class SiLU(Module):
         s = sigmoid(xp, x)
         # dy/dx = s + x s (1 - s) = s (1 + x (1 - s))
         return x * s, lambda dy: dy * s * (1 + x * (1 - s))
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Mul", [x, g.node("Sigmoid", [x])])
 
 
 def _empty_axis(xp: Any, x: Any) -> tuple[Any, Backprop]:
@@ -210,6 +263,10 @@ class Softmax(Module):
         # dy_i/dx_j = y_i (delta_ij - y_j), so dx = y (dy - sum(dy y))
         return y, lambda dy: y * (dy - xp.sum(dy * y, axis=self.axis, keepdims=True))
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Softmax", [x], axis=self.axis)
+
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
 
@@ -229,6 +286,10 @@ class LogSoftmax(Module):
         y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=self.axis, keepdims=True))
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("LogSoftmax", [x], axis=self.axis)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"

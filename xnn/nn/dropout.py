@@ -37,5 +37,9 @@ class Dropout(Module):
         mask = keep * (1 / (1 - self.p)) if self.p < 1 else keep
         return x * mask, lambda dy: dy * mask     # dy/dx = mask / (1 - p)
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Identity", [x])  # evaluation mode: dropout passes x through
+
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -320,6 +320,12 @@ class Sequential(Module):
 
         return x, backprop
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        for layer in self.layers:
+            x = g.module(layer, x)
+        return x
+
     def append(self, layer: Module) -> Sequential:
         if not isinstance(layer, Module):
             raise TypeError(f"Sequential.append: expected a Module, got {type(layer).__name__}")

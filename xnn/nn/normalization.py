@@ -116,6 +116,22 @@ class BatchNorm1d(Module):
 
         return y, backprop
 
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        weight = g.parameter(self.weight) if self.affine else None
+        bias = g.parameter(self.bias) if self.affine else None
+        if not self.track_running_stats:  # eval also uses the batch's (biased) statistics
+            mean = g.reduce_mean(x, 0)
+            centered = g.node("Sub", [x, mean])
+            var = g.reduce_mean(g.node("Mul", [centered, centered]), 0)
+            return g.normalize(x, mean, var, self.eps, weight, bias)
+        mean, var = g.buffer(self, "running_mean"), g.buffer(self, "running_var")
+        if g.dtype == "float64":  # xnn's order of operations: equal to 1e-16, not 1e-13
+            return g.normalize(x, mean, var, self.eps, weight, bias)
+        if weight is None:
+            weight, bias = g.array([1.0] * self.num_features), g.array([0.0] * self.num_features)
+        return g.node("BatchNormalization", [x, weight, bias, mean, var], epsilon=float(self.eps))
+
     def _update_running_stats(self, xp: Any, mean: Any, var: Any, n: int) -> None:
         self.num_batches_tracked = self.num_batches_tracked + 1
         if self.momentum is None:  # cumulative average: the k-th batch has weight 1/k
@@ -186,6 +202,19 @@ class LayerNorm(Module):
             return _normalized_backprop(xp, g, x_hat, inv_std, axis=-1)
 
         return y, backprop
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        weight = g.parameter(self.weight) if self.weight is not None else None
+        bias = g.parameter(self.bias) if self.bias is not None else None
+        if g.dtype == "float64":  # ONNX Runtime's LayerNormalization agrees to 1e-13 only
+            mean = g.reduce_mean(x, -1)
+            centered = g.node("Sub", [x, mean])
+            var = g.reduce_mean(g.node("Mul", [centered, centered]), -1)
+            return g.normalize(x, mean, var, self.eps, weight, bias)
+        scale = weight if weight is not None else g.array([1.0] * self.normalized_shape[0])
+        return g.node("LayerNormalization", [x, scale] + ([bias] if bias else []), axis=-1,
+                      epsilon=float(self.eps))
 
     def arguments(self) -> dict[str, Any]:
         return {**super().arguments(), "bias": self.bias is not None}

@@ -32,3 +32,7 @@ class Residual(Module):
                              f"must keep the input's shape")
         # dy/dx = I + d module/dx: the gradient flows through the skip and through the branch
         return x + branch, lambda dy: dy + branch_backprop(dy)
+
+    def to_onnx(self, g: Any, x: str) -> str:
+        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
+        return g.node("Add", [x, g.module(self.module, x)])
