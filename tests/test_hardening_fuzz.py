@@ -26,6 +26,7 @@ from xnn.backend import (BACKEND_NAMES, BackendUnavailableError, array_namespace
                          dtype_name)
 from xnn.io import CheckpointError
 
+import catalogue
 from fuzzing import FUZZ, attempt, fewer
 from model_state import assert_state, host_state
 from xnn.optim import clip, schedules
@@ -118,33 +119,29 @@ def same_place(y: Any, backend: xnn.Backend) -> None:
 # --- layers ------------------------------------------------------------------------------------
 
 SAME = "same"
-LAYERS: dict[str, tuple[Callable[[], nn.Module], str]] = {
-    "Identity": (nn.Identity, SAME),
-    "ReLU": (nn.ReLU, SAME),
-    "LeakyReLU": (lambda: nn.LeakyReLU(0.2), SAME),
-    "ELU": (nn.ELU, SAME),
-    "Sigmoid": (nn.Sigmoid, SAME),
-    "Tanh": (nn.Tanh, SAME),
-    "GELU": (nn.GELU, SAME),
-    "Softplus": (nn.Softplus, SAME),
-    "SiLU": (nn.SiLU, SAME),
-    "Softmax": (nn.Softmax, SAME),
-    "Softmax(axis=0)": (lambda: nn.Softmax(axis=0), SAME),
-    "LogSoftmax": (nn.LogSoftmax, SAME),
-    "Dropout": (lambda: nn.Dropout(0.5), SAME),
-    "Dropout(eval)": (lambda: nn.Dropout(0.5).eval(), SAME),
-    "Flatten": (nn.Flatten, "flatten"),
-    "Linear": (lambda: nn.Linear(3, 2), "out2"),
-    "Linear(bias=False)": (lambda: nn.Linear(3, 2, bias=False), "out2"),
-    "BatchNorm1d": (lambda: nn.BatchNorm1d(3), SAME),
-    "BatchNorm1d(eval)": (lambda: nn.BatchNorm1d(3).eval(), SAME),
-    "BatchNorm1d(bare)": (lambda: nn.BatchNorm1d(3, affine=False, track_running_stats=False), SAME),
-    "LayerNorm": (lambda: nn.LayerNorm(3), SAME),
-    "LayerNorm(bare)": (lambda: nn.LayerNorm(3, elementwise_affine=False), SAME),
-    "Residual": (lambda: nn.Residual(nn.Sequential(nn.Linear(3, 3), nn.Tanh())), SAME),
-    "Sequential": (lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.1),
-                                         nn.Linear(4, 2)), "out2"),
-}
+
+
+def layer_cases() -> dict[str, tuple[Callable[[], nn.Module], str]]:
+    """name -> (maker, output shape): every public layer class (3 features in and out, so the
+    shape is the input's), and settings that take other code paths."""
+    return {**{name: (make, SAME) for name, make in catalogue.layers(3).items()}, **{
+        "LeakyReLU(0.2)": (lambda: nn.LeakyReLU(0.2), SAME),
+        "Softmax(axis=0)": (lambda: nn.Softmax(axis=0), SAME),
+        "Dropout(eval)": (lambda: nn.Dropout(0.5).eval(), SAME),
+        "Flatten": (nn.Flatten, "flatten"),
+        "Linear(3, 2)": (lambda: nn.Linear(3, 2), "out2"),
+        "Linear(bias=False)": (lambda: nn.Linear(3, 2, bias=False), "out2"),
+        "BatchNorm1d(eval)": (lambda: nn.BatchNorm1d(3).eval(), SAME),
+        "BatchNorm1d(bare)": (lambda: nn.BatchNorm1d(3, affine=False, track_running_stats=False),
+                              SAME),
+        "LayerNorm(bare)": (lambda: nn.LayerNorm(3, elementwise_affine=False), SAME),
+        "Sequential(Linear, ReLU, Dropout, Linear)": (
+            lambda: nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Dropout(0.1), nn.Linear(4, 2)),
+            "out2"),
+    }}
+
+
+LAYERS = layer_cases()
 
 
 def _expected_shape(kind: str, shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -181,22 +178,24 @@ def test_layer_forward_and_backprop_work_or_refuse_clearly(backend, name, x):
 
 # --- losses ------------------------------------------------------------------------------------
 
-ELEMENTWISE = {
-    "MSELoss": losses.MSELoss,
-    "L1Loss(sum)": lambda: losses.L1Loss(reduction="sum"),
-    "SmoothL1Loss": losses.SmoothL1Loss,
-    "SmoothL1Loss(beta=0)": lambda: losses.SmoothL1Loss(beta=0.0),
-    "HuberLoss(none)": lambda: losses.HuberLoss(reduction="none", delta=0.5),
-    "BCELoss": losses.BCELoss,
-    "BCEWithLogitsLoss": losses.BCEWithLogitsLoss,
-}
-CLASSWISE = {
-    "CrossEntropyLoss": losses.CrossEntropyLoss,
-    "CrossEntropyLoss(smoothing, none)": lambda: losses.CrossEntropyLoss(label_smoothing=0.1,
-                                                                        reduction="none"),
-    "NLLLoss": losses.NLLLoss,
-    "NLLLoss(sum, ignore 1)": lambda: losses.NLLLoss(reduction="sum", ignore_index=1),
-}
+def loss_cases(classwise: bool) -> dict[str, Callable[[], losses.Loss]]:
+    """name -> maker: every public loss class with its defaults, those taking labels (classwise)
+    or the others, and settings that take other code paths."""
+    found = {name: cls for name, cls in catalogue.loss_classes().items()
+             if (catalogue.target_of(cls())[0] == "labels") == classwise}
+    settings = {
+        "L1Loss(sum)": lambda: losses.L1Loss(reduction="sum"),
+        "SmoothL1Loss(beta=0)": lambda: losses.SmoothL1Loss(beta=0.0),
+        "HuberLoss(none)": lambda: losses.HuberLoss(reduction="none", delta=0.5),
+    } if not classwise else {
+        "CrossEntropyLoss(smoothing, none)": lambda: losses.CrossEntropyLoss(label_smoothing=0.1,
+                                                                            reduction="none"),
+        "NLLLoss(sum, ignore 1)": lambda: losses.NLLLoss(reduction="sum", ignore_index=1),
+    }
+    return {**found, **settings}
+
+
+ELEMENTWISE, CLASSWISE = loss_cases(classwise=False), loss_cases(classwise=True)
 
 
 @st.composite
@@ -507,7 +506,7 @@ def _linear_params():
     return nn.Linear(2, 3).parameters()
 
 
-@pytest.mark.parametrize("cls", [optim.SGD, optim.Adagrad, optim.RMSprop, optim.Adam, optim.AdamW],
+@pytest.mark.parametrize("cls", list(catalogue.optimizer_classes().values()),
                          ids=lambda c: c.__name__)
 @FUZZ
 @given(data=st.data())

@@ -17,7 +17,8 @@ import xnn
 from xnn import callbacks, nn
 from xnn.io import CheckpointError
 
-from model_state import host_state
+import catalogue
+from model_state import assert_state, host_state
 
 
 def _model() -> nn.Sequential:
@@ -301,6 +302,39 @@ def test_a_model_loads_as_it_was_saved_not_as_it_was_built(backend, tmp_path, ma
     shared_params = [[a is b for b in model.parameters()] for a in model._named_parameters_all("")]
     assert [[a is b for b in loaded.parameters()]
             for a in loaded._named_parameters_all("")] == shared_params
+
+
+def checkpoint_cases() -> dict:
+    """name -> maker: every public layer class (4 features in and out), and settings that
+    change what the constructor makes."""
+    return {**catalogue.layers(4), **{
+        "Linear(bias=False)": lambda: nn.Linear(4, 4, bias=False),
+        "BatchNorm1d(bare)": lambda: nn.BatchNorm1d(4, affine=False, track_running_stats=False),
+        "BatchNorm1d(momentum=None)": lambda: nn.BatchNorm1d(4, momentum=None),
+        "LayerNorm(bias=False)": lambda: nn.LayerNorm(4, bias=False),
+        "Softmax(axis=0)": lambda: nn.Softmax(axis=0),
+    }}
+
+
+def assert_round_trips(layer: nn.Module, path) -> None:
+    """``layer`` between two Linear layers, its statistics moved in training mode, loads from a
+    checkpoint as it was saved: classes, settings, state and evaluation output."""
+    model = nn.Sequential(nn.Linear(4, 4), layer, nn.Linear(4, 2))
+    x = xnn.random.normal((5, 4))
+    model(x)
+    model.eval()
+    xnn.save(path, model)
+    loaded = xnn.load(path).model
+    assert [type(m) for m in loaded.modules()] == [type(m) for m in model.modules()]
+    assert repr(loaded) == repr(model)
+    assert_state(loaded, host_state(model))
+    np.testing.assert_array_equal(xnn.to_numpy(loaded(x)), xnn.to_numpy(model(x)))
+
+
+@pytest.mark.parametrize("name", list(checkpoint_cases()))
+def test_every_layer_round_trips_through_a_checkpoint(backend, tmp_path, name):
+    xnn.seed(0)
+    assert_round_trips(checkpoint_cases()[name](), tmp_path / "m.safetensors")
 
 
 def test_shared_modules_still_share_after_load_when_trained(tmp_path):

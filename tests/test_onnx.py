@@ -18,6 +18,8 @@ import xnn
 import xnn.onnx
 from xnn import nn
 
+import catalogue
+
 onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (the test extra has it)")
 ort = pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
 
@@ -44,29 +46,24 @@ def _layer_norm(**kwargs) -> nn.LayerNorm:
     return ln
 
 
-LAYERS = {
-    "Linear": lambda: nn.Linear(WIDTH, WIDTH),
-    "Linear without bias": lambda: nn.Linear(WIDTH, WIDTH, bias=False),
-    "Identity": nn.Identity,
-    "ReLU": nn.ReLU,
-    "LeakyReLU": lambda: nn.LeakyReLU(0.2),
-    "ELU": lambda: nn.ELU(0.7),
-    "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh,
-    "GELU": nn.GELU,
-    "Softplus": lambda: nn.Softplus(beta=2.0, threshold=3.0),
-    "SiLU": nn.SiLU,
-    "Softmax": nn.Softmax,
-    "LogSoftmax": nn.LogSoftmax,
-    "Dropout": lambda: nn.Dropout(0.4),
-    "BatchNorm1d": _trained_batchnorm,
-    "BatchNorm1d without affine": lambda: _trained_batchnorm(affine=False),
-    "LayerNorm": _layer_norm,
-    "LayerNorm without bias": lambda: _layer_norm(bias=False),
-    "LayerNorm without affine": lambda: _layer_norm(elementwise_affine=False),
-    "Flatten": nn.Flatten,
-    "Residual": lambda: nn.Residual(nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.Tanh())),
-}
+def layer_cases() -> dict:
+    """name -> maker: every public layer class (WIDTH features in and out), and settings that
+    take other code paths (trained statistics, parameters away from their initial values)."""
+    return {**catalogue.layers(WIDTH), **{
+        "Linear without bias": lambda: nn.Linear(WIDTH, WIDTH, bias=False),
+        "LeakyReLU(0.2)": lambda: nn.LeakyReLU(0.2),
+        "ELU(0.7)": lambda: nn.ELU(0.7),
+        "Softplus(beta=2, threshold=3)": lambda: nn.Softplus(beta=2.0, threshold=3.0),
+        "Dropout(0.4)": lambda: nn.Dropout(0.4),
+        "BatchNorm1d trained": _trained_batchnorm,
+        "BatchNorm1d without affine": lambda: _trained_batchnorm(affine=False),
+        "LayerNorm with weights": _layer_norm,
+        "LayerNorm without bias": lambda: _layer_norm(bias=False),
+        "LayerNorm without affine": lambda: _layer_norm(elementwise_affine=False),
+    }}
+
+
+LAYERS = layer_cases()
 NESTINGS = {
     "alone": lambda layer: layer,
     "in Sequential": lambda layer: nn.Sequential(nn.Linear(WIDTH, WIDTH), layer,
@@ -204,6 +201,7 @@ class Swish2(nn.Module):
 def test_a_layer_without_exporter_is_named_and_the_hook_adds_one(tmp_path):
     model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish2())
     with pytest.raises(xnn.onnx.ExportError, match=r"no ONNX exporter for Swish2 .*"
+                                                   r"to_onnx\(self, graph, x\).*"
                                                    r"xnn.onnx.register\(Swish2\).*"
                                                    r"custom-layers.md"):
         xnn.onnx.export(model, tmp_path / "m.onnx")
@@ -218,6 +216,30 @@ def test_a_layer_without_exporter_is_named_and_the_hook_adds_one(tmp_path):
         assert_exports(model, tmp_path / "m.onnx", (WIDTH,), "float32")
     finally:
         del xnn.onnx.EXPORTERS[Swish2]
+
+
+class Swish2Exported(Swish2):
+    """The same layer, exported by its own method."""
+
+    def to_onnx(self, graph, x):
+        return graph.node("Mul", [x, graph.node("Sigmoid", [graph.node(
+            "Mul", [graph.constant(2.0), x])])])
+
+
+def test_a_layer_exports_by_its_method_and_a_registered_exporter_takes_precedence(tmp_path):
+    model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish2Exported())
+    assert_exports(model, tmp_path / "m.onnx", (WIDTH,), "float32")
+
+    @xnn.onnx.register(Swish2Exported)
+    def _(graph, layer, x):
+        return graph.node("Identity", [x])  # not the layer's output: shows which one ran
+
+    try:
+        xnn.onnx.export(model, tmp_path / "m.onnx")
+        ops = [node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node]
+        assert "Sigmoid" not in ops and ops.count("Identity") == 2  # the layer's and the output
+    finally:
+        del xnn.onnx.EXPORTERS[Swish2Exported]
 
 
 @pytest.mark.parametrize("bad, message", [

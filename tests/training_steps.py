@@ -1,6 +1,8 @@
 """One training step of each loss, optimizer, clipping function and layer, as tables of cases
 that the sync guard (test_sync_guard.py, on array_api_strict) and the GPU tests (test_gpu.py,
-on CuPy) both run."""
+on CuPy) both run. Every public layer, loss and optimizer class is a case with its defaults
+(discovered by tests/catalogue.py); the hand-written cases add settings that take other code
+paths."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ import numpy as np
 
 import xnn
 from xnn import losses, nn, optim
+
+import catalogue
 
 
 @dataclass
@@ -51,22 +55,28 @@ def step(model: nn.Module, loss: Any, X: Any, target: Any, optimizer: Callable =
     return step
 
 
-# id: (loss of the data, target, last layer, reads allowed per call: one for the label check)
-LOSSES = {
-    "MSELoss": (lambda d: losses.MSELoss(), "values", nn.Identity, 0),
-    "L1Loss": (lambda d: losses.L1Loss(), "values", nn.Identity, 0),
-    "SmoothL1Loss": (lambda d: losses.SmoothL1Loss(), "values", nn.Identity, 0),
+def loss_cases() -> dict[str, tuple[Callable[[Data], Any], str, type, int]]:
+    """id -> (loss of the data, target, last layer, reads allowed per call: one for the label
+    check of a loss that validates); a public loss class with its defaults is the case of its
+    name, its target the first kind it takes (catalogue.target_of)."""
+    cases = {}
+    for name, cls in catalogue.loss_classes().items():
+        target, last = catalogue.target_of(cls())
+        cases[name] = (lambda d, cls=cls: cls(), target, last,
+                       int(bool(getattr(cls(), "validate", False))))
+    return {**cases, **LOSS_SETTINGS}
+
+
+LOSS_SETTINGS = {
     "SmoothL1Loss-beta0": (lambda d: losses.SmoothL1Loss(beta=0.0), "values", nn.Identity, 0),
-    "HuberLoss": (lambda d: losses.HuberLoss(), "values", nn.Identity, 0),
-    "BCELoss": (lambda d: losses.BCELoss(), "binary", nn.Sigmoid, 1),
     "BCELoss-no-validate": (lambda d: losses.BCELoss(validate=False), "binary", nn.Sigmoid, 0),
     "BCELoss-weight-no-validate": (
         lambda d: losses.BCELoss(weight=d.weight, validate=False), "binary", nn.Sigmoid, 0),
-    "BCEWithLogitsLoss": (lambda d: losses.BCEWithLogitsLoss(), "binary", nn.Identity, 0),
+    "BCEWithLogitsLoss-binary": (lambda d: losses.BCEWithLogitsLoss(), "binary", nn.Identity, 0),
     "BCEWithLogitsLoss-weight-pos_weight": (
         lambda d: losses.BCEWithLogitsLoss(weight=d.weight, pos_weight=d.weight), "binary",
         nn.Identity, 0),
-    "CrossEntropyLoss-labels": (lambda d: losses.CrossEntropyLoss(), "labels", nn.Identity, 1),
+    "CrossEntropyLoss-logits": (lambda d: losses.CrossEntropyLoss(), "labels", nn.Identity, 1),
     "CrossEntropyLoss-labels-no-validate": (
         lambda d: losses.CrossEntropyLoss(validate=False), "labels", nn.Identity, 0),
     "CrossEntropyLoss-probabilities": (
@@ -77,25 +87,28 @@ LOSSES = {
         lambda d: losses.CrossEntropyLoss(weight=d.weight), "labels", nn.Identity, 1),
     "CrossEntropyLoss-ignore_index": (
         lambda d: losses.CrossEntropyLoss(ignore_index=0), "labels", nn.Identity, 1),
-    "NLLLoss": (lambda d: losses.NLLLoss(), "labels", nn.LogSoftmax, 1),
     "NLLLoss-weight-ignore_index": (
         lambda d: losses.NLLLoss(weight=d.weight, ignore_index=0), "labels", nn.LogSoftmax, 1),
     "NLLLoss-no-validate": (lambda d: losses.NLLLoss(validate=False), "labels", nn.LogSoftmax, 0),
 }
 
-OPTIMIZERS = {
-    "SGD": lambda p: optim.SGD(p, lr=0.01),
+
+def optimizer_cases() -> dict[str, Callable[[list], optim.Optimizer]]:
+    """id -> optimizer of the parameters: each public optimizer class with its defaults, and
+    settings that take other code paths."""
+    cases = {name: (lambda p, cls=cls: catalogue.construct(cls, params=p))
+             for name, cls in catalogue.optimizer_classes().items()}
+    return {**cases, **OPTIMIZER_SETTINGS}
+
+
+OPTIMIZER_SETTINGS = {
     "SGD-momentum": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, dampening=0.1),
     "SGD-nesterov": lambda p: optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True),
     "SGD-weight_decay": lambda p: optim.SGD(p, lr=0.01, weight_decay=0.01),
-    "Adagrad": lambda p: optim.Adagrad(p),
     "Adagrad-lr_decay-weight_decay": lambda p: optim.Adagrad(p, lr_decay=0.01, weight_decay=0.01),
-    "RMSprop": lambda p: optim.RMSprop(p),
     "RMSprop-centered": lambda p: optim.RMSprop(p, centered=True),
     "RMSprop-momentum-weight_decay": lambda p: optim.RMSprop(p, momentum=0.9, weight_decay=0.01),
-    "Adam": lambda p: optim.Adam(p),
     "Adam-amsgrad-weight_decay": lambda p: optim.Adam(p, amsgrad=True, weight_decay=0.01),
-    "AdamW": lambda p: optim.AdamW(p),
     "AdamW-amsgrad": lambda p: optim.AdamW(p, amsgrad=True),
 }
 
@@ -105,27 +118,13 @@ CLIPPING = {
     "clip_grad_value": lambda p: optim.clip_grad_value(p, 0.01),
 }
 
-# each runs between Linear(8, 8) and Linear(8, 4), so its input gradient is used
-LAYERS = {
-    "Linear": lambda: nn.Linear(8, 8),
-    "Identity": nn.Identity,
-    "ReLU": nn.ReLU,
-    "LeakyReLU": nn.LeakyReLU,
-    "ELU": nn.ELU,
-    "GELU": nn.GELU,
-    "Sigmoid": nn.Sigmoid,
-    "Tanh": nn.Tanh,
-    "Softplus": nn.Softplus,
-    "SiLU": nn.SiLU,
-    "Softmax": nn.Softmax,
-    "LogSoftmax": nn.LogSoftmax,
-    "Dropout": lambda: nn.Dropout(0.2),
-    "BatchNorm1d": lambda: nn.BatchNorm1d(8),
-    "LayerNorm": lambda: nn.LayerNorm(8),
-    "Flatten": nn.Flatten,
-    "Residual": lambda: nn.Residual(nn.Sequential(nn.Linear(8, 8), nn.Tanh())),
-    "Sequential": lambda: nn.Sequential(nn.Linear(8, 8), nn.ReLU()),
-}
+def layer_cases() -> dict[str, Callable[[], nn.Module]]:
+    """Each public layer class, 8 features in and out: each runs between Linear(8, 8) and
+    Linear(8, 4), so its input gradient is used."""
+    return catalogue.layers(8)
+
+
+LOSSES, OPTIMIZERS, LAYERS = loss_cases(), optimizer_cases(), layer_cases()
 
 
 def mlp() -> nn.Module:

@@ -1,0 +1,181 @@
+"""A layer is one file and its public name: the test catalogues find a new activation registered
+in xnn.nn without being listed, and a layer written outside xnn, with a validated constructor
+argument, trains, saves, loads (through its constructor's check) and runs in parity without
+registering anything."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import xnn
+import xnn.parity
+from xnn import losses, nn, optim
+from xnn.io import CheckpointError
+
+import catalogue
+
+SOFTSIGN = textwrap.dedent('''
+    """y = x / (1 + |x|): a new activation, one file, as a contributor adds it to xnn.nn."""
+    import xnn
+    from xnn.nn.module import Module
+
+
+    class Softsign(Module):
+        """y = x / (1 + |x|), elementwise."""
+
+        def forward(self, x):
+            xp = xnn.expect(self, x)
+            d = 1 + xp.abs(x)
+            return x / d, lambda dy: dy / (d * d)   # dy/dx = 1 / (1 + |x|)^2
+
+        def to_onnx(self, g, x):
+            return g.node("Div", [x, g.node("Add", [g.constant(1.0), g.node("Abs", [x])])])
+''')
+
+
+@pytest.fixture
+def softsign(tmp_path, monkeypatch):
+    """Softsign, defined in a module of its own and made a public name of xnn.nn."""
+    (tmp_path / "softsign_layer.py").write_text(SOFTSIGN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = importlib.import_module("softsign_layer").Softsign
+    monkeypatch.setattr(nn, "Softsign", cls, raising=False)
+    monkeypatch.setattr(nn, "__all__", [*nn.__all__, "Softsign"])
+    yield cls
+    sys.modules.pop("softsign_layer", None)
+
+
+def _catalogues():
+    """Each test module's layer catalogue, as its parametrization reads it."""
+    import test_hardening_fuzz
+    import test_io
+    import training_steps
+
+    found = {"sync guard": training_steps.layer_cases(),
+             "fuzz": {k: make for k, (make, _) in test_hardening_fuzz.layer_cases().items()},
+             "checkpoints": test_io.checkpoint_cases()}
+    try:
+        import test_onnx
+    except pytest.skip.Exception:  # without onnx or onnxruntime its tests skip too
+        return found
+    return {**found, "onnx": test_onnx.layer_cases()}
+
+
+def test_a_new_activation_is_in_every_layer_catalogue(softsign):
+    for name, cases in _catalogues().items():
+        assert isinstance(cases.get("Softsign", lambda: None)(), softsign), name
+    import test_sync_guard
+
+    test_sync_guard.test_every_public_loss_optimizer_clipping_and_layer_has_a_case(
+        catalogue.public_classes(nn, nn.Module), _catalogues()["sync guard"])
+
+
+def test_without_its_public_name_no_catalogue_has_it(softsign, monkeypatch):
+    monkeypatch.setattr(nn, "__all__", [n for n in nn.__all__ if n != "Softsign"])
+    assert all("Softsign" not in cases for cases in _catalogues().values())
+
+
+def test_a_new_activation_passes_the_checks_its_catalogues_run(softsign, tmp_path):
+    import test_io
+
+    xnn.seed(0)
+    test_io.assert_round_trips(softsign(), tmp_path / "m.safetensors")
+    xps = pytest.importorskip("array_api_strict")
+    import test_sync_guard
+
+    with xnn.use_backend("array_api_strict", "device1"):
+        assert test_sync_guard.layer_step_events(softsign) == []
+    del xps
+    test_onnx = pytest.importorskip("test_onnx")
+    model = test_onnx.NESTINGS["in Sequential"](softsign())
+    test_onnx.assert_exports(model, tmp_path / "m.onnx", (test_onnx.WIDTH,), "float32")
+
+
+def test_the_onnx_catalogue_refuses_a_new_activation_without_an_exporter(softsign, tmp_path):
+    test_onnx = pytest.importorskip("test_onnx")
+
+    class Bare(softsign):
+        to_onnx = None  # what a contributor who forgot it would have
+
+    model = test_onnx.NESTINGS["in Sequential"](Bare())
+    with pytest.raises(xnn.onnx.ExportError, match="no ONNX exporter for Bare"):
+        test_onnx.assert_exports(model, tmp_path / "m.onnx", (test_onnx.WIDTH,), "float32")
+
+
+# --- a layer written outside xnn, with a validated constructor argument -----------------------
+
+class Gain(nn.Module):
+    """y = gain * x + shift, one learned shift per feature; gain is a positive number."""
+
+    def __init__(self, features: int, gain: float = 2.0, dtype=None):
+        self.features = xnn.integer(self, "features", features, low=1)
+        self.gain = xnn.number(self, "gain", gain, low=0.0, low_open=True)
+        self.shift = nn.Parameter(nn.init.zeros((features,), dtype))
+
+    def forward(self, x):
+        xp = xnn.expect(self, x, like=self.shift.value, ndim=2, features=self.features)
+
+        def backprop(dy):
+            self.shift.accumulate(xp.sum(dy, axis=0))   # dL/dshift = sum of dy over the batch
+            return dy * self.gain                        # dL/dx = gain dy
+
+        return x * self.gain + self.shift.value, backprop
+
+
+def _gain_model():
+    return nn.Sequential(nn.Linear(3, 4), Gain(4, gain=0.5), nn.Tanh(), nn.Linear(4, 1))
+
+
+def _regression():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 3))
+    return X, X @ np.array([[0.5], [-1.0], [0.25]])
+
+
+def test_a_layer_written_outside_xnn_trains_saves_and_loads(backend, tmp_path):
+    xnn.seed(0)
+    model = _gain_model()
+    X, y = _regression()
+    history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.Adam(
+        model.parameters(), lr=0.01), epochs=5, batch_size=16, progress=False)
+    assert history["loss"][-1] < history["loss"][0]
+    assert np.abs(xnn.to_numpy(model[1].shift.value)).sum() > 0  # its parameter trained
+    xnn.save(tmp_path / "m.safetensors", model)
+    loaded = xnn.load(tmp_path / "m.safetensors").model
+    assert type(loaded[1]) is Gain and loaded[1].gain == 0.5
+    x = xnn.asarray(X[:5], dtype=model[0].weight.dtype)
+    np.testing.assert_array_equal(xnn.to_numpy(loaded(x)), xnn.to_numpy(model(x)))
+
+
+def test_a_crafted_checkpoint_is_refused_by_the_outside_layers_constructor(tmp_path):
+    from safetensors.numpy import save_file
+
+    xnn.seed(0)
+    xnn.save(tmp_path / "m.safetensors", _gain_model())
+    header, tensors = xnn.io.read_tensors(tmp_path / "m.safetensors")
+    architecture = json.loads(header["architecture"])
+    entry = next(m for m in architecture["modules"] if m["class"].endswith(".Gain"))
+    entry["arguments"]["gain"] = -1.0
+    header["architecture"] = json.dumps(architecture)
+    save_file(tensors, tmp_path / "bad.safetensors", metadata=header)
+    with pytest.raises(ValueError) as refused:
+        Gain(4, gain=-1.0)
+    with pytest.raises(CheckpointError) as err:
+        xnn.load(tmp_path / "bad.safetensors")
+    assert str(refused.value) in str(err.value) and "bad.safetensors" in str(err.value)
+
+
+def test_a_layer_written_outside_xnn_runs_in_parity():
+    pytest.importorskip("array_api_strict")
+    X, y = _regression()
+    report = xnn.parity.compare_backends(
+        _gain_model, X, y, loss=losses.MSELoss(), optimizer=lambda ps: optim.SGD(ps, lr=0.05),
+        steps=5, backends=("numpy", "array_api_strict"), batch_size=16)
+    assert report.passed()
+    assert {d.name for d in report.diffs} >= {"1.shift"}  # Gain's parameter was compared
