@@ -70,7 +70,7 @@ def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
                           f"{meta.get('format') if isinstance(meta, dict) else meta!r})")
     if meta.get("version") != VERSION:
         raise LegacyError(f"has format version {meta.get('version')!r}; this xnn reads "
-                          f"versions 1 and 2")
+                          f"0.1's version 1 and safetensors checkpoints")
     return meta, arrays
 
 
