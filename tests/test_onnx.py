@@ -226,6 +226,21 @@ class Swish2Exported(Swish2):
             "Mul", [graph.constant(2.0), x])])])
 
 
+def test_a_subclass_with_a_new_forward_does_not_inherit_its_parents_exporter(tmp_path):
+    class Doubled(nn.Linear):
+        def forward(self, x):
+            y, backprop = super().forward(x)
+            return 2 * y, lambda dy: backprop(2 * dy)
+
+    with pytest.raises(xnn.onnx.ExportError, match="no ONNX exporter for Doubled"):
+        xnn.onnx.export(nn.Sequential(Doubled(WIDTH, WIDTH)), tmp_path / "m.onnx")
+
+    class Renamed(nn.Linear):  # the same forward: Linear's exporter describes it
+        pass
+
+    assert_exports(nn.Sequential(Renamed(WIDTH, 3)), tmp_path / "m.onnx", (WIDTH,), "float32")
+
+
 def test_a_layer_exports_by_its_method_and_a_registered_exporter_takes_precedence(tmp_path):
     model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish2Exported())
     assert_exports(model, tmp_path / "m.onnx", (WIDTH,), "float32")

@@ -131,7 +131,8 @@ class Graph:
         """Add the nodes of ``module``: its registered exporter, else its ``to_onnx`` method;
         the output's shape defaults to the input's."""
         cls = type(module)
-        fn = EXPORTERS.get(cls) or getattr(cls, "to_onnx", None)
+        fn = EXPORTERS.get(cls) or (getattr(cls, "to_onnx", None)
+                                    if _definer(cls, "to_onnx") in _below(cls, "forward") else None)
         if fn is None:
             self.fail(f"no ONNX exporter for {cls.__name__} ({cls.__module__}); give the class "
                       f"a method to_onnx(self, graph, x) or register one with "
@@ -177,6 +178,19 @@ class Graph:
         if bias is not None:
             y = self.node("Add", [y, bias])
         return y
+
+
+def _definer(cls: type, name: str) -> type | None:
+    """The class of ``cls``'s MRO that defines ``name``."""
+    return next((c for c in cls.__mro__ if name in vars(c)), None)
+
+
+def _below(cls: type, name: str) -> list[type]:
+    """The classes of ``cls``'s MRO from ``cls`` down to the one that defines ``name``: a
+    to_onnx among them describes that forward; one above it (a subclass that overrides
+    forward inheriting its parent's to_onnx) would export the parent's computation."""
+    mro = cls.__mro__
+    return list(mro[:mro.index(_definer(cls, name)) + 1])
 
 
 # --- export ----------------------------------------------------------------------------------------
