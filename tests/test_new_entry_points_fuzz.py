@@ -27,6 +27,7 @@ from xnn import distributed, nn, optim
 from xnn.backend import dtype_name
 from xnn.io import CheckpointError
 
+import catalogue
 from fuzzing import FUZZ, attempt, fewer
 
 FEW = fewer(2 / 5)  # the slow entry points (fit, checkpoints)
@@ -68,8 +69,10 @@ def as_kind(a: np.ndarray, kind: str) -> Any:
 
 
 def small_model(width: int, hidden: int, eval_mode: bool) -> nn.Module:
-    model = nn.Sequential(nn.Linear(width, hidden), nn.Dropout(0.5), nn.BatchNorm1d(hidden),
-                          nn.Tanh(), nn.Linear(hidden, 2))
+    """Linear(width, hidden), every public layer class of xnn.nn (tests/catalogue.py) at width
+    hidden, Linear(hidden, 2)."""
+    layers = [make() for make in catalogue.layers(hidden).values()]
+    model = nn.Sequential(nn.Linear(width, hidden), *layers, nn.Linear(hidden, 2))
     if eval_mode:
         model.eval()
     return model
