@@ -81,11 +81,16 @@ def test_without_its_public_name_no_catalogue_has_it(softsign, monkeypatch):
     assert all("Softsign" not in cases for cases in _catalogues().values())
 
 
-def test_a_new_activation_passes_the_checks_its_catalogues_run(softsign, tmp_path):
+def test_a_new_activation_passes_the_checks_its_catalogues_run(softsign, tmp_path, monkeypatch):
+    import test_hardening_fuzz
     import test_io
 
     xnn.seed(0)
     test_io.assert_round_trips(softsign(), tmp_path / "m.safetensors")
+    monkeypatch.setitem(test_hardening_fuzz.LAYERS, "Softsign",
+                        test_hardening_fuzz.layer_cases()["Softsign"])
+    test_hardening_fuzz.test_layer_forward_and_backprop_work_or_refuse_clearly(
+        xnn.get_backend(), "Softsign")  # hypothesis draws the inputs
     xps = pytest.importorskip("array_api_strict")
     import test_sync_guard
 
@@ -179,3 +184,37 @@ def test_a_layer_written_outside_xnn_runs_in_parity():
         steps=5, backends=("numpy", "array_api_strict"), batch_size=16)
     assert report.passed()
     assert {d.name for d in report.diffs} >= {"1.shift"}  # Gain's parameter was compared
+
+
+# --- losses and optimizers are discovered the same way -----------------------------------------
+
+class HalvedMSELoss(losses.MSELoss):
+    """Half the mean squared error: a new loss made public in xnn.losses by the test."""
+
+    def __call__(self, pred, target):
+        value, grad = super().__call__(pred, target)
+        return value / 2, grad / 2
+
+
+class PlainSGD(optim.SGD):
+    """SGD without its options: a new optimizer made public in xnn.optim by the test."""
+
+    def __init__(self, params, lr: float = 0.01):
+        super().__init__(params, lr)
+
+
+def test_a_new_loss_and_optimizer_are_in_every_catalogue(monkeypatch):
+    import test_hardening_fuzz
+    import training_steps
+
+    for namespace, cls in ((losses, HalvedMSELoss), (optim, PlainSGD)):
+        monkeypatch.setattr(namespace, cls.__name__, cls, raising=False)
+        monkeypatch.setattr(namespace, "__all__", [*namespace.__all__, cls.__name__])
+    make_loss, target, last, reads = training_steps.loss_cases()["HalvedMSELoss"]
+    assert isinstance(make_loss(None), HalvedMSELoss) and (target, last, reads) == (
+        "values", nn.Identity, 0)
+    assert test_hardening_fuzz.loss_cases(classwise=False)["HalvedMSELoss"] is HalvedMSELoss
+    assert "HalvedMSELoss" not in test_hardening_fuzz.loss_cases(classwise=True)
+    params = nn.Linear(2, 2).parameters()
+    assert isinstance(training_steps.optimizer_cases()["PlainSGD"](params), PlainSGD)
+    assert catalogue.optimizer_classes()["PlainSGD"] is PlainSGD  # the fuzz test's list
