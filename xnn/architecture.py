@@ -219,7 +219,7 @@ class _Builder:
         try:
             module = _construct(cls, arguments)
             module.training = flag(cls.__name__, "training", entry["training"])
-        except (TypeError, ValueError) as err:
+        except Exception as err:  # noqa: BLE001 - a constructor's own refusal of file data
             raise ArchitectureError(f"{cls.__name__} is inconsistent: {err}") from err
         made = dict(module._own_parameters())
         if set(made) != set(entry["parameters"]):
