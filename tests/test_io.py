@@ -337,6 +337,25 @@ def test_every_layer_round_trips_through_a_checkpoint(backend, tmp_path, name):
     assert_round_trips(checkpoint_cases()[name](), tmp_path / "m.safetensors")
 
 
+class _Offset(nn.Module):
+    """y = x + offset: a constant array the constructor makes, neither parameter nor buffer."""
+
+    def __init__(self, features: int):
+        self.features = xnn.integer(self, "features", features, low=1)
+        self.offset = xnn.asarray(np.arange(features, dtype=float))
+
+    def forward(self, x):
+        return x + self.offset, lambda dy: dy
+
+
+def test_what_a_constructor_makes_on_load_lands_on_the_target_backend(backend, tmp_path):
+    with xnn.use_backend("numpy"):  # active while saving and loading; the target is another
+        xnn.save(tmp_path / "m.safetensors", nn.Sequential(nn.Linear(3, 3), _Offset(3)))
+        loaded = xnn.io.load(tmp_path / "m.safetensors", backend=backend).model
+    assert xnn.backend.array_namespace(loaded[1].offset) is backend.xp
+    assert xnn.backend.array_namespace(loaded[0].weight.value) is backend.xp
+
+
 def test_shared_modules_still_share_after_load_when_trained(tmp_path):
     xnn.seed(0)
     model = _shared()

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import random
 from ._checks import flag
-from .backend import Backend, asarray, dtype_name, get_backend
+from .backend import Backend, asarray, dtype_name, get_backend, use_backend
 from .nn.module import MODULE_CLASSES, Module, Parameter
 
 __all__ = ["describe", "build", "ArchitectureError"]
@@ -151,7 +151,9 @@ class _Describer:
 def build(description: Any, tensors: dict[str, Any], backend: Backend | None = None) -> Module:
     """The model ``description`` describes, its parameters and buffers made from ``tensors``
     (host arrays by state_dict name) on ``backend`` (default: the active one)."""
-    built, root = _build(description, tensors, backend if backend is not None else get_backend())
+    target = backend if backend is not None else get_backend()
+    with use_backend(target):  # what a constructor makes besides its weights lands there too
+        built, root = _build(description, tensors, target)
     return built[root]
 
 
