@@ -142,8 +142,8 @@ class _Describer:
         raise ArchitectureError(
             f"cannot describe {where}, a {type(value).__name__}: a checkpoint holds a module's "
             f"constructor arguments as numbers, strings, lists and child modules, and its "
-            f"parameters and buffers (named_buffers()); see docs/custom-layers.md, 'Saving and "
-            f"exporting a custom layer'")
+            f"parameters and buffers (named_buffers()); see docs/custom-layers.md, 'Saving a "
+            f"custom layer'")
 
 
 # --- building ------------------------------------------------------------------------------------
