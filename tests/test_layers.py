@@ -16,6 +16,8 @@ import xnn
 from xnn import nn
 from xnn.testing import gradcheck
 
+import catalogue
+
 
 def _host(shape, seed=1, scale=1.0):
     """Standard normal numbers kept 0.05 away from 0, where ReLU-like layers have a kink."""
@@ -50,7 +52,7 @@ class Case:
         return self.name
 
 
-CASES = [
+SETTINGS = [
     Case("Identity", lambda w: nn.Identity()),
     Case("ReLU", lambda w: nn.ReLU()),
     Case("LeakyReLU", lambda w: nn.LeakyReLU(0.2)),
@@ -83,6 +85,18 @@ CASES = [
         # central difference there is round-off, up to ~1e-16 |L| / eps (seen: 1.04e-8)
         min_batch=2, examples=3, atol=1e-7),
 ]
+
+
+def gradcheck_cases() -> list[Case]:
+    """The cases above, then each public layer class of xnn.nn they do not name, with its
+    defaults (tests/catalogue.py) and batches of at least 2 (batch statistics need two)."""
+    named = {case.name for case in SETTINGS}
+    return SETTINGS + [Case(name, lambda w, cls=cls: catalogue.construct(cls, w), min_batch=2)
+                       for name, cls in catalogue.public_classes(nn, nn.Module).items()
+                       if name not in named]
+
+
+CASES = gradcheck_cases()
 
 
 def _rand_layer(case: Case, width: int) -> nn.Module:

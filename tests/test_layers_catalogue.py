@@ -55,9 +55,11 @@ def _catalogues():
     """Each test module's layer catalogue, as its parametrization reads it."""
     import test_hardening_fuzz
     import test_io
+    import test_layers
     import training_steps
 
     found = {"sync guard": training_steps.layer_cases(),
+             "gradcheck": {c.name: (lambda c=c: c.make(4)) for c in test_layers.gradcheck_cases()},
              "fuzz": {k: make for k, (make, _) in test_hardening_fuzz.layer_cases().items()},
              "checkpoints": test_io.checkpoint_cases()}
     try:
@@ -85,8 +87,13 @@ def test_a_new_activation_passes_the_checks_its_catalogues_run(softsign, tmp_pat
     import test_hardening_fuzz
     import test_io
 
+    import test_layers
+
     xnn.seed(0)
     test_io.assert_round_trips(softsign(), tmp_path / "m.safetensors")
+    (case,) = [c for c in test_layers.gradcheck_cases() if c.name == "Softsign"]
+    with xnn.use_default_dtype("float64"):
+        test_layers.test_layer_backprop_matches_finite_differences(xnn.get_backend(), None, case)
     monkeypatch.setitem(test_hardening_fuzz.LAYERS, "Softsign",
                         test_hardening_fuzz.layer_cases()["Softsign"])
     test_hardening_fuzz.test_layer_forward_and_backprop_work_or_refuse_clearly(
