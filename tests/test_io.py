@@ -356,6 +356,29 @@ def test_what_a_constructor_makes_on_load_lands_on_the_target_backend(backend, t
     assert xnn.backend.array_namespace(loaded[0].weight.value) is backend.xp
 
 
+class _Pair(nn.Module):
+    """Lists its parameters from a list it keeps: setting the stored ones as attributes would
+    leave the list's, which the constructor made, in use."""
+
+    def __init__(self, n: int):
+        self.n = xnn.integer(self, "n", n, low=1)
+        self.pair = [nn.Parameter(nn.init.ones((n,))), nn.Parameter(nn.init.zeros((n,)))]
+
+    def _own_parameters(self):
+        yield from ((f"pair{i}", p) for i, p in enumerate(self.pair))
+
+    def forward(self, x):
+        scale, shift = self.pair[0].value, self.pair[1].value
+        return x * scale + shift, lambda dy: dy * scale
+
+
+def test_a_layer_whose_parameters_a_checkpoint_cannot_put_in_place_is_refused(tmp_path):
+    with pytest.raises(CheckpointError, match=r"xnn.save: the architecture names parameters "
+                                              r"\['0.pair0', '0.pair1'\] but the model it builds"):
+        xnn.save(tmp_path / "m.safetensors", nn.Sequential(_Pair(3)))
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 def test_shared_modules_still_share_after_load_when_trained(tmp_path):
     xnn.seed(0)
     model = _shared()

@@ -179,13 +179,15 @@ def _build(description: Any, tensors: dict[str, Any],
     if unused:
         raise ArchitectureError(f"stored tensors {unused} belong to no module")
     try:
-        names = {n for n, _ in model.named_parameters()}
+        named = dict(model.named_parameters())
     except Exception as err:  # noqa: BLE001 - a custom module's named_children on file data
         raise ArchitectureError(f"the model built cannot list its parameters "
                                 f"({type(err).__name__}: {err})") from err
-    if names != set(builder.params):
+    names = {n for n, p in named.items() if p is builder.params.get(n)}  # none a constructor's
+    if names != set(named) or names != set(builder.params):
         raise ArchitectureError(f"the architecture names parameters {sorted(builder.params)} "
-                                f"but the model it builds has {sorted(names)}")
+                                f"but the model it builds has {sorted(named)}, not all of them "
+                                f"the stored ones")
     return builder.built, root
 
 
