@@ -113,3 +113,67 @@ def test_the_sync_rules_would_catch_clip_sign_and_masks():
         "    return x[0], x[~0], x[:, None], x[..., 1:], xp.where(x > 0, x, 0)\n")
     assert _clip_or_sign_calls(bad) == [2, 2, 3]
     assert _mask_indexing(bad) == [4, 5, 6, 7]
+
+
+# --- one owner: no import circle, one module that calls array-api-compat ------------------------
+
+def _module_name(path: pathlib.Path, package: pathlib.Path) -> str:
+    parts = list(path.relative_to(package.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph(package: pathlib.Path) -> dict[str, set[str]]:
+    """Module -> the package's modules it imports (top level or inside a function)."""
+    files = {_module_name(f, package): f for f in package.rglob("*.py")}
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, path in files.items():
+        package_parts = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = (package_parts[:len(package_parts) - node.level + 1] if node.level
+                        else [])
+                target = ".".join(base + (node.module.split(".") if node.module else []))
+                subs = [f"{target}.{a.name}" for a in node.names if f"{target}.{a.name}" in files]
+                # "from pkg import submodule" imports the submodule, not a name of pkg
+                found = subs if len(subs) == len(node.names) else [target, *subs]
+            elif isinstance(node, ast.Import):
+                found = [a.name for a in node.names]
+            else:
+                continue
+            graph[name].update(m for m in found if m in files and m != name)
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import circles: each module reached again from a module it imports."""
+    circles = []
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module == start:
+                circles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+    return circles
+
+
+def test_no_import_circle_among_xnns_modules():
+    assert _circles(_import_graph(PACKAGE)) == []
+
+
+def test_the_circle_check_would_catch_one(tmp_path):
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("from . import a\n")
+    (package / "a.py").write_text("def f():\n    from .b import g\n")
+    (package / "b.py").write_text("from . import a\n")
+    assert sorted(_circles(_import_graph(package))) == ["pkg.a", "pkg.b"]
+
+
+def test_only_the_namespace_module_calls_array_api_compat():
+    callers = sorted(str(f.relative_to(PACKAGE)) for f in PACKAGE.rglob("*.py")
+                     if "array_api_compat" in f.read_text())
+    assert callers == ["namespace.py"]

@@ -12,7 +12,7 @@ from .predict import predict
 from . import onnx  # xnn.onnx.export; the onnx package itself loads only when export runs
 from . import distributed  # data-parallel over MPI; imports mpi4py only in init()
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",

@@ -24,6 +24,7 @@ from typing import Any, Callable
 import numpy as np  # checkpoints are read and written on the host
 
 from . import _io_v01, random
+from ._version import __version__
 from ._checks import flag
 from .architecture import ArchitectureError, build, describe
 from .backend import Backend, _load, asarray, dtype_name, get_backend, to_numpy, use_backend
@@ -75,7 +76,6 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     (or None), CheckpointError when a module cannot be described (see docs/custom-layers.md),
     and leaves any file already at ``path`` untouched.
     """
-    from . import __version__  # noqa: PLC0415 - set once the package is imported
 
     path = _path("xnn.save", path)
     if not isinstance(model, Module):
