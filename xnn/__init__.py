@@ -4,7 +4,7 @@ from . import callbacks, data, datasets, losses, metrics, nn, optim, plot, tutor
 from .backend import (Backend, BackendUnavailableError, asarray, available_backends,
                       get_backend, get_default_dtype, set_backend, set_default_dtype, to_numpy,
                       use_backend, use_default_dtype)
-from ._checks import ArgumentTypeError, expect, integer, number
+from ._checks import ArgumentTypeError, expect, flag, integer, number
 from .random import seed
 from .train import History, evaluate, fit
 from .io import load, save
@@ -16,6 +16,6 @@ from ._version import __version__
 
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
-           "expect", "number", "integer", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "predict", "History", "callbacks", "data", "datasets", "losses",
+           "expect", "number", "integer", "flag", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "predict", "History", "callbacks", "data", "datasets", "losses",
            "metrics", "nn", "optim", "plot", "tutorials", "__version__"]
 __all__ += ["distributed"]
