@@ -576,32 +576,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
+        _keep_arguments(self, locals())
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
@@ -733,33 +708,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  backend: Any = None, device: Any = None, dtype: str | None = None) -> None:
-        self.loss = loss
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.backend = backend
-        self.device = device
-        self.dtype = dtype
+        _keep_arguments(self, locals())
 
     def _out_activation(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"
@@ -803,6 +752,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if pred.shape[1] == 1:
             pred = pred[:, 0]
         return _like(pred, X if _dispatch() else None, dtype)
+
+
+def _keep_arguments(est: _BaseMLP, arguments: dict[str, Any]) -> None:
+    """Store every constructor argument unchanged under its own name (``locals()`` of
+    ``__init__``), as scikit-learn's ``get_params`` and ``clone`` expect."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(est, name, value)
 
 
 def _host(a: Any) -> Any:
