@@ -103,37 +103,31 @@ _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
                 "identity": _identity_loss, "exp": _exp_loss}
 
 
-class _Objective:
-    """scikit-learn's per-batch loss: the data loss of ``out_activation`` plus
-    0.5 alpha sum ||W||^2 / rows over the weights (not the biases), and the data loss's
-    gradient; the penalty's gradient alpha W / rows is added by ``_Steps.penalty``."""
+# --- scikit-learn's steps and epoch bookkeeping: hooks of xnn's loop ---------------------------
 
-    def __init__(self, out_activation: str, weights: list, alpha: float) -> None:
-        self.data_loss = _DATA_LOSSES[out_activation]
-        self.weights = weights        # the Linear layers' weight Parameters
-        self.alpha = alpha
+class _Steps(Steps):
+    """scikit-learn's steps: batches in its row order, its per-batch loss (``objective``), and
+    the L2 penalty's gradient alpha W / rows added to the weights' between backprop and the
+    step."""
 
-    def __call__(self, z: Any, target: Any) -> tuple[Any, Any]:
+    def __init__(self, est: _BaseMLP, n: int, size: int) -> None:
+        super().__init__(self.objective, n, size, self._order if est.shuffle else None)
+        self.est, self.index = est, np.arange(n)
+        self.data_loss = _DATA_LOSSES[est.out_activation_]
+        self.weights = est._weights  # the Linear layers' weight Parameters
+        self.alpha = float(est.alpha)
+        if est.alpha:
+            self.after_backward = self.penalty
+
+    def objective(self, z: Any, target: Any) -> tuple[Any, Any]:
+        """The data loss of ``out_activation`` plus 0.5 alpha sum ||W||^2 / rows over the
+        weights (not the biases), and the data loss's gradient (``penalty`` adds the L2's)."""
         xp = array_namespace(z)
         value, grad = self.data_loss(xp, z, target)
         if self.alpha:
             squares = sum(xp.sum(w.value * w.value) for w in self.weights)
             value = value + (0.5 * self.alpha / z.shape[0]) * squares
         return value, grad
-
-
-# --- scikit-learn's steps and epoch bookkeeping: hooks of xnn's loop ---------------------------
-
-class _Steps(Steps):
-    """scikit-learn's steps: batches in its row order, and the L2 penalty's gradient
-    alpha W / rows added to the weights' between backprop and the step."""
-
-    def __init__(self, est: _BaseMLP, n: int, size: int) -> None:
-        objective = _Objective(est.out_activation_, est._weights, float(est.alpha))
-        super().__init__(objective, n, size, self._order if est.shuffle else None)
-        self.est, self.index = est, np.arange(n)
-        if est.alpha:
-            self.after_backward = self.penalty
 
     def _order(self, epoch: int) -> Any:
         # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
@@ -144,8 +138,8 @@ class _Steps(Steps):
         return self.index
 
     def penalty(self, run: Any, value: Any) -> Any:
-        scale = self.est.alpha / self.steps[run.batch][2]
-        for w in self.est._weights:
+        scale = self.alpha / self.steps[run.batch][2]
+        for w in self.weights:
             w.grad = w.grad + scale * w.value
         return value
 
