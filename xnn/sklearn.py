@@ -236,8 +236,6 @@ def _set_lr(opt: Any, lr: float) -> None:
     torch's buffer b <- momentum b + g (xnn's SGD) is scaled by the current rate at each step.
     They agree while v = -lr b, so the buffer is rescaled by old / new when the rate changes.
     """
-    if lr == opt.lr:
-        return
     ratio = opt.lr / lr
     for state in opt.state.values():
         if "momentum_buffer" in state:
