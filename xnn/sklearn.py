@@ -371,6 +371,17 @@ class _BaseMLP(BaseEstimator):
         self._publish(X)
         return self
 
+    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
+        """X and y validated as scikit-learn does, y on the host and 1-D where it is one column."""
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=not is_classifier(self), dtype=_float_dtypes(X),
+                             reset=reset)
+        y = _host(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        self._check_targets(y, incremental)
+        return X, y
+
     def _backend_for(self, X: Any) -> Backend:
         """The backend ``backend`` and ``device`` name, else X's (array API dispatch) or xnn's."""
         if self.backend is not None:
@@ -578,12 +589,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _out_activation(self) -> str:
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             dtype=_float_dtypes(X), reset=reset)
-        y = _host(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+    def _check_targets(self, y: Any, incremental: bool) -> None:
+        """Fit the label binarizer on a first fit; refuse classes it has not seen after it."""
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer()
             self._label_binarizer.fit(y)
@@ -598,7 +605,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` "
                                  f"has {self.classes_}. 'y' has {classes}.")
-        return X, y
 
     def _targets(self, y: Any) -> Any:
         """Integer class indices (softmax) or a float indicator matrix (logistic), on the host."""
@@ -705,16 +711,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _out_activation(self) -> str:
         return "exp" if self.loss == "poisson" else "identity"
 
-    def _validate_input(self, X: Any, y: Any, incremental: bool, reset: bool) -> tuple[Any, Any]:
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
-                             y_numeric=True, dtype=_float_dtypes(X), reset=reset)
-        y = _host(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+    def _check_targets(self, y: Any, incremental: bool) -> None:
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("Some value(s) of y are negative which is not allowed for "
                              "Poisson regression.")
-        return X, y
 
     def _targets(self, y: Any) -> Any:
         return np.reshape(np.asarray(y, dtype=np.float64), (y.shape[0], -1))
