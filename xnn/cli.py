@@ -11,31 +11,24 @@ from .backend import available_backends
 
 
 def _parity(args: argparse.Namespace) -> int:
-    if args.ranks is not None:
-        return _rank_parity(args)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    rtol = args.rtol
     try:
-        report = parity.compare_tutorial(args.example, backends=backends, steps=args.steps,
-                                         dtype=args.dtype, seed=args.seed)
+        if args.ranks is None:
+            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+            report = parity.compare_tutorial(args.example, backends=backends, steps=args.steps,
+                                             dtype=args.dtype, seed=args.seed)
+            print(f"example {args.example}")
+        else:
+            from . import rank_parity  # noqa: PLC0415 - starts an MPI job: only when asked
+
+            report = rank_parity.compare_ranks(args.example, ranks=args.ranks, steps=args.steps,
+                                               dtype=args.dtype, seed=args.seed)
+            if rtol is None:
+                rtol = (rank_parity.TOLERANCE if args.dtype == "float64"
+                        else parity.TOLERANCES[args.dtype])
     except (ValueError, ImportError, RuntimeError) as err:
         print(f"xnn parity: {err}", file=sys.stderr)
         return 2
-    print(f"example {args.example}")
-    print(report.table(args.rtol))
-    return 0 if report.passed(args.rtol) else 1
-
-
-def _rank_parity(args: argparse.Namespace) -> int:
-    from . import rank_parity  # noqa: PLC0415 - starts an MPI job: only when asked
-
-    try:
-        report = rank_parity.compare_ranks(args.example, ranks=args.ranks, steps=args.steps,
-                                           dtype=args.dtype, seed=args.seed)
-    except (ValueError, ImportError, RuntimeError) as err:
-        print(f"xnn parity: {err}", file=sys.stderr)
-        return 2
-    rtol = args.rtol if args.rtol is not None else (
-        rank_parity.TOLERANCE if args.dtype == "float64" else parity.TOLERANCES[args.dtype])
     print(report.table(rtol))
     return 0 if report.passed(rtol) else 1
 
