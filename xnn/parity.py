@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
+
 from . import datasets, random
-from .backend import (Backend, asarray, backend_of, dtype_name, host_backend,
-                      to_numpy, use_backend, use_default_dtype)
+from .backend import (Backend, asarray, backend_of, dtype_name, to_numpy, use_backend,
+                      use_default_dtype)
 from .random import host_generator
 from .extras import install_hint
 from .nn.module import Module
@@ -172,17 +174,11 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
 
     report.losses[labels[0]] = _train_on(backends[0], build_model, X, y, loss, optimizer, steps,
                                            dtype, batch_size, seed, keep)
-    hx = host_backend().xp
     for backend, other in zip(backends[1:], labels[1:]):
         def compare(step: int, params: list[tuple[str, Any]], other: str = other) -> None:
             for (name, ref), (_, value) in zip(reference[step], params):
-                diff = hx.abs(value - ref)
-                flat = int(hx.argmax(hx.reshape(diff, (-1,)))) if diff.size else 0
-                index = _unravel(flat, tuple(diff.shape))
-                scale = float(hx.max(hx.abs(ref))) if ref.size else 0.0
-                max_abs = float(diff[index]) if diff.size else 0.0
-                report.diffs.append(ParamDiff(other, step, name, max_abs,
-                                              max_abs / scale if scale > 0 else max_abs, index,
+                max_abs, max_rel, index = normwise_difference(value, ref)
+                report.diffs.append(ParamDiff(other, step, name, max_abs, max_rel, index,
                                               float(ref[index]), float(value[index])))
 
         report.losses[other] = _train_on(backend, build_model, X, y, loss, optimizer, steps, dtype,
@@ -190,12 +186,14 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     return report
 
 
-def _unravel(flat: int, shape: tuple[int, ...]) -> tuple[int, ...]:
-    index = []
-    for size in reversed(shape):
-        index.append(flat % size)
-        flat //= size
-    return tuple(reversed(index))
+def normwise_difference(value: Any, ref: Any) -> tuple[float, float, tuple[int, ...]]:
+    """The largest |value - ref| of two host arrays, the same relative to ref's largest
+    magnitude (absolute where ref is all zeros), and the index where it occurs."""
+    diff = np.abs(value - ref)
+    index = tuple(int(i) for i in np.unravel_index(np.argmax(diff), diff.shape))
+    scale = float(np.max(np.abs(ref)))
+    max_abs = float(diff[index])
+    return max_abs, max_abs / scale if scale > 0 else max_abs, index
 
 
 def assert_parity(build_model: Callable[[], Module], X: Any, y: Any, *, rtol: float | None = None,

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import distributed, random
 from .backend import asarray, dtype_name, to_numpy, use_default_dtype
-from .parity import shuffled_batches, tutorial
+from .parity import normwise_difference, shuffled_batches, tutorial
 from .train import fit
 
 __all__ = ["compare_ranks", "RankReport", "TOLERANCE", "MODES"]
@@ -158,9 +158,8 @@ def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 5
             report.ranks_agree[mode] = all(
                 all(np.array_equal(w[k], weights[0][k]) for k in reference) for w in weights)
             for name, ref in reference.items():
-                diff = float(np.max(np.abs(weights[0][name] - ref))) if ref.size else 0.0
-                scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-                report.rows.append((mode, name, diff, diff / scale if scale > 0 else diff))
+                max_abs, max_rel, _ = normwise_difference(weights[0][name], ref)
+                report.rows.append((mode, name, max_abs, max_rel))
     return report
 
 
