@@ -93,18 +93,18 @@ def train(example: str, mode: str, steps: int, dtype: str, seed: int,
                 distributed=not reference)
             taken = epochs * per_epoch
         else:
-            taken = _by_hand(model, t, X, y, size, steps, seed)
+            _by_hand(model, t, X, y, size, steps, seed)
+            taken = steps  # shuffled_batches yields exactly ``steps`` batches
     return {name: to_numpy(p.value) for name, p in model.named_parameters()}, taken
 
 
-def _by_hand(model: Any, t: Any, X: Any, y: Any, size: int, steps: int, seed: int) -> int:
+def _by_hand(model: Any, t: Any, X: Any, y: Any, size: int, steps: int, seed: int) -> None:
     """The loop of docs/distributed.md: each rank takes its share of every global batch; equal
     shares are averaged by step(), unequal ones weighted by their rows."""
     rank, ranks = distributed.rank(), distributed.world_size()
     distributed.broadcast_parameters(model)
     opt = distributed.DistributedOptimizer(t.optimizer(model.parameters()))
     loss = t.loss()
-    step = 0
     for Xe, ye, start, stop in shuffled_batches(X, y, size, steps, seed):
         m = stop - start
         lo, hi = start + m * rank // ranks, start + m * (rank + 1) // ranks
@@ -115,8 +115,6 @@ def _by_hand(model: Any, t: Any, X: Any, y: Any, size: int, steps: int, seed: in
             opt.reduce_gradients(weight=(hi - lo) / m)
         opt.step()
         opt.zero_grad()
-        step += 1
-    return step
 
 
 def mpiexec() -> str:
