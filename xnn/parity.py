@@ -168,12 +168,8 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     labels = [str(b) for b in backends]
     report = ParityReport(labels[0], labels, dtype, steps)
     reference: dict[int, list[tuple[str, Any]]] = {}
-
-    def keep(step: int, params: list[tuple[str, Any]]) -> None:
-        reference[step] = params
-
     report.losses[labels[0]] = _train_on(backends[0], build_model, X, y, loss, optimizer, steps,
-                                           dtype, batch_size, seed, keep)
+                                           dtype, batch_size, seed, reference.__setitem__)
     for backend, other in zip(backends[1:], labels[1:]):
         def compare(step: int, params: list[tuple[str, Any]], other: str = other) -> None:
             for (name, ref), (_, value) in zip(reference[step], params):
@@ -222,8 +218,7 @@ def _tutorials() -> dict[str, Tutorial]:
     from . import losses, optim, tutorials  # noqa: PLC0415 - they import this package's pieces
 
     def host(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-        with use_backend("numpy"):
-            return to_numpy(pair[0]), to_numpy(pair[1])
+        return to_numpy(pair[0]), to_numpy(pair[1])
 
     def arithmetic_data() -> tuple[Any, Any]:
         X, y = host(datasets.arithmetic(2000, dtype="float64"))
