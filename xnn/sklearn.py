@@ -188,21 +188,18 @@ class _Epochs(Callback):
             what = "Validation score" if self.validation is not None else "Training loss"
             msg = (f"{what} did not improve more than tol={est.tol:f} for "
                    f"{est.n_iter_no_change} consecutive epochs.")
-            if est.solver == "sgd" and est.learning_rate == "adaptive" and opt.lr > 1e-6:
+            adaptive = est.solver == "sgd" and est.learning_rate == "adaptive"
+            if adaptive and opt.lr > 1e-6:
                 _set_lr(opt, opt.lr / 5.0)
                 if est.verbose:
                     print(f"{msg} Setting learning rate to {opt.lr:f}")
                 est._no_improvement_count = 0
             else:
                 if est.verbose:
-                    small = " Learning rate too small." if est.learning_rate == "adaptive" \
-                        and est.solver == "sgd" else ""
-                    print(f"{msg}{small} Stopping.")
+                    print(f"{msg}{' Learning rate too small.' if adaptive else ''} Stopping.")
                 run.stop("converged")
                 return
-        if self.incremental:
-            return
-        if est.n_iter_ == est.max_iter:
+        if not self.incremental and est.n_iter_ == est.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
