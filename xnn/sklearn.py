@@ -402,7 +402,6 @@ class _BaseMLP(BaseEstimator):
     def _initialize(self, targets: Any, units: list[int], backend: Backend, dtype: str) -> None:
         """The network with scikit-learn's Glorot-uniform draws from random_state, and the
         attributes a first fit starts from."""
-        self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = targets.shape[1] if targets.ndim == 2 else len(self.classes_)
         units = [*units, self.n_outputs_]
