@@ -462,13 +462,11 @@ class _BaseMLP(BaseEstimator):
             validation = (take(X, val), take(y, val))
             X, y = take(X, kept), take(y, kept)
             n = X.shape[0]
-        if self.batch_size == "auto":
-            size = min(200, n)
-        else:
-            if self.batch_size > n:
-                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                              "going to be clipped")
-            size = min(max(int(self.batch_size), 1), n)
+        auto = self.batch_size == "auto"
+        if not auto and self.batch_size > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
+                          "going to be clipped")
+        size = min(200 if auto else int(self.batch_size), n)  # batch_size >= 1: _validate_params
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
         try:
