@@ -419,14 +419,10 @@ class _BaseMLP(BaseEstimator):
         self._best_values = [_copy(p.value) for p in self.model_.parameters()]
         self.loss_curve_ = []
         self._no_improvement_count = 0
-        if self.early_stopping:
-            self.validation_scores_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
-        else:
-            self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+        # early stopping follows the validation score, else the training loss
+        self.validation_scores_ = [] if self.early_stopping else None
+        self.best_validation_score_ = -np.inf if self.early_stopping else None
+        self.best_loss_ = None if self.early_stopping else np.inf
 
     @property
     def _weights(self) -> list:
