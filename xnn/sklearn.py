@@ -582,8 +582,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _check_targets(self, y: Any, incremental: bool) -> None:
         """Fit the label binarizer on a first fit; refuse classes it has not seen after it."""
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y)
+            self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
             classes = unique_labels(y)
@@ -616,11 +615,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self._validate_params()
         y = detached(y)
         if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(_host(y))
-            else:
-                self._label_binarizer.fit(_host(classes))
+            multilabel = type_of_target(y).startswith("multilabel")
+            self._label_binarizer = LabelBinarizer().fit(_host(y if multilabel else classes))
         return self._fit(X, y, incremental=True)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
