@@ -352,16 +352,15 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         X = X.toarray() if hasattr(X, "toarray") else X
-        if first_pass:
-            backend = self._backend_for(X)
-            dtype = self._dtype_for(X, backend)
-        else:  # warm start, partial_fit: where the network already is
-            weight = self.model_.parameters()[0].value
-            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         targets = self._targets(y)  # host NumPy: labels, indicators or values, 2-D except labels
         self._random_state = check_random_state(self.random_state)
         if first_pass:
+            backend = self._backend_for(X)
+            dtype = self._dtype_for(X, backend)
             self._initialize(targets, [X.shape[1], *hidden], backend, dtype)
+        else:  # warm start, partial_fit: where the network already is
+            weight = self.model_.parameters()[0].value
+            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         self._train(X, targets, backend, dtype, incremental)
