@@ -205,23 +205,21 @@ class _Epochs(Callback):
 
     def _count_no_improvement(self) -> None:
         est = self.est
-        if self.validation is None:
-            if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
-            else:
-                est._no_improvement_count = 0
-            if est.loss_curve_[-1] < est.best_loss_:
-                est.best_loss_ = est.loss_curve_[-1]
-            return
-        score = est._device_score(*self.validation)
-        est.validation_scores_.append(score)
-        if est.verbose:
-            print(f"Validation score: {score:f}")
-        if score < est.best_validation_score_ + est.tol:
+        if self.validation is None:  # the training loss, negated: higher is better for both
+            score, best = -est.loss_curve_[-1], -est.best_loss_
+        else:
+            score, best = est._device_score(*self.validation), est.best_validation_score_
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:f}")
+        # scikit-learn's rule: an epoch improves when it beats the best by more than tol
+        if score < best + est.tol:
             est._no_improvement_count += 1
         else:
             est._no_improvement_count = 0
-        if score > est.best_validation_score_:
+        if score > best and self.validation is None:
+            est.best_loss_ = -score
+        elif score > best:  # early stopping keeps the weights of the best validation score
             est.best_validation_score_ = score
             est._best_values = [_copy(p.value) for p in est.model_.parameters()]
 
