@@ -10,7 +10,6 @@ largest magnitude, and whether the ranks hold bitwise the same weights.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import shutil
@@ -139,8 +138,7 @@ def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 5
     report = RankReport(example, ranks, dtype)
     with tempfile.TemporaryDirectory() as folder:
         command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "xnn.rank_parity",
-                   "--example", example, "--steps", str(steps), "--dtype", dtype,
-                   "--seed", str(seed), "--modes", ",".join(modes), "--out", folder]
+                   folder, example, str(steps), dtype, str(seed), *modes]
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as err:
@@ -162,18 +160,12 @@ def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 5
 
 
 def main(argv: list[str] | None = None) -> None:
-    """One rank of compare_ranks' MPI job: train each mode and write this rank's weights."""
-    p = argparse.ArgumentParser(prog="python -m xnn.rank_parity")
-    p.add_argument("--example", default="arithmetic")
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--dtype", default="float64")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--modes", default=",".join(MODES))
-    p.add_argument("--out", required=True)
-    args = p.parse_args(argv)
-    for mode in args.modes.split(","):
-        weights, _ = train(args.example, mode, args.steps, args.dtype, args.seed)
-        np.savez(os.path.join(args.out, f"{mode}-{distributed.rank()}.npz"), **weights)
+    """One rank of compare_ranks' MPI job, ``python -m xnn.rank_parity OUT EXAMPLE STEPS DTYPE
+    SEED MODE...``: train each mode and write this rank's weights into the folder OUT."""
+    out, example, steps, dtype, seed, *modes = sys.argv[1:] if argv is None else argv
+    for mode in modes:
+        weights, _ = train(example, mode, int(steps), dtype, int(seed))
+        np.savez(os.path.join(out, f"{mode}-{distributed.rank()}.npz"), **weights)
 
 
 if __name__ == "__main__":
