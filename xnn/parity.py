@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from . import datasets, random
+from . import datasets, losses, optim, random, tutorials
 from .backend import (Backend, asarray, backend_of, dtype_name, to_numpy, use_backend,
                       use_default_dtype)
 from .random import host_generator
@@ -214,58 +214,56 @@ class Tutorial:
     batch_size: int | None = None
 
 
-def _tutorials() -> dict[str, Tutorial]:
-    from . import losses, optim, tutorials  # noqa: PLC0415 - they import this package's pieces
-
-    def host(pair: tuple[Any, Any]) -> tuple[Any, Any]:
-        return to_numpy(pair[0]), to_numpy(pair[1])
-
-    def arithmetic_data() -> tuple[Any, Any]:
-        X, y = host(datasets.arithmetic(2000, dtype="float64"))
-        return (X - X.mean(0)) / X.std(0), (y - y.mean(0)) / y.std(0)
-
-    def digits_data() -> tuple[Any, Any]:
-        try:
-            from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, examples extra
-        except ImportError as err:
-            raise ImportError(f'the digits network needs scikit-learn: {install_hint("examples")}') from err
-        d = load_digits()
-        return d.data / 16.0, d.target.astype("int64")
-
-    return {
-        "xor": Tutorial(tutorials.xor,
-                        lambda: host(datasets.xor(dtype="float64")), losses.MSELoss,
-                        lambda ps: optim.SGD(ps, lr=2.0)),
-        "linear": Tutorial(tutorials.linear,
-                           lambda: host(datasets.linear(n=200, dtype="float64")), losses.MSELoss,
-                           lambda ps: optim.SGD(ps, lr=0.5)),
-        "polynomial": Tutorial(tutorials.polynomial,
-                               lambda: host(datasets.polynomial(n=1000, dtype="float64")),
-                               losses.MSELoss, lambda ps: optim.Adam(ps, lr=0.01)),
-        "deep_mlp": Tutorial(tutorials.deep,
-                             lambda: host(datasets.circles(n=1000, dtype="float64")),
-                             # a Sigmoid's output cannot leave [0, 1]: no per-step range check
-                             lambda: losses.BCELoss(validate=False),
-                             lambda ps: optim.Adam(ps, lr=0.01), 64),
-        "arithmetic": Tutorial(tutorials.arithmetic,
-                               arithmetic_data, losses.MSELoss,
-                               lambda ps: optim.Adam(ps, lr=1e-3), 64),
-        "digits": Tutorial(tutorials.digits,
-                           # digits' labels are 0-9 by construction: no per-step range check
-                           digits_data, lambda: losses.CrossEntropyLoss(validate=False),
-                           lambda ps: optim.Adam(ps, lr=1e-3), 32),
-    }
+def _host(pair: tuple[Any, Any]) -> tuple[Any, Any]:
+    return to_numpy(pair[0]), to_numpy(pair[1])
 
 
-TUTORIALS = ("xor", "linear", "polynomial", "deep_mlp", "arithmetic", "digits")
+def _arithmetic_data() -> tuple[Any, Any]:
+    X, y = _host(datasets.arithmetic(2000, dtype="float64"))
+    return (X - X.mean(0)) / X.std(0), (y - y.mean(0)) / y.std(0)
+
+
+def _digits_data() -> tuple[Any, Any]:
+    try:
+        from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, examples extra
+    except ImportError as err:
+        raise ImportError(f'the digits network needs scikit-learn: {install_hint("examples")}') from err
+    d = load_digits()
+    return d.data / 16.0, d.target.astype("int64")
+
+
+_TUTORIALS = {
+    "xor": Tutorial(tutorials.xor,
+                    lambda: _host(datasets.xor(dtype="float64")), losses.MSELoss,
+                    lambda ps: optim.SGD(ps, lr=2.0)),
+    "linear": Tutorial(tutorials.linear,
+                       lambda: _host(datasets.linear(n=200, dtype="float64")), losses.MSELoss,
+                       lambda ps: optim.SGD(ps, lr=0.5)),
+    "polynomial": Tutorial(tutorials.polynomial,
+                           lambda: _host(datasets.polynomial(n=1000, dtype="float64")),
+                           losses.MSELoss, lambda ps: optim.Adam(ps, lr=0.01)),
+    "deep_mlp": Tutorial(tutorials.deep,
+                         lambda: _host(datasets.circles(n=1000, dtype="float64")),
+                         # a Sigmoid's output cannot leave [0, 1]: no per-step range check
+                         lambda: losses.BCELoss(validate=False),
+                         lambda ps: optim.Adam(ps, lr=0.01), 64),
+    "arithmetic": Tutorial(tutorials.arithmetic,
+                           _arithmetic_data, losses.MSELoss,
+                           lambda ps: optim.Adam(ps, lr=1e-3), 64),
+    "digits": Tutorial(tutorials.digits,
+                       # digits' labels are 0-9 by construction: no per-step range check
+                       _digits_data, lambda: losses.CrossEntropyLoss(validate=False),
+                       lambda ps: optim.Adam(ps, lr=1e-3), 32),
+}
+
+TUTORIALS = tuple(_TUTORIALS)  # the names, in the order above
 
 
 def tutorial(name: str) -> Tutorial:
     """One of TUTORIALS, by name."""
-    table = _tutorials()
-    if name not in table:
+    if name not in _TUTORIALS:
         raise ValueError(f"unknown tutorial network {name!r}; expected one of {', '.join(TUTORIALS)}")
-    return table[name]
+    return _TUTORIALS[name]
 
 
 def compare_tutorial(name: str, *, backends: Sequence[str | Backend], steps: int = 100,
