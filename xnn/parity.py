@@ -115,10 +115,7 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
         with use_backend(backend_name):
             model = build_model()
             opt = optimizer(model.parameters())
-            Xb = asarray(X, dtype=dtype)
-            labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
-            yb = asarray(y, dtype=None if labels else dtype)
-            size = Xb.shape[0] if batch_size is None else batch_size
+            Xb, yb, size = training_arrays(X, y, dtype, batch_size)
             values = []
             for step, (Xe, ye, start, stop) in enumerate(
                     shuffled_batches(Xb, yb, size, steps, seed), start=1):
@@ -130,6 +127,14 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
                 values.append(value)
                 on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
             return [float(v) for v in to_numpy(backend_of(Xb).xp.stack(values))]
+
+
+def training_arrays(X: Any, y: Any, dtype: str, batch_size: int | None) -> tuple[Any, Any, int]:
+    """X and y as arrays of the active backend in ``dtype`` (1-D integer y stays labels), and
+    the batch size (None: every row in one batch)."""
+    labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
+    size = X.shape[0] if batch_size is None else batch_size
+    return asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype), size
 
 
 def shuffled_batches(X: Any, y: Any, size: int, steps: int,

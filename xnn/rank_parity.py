@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from . import distributed, random
-from .backend import asarray, dtype_name, to_numpy, use_default_dtype
-from .parity import normwise_difference, shuffled_batches, tutorial
+from .backend import to_numpy, use_default_dtype
+from .parity import normwise_difference, shuffled_batches, training_arrays, tutorial
 from .train import fit
 
 __all__ = ["compare_ranks", "RankReport", "TOLERANCE", "MODES"]
@@ -79,13 +79,9 @@ def train(example: str, mode: str, steps: int, dtype: str, seed: int,
     distributed.init()
     with use_default_dtype(dtype), random.use_seed(seed):
         model = t.build()
-        X, y = t.data()
-        n = X.shape[0]
-        size = n if t.batch_size is None else t.batch_size
-        per_epoch = math.ceil(n / size)
+        X, y, size = training_arrays(*t.data(), dtype, t.batch_size)
+        per_epoch = math.ceil(X.shape[0] / size)
         epochs = math.ceil(steps / per_epoch)
-        labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
-        X, y = asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype)
         if mode == "fit":
             fit(model, X, y, loss=t.loss(), optimizer=t.optimizer(model.parameters()),
                 epochs=epochs, batch_size=size, seed=seed, progress=False,
