@@ -111,22 +111,21 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
     """Train on one backend; calls on_step(step, [(name, host array)]) after every update."""
     # this thread's dtype and generator only (set_default_dtype and seed would change every
     # thread's)
-    with use_default_dtype(dtype), random.use_seed(seed):
-        with use_backend(backend_name):
-            model = build_model()
-            opt = optimizer(model.parameters())
-            Xb, yb, size = training_arrays(X, y, dtype, batch_size)
-            values = []
-            for step, (Xe, ye, start, stop) in enumerate(
-                    shuffled_batches(Xb, yb, size, steps, seed), start=1):
-                pred, backprop = model.forward(Xe[start:stop, ...])
-                value, dpred = loss(pred, ye[start:stop, ...])
-                backprop(dpred)
-                opt.step()
-                opt.zero_grad()
-                values.append(value)
-                on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
-            return [float(v) for v in to_numpy(backend_of(Xb).xp.stack(values))]
+    with use_default_dtype(dtype), random.use_seed(seed), use_backend(backend_name):
+        model = build_model()
+        opt = optimizer(model.parameters())
+        Xb, yb, size = training_arrays(X, y, dtype, batch_size)
+        values = []
+        for step, (Xe, ye, start, stop) in enumerate(
+                shuffled_batches(Xb, yb, size, steps, seed), start=1):
+            pred, backprop = model.forward(Xe[start:stop, ...])
+            value, dpred = loss(pred, ye[start:stop, ...])
+            backprop(dpred)
+            opt.step()
+            opt.zero_grad()
+            values.append(value)
+            on_step(step, [(k, to_numpy(p.value)) for k, p in model.named_parameters()])
+        return [float(v) for v in to_numpy(backend_of(Xb).xp.stack(values))]
 
 
 def training_arrays(X: Any, y: Any, dtype: str, batch_size: int | None) -> tuple[Any, Any, int]:
