@@ -231,7 +231,8 @@ def _digits_data() -> tuple[Any, Any]:
     try:
         from sklearn.datasets import load_digits  # noqa: PLC0415 - optional, examples extra
     except ImportError as err:
-        raise ImportError(f'the digits network needs scikit-learn: {install_hint("examples")}') from err
+        raise ImportError(f"the digits network needs scikit-learn: "
+                          f"{install_hint('examples')}") from err
     d = load_digits()
     return d.data / 16.0, d.target.astype("int64")
 
