@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -93,14 +94,14 @@ class Loss:
             expect(self, pos_weight, like=pred, what="pos_weight", like_what="prediction")
         return xp
 
-    def _options(self) -> dict[str, Any]:
-        """Constructor arguments shown by repr, besides the reduction."""
-        return {}
-
     def __repr__(self) -> str:
-        options = {**self._options(), "reduction": self.reduction}
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in options.items())
-        return f"{type(self).__name__}({shown})"
+        # the constructor's arguments that differ from their defaults, then the reduction
+        shown = []
+        for name, param in inspect.signature(type(self)).parameters.items():
+            value = _show(getattr(self, name, param.default))
+            if name != "reduction" and value != repr(param.default):
+                shown.append(f"{name}={value}")
+        return f"{type(self).__name__}({', '.join([*shown, f'reduction={self.reduction!r}'])})"
 
 
 def _show(value: Any) -> str:

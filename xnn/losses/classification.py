@@ -35,9 +35,6 @@ class _ElementWeights(Loss):
         if weight is not None:
             check_broadcasts(self, name, weight, tuple(pred.shape))  # its dtype: _namespace
 
-    def _options(self) -> dict[str, Any]:
-        return {"weight": self.weight} if self.weight is not None else {}
-
 
 # torch's floor under the BCE gradient's denominator is the float32 1e-12f, even in float64
 _TORCH_BCE_EPSILON = 9.999999960041972e-13
@@ -126,10 +123,6 @@ class BCEWithLogitsLoss(_ElementWeights):
             value, grad = value * self.weight, grad * self.weight
         return self._summed(xp, value, grad, per_row)
 
-    def _options(self) -> dict[str, Any]:
-        extra = {"pos_weight": self.pos_weight} if self.pos_weight is not None else {}
-        return {**super()._options(), **extra}
-
 
 # --- multi-class -----------------------------------------------------------------------------
 
@@ -204,12 +197,6 @@ class _ClassLoss(Loss):
         if is_integral(xp, labels) and labels.ndim == 1:
             return self._check_labels(xp, labels, classes)
         return False
-
-    def _options(self) -> dict[str, Any]:
-        options = {"weight": self.weight} if self.weight is not None else {}
-        if self.ignore_index != -100:
-            options["ignore_index"] = self.ignore_index
-        return options
 
 
 # (namespace, classes, dtype, device) -> arange(classes): the one-hot mask's columns, made once
@@ -338,14 +325,6 @@ class CrossEntropyLoss(_ClassLoss):
                             f"({batch}, {classes}) to be floating-point, got dtype "
                             f"{dtype_name(target.dtype)}")
         expect(self, target, like=pred, what="target", like_what="prediction")
-
-    def _options(self) -> dict[str, Any]:
-        options = super()._options()
-        if self.label_smoothing:
-            options["label_smoothing"] = self.label_smoothing
-        if self.every_label_a_class:
-            options["every_label_a_class"] = True
-        return options
 
 
 class NLLLoss(_ClassLoss):

@@ -65,9 +65,6 @@ class SmoothL1Loss(Loss):
         return self._summed(xp, value, xp.where(quadratic, diff / self.beta, sign(xp, diff)),
                             per_row)
 
-    def _options(self) -> dict[str, Any]:
-        return {"beta": self.beta}
-
 
 class HuberLoss(Loss):
     """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta): SmoothL1Loss(beta=delta) * delta.
@@ -91,6 +88,3 @@ class HuberLoss(Loss):
         # d/dd: d inside, delta sign(d) outside (the slope is capped at delta)
         return self._summed(xp, value, xp.where(quadratic, diff, self.delta * sign(xp, diff)),
                             per_row)
-
-    def _options(self) -> dict[str, Any]:
-        return {"delta": self.delta}
