@@ -76,10 +76,10 @@ class Loss:
         return (elementwise if per_row else xp.sum(elementwise), math.prod(elementwise.shape),
                 grad, scale)
 
-    def _namespace(self, pred: Any, target: Any, weight: Any = None,
-                   pos_weight: Any = None) -> Any:
+    def _namespace(self, pred: Any, target: Any, **weights: Any) -> Any:
         """The common namespace, after checking pred and target are float arrays alike in shape
-        and dtype (and the optional weight arrays, None where absent, in the same place)."""
+        and dtype, and each of ``weights`` (None where absent) a float array in the same place
+        that broadcasts to the prediction's shape without growing it."""
         xp = expect(self, pred, what="prediction")
         expect(self, target, like=pred, dtype=None, what="target", like_what="prediction")
         if pred.shape != target.shape:
@@ -88,10 +88,15 @@ class Loss:
                              f"{tuple(target.shape)}")
         if target.dtype != pred.dtype:  # the prediction is a float: expect names what is wrong
             expect(self, target, like=pred, what="target", like_what="prediction")
-        if weight is not None:
-            expect(self, weight, like=pred, what="weight", like_what="prediction")
-        if pos_weight is not None:
-            expect(self, pos_weight, like=pred, what="pos_weight", like_what="prediction")
+        for name, weight in weights.items():
+            if weight is None:
+                continue
+            expect(self, weight, like=pred, what=name, like_what="prediction")
+            wshape, shape = tuple(weight.shape), tuple(pred.shape)
+            if len(wshape) > len(shape) or any(
+                    w not in (1, s) for w, s in zip(reversed(wshape), reversed(shape))):
+                raise ValueError(f"{type(self).__name__}: {name} of shape {wshape} does not "
+                                 f"broadcast to the prediction's shape {shape}")
         return xp
 
     def __repr__(self) -> str:
@@ -123,12 +128,3 @@ def check_weight(owner: Any, name: str, weight: Any) -> Any:
     expect(owner, weight, what=name)
     return weight
 
-
-def check_broadcasts(owner: Any, name: str, weight: Any, shape: tuple[int, ...]) -> None:
-    """Raise ValueError unless ``weight`` broadcasts to ``shape`` without growing it."""
-    wshape = tuple(weight.shape)
-    fits = len(wshape) <= len(shape) and all(
-        w in (1, s) for w, s in zip(reversed(wshape), reversed(shape)))
-    if not fits:
-        raise ValueError(f"{owner_name(owner)}: {name} of shape {wshape} does not broadcast "
-                         f"to the prediction's shape {tuple(shape)}")

@@ -14,7 +14,7 @@ from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, 
                        number, read_numbers)
 from ..backend import dtype_name
 from ..nn.activations import sigmoid
-from .base import Loss, check_broadcasts, check_weight
+from .base import Loss, check_weight
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "log_softmax"]
 
@@ -28,19 +28,11 @@ def log_softmax(xp: Any, z: Any) -> Any:
 
 # --- binary ----------------------------------------------------------------------------------
 
-class _ElementWeights(Loss):
-    """A binary loss with an optional ``weight`` per element (broadcast to the prediction)."""
-
-    def _weights(self, pred: Any, name: str, weight: Any) -> None:
-        if weight is not None:
-            check_broadcasts(self, name, weight, tuple(pred.shape))  # its dtype: _namespace
-
-
 # torch's floor under the BCE gradient's denominator is the float32 1e-12f, even in float64
 _TORCH_BCE_EPSILON = 9.999999960041972e-13
 
 
-class BCELoss(_ElementWeights):
+class BCELoss(Loss):
     """Binary cross-entropy of probabilities: -w [t log p + (1 - t) log(1 - p)] per element.
 
     ``pred`` holds probabilities in [0, 1] (a sigmoid's output), ``target`` values in [0, 1].
@@ -63,8 +55,7 @@ class BCELoss(_ElementWeights):
         self.validate = flag(self, "validate", validate)
 
     def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
-        xp = self._namespace(pred, target, self.weight)
-        self._weights(pred, "weight", self.weight)
+        xp = self._namespace(pred, target, weight=self.weight)
         if self.validate and math.prod(pred.shape):
             lo, hi = (float(v) for v in read_numbers(xp, [xp.min(pred), xp.max(pred)]))
             if not (lo >= 0 and hi <= 1):  # NaN fails too, as in torch
@@ -87,7 +78,7 @@ class BCELoss(_ElementWeights):
         return self._summed(xp, value, grad, per_row)
 
 
-class BCEWithLogitsLoss(_ElementWeights):
+class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy of logits z = log(p / (1 - p)), stable for any z:
     -w [pos_weight t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))] per element.
 
@@ -106,9 +97,7 @@ class BCEWithLogitsLoss(_ElementWeights):
         self.pos_weight = check_weight(self, "pos_weight", pos_weight)
 
     def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
-        xp = self._namespace(pred, target, self.weight, self.pos_weight)
-        self._weights(pred, "weight", self.weight)
-        self._weights(pred, "pos_weight", self.pos_weight)
+        xp = self._namespace(pred, target, weight=self.weight, pos_weight=self.pos_weight)
         z, t = pred, target
         pos_weight = 1.0 if self.pos_weight is None else self.pos_weight
         log_weight = 1 + (pos_weight - 1) * t          # weight of the -log sigmoid(z) term
