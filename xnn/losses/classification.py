@@ -250,6 +250,7 @@ class CrossEntropyLoss(_ClassLoss):
                              f"shape {tuple(pred.shape)}")
         smoothing = self.label_smoothing
         labels = _is_labels(xp, target, batch)
+        every_row = False  # whether each row of q sums to 1 (every label a class, unweighted)
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
             # the number of labels kept (the general branch below gives the same numbers).
@@ -269,19 +270,10 @@ class CrossEntropyLoss(_ClassLoss):
                 every_row = float(count) == batch
                 if not every_row:
                     self._check_labels(xp, target, classes)
-            log_p = log_softmax(xp, pred)
-            # d/dz_k (-log p_y) = p_k - [k == y]; an ignored row (all of q 0) has no gradient
-            grad = xp.exp(log_p)  # the arithmetic below runs in place on this new array
-            if not every_row:
-                grad *= xp.sum(q, axis=1, keepdims=True)
-            grad -= q
-            # the mean and the sum need no per-row sums
-            value = -xp.sum(q * log_p, axis=1) if per_row else -xp.sum(q * log_p)
             if every_row:
-                return value, batch, grad, 1
-            if count is None:  # the labels kept
+                count = batch
+            elif count is None:  # the labels kept
                 count = xp.sum(q)
-            return value, count, grad, 1
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)
@@ -295,10 +287,15 @@ class CrossEntropyLoss(_ClassLoss):
             q = (target * (1 - smoothing) + smoothing / classes) * weight
             count = batch  # the mean is over the batch
         log_p = log_softmax(xp, pred)
-        value = -xp.sum(q * log_p, axis=1)
-        # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k
-        grad = xp.exp(log_p) * xp.sum(q, axis=1, keepdims=True) - q
-        return value if per_row else xp.sum(value), count, grad, 1
+        # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k;
+        # an ignored row (all of q 0) has no gradient
+        grad = xp.exp(log_p)  # the arithmetic below runs in place on this new array
+        if not every_row:
+            grad *= xp.sum(q, axis=1, keepdims=True)
+        grad -= q
+        # the mean and the sum need no per-row sums
+        value = -xp.sum(q * log_p, axis=1) if per_row else -xp.sum(q * log_p)
+        return value, count, grad, 1
 
     def _check_probabilities(self, xp: Any, pred: Any, target: Any, batch: int,
                              classes: int) -> None:
