@@ -7,6 +7,7 @@ Multi-class scores have shape (batch, classes); labels are integers in [0, class
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -188,20 +189,16 @@ class _ClassLoss(Loss):
         return False
 
 
-# (namespace, classes, dtype, device) -> arange(classes): the one-hot mask's columns, made once
-# (an arange costs more than the comparison it feeds in a small loss)
-_CLASS_RANGES: dict[tuple[Any, int, Any, Any], Any] = {}
+@functools.lru_cache(maxsize=64)
+def _cached_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
+    return xp.arange(classes, dtype=dtype, device=device)
 
 
 def _class_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
-    key = (xp, classes, dtype, device)
+    """arange(classes): the one-hot mask's columns, made once per (namespace, classes, dtype,
+    device) (an arange costs more than the comparison it feeds in a small loss)."""
     try:
-        return _CLASS_RANGES[key]
-    except KeyError:
-        if len(_CLASS_RANGES) >= 64:
-            _CLASS_RANGES.clear()
-        columns = _CLASS_RANGES[key] = xp.arange(classes, dtype=dtype, device=device)
-        return columns
+        return _cached_range(xp, classes, dtype, device)
     except TypeError:  # an unhashable device or dtype object
         return xp.arange(classes, dtype=dtype, device=device)
 
