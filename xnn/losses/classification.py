@@ -128,13 +128,10 @@ class _ClassLoss(Loss):
         self.validate = flag(self, "validate", validate)
 
     def _check_scores(self, scores: Any, target: Any) -> tuple[Any, int, int]:
-        """(namespace, batch, classes) after checking the scores are a 2-D float array, and
-        the target and the class weights arrays in the same place."""
+        """(namespace, batch, classes) after checking the scores are a 2-D float array and the
+        target an array in the same place (the class weights: _class_weight)."""
         xp = expect(self, scores, what=self._scores)
         expect(self, target, like=scores, dtype=None, what="target", like_what="prediction")
-        if self.weight is not None:
-            expect(self, self.weight, like=scores, dtype=None, what="weight",
-                   like_what="prediction")
         shape = scores.shape
         if len(shape) != 2:
             raise ValueError(f"{type(self).__name__}: expected {self._scores} of shape "
