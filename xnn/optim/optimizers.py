@@ -69,12 +69,11 @@ class Optimizer:
         params = parameter_list(self, params)
         if not params:
             raise ValueError(f"{name}: got an empty parameter list")
-        ids: set[int] = set()
+        first: dict[int, int] = {}  # id -> the index where the parameter first appears
         for i, p in enumerate(params):
-            if id(p) in ids:
+            if first.setdefault(id(p), i) != i:
                 raise ValueError(f"{name}: parameter {i} appears twice in params; "
                                  f"it would be updated twice per step")
-            ids.add(id(p))
         self.params = params
         self.lr = lr
         self.initial_lr: float | None = None  # the lr the first schedule found (torch's name)
