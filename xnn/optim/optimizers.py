@@ -124,15 +124,10 @@ class Optimizer:
 
     def _follow_values(self) -> None:
         """Move the state arrays to their parameters' library, device and dtype (copies where they
-        differ, the same arrays where not). Everything is checked before anything moves: a state
-        array whose parameter changed shape raises ValueError, and the state stays as it was."""
-        where = f"{type(self).__name__}.step"
-        self._checked(self._hyperparameter_values())  # a fill value may not fit a new dtype
-        moved = [{key: item if key == "step" else _like(where, key, i, p.value, item)
-                  for key, item in self.state[p].items()} for i, p in enumerate(self.params)]
-        for p, new in zip(self.params, moved):
-            self.state[p].update(new)
-        self._placed = placements(self.params)
+        differ, the same arrays where not), as load_state_dict would load them. Everything is
+        checked before anything moves: a state array whose parameter changed shape raises
+        ValueError, and the state stays as it was."""
+        self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
 
     def zero_grad(self) -> None:
         """Forget the gradients, so the next backprop starts from zero."""
@@ -165,11 +160,15 @@ class Optimizer:
         before anything is assigned: a state that is refused (TypeError, ValueError) leaves the
         optimizer as it was, and one that is accepted cannot make a later step() fail half-way.
         """
-        where = f"{type(self).__name__}.load_state_dict"
+        self._load(f"{type(self).__name__}.load_state_dict", state, copy=True)
+
+    def _load(self, where: str, state: Mapping[str, Any], copy: bool) -> None:
+        """load_state_dict, naming ``where`` in its messages; ``copy``: copy the state arrays
+        even where they are beside their parameters already."""
         _check_layout(where, self, state)
-        hyper = self._checked(state["hyperparameters"])
+        hyper = self._checked(state["hyperparameters"])  # a fill value may not fit a new dtype
         steps = integer(where, "steps", state["steps"], low=0)
-        per_parameter = {p: _parameter_state(where, self, i, p, state["state"])
+        per_parameter = {p: _parameter_state(where, self, i, p, state["state"], copy)
                          for i, p in enumerate(self.params)}
         for name, value in hyper.items():  # nothing from here on can fail
             setattr(self, name, value)
@@ -212,14 +211,14 @@ def _check_layout(where: str, opt: Optimizer, state: Any) -> None:
 
 
 def _parameter_state(where: str, opt: Optimizer, i: int, p: Parameter,
-                     entries: Mapping[str, list]) -> dict[str, Any]:
+                     entries: Mapping[str, list], copy: bool) -> dict[str, Any]:
     """Parameter i's state dict from the entries of a state dict, copied beside ``p``."""
     own = {}
     for key in opt.state_keys:
         item = entries[key][i]
         if item is not None:
             own[key] = (integer(where, f"{key!r}[{i}]", item, low=0) if key == "step"
-                        else _like(where, key, i, p.value, item, copy=True))
+                        else _like(where, key, i, p.value, item, copy))
     absent = [key for key in opt.made_together if key not in own]
     if own and absent:  # e.g. moments without their step count: the next update needs both
         raise ValueError(f"{where}: parameter {i} has {', '.join(map(repr, own))} but "
