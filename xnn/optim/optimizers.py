@@ -101,9 +101,6 @@ class Optimizer:
                                  else number(self, "initial_lr", initial_lr, low=0))
         return checked
 
-    def _hyperparameter_values(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (*self.hyperparameters, "initial_lr")}
-
     # --- the update ------------------------------------------------------------------------------
 
     def step(self) -> None:
@@ -146,7 +143,8 @@ class Optimizer:
         """
         return {
             "optimizer": type(self).__name__,
-            "hyperparameters": self._hyperparameter_values(),
+            "hyperparameters": {k: getattr(self, k)
+                                for k in (*self.hyperparameters, "initial_lr")},
             "steps": self.steps,
             "state": {key: [self.state[p].get(key) for p in self.params]
                       for key in self.state_keys},
