@@ -76,8 +76,8 @@ class Schedule:
 class EpochSchedule(Schedule):
     """Base class of the schedules whose lr is a formula of the epoch count.
 
-    Construction sets the lr of epoch 0 (``_initial_lr()``: the optimizer's lr, as torch keeps
-    it) and each step() the next one, ``_next_lr(lr, epoch)``, from the lr before (torch's
+    Construction leaves the lr of epoch 0 as the optimizer has it (as torch does; LinearWarmup
+    sets its own) and each step() sets the next one, ``_next_lr(lr, epoch)``, from the lr before (torch's
     recursive form, which composes with other schedules and manual changes). ``base_lr`` is the
     optimizer's lr when its first schedule was attached; ``_start_lr()`` is the lr of epoch 0
     from ``base_lr`` alone (torch's closed form at 0), where a schedule takes over from a warmup.
@@ -88,11 +88,6 @@ class EpochSchedule(Schedule):
         if optimizer.initial_lr is None:
             optimizer.initial_lr = optimizer.lr
         self.base_lr = optimizer.initial_lr
-        optimizer.lr = self._initial_lr()
-        self.last_lr = [optimizer.lr]
-
-    def _initial_lr(self) -> float:
-        return self.optimizer.lr
 
     def _start_lr(self) -> float:
         return self.base_lr
@@ -206,9 +201,8 @@ class LinearWarmup(EpochSchedule):
                 raise ValueError("LinearWarmup: after must schedule the same optimizer")
         self.after = after
         super().__init__(optimizer)
-
-    def _initial_lr(self) -> float:
-        return self._start_lr()
+        optimizer.lr = self._start_lr()  # the other schedules leave the lr of epoch 0 as it is
+        self.last_lr = [optimizer.lr]
 
     def _start_lr(self) -> float:
         return self.base_lr * self.start_factor
