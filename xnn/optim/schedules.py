@@ -207,23 +207,16 @@ class LinearWarmup(EpochSchedule):
     def _start_lr(self) -> float:
         return self.base_lr * self.start_factor
 
-    def step(self) -> None:
-        epoch = self.last_epoch + 1
-        if self.after is None or epoch < self.warmup_steps:
-            super().step()
-            return
-        if epoch == self.warmup_steps:
-            # the hand-over: ``after`` restarts at its epoch 0, from base_lr (torch's SequentialLR)
-            self.optimizer.lr = self.after._start_lr()
-            self.after.last_epoch = 0
-            self.after.last_lr = [self.optimizer.lr]
-        else:
-            self.after.step()
-        self.last_epoch = epoch
-        self.last_lr = [self.optimizer.lr]
-
     def _next_lr(self, lr: float, e: int) -> float:
         W, s = self.warmup_steps, self.start_factor
+        if self.after is not None and e > W:  # ``after`` schedules from here on
+            self.after.step()
+            return self.optimizer.lr
+        if self.after is not None and e == W:
+            # the hand-over: ``after`` restarts at its epoch 0, from base_lr (torch's SequentialLR)
+            self.after.last_epoch = 0
+            self.after.last_lr = [self.after._start_lr()]
+            return self.after._start_lr()
         if e > W:
             return lr
         # lr_e / lr_(e-1) = (s + (1 - s) e / W) / (s + (1 - s)(e - 1) / W), as torch multiplies
