@@ -112,19 +112,14 @@ class Optimizer:
         device or dtype) is moved beside the new ones first.
         """
         if not check_grads(self, self._placed):
-            self._follow_values()
+            # state made beside values since replaced: moved (copied where it differs) and
+            # checked as load_state_dict would, before anything moves
+            self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
         self._update(self.params, self.state)
         self.steps += 1
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update(params, states)")
-
-    def _follow_values(self) -> None:
-        """Move the state arrays to their parameters' library, device and dtype (copies where they
-        differ, the same arrays where not), as load_state_dict would load them. Everything is
-        checked before anything moves: a state array whose parameter changed shape raises
-        ValueError, and the state stays as it was."""
-        self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
 
     def zero_grad(self) -> None:
         """Forget the gradients, so the next backprop starts from zero."""
