@@ -90,17 +90,6 @@ class Optimizer:
     def lr(self, value: float) -> None:
         self._lr = number(self, "lr", value, low=0)
 
-    def _checked(self, hyper: Mapping[str, Any]) -> dict[str, Any]:
-        """``hyper`` (a value for each of ``hyperparameters`` and "initial_lr") as the constructor
-        keeps it, by calling the constructor: its TypeError or ValueError otherwise. Assigns
-        nothing."""
-        twin = type(self)(self.params, **{k: hyper[k] for k in self.hyperparameters})
-        checked = {k: getattr(twin, k) for k in self.hyperparameters}
-        initial_lr = hyper["initial_lr"]
-        checked["initial_lr"] = (None if initial_lr is None
-                                 else number(self, "initial_lr", initial_lr, low=0))
-        return checked
-
     # --- the update ------------------------------------------------------------------------------
 
     def step(self) -> None:
@@ -159,11 +148,18 @@ class Optimizer:
         """load_state_dict, naming ``where`` in its messages; ``copy``: copy the state arrays
         even where they are beside their parameters already."""
         _check_layout(where, self, state)
-        hyper = self._checked(state["hyperparameters"])  # a fill value may not fit a new dtype
+        # the hyperparameters as the constructor keeps them, checked by calling it (a fill
+        # value may not fit a new dtype)
+        hyper = state["hyperparameters"]
+        twin = type(self)(self.params, **{k: hyper[k] for k in self.hyperparameters})
+        checked = {k: getattr(twin, k) for k in self.hyperparameters}
+        initial_lr = hyper["initial_lr"]
+        checked["initial_lr"] = (None if initial_lr is None
+                                 else number(self, "initial_lr", initial_lr, low=0))
         steps = integer(where, "steps", state["steps"], low=0)
         per_parameter = {p: _parameter_state(where, self, i, p, state["state"], copy)
                          for i, p in enumerate(self.params)}
-        for name, value in hyper.items():  # nothing from here on can fail
+        for name, value in checked.items():  # nothing from here on can fail
             setattr(self, name, value)
         self.steps, self.state, self._placed = steps, per_parameter, placements(self.params)
 
