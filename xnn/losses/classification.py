@@ -117,11 +117,13 @@ class BCEWithLogitsLoss(Loss):
 # --- multi-class -----------------------------------------------------------------------------
 
 class _ClassLoss(Loss):
-    """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels."""
+    """What CrossEntropyLoss and NLLLoss share: class weights, ignore_index, integer labels
+    (its constructor is NLLLoss's)."""
 
     _scores = "scores"  # what the prediction is called in messages
 
-    def __init__(self, weight: Any, ignore_index: int, reduction: str, validate: bool) -> None:
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
+                 *, validate: bool = True) -> None:
         super().__init__(reduction)
         self.weight = check_weight(self, "weight", weight)
         self.ignore_index = integer(self, "ignore_index", ignore_index)
@@ -233,7 +235,7 @@ class CrossEntropyLoss(_ClassLoss):
     def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0, *, validate: bool = True,
                  every_label_a_class: bool = False) -> None:
-        super().__init__(weight, ignore_index, reduction, validate)
+        super().__init__(weight, ignore_index, reduction, validate=validate)
         self.label_smoothing = number(self, "label_smoothing", label_smoothing, low=0.0, high=1.0)
         self.every_label_a_class = flag(self, "every_label_a_class", every_label_a_class)
 
@@ -324,10 +326,6 @@ class NLLLoss(_ClassLoss):
     """
 
     _scores = "log-probabilities"
-
-    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean",
-                 *, validate: bool = True) -> None:
-        super().__init__(weight, ignore_index, reduction, validate)
 
     def _terms(self, pred: Any, target: Any, per_row: bool) -> tuple[Any, Any, Any, float]:
         xp, batch, classes = self._check_scores(pred, target)
