@@ -65,9 +65,8 @@ def clip_grad_value(params: Iterable[Parameter] | Parameter, limit: float) -> No
     limit = number("clip_grad_value", "limit", limit, low=0)
     check_grads("clip_grad_value", placements(params))
     for p in params:
-        if p.grad is not None:
-            if not within_range(limit, p.grad):
-                continue  # every entry, inf included, is already within [-limit, limit]
+        # beyond the dtype's range every entry, inf included, is already within [-limit, limit]
+        if p.grad is not None and within_range(limit, p.grad):
             xp = array_namespace(p.grad)
             p.grad = xp.minimum(xp.maximum(p.grad, -limit), limit)  # not xp.clip: see above
 
