@@ -201,7 +201,8 @@ def _check_layout(where: str, opt: Optimizer, state: Any) -> None:
 
 def _parameter_state(where: str, opt: Optimizer, i: int, p: Parameter,
                      entries: Mapping[str, list], copy: bool) -> dict[str, Any]:
-    """Parameter i's state dict from the entries of a state dict, copied beside ``p``."""
+    """Parameter i's state dict from the entries of a state dict, beside ``p``: copies, or
+    (``copy`` False) the same arrays where they are there already."""
     own = {}
     for key in opt.state_keys:
         item = entries[key][i]
