@@ -275,6 +275,12 @@ def is_integral(xp: Any, x: Any) -> bool:
     return True
 
 
+def is_labels(xp: Any, x: Any) -> bool:
+    """Whether ``x`` holds class labels: a 1-D integer array (fit keeps such targets as they
+    are; every other target becomes the model's float dtype)."""
+    return x.ndim == 1 and is_integral(xp, x)
+
+
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
                  ignore_index: int | None = None) -> bool:
     """Raise ValueError unless every label other than ``ignore_index`` lies in [0, classes).

@@ -8,7 +8,7 @@ import copy
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-from ._checks import flag, integer, number
+from ._checks import flag, integer, is_labels, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .callbacks import HOOKS
@@ -240,24 +240,20 @@ def _check_finite(name: str, arr: Any) -> None:
                          f"{int(rows[0])}; clean or drop those rows before training")
 
 
-def _is_labels(a: Any) -> bool:
-    return dtype_name(a.dtype).startswith(("int", "uint"))
-
-
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
     """Refuse validation data whose rows differ from the training rows in shape, or whose
     targets are labels where the training targets are values (or the reverse): the loss would
     refuse it only after the first epoch had trained the model."""
     def kind(a: Any) -> str:
-        return "labels" if _is_labels(a) else "values"
+        return "labels" if is_labels(array_namespace(a), a) else "values"
 
-    for name, train, val in (("X", X, X_val), ("y", y, y_val)):
-        if tuple(val.shape[1:]) != tuple(train.shape[1:]) or kind(val) != kind(train):
+    for name, seen, val in (("X", X, X_val), ("y", y, y_val)):
+        if tuple(val.shape[1:]) != tuple(seen.shape[1:]) or kind(val) != kind(seen):
             raise ValueError(f"fit: validation_data's {name}_val has rows of shape "
                              f"{tuple(val.shape[1:])} of {kind(val)} ({dtype_name(val.dtype)}), "
                              f"but the training {name} has rows of shape "
-                             f"{tuple(train.shape[1:])} of {kind(train)} "
-                             f"({dtype_name(train.dtype)})")
+                             f"{tuple(seen.shape[1:])} of {kind(seen)} "
+                             f"({dtype_name(seen.dtype)})")
 
 
 def _check_batch_rows(model: Module, n: int, size: int) -> None:
@@ -299,7 +295,7 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     if getattr(loss, "validate", False) is True:
         step_loss = copy.copy(loss)
         step_loss.validate = False
-    checks_labels = (_is_labels(y) and y.ndim == 1
+    checks_labels = (is_labels(array_namespace(y), y)
                      and callable(getattr(loss, "check_targets", None)))
     with mode(model, training=False):
         pred = model(X)

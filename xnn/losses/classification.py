@@ -11,7 +11,7 @@ import functools
 import math
 from typing import Any
 
-from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, is_integral,
+from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, is_labels,
                        number, read_numbers)
 from ..backend import dtype_name
 from ..nn.activations import sigmoid
@@ -183,7 +183,7 @@ class _ClassLoss(Loss):
         before training (two reductions and one transfer, nothing of size batch x classes).
         Returns whether every label is a class (none ignored)."""
         xp = expect(self, labels, dtype=None, what="labels")
-        if is_integral(xp, labels) and labels.ndim == 1:
+        if is_labels(xp, labels):
             return self._check_labels(xp, labels, classes)
         return False
 
@@ -200,10 +200,6 @@ def _class_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
         return _cached_range(xp, classes, dtype, device)
     except TypeError:  # an unhashable device or dtype object
         return xp.arange(classes, dtype=dtype, device=device)
-
-
-def _is_labels(xp: Any, target: Any, batch: int) -> bool:
-    return tuple(target.shape) == (batch,) and is_integral(xp, target)
 
 
 class CrossEntropyLoss(_ClassLoss):
@@ -245,7 +241,7 @@ class CrossEntropyLoss(_ClassLoss):
             raise ValueError(f"CrossEntropyLoss: expected logits with at least one class, got "
                              f"shape {tuple(pred.shape)}")
         smoothing = self.label_smoothing
-        labels = _is_labels(xp, target, batch)
+        labels = is_labels(xp, target) and target.shape[0] == batch
         every_row = False  # whether each row of q sums to 1 (every label a class, unweighted)
         if labels and self.weight is None and smoothing == 0:
             # the usual case: q is the one-hot mask itself and the mean divides by its sum,
