@@ -380,11 +380,8 @@ class _BaseMLP(BaseEstimator):
         """The backend ``backend`` and ``device`` name, else X's (array API dispatch) or xnn's."""
         if self.backend is not None:
             name = self.backend
-        elif _dispatch() and is_array(X):
-            b = backend_of(X)
-            name = b.name if self.device is not None else b
         else:
-            b = get_backend()
+            b = backend_of(X) if _dispatch() and is_array(X) else get_backend()
             name = b.name if self.device is not None else b
         with use_backend(name, self.device) as b:
             return b
