@@ -448,9 +448,10 @@ class _BaseMLP(BaseEstimator):
             if val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            take = _taker(backend)
-            validation = (take(X, val), take(y, val))
-            X, y = take(X, kept), take(y, kept)
+            xp, device = backend.xp, backend.device
+            val, kept = xp.asarray(val, device=device), xp.asarray(kept, device=device)
+            validation = (xp.take(X, val, axis=0), xp.take(y, val, axis=0))
+            X, y = xp.take(X, kept, axis=0), xp.take(y, kept, axis=0)
             n = X.shape[0]
         auto = self.batch_size == "auto"
         if not auto and self.batch_size > n:
@@ -523,14 +524,6 @@ def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linea
     linear.weight.value = asarray(coef, dtype=dtype, backend=backend)
     linear.bias.value = asarray(intercept, dtype=dtype, backend=backend)
     return linear
-
-
-def _taker(backend: Backend) -> Any:
-    xp = backend.xp
-
-    def take(a: Any, idx: Any) -> Any:
-        return xp.take(a, xp.asarray(idx, device=backend.device), axis=0)
-    return take
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
