@@ -496,17 +496,14 @@ class _BaseMLP(BaseEstimator):
         weight = self.model_.parameters()[0].value
         backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         Xb = X if _on(X, backend, dtype) else asarray(X, dtype=dtype, backend=backend)
+        out = _OUTPUTS[self.out_activation_](self.model_(Xb))
         both32 = dtype == "float32" and dtype_name(X.dtype) == "float32"
-        return self._activate(self.model_(Xb)), X, "float32" if both32 else "float64"
-
-    def _activate(self, z: Any) -> Any:
-        """out_activation_ of the network's output z."""
-        return _OUTPUTS[self.out_activation_](z)
+        return out, X, "float32" if both32 else "float64"
 
     def _device_score(self, X: Any, y: Any) -> float:
         """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
         where the model is and read back as one float."""
-        out = self._activate(self.model_(X))
+        out = _OUTPUTS[self.out_activation_](self.model_(X))
         return float(self._score_on_device(array_namespace(out), out, y))
 
 
