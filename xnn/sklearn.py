@@ -248,13 +248,18 @@ def _dispatch() -> bool:
     return bool(get_config().get("array_api_dispatch", False))
 
 
-def _like(a: Any, X: Any, dtype: Any = None) -> Any:
-    """``a`` in the namespace and on the device of ``X`` (NumPy for anything not an array),
-    cast to ``dtype`` (a dtype name) when given."""
-    target = backend_of(X) if is_array(X) else host_backend()
-    if target.holds(a):
-        return a if dtype is None else target.xp.astype(a, getattr(target.xp, dtype), copy=False)
-    return asarray(a, dtype=dtype, backend=target)
+def _place(a: Any, backend: Backend, dtype: str | None = None) -> Any:
+    """``a`` on ``backend`` in ``dtype`` (a name; None keeps a's), copied only where it has to
+    move or change dtype."""
+    if backend.holds(a) and (dtype is None or dtype_name(a.dtype) == dtype):
+        return a
+    return asarray(a, dtype=dtype, backend=backend)
+
+
+def _like(a: Any, X: Any, dtype: str | None = None) -> Any:
+    """``a`` where results go: the namespace and device of ``X`` under array_api_dispatch,
+    else NumPy; cast to ``dtype`` (a dtype name) when given."""
+    return _place(a, backend_of(X) if _dispatch() and is_array(X) else host_backend(), dtype)
 
 
 def _check_same_namespace(est: Any, X: Any, method: str) -> None:
@@ -436,7 +441,7 @@ class _BaseMLP(BaseEstimator):
         """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
         scikit-learn's batching, row order, validation split and stopping rule."""
         n = X.shape[0]
-        X = asarray(X, dtype=dtype, backend=backend) if not _on(X, backend, dtype) else X
+        X = _place(X, backend, dtype)
         y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
         validation = None
         if self.early_stopping:
@@ -476,10 +481,9 @@ class _BaseMLP(BaseEstimator):
         if not bool(xp.all(finite)):  # one read back
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
-        result_like = X if _dispatch() else None
         linears = [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
-        self.coefs_ = [_like(layer.weight.value, result_like) for layer in linears]
-        self.intercepts_ = [_like(layer.bias.value, result_like) for layer in linears]
+        self.coefs_ = [_like(layer.weight.value, X) for layer in linears]
+        self.intercepts_ = [_like(layer.bias.value, X) for layer in linears]
 
     # --- prediction -------------------------------------------------------------------------
 
@@ -495,8 +499,7 @@ class _BaseMLP(BaseEstimator):
         X = X.toarray() if hasattr(X, "toarray") else X
         weight = self.model_.parameters()[0].value
         backend, dtype = backend_of(weight), dtype_name(weight.dtype)
-        Xb = X if _on(X, backend, dtype) else asarray(X, dtype=dtype, backend=backend)
-        out = _OUTPUTS[self.out_activation_](self.model_(Xb))
+        out = _OUTPUTS[self.out_activation_](self.model_(_place(X, backend, dtype)))
         both32 = dtype == "float32" and dtype_name(X.dtype) == "float32"
         return out, X, "float32" if both32 else "float64"
 
@@ -505,11 +508,6 @@ class _BaseMLP(BaseEstimator):
         where the model is and read back as one float."""
         out = _OUTPUTS[self.out_activation_](self.model_(X))
         return float(self._score_on_device(array_namespace(out), out, y))
-
-
-def _on(X: Any, backend: Backend, dtype: str) -> bool:
-    """Whether X is already an array of ``backend`` in ``dtype``."""
-    return backend.holds(X) and dtype_name(X.dtype) == dtype
 
 
 def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linear:
@@ -614,7 +612,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if self._label_binarizer.y_type_ == "multiclass":
             index = xp.argmax(proba, axis=1)
         elif self._label_binarizer.y_type_ == "multilabel-indicator":
-            return _like(xp.astype(proba > 0.5, xp.int64), X if _dispatch() else None)
+            return _like(xp.astype(proba > 0.5, xp.int64), X)
         elif len(self.classes_) == 1:
             index = xp.zeros((proba.shape[0],), dtype=xp.int64, device=proba.device)
         else:
@@ -644,7 +642,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         xp = array_namespace(proba)
         if self.n_outputs_ == 1:
             proba = xp.concat([1 - proba, proba], axis=1)
-        return _like(proba, X if _dispatch() else None, dtype)
+        return _like(proba, X, dtype)
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
@@ -713,7 +711,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         pred, X, dtype = self._forward(X, "predict")
         if pred.shape[1] == 1:
             pred = pred[:, 0]
-        return _like(pred, X if _dispatch() else None, dtype)
+        return _like(pred, X, dtype)
 
 
 def _keep_arguments(est: _BaseMLP, arguments: dict[str, Any]) -> None:
