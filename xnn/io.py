@@ -13,6 +13,7 @@ written by xnn 0.1 (``.npz``) still load.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -168,10 +169,8 @@ def _remove_stale_temporaries(path: str) -> None:
         pid = name[len(prefix):-len(_TMP_SUFFIX)].split(".")[0]
         if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
             continue
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(os.path.join(folder, name))
-        except OSError:
-            pass
 
 
 def _alive(pid: int) -> bool:
@@ -221,10 +220,8 @@ def write_atomically(path: str, write: Callable[[Any], None], owner: str) -> Non
             os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half
     except BaseException:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise
 
 
