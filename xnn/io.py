@@ -105,7 +105,7 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
                         f"{err}") from err
     except (ValueError, RecursionError) as err:  # a dict or list that contains itself
         raise ValueError(f"xnn.save: extra must be JSON data without cycles: {err}") from err
-    _atomic_write(path, arrays, header)
+    write_atomically(path, lambda f: write_arrays(f, arrays, header), "xnn.save")
 
 
 def _optimizer_meta(model: Module, optimizer: Optimizer, arrays: dict[str, Any]) -> dict:
@@ -181,10 +181,6 @@ def _alive(pid: int) -> bool:
     except OSError:  # exists, owned by someone else
         return True
     return True
-
-
-def _atomic_write(path: str, arrays: dict[str, Any], metadata: dict[str, str]) -> None:
-    write_atomically(path, lambda f: write_arrays(f, arrays, metadata), "xnn.save")
 
 
 def writable_target(path: str, owner: str) -> str:
