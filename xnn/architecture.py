@@ -46,10 +46,11 @@ def describe(model: Module) -> tuple[dict[str, Any], dict[str, Any]]:
     refuses, a setting that no longer fits a weight's shape)."""
     describer = _Describer(model)
     try:
-        description, tensors = describer.run()
+        root = describer.module(model, "model")
     except RecursionError as err:
         raise ArchitectureError("cannot describe a model that contains itself (or is nested "
                                 "deeper than Python's recursion limit)") from err
+    description, tensors = {"modules": describer.modules, "root": root}, describer.tensors
     rebuilt, _ = _build(description, tensors, None)  # what load would refuse, save refuses
     for live, made in zip(describer.live, rebuilt):
         for name, value in vars(live).items():
@@ -76,16 +77,11 @@ class _Describer:
         self.paths: dict[int, str] = {}
         for prefix, module in model._named_modules():
             self.paths.setdefault(id(module), prefix)
-        self.model = model
         self.index: dict[int, int] = {}
         self.modules: list[dict[str, Any]] = []
         self.live: list[Module] = []  # the module each entry of self.modules describes
         self.tensors: dict[str, Any] = {}
         self.visiting: set[int] = set()
-
-    def run(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        root = self.module(self.model, "model")
-        return {"modules": self.modules, "root": root}, self.tensors
 
     def module(self, module: Module, where: str) -> int:
         key = id(module)
