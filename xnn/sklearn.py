@@ -516,8 +516,7 @@ def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linea
     with use_backend(backend):
         linear = nn.Linear(coef.shape[0], coef.shape[1], init=nn.init.zeros,
                            bias_init=nn.init.zeros, dtype=dtype)
-    linear.weight.value = asarray(coef, dtype=dtype, backend=backend)
-    linear.bias.value = asarray(intercept, dtype=dtype, backend=backend)
+    linear.load_state_dict({"weight": coef, "bias": intercept})  # cast to dtype, on backend
     return linear
 
 
