@@ -394,8 +394,9 @@ def _fill_v01(path: str, model: Module, meta: dict, arrays: dict, target: Backen
     if list(current) != keys:
         raise CheckpointError(f"xnn.load: {path} lists state {keys}, but its architecture has "
                               f"{list(current)}")
-    values = {}
-    for key in keys:
+    params = dict(model.named_parameters())
+    modules = dict(model._named_modules())
+    for key in keys:  # a model refused half-filled is never returned
         host = arrays.get(f"model/{key}")
         if host is None:
             raise CheckpointError(f"xnn.load: {path} lacks the array for {key!r}")
@@ -407,10 +408,7 @@ def _fill_v01(path: str, model: Module, meta: dict, arrays: dict, target: Backen
         if not _same_family(stored, needed):
             raise CheckpointError(f"xnn.load: {path} stores {key!r} as {stored}, the "
                                   f"architecture needs {needed}")
-        values[key] = asarray(host, dtype=stored, backend=target)
-    params = dict(model.named_parameters())
-    modules = dict(model._named_modules())
-    for key, value in values.items():
+        value = asarray(host, dtype=stored, backend=target)
         if key in params:
             params[key].value = value
         else:
