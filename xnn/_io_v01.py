@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np  # 0.1 checkpoints are NumPy archives
 
 from . import random
+from .backend import Backend, asarray, dtype_name, use_backend
 from .nn import init as _init
 from .nn.module import MODULE_CLASSES, Module
 
@@ -74,12 +75,43 @@ def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     return meta, arrays
 
 
-def build(description: Any) -> Module:
-    """The model a 0.1 architecture describes, built with its constructors: inside
+def build(meta: dict[str, Any], arrays: dict[str, Any], target: Backend) -> Module:
+    """The model a 0.1 checkpoint describes, on ``target``, built with its constructors inside
     :func:`xnn.random.placeholders`, so nothing is drawn or allocated before the file's arrays,
     checked against what the constructors made, replace their placeholders."""
-    with random.placeholders():
-        return _decode(description)
+    with use_backend(target), random.placeholders():
+        model = _decode(meta["architecture"])
+    current = model.state_dict()
+    keys = meta.get("model_keys", [])
+    if list(current) != keys:
+        raise LegacyError(f"lists state {keys}, but its architecture has {list(current)}")
+    params = dict(model.named_parameters())
+    modules = dict(model._named_modules())
+    for key in keys:  # a model refused half-filled is never returned
+        host = arrays.get(f"model/{key}")
+        if host is None:
+            raise LegacyError(f"lacks the array for {key!r}")
+        if tuple(host.shape) != tuple(current[key].shape):
+            raise LegacyError(f"stores {key!r} with shape {tuple(host.shape)}, the architecture "
+                              f"needs {tuple(current[key].shape)}")
+        stored, needed = dtype_name(host.dtype), dtype_name(current[key].dtype)
+        if not _same_family(stored, needed):
+            raise LegacyError(f"stores {key!r} as {stored}, the architecture needs {needed}")
+        value = asarray(host, dtype=stored, backend=target)
+        if key in params:
+            params[key].value = value
+        else:
+            prefix, _, leaf = key.rpartition(".")
+            modules[prefix + "." if prefix else ""].load_buffer(leaf, value)
+    return model
+
+
+def _same_family(stored: str, needed: str) -> bool:
+    if needed.startswith("float"):
+        return stored in ("float32", "float64")
+    if needed.startswith(("int", "uint")):
+        return stored.startswith(("int", "uint"))
+    return stored == needed
 
 
 def _decode(value: Any) -> Any:

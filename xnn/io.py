@@ -28,7 +28,7 @@ from . import _io_v01, random
 from ._version import __version__
 from ._checks import flag
 from .architecture import ArchitectureError, build, describe
-from .backend import Backend, _load, asarray, dtype_name, get_backend, to_numpy, use_backend
+from .backend import Backend, _load, get_backend, to_numpy
 from .nn.module import Module
 from .optim.optimizers import Optimizer
 from .random import host_generator
@@ -369,51 +369,12 @@ def _check_rng(path: str, meta: dict) -> None:
 
 def _build_v01(path: str, meta: dict, arrays: dict, target: Backend) -> Module:
     try:
-        with use_backend(target):
-            model = _io_v01.build(meta["architecture"])
+        return _io_v01.build(meta, arrays, target)
     except _io_v01.LegacyError as err:
         raise CheckpointError(f"xnn.load: {path} {err}") from err
     except Exception as err:
         raise CheckpointError(f"xnn.load: cannot rebuild the architecture of {path}: "
                               f"{type(err).__name__}: {err}") from err
-    _fill_v01(path, model, meta, arrays, target)
-    return model
-
-
-def _same_family(stored: str, needed: str) -> bool:
-    if needed.startswith("float"):
-        return stored in ("float32", "float64")
-    if needed.startswith(("int", "uint")):
-        return stored.startswith(("int", "uint"))
-    return stored == needed
-
-
-def _fill_v01(path: str, model: Module, meta: dict, arrays: dict, target: Backend) -> None:
-    current = model.state_dict()
-    keys = meta.get("model_keys", [])
-    if list(current) != keys:
-        raise CheckpointError(f"xnn.load: {path} lists state {keys}, but its architecture has "
-                              f"{list(current)}")
-    params = dict(model.named_parameters())
-    modules = dict(model._named_modules())
-    for key in keys:  # a model refused half-filled is never returned
-        host = arrays.get(f"model/{key}")
-        if host is None:
-            raise CheckpointError(f"xnn.load: {path} lacks the array for {key!r}")
-        if tuple(host.shape) != tuple(current[key].shape):
-            raise CheckpointError(f"xnn.load: {path} stores {key!r} with shape "
-                                  f"{tuple(host.shape)}, the architecture needs "
-                                  f"{tuple(current[key].shape)}")
-        stored, needed = dtype_name(host.dtype), dtype_name(current[key].dtype)
-        if not _same_family(stored, needed):
-            raise CheckpointError(f"xnn.load: {path} stores {key!r} as {stored}, the "
-                                  f"architecture needs {needed}")
-        value = asarray(host, dtype=stored, backend=target)
-        if key in params:
-            params[key].value = value
-        else:
-            prefix, _, leaf = key.rpartition(".")
-            modules[prefix + "." if prefix else ""].load_buffer(leaf, value)
 
 
 # --- the optimizer -------------------------------------------------------------------------------
