@@ -148,17 +148,10 @@ def _temporary_prefix(base: str) -> str:
     return f".{base if len(raw) <= 200 else hashlib.sha256(raw).hexdigest()}."
 
 
-def _temporary_name(path: str) -> str:
-    folder, base = os.path.split(os.path.abspath(path))
-    return os.path.join(folder, f"{_temporary_prefix(base)}{os.getpid()}."
-                                f"{secrets.token_hex(4)}{_TMP_SUFFIX}")
-
-
-def _remove_stale_temporaries(path: str) -> None:
-    """Delete temporaries of ``path`` left by saves whose process is gone (killed mid-save);
-    a temporary of a process still running (a concurrent save) is left alone."""
-    folder, base = os.path.split(os.path.abspath(path))
-    prefix = _temporary_prefix(base)
+def _remove_stale_temporaries(folder: str, prefix: str) -> None:
+    """Delete the temporaries named ``prefix``... in ``folder`` left by saves whose process is
+    gone (killed mid-save); a temporary of a process still running (a concurrent save) is left
+    alone."""
     try:
         names = os.listdir(folder)
     except OSError:
@@ -200,12 +193,14 @@ def write_atomically(path: str, write: Callable[[Any], None], owner: str) -> Non
     """Call ``write`` on a temporary file beside ``path`` and rename it over ``path``, so a
     crash or an error mid-write leaves any file already there whole."""
     path = writable_target(path, owner)
-    _remove_stale_temporaries(path)
+    folder, base = os.path.split(os.path.abspath(path))
+    prefix = _temporary_prefix(base)
+    _remove_stale_temporaries(folder, prefix)
     try:
         mode = os.stat(path).st_mode & 0o7777  # an existing file keeps its mode
     except OSError:
         mode = None  # a new file gets 0o666 less the umask, as open() gives
-    tmp = _temporary_name(path)
+    tmp = os.path.join(folder, f"{prefix}{os.getpid()}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
