@@ -35,10 +35,6 @@ class LegacyError(ValueError):
     """A 0.1 file that cannot be read; io turns it into a CheckpointError naming the file."""
 
 
-def is_v01(head: bytes) -> bool:
-    return head[:2] == b"PK"
-
-
 def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, arrays) of a 0.1 checkpoint, after checking every member's declared size."""
     with zipfile.ZipFile(path) as archive:

@@ -288,7 +288,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
     try:
         with open(path, "rb") as f:
             head = f.read(8)
-        if _io_v01.is_v01(head):
+        if head.startswith(b"PK"):  # a zip: 0.1's npz
             meta, arrays = _io_v01.read(path)
             return meta, arrays, True
         header, tensors = read_tensors(path)
