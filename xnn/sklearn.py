@@ -392,11 +392,10 @@ class _BaseMLP(BaseEstimator):
             return b
 
     def _dtype_for(self, X: Any, backend: Backend) -> str:
+        """``dtype``, else float32 on a GPU or for float32 X, else float64."""
         if self.dtype is not None:
             return self.dtype
-        if backend.is_gpu:
-            return "float32"
-        return "float32" if dtype_name(X.dtype) == "float32" else "float64"
+        return "float32" if backend.is_gpu or dtype_name(X.dtype) == "float32" else "float64"
 
     def _initialize(self, targets: Any, units: list[int], backend: Backend, dtype: str) -> None:
         """The network with scikit-learn's Glorot-uniform draws from random_state, and the
