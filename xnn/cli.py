@@ -12,17 +12,16 @@ from .backend import available_backends
 
 def _parity(args: argparse.Namespace) -> int:
     rtol = args.rtol
+    training = {"steps": args.steps, "dtype": args.dtype, "seed": args.seed}
     try:
         if args.ranks is None:
             backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-            report = parity.compare_tutorial(args.example, backends=backends, steps=args.steps,
-                                             dtype=args.dtype, seed=args.seed)
+            report = parity.compare_tutorial(args.example, backends=backends, **training)
             print(f"example {args.example}")
         else:
             from . import rank_parity  # noqa: PLC0415 - starts an MPI job: only when asked
 
-            report = rank_parity.compare_ranks(args.example, ranks=args.ranks, steps=args.steps,
-                                               dtype=args.dtype, seed=args.seed)
+            report = rank_parity.compare_ranks(args.example, ranks=args.ranks, **training)
             if rtol is None:
                 rtol = (rank_parity.TOLERANCE if args.dtype == "float64"
                         else parity.TOLERANCES[args.dtype])
