@@ -41,11 +41,6 @@ class History:
     def __contains__(self, key: str) -> bool:
         return key in self.history
 
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
-
 
 @dataclass
 class TrainingRun:
