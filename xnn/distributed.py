@@ -420,7 +420,7 @@ class _SharedSum:
 
     def sum(self, group: list[Parameter], sizes: tuple[int, ...], scale: float) -> None:
         """Make the result row the sum over ranks of scale_r x (grads_r, flags_r)."""
-        pieces = [(size, None if p.grad is None else _host_view(p.grad))
+        pieces = [(size, None if p.grad is None else host_view(p.grad).reshape(-1))
                   for p, size in zip(group, sizes)]
         pieces.append((len(group), np.asarray([0.0 if p.grad is None else 1.0 for p in group],
                                               dtype=self.result.dtype)))
@@ -444,11 +444,6 @@ class _SharedSum:
                       else array_namespace(like).asarray(self.result))
             self.views = (shapes, _unflatten(result[:-len(group)], [p.value for p in group]))
         return self.views[1], self.result[-len(group):] > 0
-
-
-def _host_view(grad: Any) -> np.ndarray:
-    """A flat NumPy view of a host array (Backend.is_host; no copy where contiguous)."""
-    return host_view(grad).reshape(-1)
 
 
 def _overlaps(pieces: list[tuple[int, Any]], lo: int, hi: int) -> Iterable[tuple]:
