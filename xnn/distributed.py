@@ -259,23 +259,21 @@ class _Reducer:
 
     def reduce(self, params: list[Parameter], average: bool, weight: float | None,
                parts: tuple[float, float, bool] | None = None) -> tuple[float, float] | None:
-        """``parts``: this rank's (total, count, divide) of a loss (Loss.parts): the grads, of the
-        ranks' totals, are summed and divided by the global count where ``divide``; returns
-        the global (total, count), agreed in the same collective as the layout."""
+        """``parts`` (fit's shares, so more than one rank): this rank's (total, count, divide)
+        of a loss (Loss.parts): the grads, of the ranks' totals, are summed and divided by the
+        global count where ``divide``; returns the global (total, count), agreed in the same
+        collective as the layout."""
         world = _initialized("allreduce_gradients()")
         if weight is not None:
             weight = number("allreduce_gradients", "weight", weight, low=0)
         scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
-        if world.size == 1 and scale == 1.0 and parts is None:
+        if world.size == 1 and scale == 1.0:
             return None
         layout = self._layout(params)
         check_grads("allreduce_gradients", layout.placed)
-        summed = parts[:2] if parts is not None else None
-        if world.size > 1:
-            summed = self._agree(world, layout, parts)
+        summed = self._agree(world, layout, parts) if world.size > 1 else None
         if parts is not None:
-            count = summed[1]
-            scale = 1.0 / count if parts[2] and count > 0 else 1.0
+            scale = 1.0 / summed[1] if parts[2] and summed[1] > 0 else 1.0
         for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
             if key in self.sums:
                 self.sums[key].sum(group, sizes, scale)
