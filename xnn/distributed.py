@@ -163,7 +163,7 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
     state = model.state_dict()
     _check_same_models(world, state, root)
     received = {}
-    for names in _groups(state).values():
+    for names in _groups(state.items()).values():
         arrays = [state[name] for name in names]
         flat = _transfer(_flatten(arrays), lambda host: world.comm.Bcast(host, root=root))
         received.update(zip(names, _unflatten(flat, arrays)))
@@ -353,9 +353,7 @@ class _Layout:
 
     def __init__(self, params: list[Parameter], shared: bool) -> None:
         self.placed = placements(params)  # what check_grads compares the grads with
-        values = {f"{i}": p.value for i, p in enumerate(params)}
-        self.groups = [(key, [params[int(name)] for name in names])
-                       for key, names in _groups(values).items()]
+        self.groups = list(_groups((p, p.value) for p in params).items())
         self.sizes = [(key, tuple(math.prod(p.value.shape) for p in group))
                       for key, group in self.groups]
         self.lengths = [(key, sum(sizes) + len(sizes)) for key, sizes in self.sizes]
@@ -493,10 +491,10 @@ _fit_reducer = _Reducer(shared=True)
 
 # --- flat buffers and their transport ----------------------------------------------------------
 
-def _groups(arrays: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
-    """The names of ``arrays`` grouped by library, device and dtype, in their order."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for name, value in arrays.items():
+def _groups(named: Iterable[tuple[Any, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """The names of (name, array) pairs grouped by library, device and dtype, in their order."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for name, value in named:
         groups.setdefault((str(backend_of(value)), dtype_name(value.dtype)), []).append(name)
     return groups
 
