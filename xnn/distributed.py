@@ -15,6 +15,7 @@ otherwise wait for it in their next collective forever.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import sys
@@ -507,12 +508,9 @@ def _flatten(arrays: list[Any]) -> Any:
 def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
     """Views of ``flat`` shaped as each of ``like``, in order."""
     xp = array_namespace(flat)
-    out, start = [], 0
-    for a in like:
-        size = math.prod(a.shape)
-        out.append(xp.reshape(flat[start:start + size], tuple(a.shape)))
-        start += size
-    return out
+    sizes = [math.prod(a.shape) for a in like]
+    starts = itertools.accumulate(sizes, initial=0)
+    return [xp.reshape(flat[s:s + n], tuple(a.shape)) for a, s, n in zip(like, starts, sizes)]
 
 
 def _transfer(flat: Any, collective: Any) -> Any:
