@@ -8,7 +8,7 @@ which decides the backend and the dtype (``fit``/``evaluate`` do that conversion
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import random
 from ._checks import check_labels, expect, integer, is_integral, read_numbers
@@ -38,12 +38,16 @@ def check_seed(owner: str, seed: Any) -> int | None:
     return None if seed is None else integer(owner, "seed", seed, low=0)
 
 
-def _permutation(owner: str, n: int, seed: int | None) -> Any:
-    """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
-    seed = check_seed(owner, seed)
-    if seed is None:
-        return random.permutation(n)
-    return host_generator(seed).permutation(n)
+def permutations(n: int, seed: int | None) -> Callable[[int], Any]:
+    """A row order per epoch (a host permutation of n rows) from ``seed``'s own generator, or
+    from xnn's seeded generator when ``seed`` is None."""
+    draw = random.permutation if seed is None else host_generator(seed).permutation
+    return lambda epoch: draw(n)
+
+
+def _permutation(owner: str, n: int, seed: Any) -> Any:
+    """One host permutation of n rows, after checking ``seed`` (see permutations)."""
+    return permutations(n, check_seed(owner, seed))(0)
 
 
 def take_rows(x: Any, rows: Any) -> Any:

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from . import random
 from .backend import array_namespace, asarray, backend_of, host_backend, is_array, to_numpy
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
@@ -278,13 +277,6 @@ def on_device(xp: Any, value: Any) -> bool:
     """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
     the model lives elsewhere)."""
     return is_array(value) and array_namespace(value) is xp
-
-
-def permutations(n: int, rng: Any) -> Callable[[int], Any]:
-    """A row order per epoch: a permutation of n rows from ``rng``, or from xnn's generator
-    when it is None."""
-    draw = random.permutation if rng is None else rng.permutation
-    return lambda epoch: draw(n)
 
 
 def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:

@@ -12,13 +12,11 @@ from ._checks import flag, integer, is_labels, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .callbacks import HOOKS
-from .data import check_same_length, check_seed
-from .loop import (History, Steps, TrainingRun, evaluate_logs, mode, on_device, permutations,
-                   to_host, train)
+from .data import check_same_length, check_seed, permutations
+from .loop import History, Steps, TrainingRun, evaluate_logs, mode, on_device, to_host, train
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
-from .random import host_generator
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
 
@@ -83,8 +81,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                               [y] if validation is None else [y, validation[1]])
 
     # reordering a single full batch changes nothing but rounding
-    rng = host_generator(seed) if seed is not None else None
-    order = permutations(n, rng) if shuffle and size < n else None
+    order = permutations(n, seed) if shuffle and size < n else None
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
