@@ -308,14 +308,12 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)
-        device = on_device(xp, value)
-        if device and value.ndim != 0:
+        if on_device(xp, value) and value.ndim != 0:
             raise ValueError(f"fit: metric {name!r} must return a number or a 0-d array, got "
                              f"shape {tuple(value.shape)}")
-        if not device:
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
-                                f"got {type(value).__name__}") from None
+        try:
+            float(value)  # a 0-d array of the model's library reads back, once
+        except (TypeError, ValueError):
+            raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
+                            f"got {type(value).__name__}") from None
     return step_loss
