@@ -536,10 +536,10 @@ def fit_steps(model: Module, loss: Any, n: int, size: int, order: Any, seeded: b
     and giving every rank rank 0's parameters; a one-process world trains as plain fit.
     ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank."""
     init()
-    _agree_settings(_world, settings)
-    broadcast_parameters(model)
     if _world.size == 1:
         return Steps(loss, n, size, order)
+    _agree_settings(_world, settings)
+    broadcast_parameters(model)
     return _Shares(model, loss, n, size, order if order is None or seeded else (
         _root_draws(n, order)))
 
@@ -638,8 +638,6 @@ def _root_draws(n: int, draw: Any) -> Any:
 def _agree_settings(world: _World, settings: dict[str, int]) -> None:
     """ValueError on every rank unless every rank calls fit with the same data sizes and
     settings (else their batches, and so their collectives, would not match)."""
-    if world.size == 1:
-        return
     names = list(settings)
     every = _gather(world, np.asarray([settings[k] for k in names], dtype=np.int64))
     differ = [i for i in range(len(names)) if len(set(every[:, i].tolist())) > 1]
