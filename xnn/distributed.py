@@ -150,7 +150,7 @@ def barrier() -> None:
 def broadcast_parameters(model: Module, root: int = 0) -> None:
     """Give every rank ``root``'s parameters and buffers (BatchNorm statistics too).
 
-    The ranks first compare a digest of their models' entries (names, shapes, dtypes): where
+    The ranks first compare their models' entries (names, shapes, dtypes) with root's: where
     they differ, every rank raises ValueError naming the ranks and the first difference,
     instead of hanging or receiving garbage. Each dtype travels as one flat buffer.
     """
@@ -172,30 +172,19 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
         model.load_state_dict(received)
 
 
-def _describe(state: dict[str, Any]) -> bytes:
-    """Each entry's name, shape and dtype, one a line."""
-    return "\n".join(f"{name} {tuple(value.shape)} {dtype_name(value.dtype)}"
-                     for name, value in state.items()).encode()
-
-
 def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
-    """ValueError on every rank unless every rank's model has root's entries."""
-    text = _describe(state)
-    mine = np.frombuffer(len(text).to_bytes(8, "little") + hashlib.sha256(text).digest(),
-                         dtype=np.uint8)
-    every = _gather(world, mine)
-    differ = [r for r in range(world.size) if not np.array_equal(every[r], every[root])]
+    """ValueError on every rank unless every rank's model has root's entries (the name, shape
+    and dtype of each, one a line)."""
+    mine = "\n".join(f"{name} {tuple(value.shape)} {dtype_name(value.dtype)}"
+                     for name, value in state.items())
+    theirs = world.comm.bcast(mine, root=root)  # a short text, not an array: pickled
+    differ = np.flatnonzero(_gather(world, np.asarray([mine != theirs], dtype=np.int64))).tolist()
     if not differ:
         return
-    size = int.from_bytes(every[root, :8].tobytes(), "little")
-    theirs = np.frombuffer(text, dtype=np.uint8).copy() if world.rank == root else (
-        np.empty(size, dtype=np.uint8))
-    world.comm.Bcast(theirs, root=root)
     message = (f"broadcast_parameters: the models of ranks {differ} differ from rank {root}'s "
                f"(names, shapes or dtypes of parameters and buffers)")
     if world.rank in differ:
-        message += f"; on rank {world.rank}: " + _first_difference(
-            text.decode(), theirs.tobytes().decode(), root)
+        message += f"; on rank {world.rank}: " + _first_difference(mine, theirs, root)
     raise _every_rank(ValueError(message))
 
 
