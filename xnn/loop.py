@@ -102,11 +102,11 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
     forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
     names = ["loss", *(name for name, _ in metrics)]
+    plateau = getattr(scheduler, "needs_metric", False)  # a schedule stepped with the loss
     history = History()
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
-    book = _Logbook(backend.xp, dtype, history, bar,
-                    watched=bool(callbacks) or getattr(scheduler, "needs_metric", False))
+    book = _Logbook(backend.xp, dtype, history, bar, watched=bool(callbacks) or plateau)
     try:
         with mode(model, training=True):
             model.zero_grad()  # a step uses the gradient of its own batch only
@@ -129,8 +129,10 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                     logs.update(evaluate_logs(model, *validation, steps.loss, metrics,
                                               prefix="val_"))
                 logs = book.add(epoch, logs)
-                if scheduler is not None:
-                    _step_scheduler(scheduler, logs)
+                if plateau:  # the validation loss, or the training loss without validation
+                    scheduler.step(logs.get("val_loss", logs["loss"]))
+                elif scheduler is not None:
+                    scheduler.step()
                 for cb in callbacks:
                     cb.on_epoch_end(run, logs)
                 if run.stop_training:
@@ -277,14 +279,6 @@ def on_device(xp: Any, value: Any) -> bool:
     """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
     the model lives elsewhere)."""
     return is_array(value) and array_namespace(value) is xp
-
-
-def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:
-    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
-    if getattr(scheduler, "needs_metric", False):
-        scheduler.step(logs.get("val_loss", logs["loss"]))
-    else:
-        scheduler.step()
 
 
 @contextmanager
