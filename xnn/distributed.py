@@ -266,8 +266,7 @@ class _Reducer:
             scale = 1.0 / summed[1] if parts[2] and summed[1] > 0 else 1.0
         for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
             if key in self.sums:
-                self.sums[key].sum(group, sizes, scale)
-                grads, exists = self.sums[key].grads(group)
+                grads, exists = self.sums[key].sum(group, sizes, scale)
             else:
                 flat = self._fill(key, group, sizes)
                 if scale != 1.0:
@@ -404,8 +403,10 @@ class _SharedSum:
         others = [r for r in range(self.size) if r not in (part, lead)]
         return self.extra[others.index(self.rank)]
 
-    def sum(self, group: list[Parameter], sizes: tuple[int, ...], scale: float) -> None:
-        """Make the result row the sum over ranks of scale_r x (grads_r, flags_r)."""
+    def sum(self, group: list[Parameter], sizes: tuple[int, ...],
+            scale: float) -> tuple[list[Any], np.ndarray]:
+        """Make the result row the sum over ranks of scale_r x (grads_r, flags_r); returns its
+        views shaped as each parameter (in its library), and which grads exist on some rank."""
         pieces = [(size, None if p.grad is None else host_view(p.grad).reshape(-1))
                   for p, size in zip(group, sizes)]
         pieces.append((len(group), np.asarray([0.0 if p.grad is None else 1.0 for p in group],
@@ -419,10 +420,6 @@ class _SharedSum:
             mine += row[lo:hi]
         _add_weighted(pieces, scale, self.result, lo, hi, self.block)
         self.comm.Barrier()
-
-    def grads(self, group: list[Parameter]) -> tuple[list[Any], np.ndarray]:
-        """Views of the result shaped as each parameter (in its library), and which grads
-        exist on some rank."""
         shapes = tuple(tuple(p.value.shape) for p in group)
         if self.views[0] != shapes:
             like = group[0].value
