@@ -624,12 +624,10 @@ def _root_draws(n: int, draw: Any) -> Any:
 def _agree_settings(world: _World, settings: dict[str, int]) -> None:
     """ValueError on every rank unless every rank calls fit with the same data sizes and
     settings (else their batches, and so their collectives, would not match)."""
-    names = list(settings)
-    every = _gather(world, np.asarray([settings[k] for k in names], dtype=np.int64))
-    differ = [i for i in range(len(names)) if len(set(every[:, i].tolist())) > 1]
-    if differ:
-        table = "; ".join(f"{names[i]}: " + ", ".join(f"rank {r} {int(every[r, i])}"
-                                                      for r in range(world.size)) for i in differ)
+    columns = _gather(world, np.asarray(list(settings.values()), dtype=np.int64)).T.tolist()
+    table = "; ".join(f"{name}: " + ", ".join(f"rank {r} {v}" for r, v in enumerate(column))
+                      for name, column in zip(settings, columns) if len(set(column)) > 1)
+    if table:  # the settings that differ, with every rank's value
         raise _every_rank(ValueError(
             f"fit(distributed=True): the ranks called fit differently ({table}); every rank "
             f"must pass the same data and settings"))
