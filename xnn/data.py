@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 from . import random
-from ._checks import check_labels, expect, integer, is_integral, read_numbers
+from ._checks import check_labels, expect, integer, is_labels, read_numbers
 from .backend import (asarray, backend_of, dtype_name,
                       resolve_dtype, to_numpy)
 from .random import host_generator
@@ -186,7 +186,7 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
     """
     xp = expect("one_hot", labels, dtype=None, what="labels")
     integer("one_hot", "num_classes", num_classes, low=1)
-    if labels.ndim != 1 or not is_integral(xp, labels):
+    if not is_labels(xp, labels):
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
                          f"and dtype {dtype_name(labels.dtype)}")
     check_labels("one_hot", xp, labels, num_classes)

@@ -215,7 +215,7 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
     if kind.startswith("complex"):  # a cast would keep the real part with only a warning
         raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
                         f"numbers: pass the real part or the magnitude explicitly")
-    keep = labels_ok and arr.ndim == 1 and kind.startswith(("int", "uint"))
+    keep = labels_ok and is_labels(array_namespace(arr), arr)
     target = kind if keep else dtype_name(float_dtype)
     if backend.holds(arr) and kind == target and not requires_grad(arr):
         return arr  # else asarray copies it, detached from autograd
