@@ -176,8 +176,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if n == 0:
         raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
                          f"{tuple(y.shape)}); there is nothing to train on")
-    _check_finite("X", X)
-    _check_finite("y", y)
+    _check_finite(X=X, y=y)
     if validation_split is not None:
         n_val = math.ceil(validation_split * n)  # the last rows, before any shuffling (Keras)
         if n_val >= n:
@@ -195,8 +194,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     y_val = as_data("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
     check_same_length("fit (validation_data)", X_val, y_val)
     _check_like_training(X, y, X_val, y_val)
-    _check_finite("X_val", X_val)
-    _check_finite("y_val", y_val)
+    _check_finite(X_val=X_val, y_val=y_val)
     return X, y, (X_val, y_val)
 
 
@@ -225,16 +223,17 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
         raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
 
 
-def _check_finite(name: str, arr: Any) -> None:
-    """Refuse NaN/Inf before training starts, naming the first bad row."""
-    xp = array_namespace(arr)
-    if not xp.isdtype(arr.dtype, "real floating"):
-        return
-    bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
-    if bool(xp.any(bad_rows)):
-        rows = to_numpy(bad_rows).nonzero()[0]
-        raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at row "
-                         f"{int(rows[0])}; clean or drop those rows before training")
+def _check_finite(**named: Any) -> None:
+    """Refuse NaN/Inf in each named array before training starts, naming the first bad row."""
+    for name, arr in named.items():
+        xp = array_namespace(arr)
+        if not xp.isdtype(arr.dtype, "real floating"):
+            continue
+        bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
+        if bool(xp.any(bad_rows)):
+            rows = to_numpy(bad_rows).nonzero()[0]
+            raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at "
+                             f"row {int(rows[0])}; clean or drop those rows before training")
 
 
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
