@@ -19,7 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from .backend import array_namespace, asarray, backend_of, host_backend, is_array, to_numpy
+from ._checks import read_numbers
+from .backend import array_namespace, asarray, backend_of, is_array
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
 
@@ -268,11 +269,8 @@ def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     arrays = {kind for kind, v in one_of_each.items() if on_device(xp, v)}
     device = [v if v.dtype == dtype else xp.astype(v, dtype)
               for column in columns for v in column if type(v) in arrays]
-    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
-        read = iter([float(v) for v in device])
-    else:
-        read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
-    return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
+    read = iter(read_numbers(xp, device) if device else ())
+    return [[float(next(read) if type(v) in arrays else v) for v in column] for column in columns]
 
 
 def on_device(xp: Any, value: Any) -> bool:
