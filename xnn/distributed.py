@@ -327,11 +327,9 @@ class _Reducer:
         if held != layout:  # the first call, or the parameters changed: a new buffer
             flat = xp.empty((sum(sizes) + len(group),), dtype=like.dtype, device=like.device)
             self.buffers[key] = (layout, flat)
-        start = 0
-        for p, size in zip(group, sizes):
+        for p, start, size in zip(group, itertools.accumulate(sizes, initial=0), sizes):
             flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
-            start += size
-        flat[start:] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
+        flat[-len(group):] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
                                   dtype=like.dtype, device=like.device)
         return flat
 
