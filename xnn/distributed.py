@@ -596,15 +596,14 @@ class _Shares(Steps):
 def _loss_parts(loss: Any, parts: bool) -> Any:
     """loss_of for the loop: ((total, count), grad of the total) of a share, from Loss.parts
     where the loss has them."""
-    if parts:
-        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+    def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+        if parts:
             total, count, grad = loss.parts(pred, target)
             return (total, count), grad
-    else:  # a plain callable: a mean over the rows, as fit reports it
-        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-            value, grad = loss(pred, target)
-            rows = pred.shape[0]
-            return (array_namespace(value).mean(value) * rows, rows), grad * rows
+        # a plain callable: a mean over the rows, as fit reports it
+        value, grad = loss(pred, target)
+        rows = pred.shape[0]
+        return (array_namespace(value).mean(value) * rows, rows), grad * rows
     return loss_of
 
 
