@@ -547,14 +547,25 @@ class _Shares(Steps):
         _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
         self.params = model.parameters()
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
-        parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
-        self.loss_of, self.after_backward = _loss_parts(loss, parts), self._reduce
-        reduction = loss.reduction if parts else "mean"
+        self.parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
+        self.loss_of, self.after_backward = self._loss_of, self._reduce
+        reduction = loss.reduction if self.parts else "mean"
         self.divide, self.averaged = reduction == "mean", reduction != "sum"
 
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
         return optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
+
+    def _loss_of(self, pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+        """((total, count), grad of the total) of a share, from Loss.parts where the loss has
+        them."""
+        if self.parts:
+            total, count, grad = self.loss.parts(pred, target)
+            return (total, count), grad
+        # a plain callable: a mean over the rows, as fit reports it
+        value, grad = self.loss(pred, target)
+        rows = pred.shape[0]
+        return (array_namespace(value).mean(value) * rows, rows), grad * rows
 
     def _reduce(self, run: TrainingRun, value: Any) -> Any:
         """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank,
@@ -591,20 +602,6 @@ class _Shares(Steps):
         if self.has_buffers:
             broadcast_parameters(model)
         return logs
-
-
-def _loss_parts(loss: Any, parts: bool) -> Any:
-    """loss_of for the loop: ((total, count), grad of the total) of a share, from Loss.parts
-    where the loss has them."""
-    def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-        if parts:
-            total, count, grad = loss.parts(pred, target)
-            return (total, count), grad
-        # a plain callable: a mean over the rows, as fit reports it
-        value, grad = loss(pred, target)
-        rows = pred.shape[0]
-        return (array_namespace(value).mean(value) * rows, rows), grad * rows
-    return loss_of
 
 
 def _root_draws(n: int, draw: Any) -> Any:
