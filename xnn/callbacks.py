@@ -91,10 +91,9 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
                  restore_best: bool = False, mode: str = "auto") -> None:
-        patience = integer(self, "patience", patience, low=0)
+        self.patience = integer(self, "patience", patience, low=0)
         min_delta = number(self, "min_delta", min_delta, low=0.0)
         self.tracker = _Monitor("EarlyStopping", monitor, mode, min_delta)
-        self.patience = patience
         self.restore_best = flag(self, "restore_best", restore_best)
         self.wait, self.best_state = 0, None
 

@@ -8,10 +8,10 @@ which decides the backend and the dtype (``fit``/``evaluate`` do that conversion
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from . import random
-from ._checks import check_labels, expect, integer, is_integral, read_numbers
+from ._checks import check_labels, expect, integer, is_labels, read_numbers
 from .backend import (asarray, backend_of, dtype_name,
                       resolve_dtype, to_numpy)
 from .random import host_generator
@@ -38,12 +38,16 @@ def check_seed(owner: str, seed: Any) -> int | None:
     return None if seed is None else integer(owner, "seed", seed, low=0)
 
 
-def _permutation(owner: str, n: int, seed: int | None) -> Any:
-    """Host permutation: from its own generator when seeded, else from xnn's seeded generator."""
-    seed = check_seed(owner, seed)
-    if seed is None:
-        return random.permutation(n)
-    return host_generator(seed).permutation(n)
+def permutations(n: int, seed: int | None) -> Callable[[int], Any]:
+    """A row order per epoch (a host permutation of n rows) from ``seed``'s own generator, or
+    from xnn's seeded generator when ``seed`` is None."""
+    draw = random.permutation if seed is None else host_generator(seed).permutation
+    return lambda epoch: draw(n)
+
+
+def _permutation(owner: str, n: int, seed: Any) -> Any:
+    """One host permutation of n rows, after checking ``seed`` (see permutations)."""
+    return permutations(n, check_seed(owner, seed))(0)
 
 
 def take_rows(x: Any, rows: Any) -> Any:
@@ -182,7 +186,7 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
     """
     xp = expect("one_hot", labels, dtype=None, what="labels")
     integer("one_hot", "num_classes", num_classes, low=1)
-    if labels.ndim != 1 or not is_integral(xp, labels):
+    if not is_labels(xp, labels):
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
                          f"and dtype {dtype_name(labels.dtype)}")
     check_labels("one_hot", xp, labels, num_classes)

@@ -15,6 +15,7 @@ otherwise wait for it in their next collective forever.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import os
 import sys
@@ -149,7 +150,7 @@ def barrier() -> None:
 def broadcast_parameters(model: Module, root: int = 0) -> None:
     """Give every rank ``root``'s parameters and buffers (BatchNorm statistics too).
 
-    The ranks first compare a digest of their models' entries (names, shapes, dtypes): where
+    The ranks first compare their models' entries (names, shapes, dtypes) with root's: where
     they differ, every rank raises ValueError naming the ranks and the first difference,
     instead of hanging or receiving garbage. Each dtype travels as one flat buffer.
     """
@@ -163,7 +164,7 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
     state = model.state_dict()
     _check_same_models(world, state, root)
     received = {}
-    for names in _groups(state).values():
+    for names in _groups(state.items()).values():
         arrays = [state[name] for name in names]
         flat = _transfer(_flatten(arrays), lambda host: world.comm.Bcast(host, root=root))
         received.update(zip(names, _unflatten(flat, arrays)))
@@ -171,30 +172,19 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
         model.load_state_dict(received)
 
 
-def _describe(state: dict[str, Any]) -> bytes:
-    """Each entry's name, shape and dtype, one a line."""
-    return "\n".join(f"{name} {tuple(value.shape)} {dtype_name(value.dtype)}"
-                     for name, value in state.items()).encode()
-
-
 def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
-    """ValueError on every rank unless every rank's model has root's entries."""
-    text = _describe(state)
-    mine = np.frombuffer(len(text).to_bytes(8, "little") + hashlib.sha256(text).digest(),
-                         dtype=np.uint8)
-    every = _gather(world, mine)
-    differ = [r for r in range(world.size) if not np.array_equal(every[r], every[root])]
+    """ValueError on every rank unless every rank's model has root's entries (the name, shape
+    and dtype of each, one a line)."""
+    mine = "\n".join(f"{name} {tuple(value.shape)} {dtype_name(value.dtype)}"
+                     for name, value in state.items())
+    theirs = world.comm.bcast(mine, root=root)  # a short text, not an array: pickled
+    differ = np.flatnonzero(_gather(world, np.asarray([mine != theirs], dtype=np.int64))).tolist()
     if not differ:
         return
-    size = int.from_bytes(every[root, :8].tobytes(), "little")
-    theirs = np.frombuffer(text, dtype=np.uint8).copy() if world.rank == root else (
-        np.empty(size, dtype=np.uint8))
-    world.comm.Bcast(theirs, root=root)
     message = (f"broadcast_parameters: the models of ranks {differ} differ from rank {root}'s "
                f"(names, shapes or dtypes of parameters and buffers)")
     if world.rank in differ:
-        message += f"; on rank {world.rank}: " + _first_difference(
-            text.decode(), theirs.tobytes().decode(), root)
+        message += f"; on rank {world.rank}: " + _first_difference(mine, theirs, root)
     raise _every_rank(ValueError(message))
 
 
@@ -259,27 +249,24 @@ class _Reducer:
 
     def reduce(self, params: list[Parameter], average: bool, weight: float | None,
                parts: tuple[float, float, bool] | None = None) -> tuple[float, float] | None:
-        """``parts``: this rank's (total, count, divide) of a loss (Loss.parts): the grads, of the
-        ranks' totals, are summed and divided by the global count where ``divide``; returns
-        the global (total, count), agreed in the same collective as the layout."""
+        """``parts`` (fit's shares, so more than one rank): this rank's (total, count, divide)
+        of a loss (Loss.parts): the grads, of the ranks' totals, are summed and divided by the
+        global count where ``divide``; returns the global (total, count), agreed in the same
+        collective as the layout."""
         world = _initialized("allreduce_gradients()")
         if weight is not None:
             weight = number("allreduce_gradients", "weight", weight, low=0)
         scale = weight if weight is not None else (1.0 / world.size if average else 1.0)
-        if world.size == 1 and scale == 1.0 and parts is None:
+        if world.size == 1 and scale == 1.0:
             return None
         layout = self._layout(params)
         check_grads("allreduce_gradients", layout.placed)
-        summed = parts[:2] if parts is not None else None
-        if world.size > 1:
-            summed = self._agree(world, layout, parts)
+        summed = self._agree(world, layout, parts) if world.size > 1 else None
         if parts is not None:
-            count = summed[1]
-            scale = 1.0 / count if parts[2] and count > 0 else 1.0
+            scale = 1.0 / summed[1] if parts[2] and summed[1] > 0 else 1.0
         for (key, group), (_, sizes) in zip(layout.groups, layout.sizes):
             if key in self.sums:
-                self.sums[key].sum(group, sizes, scale)
-                grads, exists = self.sums[key].grads(group)
+                grads, exists = self.sums[key].sum(group, sizes, scale)
             else:
                 flat = self._fill(key, group, sizes)
                 if scale != 1.0:
@@ -340,11 +327,9 @@ class _Reducer:
         if held != layout:  # the first call, or the parameters changed: a new buffer
             flat = xp.empty((sum(sizes) + len(group),), dtype=like.dtype, device=like.device)
             self.buffers[key] = (layout, flat)
-        start = 0
-        for p, size in zip(group, sizes):
+        for p, start, size in zip(group, itertools.accumulate(sizes, initial=0), sizes):
             flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
-            start += size
-        flat[start:] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
+        flat[-len(group):] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
                                   dtype=like.dtype, device=like.device)
         return flat
 
@@ -355,9 +340,7 @@ class _Layout:
 
     def __init__(self, params: list[Parameter], shared: bool) -> None:
         self.placed = placements(params)  # what check_grads compares the grads with
-        values = {f"{i}": p.value for i, p in enumerate(params)}
-        self.groups = [(key, [params[int(name)] for name in names])
-                       for key, names in _groups(values).items()]
+        self.groups = list(_groups((p, p.value) for p in params).items())
         self.sizes = [(key, tuple(math.prod(p.value.shape) for p in group))
                       for key, group in self.groups]
         self.lengths = [(key, sum(sizes) + len(sizes)) for key, sizes in self.sizes]
@@ -418,9 +401,11 @@ class _SharedSum:
         others = [r for r in range(self.size) if r not in (part, lead)]
         return self.extra[others.index(self.rank)]
 
-    def sum(self, group: list[Parameter], sizes: tuple[int, ...], scale: float) -> None:
-        """Make the result row the sum over ranks of scale_r x (grads_r, flags_r)."""
-        pieces = [(size, None if p.grad is None else _host_view(p.grad))
+    def sum(self, group: list[Parameter], sizes: tuple[int, ...],
+            scale: float) -> tuple[list[Any], np.ndarray]:
+        """Make the result row the sum over ranks of scale_r x (grads_r, flags_r); returns its
+        views shaped as each parameter (in its library), and which grads exist on some rank."""
+        pieces = [(size, None if p.grad is None else host_view(p.grad).reshape(-1))
                   for p, size in zip(group, sizes)]
         pieces.append((len(group), np.asarray([0.0 if p.grad is None else 1.0 for p in group],
                                               dtype=self.result.dtype)))
@@ -433,10 +418,6 @@ class _SharedSum:
             mine += row[lo:hi]
         _add_weighted(pieces, scale, self.result, lo, hi, self.block)
         self.comm.Barrier()
-
-    def grads(self, group: list[Parameter]) -> tuple[list[Any], np.ndarray]:
-        """Views of the result shaped as each parameter (in its library), and which grads
-        exist on some rank."""
         shapes = tuple(tuple(p.value.shape) for p in group)
         if self.views[0] != shapes:
             like = group[0].value
@@ -444,11 +425,6 @@ class _SharedSum:
                       else array_namespace(like).asarray(self.result))
             self.views = (shapes, _unflatten(result[:-len(group)], [p.value for p in group]))
         return self.views[1], self.result[-len(group):] > 0
-
-
-def _host_view(grad: Any) -> np.ndarray:
-    """A flat NumPy view of a host array (Backend.is_host; no copy where contiguous)."""
-    return host_view(grad).reshape(-1)
 
 
 def _overlaps(pieces: list[tuple[int, Any]], lo: int, hi: int) -> Iterable[tuple]:
@@ -500,10 +476,10 @@ _fit_reducer = _Reducer(shared=True)
 
 # --- flat buffers and their transport ----------------------------------------------------------
 
-def _groups(arrays: dict[str, Any]) -> dict[tuple[str, str], list[str]]:
-    """The names of ``arrays`` grouped by library, device and dtype, in their order."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for name, value in arrays.items():
+def _groups(named: Iterable[tuple[Any, Any]]) -> dict[tuple[str, str], list[Any]]:
+    """The names of (name, array) pairs grouped by library, device and dtype, in their order."""
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for name, value in named:
         groups.setdefault((str(backend_of(value)), dtype_name(value.dtype)), []).append(name)
     return groups
 
@@ -516,12 +492,9 @@ def _flatten(arrays: list[Any]) -> Any:
 def _unflatten(flat: Any, like: list[Any]) -> list[Any]:
     """Views of ``flat`` shaped as each of ``like``, in order."""
     xp = array_namespace(flat)
-    out, start = [], 0
-    for a in like:
-        size = math.prod(a.shape)
-        out.append(xp.reshape(flat[start:start + size], tuple(a.shape)))
-        start += size
-    return out
+    sizes = [math.prod(a.shape) for a in like]
+    starts = itertools.accumulate(sizes, initial=0)
+    return [xp.reshape(flat[s:s + n], tuple(a.shape)) for a, s, n in zip(like, starts, sizes)]
 
 
 def _transfer(flat: Any, collective: Any) -> Any:
@@ -547,10 +520,10 @@ def fit_steps(model: Module, loss: Any, n: int, size: int, order: Any, seeded: b
     and giving every rank rank 0's parameters; a one-process world trains as plain fit.
     ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank."""
     init()
-    _agree_settings(_world, settings)
-    broadcast_parameters(model)
     if _world.size == 1:
         return Steps(loss, n, size, order)
+    _agree_settings(_world, settings)
+    broadcast_parameters(model)
     return _Shares(model, loss, n, size, order if order is None or seeded else (
         _root_draws(n, order)))
 
@@ -574,14 +547,25 @@ class _Shares(Steps):
         _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
         self.params = model.parameters()
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
-        parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
-        self.loss_of, self.after_backward = _loss_parts(loss, parts), self._reduce
-        reduction = loss.reduction if parts else "mean"
+        self.parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
+        self.loss_of, self.after_backward = self._loss_of, self._reduce
+        reduction = loss.reduction if self.parts else "mean"
         self.divide, self.averaged = reduction == "mean", reduction != "sum"
 
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
         return optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer
+
+    def _loss_of(self, pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
+        """((total, count), grad of the total) of a share, from Loss.parts where the loss has
+        them."""
+        if self.parts:
+            total, count, grad = self.loss.parts(pred, target)
+            return (total, count), grad
+        # a plain callable: a mean over the rows, as fit reports it
+        value, grad = self.loss(pred, target)
+        rows = pred.shape[0]
+        return (array_namespace(value).mean(value) * rows, rows), grad * rows
 
     def _reduce(self, run: TrainingRun, value: Any) -> Any:
         """Sum the ranks' gradients and loss parts; the step's loss, the same on every rank,
@@ -620,21 +604,6 @@ class _Shares(Steps):
         return logs
 
 
-def _loss_parts(loss: Any, parts: bool) -> Any:
-    """loss_of for the loop: ((total, count), grad of the total) of a share, from Loss.parts
-    where the loss has them."""
-    if parts:
-        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-            total, count, grad = loss.parts(pred, target)
-            return (total, count), grad
-    else:  # a plain callable: a mean over the rows, as fit reports it
-        def loss_of(pred: Any, target: Any) -> tuple[tuple[Any, Any], Any]:
-            value, grad = loss(pred, target)
-            rows = pred.shape[0]
-            return (array_namespace(value).mean(value) * rows, rows), grad * rows
-    return loss_of
-
-
 def _root_draws(n: int, draw: Any) -> Any:
     """A row order per epoch for seed=None: rank 0 draws from xnn's generator, as a
     one-process fit would, and every rank receives its draw."""
@@ -649,14 +618,10 @@ def _root_draws(n: int, draw: Any) -> Any:
 def _agree_settings(world: _World, settings: dict[str, int]) -> None:
     """ValueError on every rank unless every rank calls fit with the same data sizes and
     settings (else their batches, and so their collectives, would not match)."""
-    if world.size == 1:
-        return
-    names = list(settings)
-    every = _gather(world, np.asarray([settings[k] for k in names], dtype=np.int64))
-    differ = [i for i in range(len(names)) if len(set(every[:, i].tolist())) > 1]
-    if differ:
-        table = "; ".join(f"{names[i]}: " + ", ".join(f"rank {r} {int(every[r, i])}"
-                                                      for r in range(world.size)) for i in differ)
+    columns = _gather(world, np.asarray(list(settings.values()), dtype=np.int64)).T.tolist()
+    table = "; ".join(f"{name}: " + ", ".join(f"rank {r} {v}" for r, v in enumerate(column))
+                      for name, column in zip(settings, columns) if len(set(column)) > 1)
+    if table:  # the settings that differ, with every rank's value
         raise _every_rank(ValueError(
             f"fit(distributed=True): the ranks called fit differently ({table}); every rank "
             f"must pass the same data and settings"))

@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from . import random
-from .backend import array_namespace, asarray, backend_of, host_backend, is_array, to_numpy
+from ._checks import read_numbers
+from .backend import array_namespace, asarray, backend_of, is_array
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
 
@@ -40,11 +40,6 @@ class History:
 
     def __contains__(self, key: str) -> bool:
         return key in self.history
-
-    def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(value)
 
 
 @dataclass
@@ -108,11 +103,11 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
     forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
     names = ["loss", *(name for name, _ in metrics)]
+    plateau = getattr(scheduler, "needs_metric", False)  # a schedule stepped with the loss
     history = History()
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
-    book = _Logbook(backend.xp, dtype, history, bar,
-                    watched=bool(callbacks) or getattr(scheduler, "needs_metric", False))
+    book = _Logbook(backend.xp, dtype, history, bar, watched=bool(callbacks) or plateau)
     try:
         with mode(model, training=True):
             model.zero_grad()  # a step uses the gradient of its own batch only
@@ -135,8 +130,10 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                     logs.update(evaluate_logs(model, *validation, steps.loss, metrics,
                                               prefix="val_"))
                 logs = book.add(epoch, logs)
-                if scheduler is not None:
-                    _step_scheduler(scheduler, logs)
+                if plateau:  # the validation loss, or the training loss without validation
+                    scheduler.step(logs.get("val_loss", logs["loss"]))
+                elif scheduler is not None:
+                    scheduler.step()
                 for cb in callbacks:
                     cb.on_epoch_end(run, logs)
                 if run.stop_training:
@@ -272,32 +269,14 @@ def to_host(xp: Any, dtype: Any, columns: list[list]) -> list[list[float]]:
     arrays = {kind for kind, v in one_of_each.items() if on_device(xp, v)}
     device = [v if v.dtype == dtype else xp.astype(v, dtype)
               for column in columns for v in column if type(v) in arrays]
-    if xp is host_backend().xp:  # nothing to transfer: float() each (a stack costs more)
-        read = iter([float(v) for v in device])
-    else:
-        read = iter(to_numpy(xp.stack(device)).tolist() if device else ())
-    return [[next(read) if type(v) in arrays else float(v) for v in column] for column in columns]
+    read = iter(read_numbers(xp, device) if device else ())
+    return [[float(next(read) if type(v) in arrays else v) for v in column] for column in columns]
 
 
 def on_device(xp: Any, value: Any) -> bool:
     """Whether ``value`` is an array of namespace ``xp`` (not a number, nor a host array when
     the model lives elsewhere)."""
     return is_array(value) and array_namespace(value) is xp
-
-
-def permutations(n: int, rng: Any) -> Callable[[int], Any]:
-    """A row order per epoch: a permutation of n rows from ``rng``, or from xnn's generator
-    when it is None."""
-    draw = random.permutation if rng is None else rng.permutation
-    return lambda epoch: draw(n)
-
-
-def _step_scheduler(scheduler: Any, logs: dict[str, float] | None) -> None:
-    """Schedules step once per epoch; plateau schedules are handed the monitored loss."""
-    if getattr(scheduler, "needs_metric", False):
-        scheduler.step(logs.get("val_loss", logs["loss"]))
-    else:
-        scheduler.step()
 
 
 @contextmanager

@@ -12,13 +12,11 @@ from ._checks import flag, integer, is_labels, number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .callbacks import HOOKS
-from .data import check_same_length, check_seed
-from .loop import (History, Steps, TrainingRun, evaluate_logs, mode, on_device, permutations,
-                   to_host, train)
+from .data import check_same_length, check_seed, permutations
+from .loop import History, Steps, TrainingRun, evaluate_logs, mode, on_device, to_host, train
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
-from .random import host_generator
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
 
@@ -83,8 +81,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                               [y] if validation is None else [y, validation[1]])
 
     # reordering a single full batch changes nothing but rounding
-    rng = host_generator(seed) if seed is not None else None
-    order = permutations(n, rng) if shuffle and size < n else None
+    order = permutations(n, seed) if shuffle and size < n else None
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
@@ -179,8 +176,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if n == 0:
         raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
                          f"{tuple(y.shape)}); there is nothing to train on")
-    _check_finite("X", X)
-    _check_finite("y", y)
+    _check_finite(X=X, y=y)
     if validation_split is not None:
         n_val = math.ceil(validation_split * n)  # the last rows, before any shuffling (Keras)
         if n_val >= n:
@@ -198,8 +194,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     y_val = as_data("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
     check_same_length("fit (validation_data)", X_val, y_val)
     _check_like_training(X, y, X_val, y_val)
-    _check_finite("X_val", X_val)
-    _check_finite("y_val", y_val)
+    _check_finite(X_val=X_val, y_val=y_val)
     return X, y, (X_val, y_val)
 
 
@@ -218,7 +213,7 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
     if kind.startswith("complex"):  # a cast would keep the real part with only a warning
         raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
                         f"numbers: pass the real part or the magnitude explicitly")
-    keep = labels_ok and arr.ndim == 1 and kind.startswith(("int", "uint"))
+    keep = labels_ok and is_labels(array_namespace(arr), arr)
     target = kind if keep else dtype_name(float_dtype)
     if backend.holds(arr) and kind == target and not requires_grad(arr):
         return arr  # else asarray copies it, detached from autograd
@@ -228,16 +223,17 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
         raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
 
 
-def _check_finite(name: str, arr: Any) -> None:
-    """Refuse NaN/Inf before training starts, naming the first bad row."""
-    xp = array_namespace(arr)
-    if not xp.isdtype(arr.dtype, "real floating"):
-        return
-    bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
-    if bool(xp.any(bad_rows)):
-        rows = to_numpy(bad_rows).nonzero()[0]
-        raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at row "
-                         f"{int(rows[0])}; clean or drop those rows before training")
+def _check_finite(**named: Any) -> None:
+    """Refuse NaN/Inf in each named array before training starts, naming the first bad row."""
+    for name, arr in named.items():
+        xp = array_namespace(arr)
+        if not xp.isdtype(arr.dtype, "real floating"):
+            continue
+        bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
+        if bool(xp.any(bad_rows)):
+            rows = to_numpy(bad_rows).nonzero()[0]
+            raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at "
+                             f"row {int(rows[0])}; clean or drop those rows before training")
 
 
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
@@ -311,14 +307,12 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     xp = array_namespace(pred)
     for name, fn in metrics:
         value = copy.copy(fn)(pred, y)
-        device = on_device(xp, value)
-        if device and value.ndim != 0:
+        if on_device(xp, value) and value.ndim != 0:
             raise ValueError(f"fit: metric {name!r} must return a number or a 0-d array, got "
                              f"shape {tuple(value.shape)}")
-        if not device:
-            try:
-                float(value)
-            except (TypeError, ValueError):
-                raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
-                                f"got {type(value).__name__}") from None
+        try:
+            float(value)  # a 0-d array of the model's library reads back, once
+        except (TypeError, ValueError):
+            raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
+                            f"got {type(value).__name__}") from None
     return step_loss
