@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .._checks import check_axis, expect, integer, number
-from .module import Backprop, Module
+from .module import Backprop, Module, onnx_node
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
            "Softmax", "LogSoftmax"]
@@ -31,9 +31,7 @@ class Identity(Module):
         expect(self, x)
         return x, lambda dy: dy
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Identity", [x])
+    to_onnx = onnx_node("Identity")
 
 
 class ReLU(Module):
@@ -54,9 +52,7 @@ class ReLU(Module):
 
         return y, backprop
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Relu", [x])
+    to_onnx = onnx_node("Relu")
 
 
 class LeakyReLU(Module):
@@ -128,9 +124,7 @@ class Sigmoid(Module):
         y = sigmoid(expect(self, x), x)
         return y, lambda dy: dy * y * (1 - y)   # dy/dx = y (1 - y)
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Sigmoid", [x])
+    to_onnx = onnx_node("Sigmoid")
 
 
 class Tanh(Module):
@@ -140,9 +134,7 @@ class Tanh(Module):
         y = expect(self, x).tanh(x)
         return y, lambda dy: dy * (1 - y * y)    # dy/dx = 1 - tanh^2
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Tanh", [x])
+    to_onnx = onnx_node("Tanh")
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -263,9 +255,7 @@ class Softmax(Module):
         # dy_i/dx_j = y_i (delta_ij - y_j), so dx = y (dy - sum(dy y))
         return y, lambda dy: y * (dy - xp.sum(dy * y, axis=self.axis, keepdims=True))
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Softmax", [x], axis=self.axis)
+    to_onnx = onnx_node("Softmax", "axis")
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -287,9 +277,7 @@ class LogSoftmax(Module):
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("LogSoftmax", [x], axis=self.axis)
+    to_onnx = onnx_node("LogSoftmax", "axis")
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"

@@ -253,6 +253,17 @@ def accepts_input_grad(module: Module) -> bool:
     return module.takes_input_grad and "forward" not in vars(module)
 
 
+def onnx_node(op: str, *attributes: str) -> Callable[[Module, Any, str], str]:
+    """A ``to_onnx`` method exporting the layer as one ONNX ``op`` node on its input, with the
+    layer's ``attributes`` (attribute names, e.g. "axis") as the node's: in a class body,
+    ``to_onnx = onnx_node("Relu")``."""
+
+    def to_onnx(self: Module, g: Any, x: str) -> str:
+        return g.node(op, [x], **{name: getattr(self, name) for name in attributes})
+
+    return to_onnx
+
+
 # the dtypes a state dict's values may have: numbers, cast to the entry's dtype on loading
 _NUMERIC = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
             "float16", "bfloat16", "float32", "float64"}
