@@ -232,6 +232,13 @@ class SiLU(Module):
         return g.node("Mul", [x, g.node("Sigmoid", [x])])
 
 
+def log_softmax(xp: Any, x: Any, axis: int) -> Any:
+    """x - log(sum(e^x)) along ``axis``; shifting by the max keeps every exponent <= 0."""
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))  # in place: made here
+    return shifted
+
+
 def _empty_axis(xp: Any, x: Any) -> tuple[Any, Backprop]:
     """(Log)softmax over a zero-length axis: nothing to normalise, so an empty output of the
     input's shape, as PyTorch gives (the max that the stable form subtracts has no identity)."""
@@ -272,8 +279,7 @@ class LogSoftmax(Module):
         check_axis(self, x, self.axis)
         if x.shape[self.axis] == 0:
             return _empty_axis(xp, x)
-        shifted = x - xp.max(x, axis=self.axis, keepdims=True)  # every exponent <= 0
-        y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=self.axis, keepdims=True))
+        y = log_softmax(xp, x, self.axis)
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
 
