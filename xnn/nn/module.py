@@ -83,14 +83,16 @@ class Module:
                 yield name, value
 
     def children(self) -> Iterator[Module]:
-        for _, child in self.named_children():
-            yield child
+        return (child for _, child in self.named_children())
 
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        return (module for _, module in self._named_modules())
+
+    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child._named_modules(f"{prefix}{name}.")
 
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
         for name, value in vars(self).items():
@@ -100,16 +102,11 @@ class Module:
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """("0.weight", Parameter) pairs, each shared parameter once, in a stable order."""
         seen: set[int] = set()
-        for name, p in self._named_parameters_all(prefix):
-            if id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
-
-    def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
-        for name, p in self._own_parameters():
-            yield prefix + name, p
-        for name, child in self.named_children():
-            yield from child._named_parameters_all(f"{prefix}{name}.")
+        for path, module in self._named_modules(prefix):
+            for name, p in module._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield path + name, p
 
     def parameters(self) -> list[Parameter]:
         """Every trainable Parameter, in the order of named_parameters()."""
@@ -155,11 +152,6 @@ class Module:
     def load_buffer(self, name: str, value: Any) -> None:
         """Set one buffer from a state dict; modules with buffers override this."""
         raise KeyError(name)
-
-    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix, self
-        for name, child in self.named_children():
-            yield from child._named_modules(f"{prefix}{name}.")
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays from ``state`` (any backend) into this module's parameters and buffers.
@@ -220,7 +212,8 @@ class Module:
         for prefix, module in self._named_modules():
             for name, _ in list(module.named_buffers()):
                 value = state[prefix + name]
-                cast = dtype if dtype is not None and _is_float(value) else dtype_name(value.dtype)
+                kind = dtype_name(value.dtype)
+                cast = dtype if dtype is not None and kind.startswith("float") else kind
                 module.load_buffer(name, asarray(value, dtype=cast, backend=target))
         return self
 
@@ -290,10 +283,6 @@ def _converted(where: str, name: str, value: Any, current: Any) -> Any:
     except (TypeError, ValueError) as err:
         raise ValueError(f"{where}: {name!r} cannot become a {dtype_name(current.dtype)} "
                          f"array: {err}") from err
-
-
-def _is_float(value: Any) -> bool:
-    return dtype_name(value.dtype).startswith("float")
 
 
 class Sequential(Module):
