@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np  # initializers are host arrays
 
+from ._checks import integer
 from .backend import dtype_name, get_default_dtype, to_numpy
 from .extras import install_hint
 from .io import _path, write_atomically
@@ -152,6 +153,12 @@ class Graph:
         if self.opset >= 18:
             return self.node("ReduceMean", [x, self.array([axis], dtype="int64")], keepdims=1)
         return self.node("ReduceMean", [x], axes=[axis], keepdims=1)
+
+    def moments(self, x: str, axis: int) -> tuple[str, str]:
+        """The mean and the biased variance over one axis, kept, as xnn's layers take them."""
+        mean = self.reduce_mean(x, axis)
+        centered = self.node("Sub", [x, mean])
+        return mean, self.reduce_mean(self.node("Mul", [centered, centered]), axis)
 
     def where_positive(self, x: str, negative: str) -> str:
         """x where x > 0, else ``negative``, as xnn's layers write it."""
@@ -313,13 +320,11 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
     onnx = _onnx()
     shape_in = (_default_input_shape(model) if input_shape is None
                 else _check_input_shape(input_shape))
-    newest = onnx.defs.onnx_opset_version()
     if opset is None:
         opset = newest_runtime_opset()
-    elif not _is_int(opset) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"xnn.onnx.export: opset must be an int in [{MIN_OPSET}, {newest}], "
-                         f"got {opset!r}")
-    opset = int(opset)
+    else:
+        opset = integer("xnn.onnx.export", "opset", opset, low=MIN_OPSET,
+                        high=onnx.defs.onnx_opset_version())
     dtype = _model_dtype(model)
     _check_fits(model, shape_in, dtype)
     graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})

@@ -121,10 +121,7 @@ class BatchNorm1d(Module):
         weight = g.parameter(self.weight) if self.affine else None
         bias = g.parameter(self.bias) if self.affine else None
         if not self.track_running_stats:  # eval also uses the batch's (biased) statistics
-            mean = g.reduce_mean(x, 0)
-            centered = g.node("Sub", [x, mean])
-            var = g.reduce_mean(g.node("Mul", [centered, centered]), 0)
-            return g.normalize(x, mean, var, self.eps, weight, bias)
+            return g.normalize(x, *g.moments(x, 0), self.eps, weight, bias)
         mean, var = g.buffer(self, "running_mean"), g.buffer(self, "running_var")
         if g.dtype == "float64":  # xnn's order of operations: equal to 1e-16, not 1e-13
             return g.normalize(x, mean, var, self.eps, weight, bias)
@@ -208,10 +205,7 @@ class LayerNorm(Module):
         weight = g.parameter(self.weight) if self.weight is not None else None
         bias = g.parameter(self.bias) if self.bias is not None else None
         if g.dtype == "float64":  # ONNX Runtime's LayerNormalization agrees to 1e-13 only
-            mean = g.reduce_mean(x, -1)
-            centered = g.node("Sub", [x, mean])
-            var = g.reduce_mean(g.node("Mul", [centered, centered]), -1)
-            return g.normalize(x, mean, var, self.eps, weight, bias)
+            return g.normalize(x, *g.moments(x, -1), self.eps, weight, bias)
         scale = weight if weight is not None else g.array([1.0] * self.normalized_shape[0])
         return g.node("LayerNormalization", [x, scale] + ([bias] if bias else []), axis=-1,
                       epsilon=float(self.eps))
