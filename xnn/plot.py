@@ -32,12 +32,6 @@ def _save(fig: Any, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def _integer_epochs(ax: Any) -> None:
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - matplotlib is optional
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
 def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training",
                log_scale: bool = True, metric_label: str | None = None) -> str:
     """Loss (and val_loss) per epoch on the left, any metrics on the right; returns the path.
@@ -51,6 +45,7 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
     epochs = [e + 1 for e in history.epoch]
     bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
 
@@ -68,7 +63,7 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     axes[0].set(xlabel="epoch", ylabel="loss" + (" (log scale)" if log_loss else ""),
                 title=title)
     for ax in axes:
-        _integer_epochs(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.grid(alpha=0.3)
     axes[0].legend()
     if not metrics:
@@ -175,10 +170,8 @@ def confusion_matrix(matrix: Any, path: str | os.PathLike, *,
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if counts[i, j] > counts.max() / 2 else "black")
+    for i, j in zip(*counts.nonzero()):  # the cells with a count
+        ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if counts[i, j] > counts.max() / 2 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return _save(fig, path)
