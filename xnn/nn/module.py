@@ -226,12 +226,8 @@ class Module:
         children = list(self.named_children())
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
-        lines = [f"{type(self).__name__}("]
-        for name, child in children:
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        lines.append(")")
-        return "\n".join(lines)
+        rows = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        return "\n".join([f"{type(self).__name__}(", *rows, ")"])
 
 
 def accepts_input_grad(module: Module) -> bool:
