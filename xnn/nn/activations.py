@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .._checks import check_axis, expect, integer, number
-from .module import Backprop, Module, onnx_node
+from .module import Backprop, Module, arguments_repr, onnx_node
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
            "Softmax", "LogSoftmax"]
@@ -80,8 +80,7 @@ class LeakyReLU(Module):
             return g.node("LeakyRelu", [x], alpha=float(self.negative_slope))
         return g.where_positive(x, g.node("Mul", [g.constant(self.negative_slope), x]))
 
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+    extra_repr = arguments_repr
 
 
 class ELU(Module):
@@ -113,8 +112,7 @@ class ELU(Module):
         e = g.node("Sub", [g.node("Exp", [g.node("Min", [x, g.constant(0.0)])]), g.constant(1.0)])
         return g.where_positive(x, g.node("Mul", [g.constant(self.alpha), e]))
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+    extra_repr = arguments_repr
 
 
 class Sigmoid(Module):
@@ -175,8 +173,7 @@ class GELU(Module):
         half_x = g.node("Mul", [g.constant(0.5), x])
         return g.node("Mul", [half_x, g.node("Add", [g.constant(1.0), t])])
 
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+    extra_repr = arguments_repr
 
 
 class Softplus(Module):
@@ -214,8 +211,7 @@ class Softplus(Module):
                               g.constant(self.beta)])
         return g.node("Where", [g.node("Greater", [z, g.constant(self.threshold)]), x, soft])
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
+    extra_repr = arguments_repr
 
 
 class SiLU(Module):
@@ -264,8 +260,7 @@ class Softmax(Module):
 
     to_onnx = onnx_node("Softmax", "axis")
 
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+    extra_repr = arguments_repr
 
 
 class LogSoftmax(Module):
@@ -285,5 +280,4 @@ class LogSoftmax(Module):
 
     to_onnx = onnx_node("LogSoftmax", "axis")
 
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+    extra_repr = arguments_repr

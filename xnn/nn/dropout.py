@@ -7,7 +7,7 @@ from typing import Any
 from .. import random
 from .._checks import number, expect
 from ..backend import backend_of
-from .module import Backprop, Module, onnx_node
+from .module import Backprop, Module, arguments_repr, onnx_node
 
 __all__ = ["Dropout"]
 
@@ -39,5 +39,4 @@ class Dropout(Module):
 
     to_onnx = onnx_node("Identity")  # evaluation mode: dropout passes x through
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    extra_repr = arguments_repr

@@ -242,6 +242,12 @@ def accepts_input_grad(module: Module) -> bool:
     return module.takes_input_grad and "forward" not in vars(module)
 
 
+def arguments_repr(module: Module) -> str:
+    """"name=value, ..." of the module's constructor arguments (:meth:`Module.arguments`): in a
+    class body, ``extra_repr = arguments_repr``."""
+    return ", ".join(f"{name}={value!r}" for name, value in module.arguments().items())
+
+
 def onnx_node(op: str, *attributes: str) -> Callable[[Module, Any, str], str]:
     """A ``to_onnx`` method exporting the layer as one ONNX ``op`` node on its input, with the
     layer's ``attributes`` (attribute names, e.g. "axis") as the node's: in a class body,

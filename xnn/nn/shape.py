@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .._checks import expect, integer
-from .module import Backprop, Module
+from .module import Backprop, Module, arguments_repr
 
 __all__ = ["Flatten"]
 
@@ -59,5 +59,4 @@ class Flatten(Module):
         size = None if None in merged else math.prod(merged)
         return start, shape[:start] + (size,) + shape[end + 1:]
 
-    def extra_repr(self) -> str:
-        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+    extra_repr = arguments_repr
