@@ -11,6 +11,7 @@ named ``x`` (with the :class:`Graph` builder) and returns the name of its output
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from typing import Any, Callable, Sequence
@@ -240,29 +241,23 @@ def _check_input_shape(input_shape: Any) -> tuple:
     return tuple(None if d is None else int(d) for d in input_shape)
 
 
-_newest_opset: int | None = None
-
-
+@functools.cache
 def newest_runtime_opset() -> int:
     """The newest opset (>= MIN_OPSET) that both the installed onnx and onnxruntime handle;
     MIN_OPSET when onnxruntime is not installed."""
-    global _newest_opset
-    if _newest_opset is None:
-        onnx = _onnx()
-        _newest_opset = MIN_OPSET
+    onnx = _onnx()
+    try:
+        import onnxruntime  # noqa: PLC0415 - optional
+    except ImportError:
+        return MIN_OPSET
+    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
+        probe = _probe_model(onnx, opset)
         try:
-            import onnxruntime  # noqa: PLC0415 - optional
-        except ImportError:
-            return _newest_opset
-        for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
-            probe = _probe_model(onnx, opset)
-            try:
-                onnxruntime.InferenceSession(probe, providers=["CPUExecutionProvider"])
-            except Exception:  # noqa: BLE001 - this runtime cannot run that opset
-                continue
-            _newest_opset = opset
-            break
-    return _newest_opset
+            onnxruntime.InferenceSession(probe, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - this runtime cannot run that opset
+            continue
+        return opset
+    return MIN_OPSET
 
 
 def _probe_model(onnx: Any, opset: int) -> bytes:
