@@ -74,7 +74,7 @@ class Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.shapes: dict[str, tuple] = {}  # known shapes, None for the batch axis
-        self._names: set[str] = set()
+        self._names = {"input", "output"}  # the graph's own input and output
         self._parameters: dict[int, str] = {}
         self._counts: dict[str, int] = {}
         self.param_names = param_names or {}  # id(Parameter) -> its state_dict name
@@ -89,10 +89,6 @@ class Graph:
         self._counts[hint] = n + 1
         self._names.add(name)
         return name
-
-    def reserve(self, *names: str) -> None:
-        """Keep ``names`` (the graph's input and output) from being given to other values."""
-        self._names.update(names)
 
     def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
         """Add an ``op`` node (ONNX operator name) and return the name of its one output."""
@@ -323,7 +319,6 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
     dtype = _model_dtype(model)
     _check_fits(model, shape_in, dtype)
     graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
-    graph.reserve("input", "output")
     graph.shapes["input"] = shape_in
     y = graph.module(model, "input")
     graph.nodes.append(onnx.helper.make_node("Identity", [y], ["output"], name="output_node"))
