@@ -129,8 +129,7 @@ class Graph:
         """Add the nodes of ``module``: its registered exporter, else its ``to_onnx`` method;
         the output's shape defaults to the input's."""
         cls = type(module)
-        fn = EXPORTERS.get(cls) or (getattr(cls, "to_onnx", None)
-                                    if _definer(cls, "to_onnx") in _below(cls, "forward") else None)
+        fn = EXPORTERS.get(cls) or _own_to_onnx(cls)
         if fn is None:
             self.fail(f"no ONNX exporter for {cls.__name__} ({cls.__module__}); give the class "
                       f"a method to_onnx(self, graph, x) or register one with "
@@ -184,17 +183,14 @@ class Graph:
         return y
 
 
-def _definer(cls: type, name: str) -> type | None:
-    """The class of ``cls``'s MRO that defines ``name``."""
-    return next((c for c in cls.__mro__ if name in vars(c)), None)
-
-
-def _below(cls: type, name: str) -> list[type]:
-    """The classes of ``cls``'s MRO from ``cls`` down to the one that defines ``name``: a
-    to_onnx among them describes that forward; one above it (a subclass that overrides
-    forward inheriting its parent's to_onnx) would export the parent's computation."""
-    mro = cls.__mro__
-    return list(mro[:mro.index(_definer(cls, name)) + 1])
+def _own_to_onnx(cls: type) -> Callable | None:
+    """``cls.to_onnx`` where it describes ``cls.forward``, that is where the first class of the
+    MRO to define either defines to_onnx; else None. A subclass that overrides forward and
+    inherits its parent's to_onnx would export the parent's computation."""
+    for c in cls.__mro__:
+        if "to_onnx" in vars(c) or "forward" in vars(c):
+            return cls.to_onnx if "to_onnx" in vars(c) else None
+    return None
 
 
 # --- export ----------------------------------------------------------------------------------------
