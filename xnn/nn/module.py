@@ -205,13 +205,11 @@ class Module:
             raise ValueError(f"{type(self).__name__}.to: dtype must be a float dtype "
                              f"(float32 or float64), got {dtype_name(dtype)}")
         target = get_backend() if backend is None else _load(backend, device)
-        state = self.state_dict()
         for p in self.parameters():
             p.value = asarray(p.value, dtype=dtype or dtype_name(p.value.dtype), backend=target)
             p.grad = None
-        for prefix, module in self._named_modules():
-            for name, _ in list(module.named_buffers()):
-                value = state[prefix + name]
+        for module in self.modules():
+            for name, value in list(module.named_buffers()):  # a list: load_buffer replaces them
                 kind = dtype_name(value.dtype)
                 cast = dtype if dtype is not None and kind.startswith("float") else kind
                 module.load_buffer(name, asarray(value, dtype=cast, backend=target))
