@@ -64,7 +64,7 @@ def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
 
 
 def _full(shape: tuple[int, ...], value: float, dtype: Any) -> Any:
-    """``value`` everywhere, on the active backend (or the placeholder a checkpoint's load makes)."""
+    """``value`` everywhere, on the active backend (or a placeholder while a checkpoint loads)."""
     made = random.placeholder(shape, dtype)
     if made is not None:
         return made
