@@ -78,9 +78,7 @@ class Module:
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct sub-modules in the order they were assigned."""
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
+        return ((name, value) for name, value in vars(self).items() if isinstance(value, Module))
 
     def children(self) -> Iterator[Module]:
         return (child for _, child in self.named_children())
@@ -95,9 +93,7 @@ class Module:
             yield from child._named_modules(f"{prefix}{name}.")
 
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield name, value
+        return ((name, value) for name, value in vars(self).items() if isinstance(value, Parameter))
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """("0.weight", Parameter) pairs, each shared parameter once, in a stable order."""
@@ -297,8 +293,7 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        for i, layer in enumerate(self.layers):
-            yield str(i), layer
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
 
     def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
         """Run the layers in order. ``input_grad=False``: nobody needs dL/dx (``x`` is the data);
