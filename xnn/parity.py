@@ -63,8 +63,7 @@ class ParityReport:
 
     @property
     def max_rel(self) -> float:
-        worst = self.worst()
-        return worst.max_rel if worst else 0.0
+        return max((d.max_rel for d in self.diffs), default=0.0)
 
     def loss_rel_diff(self, backend: str) -> float:
         """Largest |loss - reference loss| / |reference loss| over the steps."""
@@ -101,8 +100,7 @@ class ParityReport:
                      f"({self.dtype}): {verdict}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.table()
+    __str__ = table
 
 
 def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X: Any, y: Any, loss: Any,

@@ -64,8 +64,7 @@ class RankReport:
         lines.append(f"worst relative difference {self.max_rel:.3e}; tolerance {rtol:g}: {verdict}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.table()
+    __str__ = table
 
 
 def train(example: str, mode: str, steps: int, dtype: str, seed: int,
