@@ -55,15 +55,15 @@ def lecun_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
 
 def zeros(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All zeros (the usual bias initializer)."""
-    return _full(shape, 0.0, dtype)
+    return _full(shape, 0, dtype)
 
 
 def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All ones (the usual scale initializer of normalisation layers)."""
-    return _full(shape, 1.0, dtype)
+    return _full(shape, 1, dtype)
 
 
-def _full(shape: tuple[int, ...], value: float, dtype: Any) -> Any:
+def _full(shape: tuple[int, ...], value: int, dtype: Any) -> Any:
     """``value`` everywhere, on the active backend (or a placeholder while a checkpoint loads)."""
     made = random.placeholder(shape, dtype)
     if made is not None:

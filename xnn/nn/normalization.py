@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from .._checks import expect, flag, integer, number
-from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
 
@@ -67,11 +66,9 @@ class BatchNorm1d(Module):
         self.weight = Parameter(ones(shape, dtype)) if affine else None
         self.bias = Parameter(zeros(shape, dtype)) if affine else None
         if self.track_running_stats:
-            b = get_backend()
             self.running_mean = zeros(shape, dtype)
             self.running_var = ones(shape, dtype)
-            self.num_batches_tracked = b.xp.zeros((), dtype=resolve_dtype(b.xp, "int64"),
-                                                  device=b.device)
+            self.num_batches_tracked = zeros((), "int64")
 
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
         if self.track_running_stats:
