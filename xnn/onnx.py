@@ -140,8 +140,7 @@ class Graph:
             raise ExportError(f"xnn.onnx.export: the exporter of {type(module).__name__} "
                               f"returned {y!r}; it must return the name of a value of the graph "
                               f"(what graph.node(...) returns, or its input {x!r})")
-        if y not in self.shapes:
-            self.shapes[y] = self.shapes.get(x)
+        self.shapes.setdefault(y, self.shapes.get(x))
         return y
 
     def reduce_mean(self, x: str, axis: int) -> str:
