@@ -71,9 +71,8 @@ class BatchNorm1d(Module):
             self.num_batches_tracked = zeros((), "int64")
 
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
-        if self.track_running_stats:
-            for name in self._BUFFERS:
-                yield name, getattr(self, name)
+        names = self._BUFFERS if self.track_running_stats else ()
+        return ((name, getattr(self, name)) for name in names)
 
     def load_buffer(self, name: str, value: Any) -> None:
         if not self.track_running_stats or name not in self._BUFFERS:
