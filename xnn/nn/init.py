@@ -20,16 +20,19 @@ __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "
 Initializer = Callable[..., Any]
 
 
+def _symmetric_uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> Any:
+    """U(-bound, bound) samples: the uniform initializers differ only in the bound."""
+    return random.uniform(shape, -bound, bound, dtype=dtype)
+
+
 def uniform_fan_in(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for weight and bias."""
-    bound = 1.0 / math.sqrt(shape[0])
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, 1.0 / math.sqrt(shape[0]), dtype)
 
 
 def glorot_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010; Keras' default)."""
-    bound = math.sqrt(6.0 / (shape[0] + shape[-1]))
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, math.sqrt(6.0 / (shape[0] + shape[-1])), dtype)
 
 
 def glorot_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
@@ -39,8 +42,7 @@ def glorot_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
 
 def he_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-a, a) with a = sqrt(6 / fan_in), for ReLU networks (He et al. 2015)."""
-    bound = math.sqrt(6.0 / shape[0])
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, math.sqrt(6.0 / shape[0]), dtype)
 
 
 def he_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
