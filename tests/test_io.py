@@ -299,9 +299,11 @@ def test_a_model_loads_as_it_was_saved_not_as_it_was_built(backend, tmp_path, ma
     np.testing.assert_array_equal(xnn.to_numpy(loaded(x)), xnn.to_numpy(model(x)))
     same = [[a is b for b in model.modules()] for a in model.modules()]
     assert [[a is b for b in loaded.modules()] for a in loaded.modules()] == same
-    shared_params = [[a is b for b in model.parameters()] for a in model._named_parameters_all("")]
+    # every module's parameters against the model's: a parameter two modules share stays shared
+    shared_params = [[a is b for b in model.parameters()]
+                     for m in model.modules() for a in m.parameters()]
     assert [[a is b for b in loaded.parameters()]
-            for a in loaded._named_parameters_all("")] == shared_params
+            for m in loaded.modules() for a in m.parameters()] == shared_params
 
 
 def checkpoint_cases() -> dict:

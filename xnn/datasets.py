@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ._checks import integer
+from ._checks import integer, number
 from .backend import from_host, host_backend
 from .random import host_generator
 
@@ -89,8 +89,7 @@ def circles(n: int = 1000, noise: float = 0.1, factor: float = 0.5, *, seed: int
     """Two noisy concentric circles (scikit-learn's make_circles): X (n, 2), y (n, 1) with 1
     for the inner circle of radius ``factor`` and 0 for the outer one of radius 1."""
     integer("circles", "n", n, low=1)
-    if not 0 < factor < 1:
-        raise ValueError(f"circles: factor must lie in (0, 1), got {factor!r}")
+    number("circles", "factor", factor, low=0.0, high=1.0, low_open=True, high_open=True)
     hx = host_backend().xp
     g = host_generator(seed)
     inner = g.random((n, 1)) < 0.5

@@ -11,12 +11,14 @@ named ``x`` (with the :class:`Graph` builder) and returns the name of its output
 
 from __future__ import annotations
 
+import functools
 import numbers
 import os
 from typing import Any, Callable, Sequence
 
 import numpy as np  # initializers are host arrays
 
+from ._checks import integer
 from .backend import dtype_name, get_default_dtype, to_numpy
 from .extras import install_hint
 from .io import _path, write_atomically
@@ -72,7 +74,7 @@ class Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.shapes: dict[str, tuple] = {}  # known shapes, None for the batch axis
-        self._names: set[str] = set()
+        self._names = {"input", "output"}  # the graph's own input and output
         self._parameters: dict[int, str] = {}
         self._counts: dict[str, int] = {}
         self.param_names = param_names or {}  # id(Parameter) -> its state_dict name
@@ -87,10 +89,6 @@ class Graph:
         self._counts[hint] = n + 1
         self._names.add(name)
         return name
-
-    def reserve(self, *names: str) -> None:
-        """Keep ``names`` (the graph's input and output) from being given to other values."""
-        self._names.update(names)
 
     def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
         """Add an ``op`` node (ONNX operator name) and return the name of its one output."""
@@ -131,8 +129,7 @@ class Graph:
         """Add the nodes of ``module``: its registered exporter, else its ``to_onnx`` method;
         the output's shape defaults to the input's."""
         cls = type(module)
-        fn = EXPORTERS.get(cls) or (getattr(cls, "to_onnx", None)
-                                    if _definer(cls, "to_onnx") in _below(cls, "forward") else None)
+        fn = EXPORTERS.get(cls) or _own_to_onnx(cls)
         if fn is None:
             self.fail(f"no ONNX exporter for {cls.__name__} ({cls.__module__}); give the class "
                       f"a method to_onnx(self, graph, x) or register one with "
@@ -143,8 +140,7 @@ class Graph:
             raise ExportError(f"xnn.onnx.export: the exporter of {type(module).__name__} "
                               f"returned {y!r}; it must return the name of a value of the graph "
                               f"(what graph.node(...) returns, or its input {x!r})")
-        if y not in self.shapes:
-            self.shapes[y] = self.shapes.get(x)
+        self.shapes.setdefault(y, self.shapes.get(x))
         return y
 
     def reduce_mean(self, x: str, axis: int) -> str:
@@ -152,6 +148,12 @@ class Graph:
         if self.opset >= 18:
             return self.node("ReduceMean", [x, self.array([axis], dtype="int64")], keepdims=1)
         return self.node("ReduceMean", [x], axes=[axis], keepdims=1)
+
+    def moments(self, x: str, axis: int) -> tuple[str, str]:
+        """The mean and the biased variance over one axis, kept, as xnn's layers take them."""
+        mean = self.reduce_mean(x, axis)
+        centered = self.node("Sub", [x, mean])
+        return mean, self.reduce_mean(self.node("Mul", [centered, centered]), axis)
 
     def where_positive(self, x: str, negative: str) -> str:
         """x where x > 0, else ``negative``, as xnn's layers write it."""
@@ -180,17 +182,14 @@ class Graph:
         return y
 
 
-def _definer(cls: type, name: str) -> type | None:
-    """The class of ``cls``'s MRO that defines ``name``."""
-    return next((c for c in cls.__mro__ if name in vars(c)), None)
-
-
-def _below(cls: type, name: str) -> list[type]:
-    """The classes of ``cls``'s MRO from ``cls`` down to the one that defines ``name``: a
-    to_onnx among them describes that forward; one above it (a subclass that overrides
-    forward inheriting its parent's to_onnx) would export the parent's computation."""
-    mro = cls.__mro__
-    return list(mro[:mro.index(_definer(cls, name)) + 1])
+def _own_to_onnx(cls: type) -> Callable | None:
+    """``cls.to_onnx`` where it describes ``cls.forward``, that is where the first class of the
+    MRO to define either defines to_onnx; else None. A subclass that overrides forward and
+    inherits its parent's to_onnx would export the parent's computation."""
+    for c in cls.__mro__:
+        if "to_onnx" in vars(c) or "forward" in vars(c):
+            return cls.to_onnx if "to_onnx" in vars(c) else None
+    return None
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -233,29 +232,23 @@ def _check_input_shape(input_shape: Any) -> tuple:
     return tuple(None if d is None else int(d) for d in input_shape)
 
 
-_newest_opset: int | None = None
-
-
+@functools.cache
 def newest_runtime_opset() -> int:
     """The newest opset (>= MIN_OPSET) that both the installed onnx and onnxruntime handle;
     MIN_OPSET when onnxruntime is not installed."""
-    global _newest_opset
-    if _newest_opset is None:
-        onnx = _onnx()
-        _newest_opset = MIN_OPSET
+    onnx = _onnx()
+    try:
+        import onnxruntime  # noqa: PLC0415 - optional
+    except ImportError:
+        return MIN_OPSET
+    for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
+        probe = _probe_model(onnx, opset)
         try:
-            import onnxruntime  # noqa: PLC0415 - optional
-        except ImportError:
-            return _newest_opset
-        for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
-            probe = _probe_model(onnx, opset)
-            try:
-                onnxruntime.InferenceSession(probe, providers=["CPUExecutionProvider"])
-            except Exception:  # noqa: BLE001 - this runtime cannot run that opset
-                continue
-            _newest_opset = opset
-            break
-    return _newest_opset
+            onnxruntime.InferenceSession(probe, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - this runtime cannot run that opset
+            continue
+        return opset
+    return MIN_OPSET
 
 
 def _probe_model(onnx: Any, opset: int) -> bytes:
@@ -313,17 +306,14 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
     onnx = _onnx()
     shape_in = (_default_input_shape(model) if input_shape is None
                 else _check_input_shape(input_shape))
-    newest = onnx.defs.onnx_opset_version()
     if opset is None:
         opset = newest_runtime_opset()
-    elif not _is_int(opset) or not MIN_OPSET <= opset <= newest:
-        raise ValueError(f"xnn.onnx.export: opset must be an int in [{MIN_OPSET}, {newest}], "
-                         f"got {opset!r}")
-    opset = int(opset)
+    else:
+        opset = integer("xnn.onnx.export", "opset", opset, low=MIN_OPSET,
+                        high=onnx.defs.onnx_opset_version())
     dtype = _model_dtype(model)
     _check_fits(model, shape_in, dtype)
     graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
-    graph.reserve("input", "output")
     graph.shapes["input"] = shape_in
     y = graph.module(model, "input")
     graph.nodes.append(onnx.helper.make_node("Identity", [y], ["output"], name="output_node"))

@@ -15,7 +15,8 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import datasets, losses, optim, random, tutorials
-from .backend import (Backend, asarray, backend_of, dtype_name, to_numpy, use_backend,
+from ._checks import is_labels
+from .backend import (Backend, array_namespace, asarray, backend_of, to_numpy, use_backend,
                       use_default_dtype)
 from .random import host_generator
 from .extras import install_hint
@@ -63,8 +64,7 @@ class ParityReport:
 
     @property
     def max_rel(self) -> float:
-        worst = self.worst()
-        return worst.max_rel if worst else 0.0
+        return max((d.max_rel for d in self.diffs), default=0.0)
 
     def loss_rel_diff(self, backend: str) -> float:
         """Largest |loss - reference loss| / |reference loss| over the steps."""
@@ -101,8 +101,7 @@ class ParityReport:
                      f"({self.dtype}): {verdict}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.table()
+    __str__ = table
 
 
 def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X: Any, y: Any, loss: Any,
@@ -131,7 +130,7 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
 def training_arrays(X: Any, y: Any, dtype: str, batch_size: int | None) -> tuple[Any, Any, int]:
     """X and y as arrays of the active backend in ``dtype`` (1-D integer y stays labels), and
     the batch size (None: every row in one batch)."""
-    labels = y.ndim == 1 and dtype_name(y.dtype).startswith("int")
+    labels = is_labels(array_namespace(y), y)
     size = X.shape[0] if batch_size is None else batch_size
     return asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype), size
 

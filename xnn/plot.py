@@ -32,12 +32,6 @@ def _save(fig: Any, path: str | os.PathLike) -> str:
     return os.fspath(path)
 
 
-def _integer_epochs(ax: Any) -> None:
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - matplotlib is optional
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-
-
 def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training",
                log_scale: bool = True, metric_label: str | None = None) -> str:
     """Loss (and val_loss) per epoch on the left, any metrics on the right; returns the path.
@@ -51,6 +45,7 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
     epochs = [e + 1 for e in history.epoch]
     bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
 
@@ -62,37 +57,37 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     for key in ("loss", "val_loss"):
         if key in logs:
             draw(axes[0], key, logs[key], key)
-    log_loss = log_scale and all(v > 0 for v in logs.get("loss", [1.0]))
-    if log_loss:
-        axes[0].set_yscale("log")
-    axes[0].set(xlabel="epoch", ylabel="loss" + (" (log scale)" if log_loss else ""),
-                title=title)
+    _label_panel(axes[0], log_scale, logs.get("loss", []), "loss", title)
     for ax in axes:
-        _integer_epochs(ax)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.grid(alpha=0.3)
-    axes[0].legend()
     if not metrics:
         return _save(fig, path)
-    plotted = {}
+    plotted = []
     for key in metrics:
         r2_like = "r2" in key
         values = [1.0 - v for v in logs[key]] if r2_like else logs[key]
-        plotted[key] = values
+        plotted += values
         draw(axes[1], key, values, f"1 - {key}" if r2_like else key)
-    errors = all("r2" in k or any(w in k for w in ("mse", "mae", "err")) for k in metrics)
-    log_metrics = errors and all(v > 0 for values in plotted.values() for v in values)
-    if log_metrics:
-        axes[1].set_yscale("log")
     if metric_label is None:
         if all("r2" in k for k in metrics):
             metric_label = "1 - R² (lower is better)"
         else:
             names = list(dict.fromkeys(k.removeprefix("val_") for k in metrics))
             metric_label = names[0] if len(names) == 1 else "metric"
-    axes[1].set(xlabel="epoch", ylabel=metric_label + (" (log scale)" if log_metrics else ""),
-                title="metrics")
-    axes[1].legend()
+    errors = all("r2" in k or any(w in k for w in ("mse", "mae", "err")) for k in metrics)
+    _label_panel(axes[1], errors, plotted, metric_label, "metrics")
     return _save(fig, path)
+
+
+def _label_panel(ax: Any, log: bool, values: list[float], ylabel: str, title: str) -> None:
+    """Axis labels, title and legend of a panel over epochs; a log scale (said in the label)
+    when ``log`` and every one of ``values`` is positive."""
+    log = log and all(v > 0 for v in values)
+    if log:
+        ax.set_yscale("log")
+    ax.set(xlabel="epoch", ylabel=ylabel + (" (log scale)" if log else ""), title=title)
+    ax.legend()
 
 
 def decision_surface(model: Any, X: Any, y: Any, path: str | os.PathLike, *,
@@ -175,10 +170,8 @@ def confusion_matrix(matrix: Any, path: str | os.PathLike, *,
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
-    for i in range(counts.shape[0]):
-        for j in range(counts.shape[1]):
-            if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if counts[i, j] > counts.max() / 2 else "black")
+    for i, j in zip(*counts.nonzero()):  # the cells with a count
+        ax.text(j, i, int(counts[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if counts[i, j] > counts.max() / 2 else "black")
     ax.set(xlabel="predicted", ylabel="true", title=title)
     return _save(fig, path)

@@ -33,6 +33,7 @@ class ProgressBar:
 
         notebook = any(cls.__module__.startswith("tqdm.notebook") for cls in tqdm.__mro__)
         terminal = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.lines = not (notebook or terminal)  # a CI log or a file: one line per epoch
         if notebook or terminal:
             # follow the window's width; a terminal that reports no size (some pseudo-terminals
             # say 0 x 0, where tqdm would draw nothing) gets 80 x 24; a widget sizes itself
@@ -41,8 +42,6 @@ class ProgressBar:
                             dynamic_ncols=not notebook and sized,
                             ncols=None if sized else 80, nrows=None if sized else 24,
                             mininterval=0, leave=True)
-        else:
-            self.lines = True
 
     def due(self, epoch: int) -> bool:
         """Whether to draw after ``epoch`` (1-based): every epoch as lines; for the bar, the

@@ -55,17 +55,15 @@ class RankReport:
         lines = [f"{self.example} on {self.ranks} ranks against 1 process, {self.dtype}",
                  f"{'mode':<10} {'steps':>5} {'parameter':<14} {'max abs diff':>13} "
                  f"{'max rel diff':>13}"]
-        for mode, name, max_abs, max_rel in self.rows:
-            lines.append(f"{mode:<10} {self.steps[mode]:>5} {name:<14} {max_abs:>13.3e} "
-                         f"{max_rel:>13.3e}")
-        for mode, same in self.ranks_agree.items():
-            lines.append(f"{mode:<10} every rank holds the same weights: {'yes' if same else 'NO'}")
+        lines += [f"{mode:<10} {self.steps[mode]:>5} {name:<14} {max_abs:>13.3e} {max_rel:>13.3e}"
+                  for mode, name, max_abs, max_rel in self.rows]
+        lines += [f"{mode:<10} every rank holds the same weights: {'yes' if same else 'NO'}"
+                  for mode, same in self.ranks_agree.items()]
         verdict = "PASS" if self.passed(rtol) else "FAIL"
         lines.append(f"worst relative difference {self.max_rel:.3e}; tolerance {rtol:g}: {verdict}")
         return "\n".join(lines)
 
-    def __str__(self) -> str:
-        return self.table()
+    __str__ = table
 
 
 def train(example: str, mode: str, steps: int, dtype: str, seed: int,

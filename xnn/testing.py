@@ -88,15 +88,12 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
         return True
     if not raise_exception:
         return False
+    label = type(target).__name__ if isinstance(target, (Module, Loss)) else repr(target)
     raise GradcheckError(
-        f"{_label(target)}: backprop disagrees with central differences (eps={eps}) at "
+        f"{label}: backprop disagrees with central differences (eps={eps}) at "
         f"{worst.name}{list(worst.index)}: analytic {worst.analytic:.10g}, numeric "
         f"{worst.numeric:.10g}, |difference| {abs(worst.analytic - worst.numeric):.3g} "
         f"> atol {atol} + rtol {rtol} * |numeric|")
-
-
-def _label(target: Any) -> str:
-    return type(target).__name__ if isinstance(target, (Module, Loss)) else repr(target)
 
 
 def _module_check(module: Module, inputs: tuple, seed: int, state: dict):

@@ -14,17 +14,10 @@ from typing import Any
 from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, is_labels,
                        number, read_numbers)
 from ..backend import dtype_name
-from ..nn.activations import sigmoid
+from ..nn.activations import log_softmax, sigmoid
 from .base import Loss, check_weight
 
 __all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss", "log_softmax"]
-
-
-def log_softmax(xp: Any, z: Any) -> Any:
-    """log softmax over the class axis (1); shifting by the row max keeps exp() from overflowing."""
-    shifted = z - xp.max(z, axis=1, keepdims=True)
-    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=1, keepdims=True))  # in place: made here
-    return shifted
 
 
 # --- binary ----------------------------------------------------------------------------------
@@ -278,7 +271,7 @@ class CrossEntropyLoss(_ClassLoss):
             self._check_probabilities(xp, pred, target, batch, classes)
             q = (target * (1 - smoothing) + smoothing / classes) * weight
             count = batch  # the mean is over the batch
-        log_p = log_softmax(xp, pred)
+        log_p = log_softmax(xp, pred, axis=1)
         # d log p_c / dz_k = [c == k] - p_k, so d/dz_k (-sum_c q_c log p_c) = p_k sum(q) - q_k;
         # an ignored row (all of q 0) has no gradient
         grad = xp.exp(log_p)  # the arithmetic below runs in place on this new array

@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .._checks import check_axis, expect, integer, number
-from .module import Backprop, Module
+from .module import Backprop, Module, arguments_repr, onnx_node
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
            "Softmax", "LogSoftmax"]
@@ -31,9 +31,7 @@ class Identity(Module):
         expect(self, x)
         return x, lambda dy: dy
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Identity", [x])
+    to_onnx = onnx_node("Identity")
 
 
 class ReLU(Module):
@@ -54,9 +52,7 @@ class ReLU(Module):
 
         return y, backprop
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Relu", [x])
+    to_onnx = onnx_node("Relu")
 
 
 class LeakyReLU(Module):
@@ -84,8 +80,7 @@ class LeakyReLU(Module):
             return g.node("LeakyRelu", [x], alpha=float(self.negative_slope))
         return g.where_positive(x, g.node("Mul", [g.constant(self.negative_slope), x]))
 
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
+    extra_repr = arguments_repr
 
 
 class ELU(Module):
@@ -117,8 +112,7 @@ class ELU(Module):
         e = g.node("Sub", [g.node("Exp", [g.node("Min", [x, g.constant(0.0)])]), g.constant(1.0)])
         return g.where_positive(x, g.node("Mul", [g.constant(self.alpha), e]))
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}"
+    extra_repr = arguments_repr
 
 
 class Sigmoid(Module):
@@ -128,9 +122,7 @@ class Sigmoid(Module):
         y = sigmoid(expect(self, x), x)
         return y, lambda dy: dy * y * (1 - y)   # dy/dx = y (1 - y)
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Sigmoid", [x])
+    to_onnx = onnx_node("Sigmoid")
 
 
 class Tanh(Module):
@@ -140,9 +132,7 @@ class Tanh(Module):
         y = expect(self, x).tanh(x)
         return y, lambda dy: dy * (1 - y * y)    # dy/dx = 1 - tanh^2
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Tanh", [x])
+    to_onnx = onnx_node("Tanh")
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -183,8 +173,7 @@ class GELU(Module):
         half_x = g.node("Mul", [g.constant(0.5), x])
         return g.node("Mul", [half_x, g.node("Add", [g.constant(1.0), t])])
 
-    def extra_repr(self) -> str:
-        return f"approximate={self.approximate!r}"
+    extra_repr = arguments_repr
 
 
 class Softplus(Module):
@@ -222,8 +211,7 @@ class Softplus(Module):
                               g.constant(self.beta)])
         return g.node("Where", [g.node("Greater", [z, g.constant(self.threshold)]), x, soft])
 
-    def extra_repr(self) -> str:
-        return f"beta={self.beta}, threshold={self.threshold}"
+    extra_repr = arguments_repr
 
 
 class SiLU(Module):
@@ -238,6 +226,13 @@ class SiLU(Module):
     def to_onnx(self, g: Any, x: str) -> str:
         """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
         return g.node("Mul", [x, g.node("Sigmoid", [x])])
+
+
+def log_softmax(xp: Any, x: Any, axis: int) -> Any:
+    """x - log(sum(e^x)) along ``axis``; shifting by the max keeps every exponent <= 0."""
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    shifted -= xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))  # in place: made here
+    return shifted
 
 
 def _empty_axis(xp: Any, x: Any) -> tuple[Any, Backprop]:
@@ -263,12 +258,9 @@ class Softmax(Module):
         # dy_i/dx_j = y_i (delta_ij - y_j), so dx = y (dy - sum(dy y))
         return y, lambda dy: y * (dy - xp.sum(dy * y, axis=self.axis, keepdims=True))
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Softmax", [x], axis=self.axis)
+    to_onnx = onnx_node("Softmax", "axis")
 
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+    extra_repr = arguments_repr
 
 
 class LogSoftmax(Module):
@@ -282,14 +274,10 @@ class LogSoftmax(Module):
         check_axis(self, x, self.axis)
         if x.shape[self.axis] == 0:
             return _empty_axis(xp, x)
-        shifted = x - xp.max(x, axis=self.axis, keepdims=True)  # every exponent <= 0
-        y = shifted - xp.log(xp.sum(xp.exp(shifted), axis=self.axis, keepdims=True))
+        y = log_softmax(xp, x, self.axis)
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("LogSoftmax", [x], axis=self.axis)
+    to_onnx = onnx_node("LogSoftmax", "axis")
 
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
+    extra_repr = arguments_repr

@@ -7,7 +7,7 @@ from typing import Any
 from .. import random
 from .._checks import number, expect
 from ..backend import backend_of
-from .module import Backprop, Module
+from .module import Backprop, Module, arguments_repr, onnx_node
 
 __all__ = ["Dropout"]
 
@@ -37,9 +37,6 @@ class Dropout(Module):
         mask = keep * (1 / (1 - self.p)) if self.p < 1 else keep
         return x * mask, lambda dy: dy * mask     # dy/dx = mask / (1 - p)
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Identity", [x])  # evaluation mode: dropout passes x through
+    to_onnx = onnx_node("Identity")  # evaluation mode: dropout passes x through
 
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
+    extra_repr = arguments_repr

@@ -20,33 +20,29 @@ __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "
 Initializer = Callable[..., Any]
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    return shape[0], shape[-1]
+def _symmetric_uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> Any:
+    """U(-bound, bound) samples: the uniform initializers differ only in the bound."""
+    return random.uniform(shape, -bound, bound, dtype=dtype)
 
 
 def uniform_fan_in(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): torch.nn.Linear's default for weight and bias."""
-    bound = 1.0 / math.sqrt(shape[0])
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, 1.0 / math.sqrt(shape[0]), dtype)
 
 
 def glorot_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (Glorot & Bengio 2010; Keras' default)."""
-    fan_in, fan_out = _fans(shape)
-    bound = math.sqrt(6.0 / (fan_in + fan_out))
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, math.sqrt(6.0 / (shape[0] + shape[-1])), dtype)
 
 
 def glorot_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """N(0, 2 / (fan_in + fan_out))."""
-    fan_in, fan_out = _fans(shape)
-    return random.normal(shape, math.sqrt(2.0 / (fan_in + fan_out)), dtype=dtype)
+    return random.normal(shape, math.sqrt(2.0 / (shape[0] + shape[-1])), dtype=dtype)
 
 
 def he_uniform(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """U(-a, a) with a = sqrt(6 / fan_in), for ReLU networks (He et al. 2015)."""
-    bound = math.sqrt(6.0 / shape[0])
-    return random.uniform(shape, -bound, bound, dtype=dtype)
+    return _symmetric_uniform(shape, math.sqrt(6.0 / shape[0]), dtype)
 
 
 def he_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
@@ -61,20 +57,21 @@ def lecun_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
 
 def zeros(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All zeros (the usual bias initializer)."""
-    made = random.placeholder(shape, dtype)
-    if made is not None:
-        return made
-    b = get_backend()
-    return b.xp.zeros(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
+    return _full(shape, 0, dtype)
 
 
 def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All ones (the usual scale initializer of normalisation layers)."""
+    return _full(shape, 1, dtype)
+
+
+def _full(shape: tuple[int, ...], value: int, dtype: Any) -> Any:
+    """``value`` everywhere, on the active backend (or a placeholder while a checkpoint loads)."""
     made = random.placeholder(shape, dtype)
     if made is not None:
         return made
     b = get_backend()
-    return b.xp.ones(shape, dtype=resolve_dtype(b.xp, dtype), device=b.device)
+    return b.xp.full(shape, value, dtype=resolve_dtype(b.xp, dtype), device=b.device)
 
 
 @dataclass(frozen=True)

@@ -78,38 +78,31 @@ class Module:
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct sub-modules in the order they were assigned."""
-        for name, value in vars(self).items():
-            if isinstance(value, Module):
-                yield name, value
+        return ((name, value) for name, value in vars(self).items() if isinstance(value, Module))
 
     def children(self) -> Iterator[Module]:
-        for _, child in self.named_children():
-            yield child
+        return (child for _, child in self.named_children())
 
     def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
-        yield self
-        for child in self.children():
-            yield from child.modules()
+        return (module for _, module in self._named_modules())
+
+    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        yield prefix, self
+        for name, child in self.named_children():
+            yield from child._named_modules(f"{prefix}{name}.")
 
     def _own_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        for name, value in vars(self).items():
-            if isinstance(value, Parameter):
-                yield name, value
+        return ((name, value) for name, value in vars(self).items() if isinstance(value, Parameter))
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """("0.weight", Parameter) pairs, each shared parameter once, in a stable order."""
         seen: set[int] = set()
-        for name, p in self._named_parameters_all(prefix):
-            if id(p) not in seen:
-                seen.add(id(p))
-                yield name, p
-
-    def _named_parameters_all(self, prefix: str) -> Iterator[tuple[str, Parameter]]:
-        for name, p in self._own_parameters():
-            yield prefix + name, p
-        for name, child in self.named_children():
-            yield from child._named_parameters_all(f"{prefix}{name}.")
+        for path, module in self._named_modules(prefix):
+            for name, p in module._own_parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield path + name, p
 
     def parameters(self) -> list[Parameter]:
         """Every trainable Parameter, in the order of named_parameters()."""
@@ -155,11 +148,6 @@ class Module:
     def load_buffer(self, name: str, value: Any) -> None:
         """Set one buffer from a state dict; modules with buffers override this."""
         raise KeyError(name)
-
-    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        yield prefix, self
-        for name, child in self.named_children():
-            yield from child._named_modules(f"{prefix}{name}.")
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays from ``state`` (any backend) into this module's parameters and buffers.
@@ -213,14 +201,13 @@ class Module:
             raise ValueError(f"{type(self).__name__}.to: dtype must be a float dtype "
                              f"(float32 or float64), got {dtype_name(dtype)}")
         target = get_backend() if backend is None else _load(backend, device)
-        state = self.state_dict()
         for p in self.parameters():
             p.value = asarray(p.value, dtype=dtype or dtype_name(p.value.dtype), backend=target)
             p.grad = None
-        for prefix, module in self._named_modules():
-            for name, _ in list(module.named_buffers()):
-                value = state[prefix + name]
-                cast = dtype if dtype is not None and _is_float(value) else dtype_name(value.dtype)
+        for module in self.modules():
+            for name, value in list(module.named_buffers()):  # a list: load_buffer replaces them
+                kind = dtype_name(value.dtype)
+                cast = dtype if dtype is not None and kind.startswith("float") else kind
                 module.load_buffer(name, asarray(value, dtype=cast, backend=target))
         return self
 
@@ -233,12 +220,8 @@ class Module:
         children = list(self.named_children())
         if not children:
             return f"{type(self).__name__}({self.extra_repr()})"
-        lines = [f"{type(self).__name__}("]
-        for name, child in children:
-            body = repr(child).replace("\n", "\n  ")
-            lines.append(f"  ({name}): {body}")
-        lines.append(")")
-        return "\n".join(lines)
+        rows = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
+        return "\n".join([f"{type(self).__name__}(", *rows, ")"])
 
 
 def accepts_input_grad(module: Module) -> bool:
@@ -251,6 +234,23 @@ def accepts_input_grad(module: Module) -> bool:
     keyword, so they work unchanged.
     """
     return module.takes_input_grad and "forward" not in vars(module)
+
+
+def arguments_repr(module: Module) -> str:
+    """"name=value, ..." of the module's constructor arguments (:meth:`Module.arguments`): in a
+    class body, ``extra_repr = arguments_repr``."""
+    return ", ".join(f"{name}={value!r}" for name, value in module.arguments().items())
+
+
+def onnx_node(op: str, *attributes: str) -> Callable[[Module, Any, str], str]:
+    """A ``to_onnx`` method exporting the layer as one ONNX ``op`` node on its input, with the
+    layer's ``attributes`` (attribute names, e.g. "axis") as the node's: in a class body,
+    ``to_onnx = onnx_node("Relu")``."""
+
+    def to_onnx(self: Module, g: Any, x: str) -> str:
+        return g.node(op, [x], **{name: getattr(self, name) for name in attributes})
+
+    return to_onnx
 
 
 # the dtypes a state dict's values may have: numbers, cast to the entry's dtype on loading
@@ -281,10 +281,6 @@ def _converted(where: str, name: str, value: Any, current: Any) -> Any:
                          f"array: {err}") from err
 
 
-def _is_float(value: Any) -> bool:
-    return dtype_name(value.dtype).startswith("float")
-
-
 class Sequential(Module):
     """Layers applied in order; backprop runs their closures in reverse."""
 
@@ -297,8 +293,7 @@ class Sequential(Module):
         self.layers = list(layers)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
-        for i, layer in enumerate(self.layers):
-            yield str(i), layer
+        return ((str(i), layer) for i, layer in enumerate(self.layers))
 
     def forward(self, x: Any, *, input_grad: bool = True) -> tuple[Any, Backprop]:
         """Run the layers in order. ``input_grad=False``: nobody needs dL/dx (``x`` is the data);

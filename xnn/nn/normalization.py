@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from .._checks import expect, flag, integer, number
-from ..backend import get_backend, resolve_dtype
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
 
@@ -67,16 +66,13 @@ class BatchNorm1d(Module):
         self.weight = Parameter(ones(shape, dtype)) if affine else None
         self.bias = Parameter(zeros(shape, dtype)) if affine else None
         if self.track_running_stats:
-            b = get_backend()
             self.running_mean = zeros(shape, dtype)
             self.running_var = ones(shape, dtype)
-            self.num_batches_tracked = b.xp.zeros((), dtype=resolve_dtype(b.xp, "int64"),
-                                                  device=b.device)
+            self.num_batches_tracked = zeros((), "int64")
 
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
-        if self.track_running_stats:
-            for name in self._BUFFERS:
-                yield name, getattr(self, name)
+        names = self._BUFFERS if self.track_running_stats else ()
+        return ((name, getattr(self, name)) for name in names)
 
     def load_buffer(self, name: str, value: Any) -> None:
         if not self.track_running_stats or name not in self._BUFFERS:
@@ -121,10 +117,7 @@ class BatchNorm1d(Module):
         weight = g.parameter(self.weight) if self.affine else None
         bias = g.parameter(self.bias) if self.affine else None
         if not self.track_running_stats:  # eval also uses the batch's (biased) statistics
-            mean = g.reduce_mean(x, 0)
-            centered = g.node("Sub", [x, mean])
-            var = g.reduce_mean(g.node("Mul", [centered, centered]), 0)
-            return g.normalize(x, mean, var, self.eps, weight, bias)
+            return g.normalize(x, *g.moments(x, 0), self.eps, weight, bias)
         mean, var = g.buffer(self, "running_mean"), g.buffer(self, "running_var")
         if g.dtype == "float64":  # xnn's order of operations: equal to 1e-16, not 1e-13
             return g.normalize(x, mean, var, self.eps, weight, bias)
@@ -208,10 +201,7 @@ class LayerNorm(Module):
         weight = g.parameter(self.weight) if self.weight is not None else None
         bias = g.parameter(self.bias) if self.bias is not None else None
         if g.dtype == "float64":  # ONNX Runtime's LayerNormalization agrees to 1e-13 only
-            mean = g.reduce_mean(x, -1)
-            centered = g.node("Sub", [x, mean])
-            var = g.reduce_mean(g.node("Mul", [centered, centered]), -1)
-            return g.normalize(x, mean, var, self.eps, weight, bias)
+            return g.normalize(x, *g.moments(x, -1), self.eps, weight, bias)
         scale = weight if weight is not None else g.array([1.0] * self.normalized_shape[0])
         return g.node("LayerNormalization", [x, scale] + ([bias] if bias else []), axis=-1,
                       epsilon=float(self.eps))
