@@ -304,11 +304,9 @@ def available_backends() -> list[str]:
     """Names of the backends that can run on this machine now."""
     names = []
     for name in BACKEND_NAMES:
-        try:
+        with contextlib.suppress(BackendUnavailableError, ValueError):
             _load(name)
-        except (BackendUnavailableError, ValueError):
-            continue
-        names.append(name)
+            names.append(name)
     return names
 
 
@@ -329,11 +327,8 @@ def _initial() -> Backend:
     global _default
     with _lock:
         if _default is None:
-            if not _ENV_BACKEND:
-                _default = _load("numpy")
-                return _default
-            try:
-                _default = _load(_ENV_BACKEND)
+            try:  # numpy always loads: only a backend XNN_BACKEND named can fail here
+                _default = _load(_ENV_BACKEND or "numpy")
             except (BackendUnavailableError, ValueError) as err:
                 raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}") from err
         return _default
