@@ -15,7 +15,7 @@ import numbers
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
@@ -349,13 +349,19 @@ def set_backend(name: str | Backend, device: Any = None) -> Backend:
 
 
 @contextlib.contextmanager
-def use_backend(name: str | Backend, device: Any = None) -> Iterator[Backend]:
-    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
-    token = _override.set(_load(name, device))
+def scoped(var: contextvars.ContextVar, value: Any) -> Iterator[Any]:
+    """Set ``var`` to ``value`` inside a ``with`` block only (yielding ``value``): local to the
+    thread or async task that enters it, and restored on the way out."""
+    token = var.set(value)
     try:
-        yield _override.get()
+        yield value
     finally:
-        _override.reset(token)
+        var.reset(token)
+
+
+def use_backend(name: str | Backend, device: Any = None) -> ContextManager[Backend]:
+    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
+    return scoped(_override, _load(name, device))
 
 
 # --- dtypes --------------------------------------------------------------------------------------
@@ -383,15 +389,10 @@ def set_default_dtype(dtype: str) -> None:
     _default_dtype = _float_dtype(dtype)
 
 
-@contextlib.contextmanager
-def use_default_dtype(dtype: str) -> Iterator[str]:
+def use_default_dtype(dtype: str) -> ContextManager[str]:
     """Make ``dtype`` the default inside a ``with`` block only; local to the thread or async task
     that enters it, as use_backend is."""
-    token = _dtype_override.set(_float_dtype(dtype))
-    try:
-        yield dtype
-    finally:
-        _dtype_override.reset(token)
+    return scoped(_dtype_override, _float_dtype(dtype))
 
 
 def resolve_dtype(xp: Any, dtype: Any = None) -> Any:

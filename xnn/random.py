@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import numpy as np  # the host generator
 
 from ._checks import integer
-from .backend import Backend, from_host, get_backend, resolve_dtype
+from .backend import Backend, from_host, get_backend, resolve_dtype, scoped
 
 __all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
            "permutation"]
@@ -52,11 +52,8 @@ def use_seed(value: int) -> Iterator[None]:
     """Draw from a generator seeded with ``value`` inside a ``with`` block only; local to the
     thread or async task that enters it (as use_backend is), so other threads' draws and the
     process-wide generator's state are left alone."""
-    token = _local.set(host_generator(integer("use_seed", "seed", value, low=0)))
-    try:
+    with scoped(_local, host_generator(integer("use_seed", "seed", value, low=0))):
         yield
-    finally:
-        _local.reset(token)
 
 
 def get_state() -> dict:
@@ -78,11 +75,8 @@ def placeholders() -> Iterator[None]:
     """Inside a ``with`` block, ``normal``, ``uniform`` and the zeros/ones initializers return
     :func:`placeholder` arrays instead of drawing or allocating: loading a checkpoint runs the
     layers' constructors this way, and the stored tensors replace what they made."""
-    token = _placeholders.set(True)
-    try:
+    with scoped(_placeholders, True):
         yield
-    finally:
-        _placeholders.reset(token)
 
 
 def placeholder(shape: tuple[int, ...], dtype: Any = None,
