@@ -60,13 +60,8 @@ def array_namespace(*arrays: Any) -> Any:
 
 def _one_type(arrays: tuple) -> type | None:
     """The type of every item of ``arrays`` when they share one, else None."""
-    if not arrays:
-        return None
-    kind = type(arrays[0])
-    for a in arrays:
-        if type(a) is not kind:
-            return None
-    return kind
+    kinds = set(map(type, arrays))
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _numpy_fast(base: Any) -> Any:
