@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 from typing import Any, Iterator
 
 import numpy as np  # the host generator
@@ -143,9 +144,7 @@ def random_bits(xp: Any, shape: tuple[int, ...], key: int, device: Any) -> Any:
     shifts.
     """
     cols = shape[-1] if shape else 1
-    rows = 1
-    for n in shape[:-1]:
-        rows *= n
+    rows = math.prod(shape[:-1])
     counters = xp.arange(rows + cols, dtype=xp.int64, device=device)
     hashed = _mix32(_mix32(counters ^ (key & _LOW32)) ^ (key >> 32))
     bits = hashed[:rows, None] ^ hashed[None, rows:]
