@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import math
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np  # the host generator
 
@@ -94,19 +94,20 @@ def placeholder(shape: tuple[int, ...], dtype: Any = None,
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
            backend: Backend | None = None) -> Any:
     """Samples of N(mean, std^2) on the active backend."""
-    made = placeholder(shape, dtype, backend)
-    if made is not None:
-        return made
-    return from_host(mean + std * _current().standard_normal(shape), dtype, backend)
+    return _drawn(lambda g: mean + std * g.standard_normal(shape), shape, dtype, backend)
 
 
 def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtype: Any = None,
             backend: Backend | None = None) -> Any:
     """Samples of U[low, high) on the active backend."""
+    return _drawn(lambda g: g.uniform(low, high, shape), shape, dtype, backend)
+
+
+def _drawn(draw: Callable[[Any], Any], shape: tuple[int, ...], dtype: Any,
+           backend: Backend | None) -> Any:
+    """``draw(generator)``, cast and moved onto the backend; a placeholder inside placeholders()."""
     made = placeholder(shape, dtype, backend)
-    if made is not None:
-        return made
-    return from_host(_current().uniform(low, high, shape), dtype, backend)
+    return from_host(draw(_current()), dtype, backend) if made is None else made
 
 
 def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
