@@ -473,11 +473,9 @@ def to_numpy(x: Any) -> Any:
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
-def _resolve(backend: Backend | str | None) -> Backend:
+def resolve_backend(backend: Backend | str | None) -> Backend:
     """The backend a ``backend=`` argument names: None is the active one."""
-    if backend is None:
-        return get_backend()
-    return backend if type(backend) is Backend else _load(backend)
+    return get_backend() if backend is None else _load(backend)
 
 
 def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None) -> Any:
@@ -494,7 +492,7 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
     (xnn computes its own gradients), NumPy subclasses (np.memmap) come as np.ndarray and
     big-endian data in the machine's byte order.
     """
-    b = _resolve(backend)
+    b = resolve_backend(backend)
     xp = b.xp
     if is_array(obj):
         if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates

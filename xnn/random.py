@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np  # the host generator
 
 from ._checks import integer
-from .backend import Backend, from_host, get_backend, resolve_dtype, scoped
+from .backend import Backend, from_host, resolve_backend, resolve_dtype, scoped
 
 __all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
            "permutation"]
@@ -86,7 +86,7 @@ def placeholder(shape: tuple[int, ...], dtype: Any = None,
     size); None outside."""
     if not _placeholders.get():
         return None
-    b = backend if backend is not None else get_backend()
+    b = resolve_backend(backend)
     return b.xp.broadcast_to(b.xp.zeros((), dtype=resolve_dtype(b.xp, dtype), device=b.device),
                              tuple(shape))
 
@@ -116,7 +116,7 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
 
     Made on the device from one key drawn on the host: no host-to-device copy of the samples.
     """
-    b = backend if backend is not None else get_backend()
+    b = resolve_backend(backend)
     xp = b.xp
     key = int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
     # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
