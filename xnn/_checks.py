@@ -5,6 +5,7 @@ expected and what came; the message is built only when a check fails.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -22,7 +23,8 @@ def owner_name(owner: Any) -> str:
 # HOST_XP: NumPy's arrays all live on the CPU, so an identity test of the namespace spares them
 # a device comparison (two property reads) on every call
 # (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
-# arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's)
+# arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's).
+# Every backend's dtypes hash (as is_integral's and expect's set lookups require).
 _FLOATS: set[tuple[type, Any]] = set()
 FLOAT, INTEGRAL = "float", "integral"
 
@@ -112,10 +114,7 @@ def _check_float(owner: Any, xp: Any, x: Any, what: str) -> None:
     if not xp.isdtype(x.dtype, "real floating"):
         raise TypeError(f"{owner_name(owner)}: expected a floating-point {what} "
                         f"(float32 or float64), got dtype {dtype_name(x.dtype)}")
-    try:
-        _FLOATS.add((type(x), x.dtype))
-    except TypeError:  # an unhashable dtype object: checked again next time
-        pass
+    _FLOATS.add((type(x), x.dtype))
 
 
 def _check_same_dtype(owner: Any, xp: Any, x: Any, like: Any, what: str,
@@ -237,20 +236,11 @@ def flag(owner: Any, name: str, value: Any) -> bool:
                             f"{kind.__name__} {value!r}")
 
 
-_INT_RANGES: dict[tuple[Any, Any], tuple[int, int]] = {}
-
-
+@functools.cache
 def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
     """(min, max) of an integer dtype: xp.iinfo's, remembered (iinfo costs microseconds)."""
-    try:
-        return _INT_RANGES[xp, dtype]
-    except KeyError:
-        info = xp.iinfo(dtype)
-        bounds = _INT_RANGES[xp, dtype] = (int(info.min), int(info.max))
-        return bounds
-    except TypeError:  # an unhashable dtype object
-        info = xp.iinfo(dtype)
-        return int(info.min), int(info.max)
+    info = xp.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
