@@ -416,8 +416,9 @@ _KIND_NAMES = {"O": "mixed objects", "U": "text", "S": "bytes", "M": "datetimes"
 
 
 def _host_numbers(owner: str, obj: Any) -> Any:
-    """``obj`` (a list, scalar or array-like) as a NumPy array of numbers; anything else is a
-    TypeError naming ``owner`` and what came."""
+    """``obj`` (a NumPy array, list, scalar or array-like) as a NumPy array of numbers; anything
+    else (text, dates, Python objects: NumPy holds them, no other backend can) is a TypeError
+    naming ``owner`` and what came."""
     if isinstance(obj, (list, tuple)) and obj and all(is_array(a) for a in obj):
         return _stack_on_host(owner, obj)
     try:
@@ -425,8 +426,13 @@ def _host_numbers(owner: str, obj: Any) -> Any:
     except (TypeError, ValueError) as err:  # NumPy's 'inhomogeneous shape' for ragged lists
         raise TypeError(f"{owner}: cannot make an array from {type(obj).__name__} of mixed or "
                         f"ragged data ({err})") from None
-    _check_numbers(owner, obj, arr.dtype)
-    return arr
+    if arr.dtype.kind in _NUMBER_KINDS:
+        return arr
+    what = type(obj).__name__
+    if isinstance(obj, (list, tuple, _np.ndarray)):
+        what += f" of {_KIND_NAMES.get(arr.dtype.kind, 'data that are not numbers')}"
+    raise TypeError(f"{owner}: expected numbers (bool, integer, float or complex), got {what} "
+                    f"(NumPy dtype {arr.dtype})")
 
 
 def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
@@ -442,17 +448,6 @@ def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
     if not all(place.holds(a) for a in arrays):  # several libraries or devices
         return _np.stack([to_numpy(a) for a in arrays])
     return to_numpy(place.xp.stack(list(arrays)))
-
-
-def _check_numbers(owner: str, obj: Any, dtype: Any) -> None:
-    """Refuse what NumPy holds but no other backend can: text, dates, Python objects."""
-    if dtype.kind in _NUMBER_KINDS:
-        return
-    what = type(obj).__name__
-    if isinstance(obj, (list, tuple, _np.ndarray)):
-        what += f" of {_KIND_NAMES.get(dtype.kind, 'data that are not numbers')}"
-    raise TypeError(f"{owner}: expected numbers (bool, integer, float or complex), got {what} "
-                    f"(NumPy dtype {dtype})")
 
 
 def to_numpy(x: Any) -> Any:
@@ -494,17 +489,15 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
     """
     b = resolve_backend(backend)
     xp = b.xp
-    if is_array(obj):
-        if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
-            _check_numbers("asarray", obj, obj.dtype)
-            obj = _native(obj)
+    if is_array(obj) and not isinstance(obj, (_np.ndarray, _np.generic)):
         obj = detached(obj)  # a copy must not extend autograd's graph
         if not b.holds(obj):
             obj = to_numpy(obj)
-    else:
-        obj = _native(_host_numbers("asarray", obj))
-        if dtype is None and obj.dtype == _np.float64:
+    else:  # NumPy's arrays too: NumPy also holds text and dates
+        host = _native(_host_numbers("asarray", obj))
+        if dtype is None and host.dtype == _np.float64 and not is_array(obj):
             dtype = get_default_dtype()  # Python floats follow it, as torch.tensor does
+        obj = host
     target = None if dtype is None else resolve_dtype(xp, dtype)
     if isinstance(obj, _np.ndarray) and b.name != "numpy":
         if target is not None:
