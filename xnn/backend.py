@@ -103,16 +103,12 @@ _HOST = Backend("numpy", HOST_XP, "cpu")
 
 def _load_array_api_strict(device: Any) -> Backend:
     xps = _import("array_api_strict", install_hint("strict"))
-    if device is None or device == "cpu":
-        dev = xps.Device("CPU_DEVICE")
-    elif isinstance(device, xps.Device):
-        dev = device
-    else:
+    if not isinstance(device, xps.Device):
         names = ("CPU_DEVICE", "device1", "device2")
-        if device not in names:
+        if device not in (None, "cpu", *names):
             raise ValueError(f"array_api_strict has devices {names}, got {device!r}")
-        dev = xps.Device(device)
-    return Backend("array_api_strict", xps, dev)
+        device = xps.Device("CPU_DEVICE" if device in (None, "cpu") else device)
+    return Backend("array_api_strict", xps, device)
 
 
 def _load_torch(device: Any) -> Backend:
