@@ -185,12 +185,9 @@ def number(owner: Any, name: str, value: Any, *, low: float | None = None,
         raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be a real number, got "
                                 f"{type(value).__name__} {value!r}")
     value = float(value)
-    ok = value == value
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if value != value or too_low or too_high:  # value != value: NaN
         bounds = "" if low is None and high is None else (
             f" in {'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
             f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
