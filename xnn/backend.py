@@ -87,7 +87,7 @@ def _same_device(a: Any, b: Any) -> bool:
 def device_label(device: Any) -> str:
     """What set_backend takes back for a device: 'cpu', 'cuda:0', 'device1', or the GPU
     index '0' for cupy (whose Device prints as '<CUDA Device 0>')."""
-    return _library(type(device).__module__.partition(".")[0]).label(device)
+    return _library(library(device)).label(device)
 
 
 # --- loading each library ------------------------------------------------------------------------
