@@ -22,11 +22,14 @@ def owner_name(owner: Any) -> str:
 
 # HOST_XP: NumPy's arrays all live on the CPU, so an identity test of the namespace spares them
 # a device comparison (two property reads) on every call
-# (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
-# arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's).
-# Every backend's dtypes hash (as is_integral's and expect's set lookups require).
-_FLOATS: set[tuple[type, Any]] = set()
 FLOAT, INTEGRAL = "float", "integral"
+
+
+@functools.cache
+def is_kind(xp: Any, dtype: Any, kind: str) -> bool:
+    """xp.isdtype(dtype, kind), remembered: it costs ~1 us on NumPy, more than the arithmetic of
+    a small layer (keyed by namespace too: one library's dtypes must not meet another's)."""
+    return xp.isdtype(dtype, kind)
 
 
 def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
@@ -71,7 +74,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
         if like is not None:
             if x.dtype != like.dtype:
                 _check_same_dtype(owner, xp, x, like, what, like_what)
-        elif (type(x), x.dtype) not in _FLOATS:
+        elif not is_kind(xp, x.dtype, "real floating"):
             _check_float(owner, xp, x, what)
     elif dtype is not None:
         _check_dtype(owner, xp, x, dtype, what)
@@ -110,11 +113,10 @@ def _check_place(owner: Any, xp: Any, x: Any, like: Any, what: str, like_what: s
 
 
 def _check_float(owner: Any, xp: Any, x: Any, what: str) -> None:
-    """Remember ``x.dtype`` as real floating, or raise TypeError."""
-    if not xp.isdtype(x.dtype, "real floating"):
+    """Raise TypeError unless ``x`` is a real floating array."""
+    if not is_kind(xp, x.dtype, "real floating"):
         raise TypeError(f"{owner_name(owner)}: expected a floating-point {what} "
                         f"(float32 or float64), got dtype {dtype_name(x.dtype)}")
-    _FLOATS.add((type(x), x.dtype))
 
 
 def _check_same_dtype(owner: Any, xp: Any, x: Any, like: Any, what: str,
@@ -247,19 +249,9 @@ def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
     return tuple(to_numpy(xp.stack(values)))
 
 
-# (array type, dtype) seen to be integral, as _FLOATS for floats
-_INTEGRALS: set[tuple[type, Any]] = set()
-
-
 def is_integral(xp: Any, x: Any) -> bool:
-    """xp.isdtype(x.dtype, "integral"), remembered per array type and dtype."""
-    key = (type(x), x.dtype)
-    if key in _INTEGRALS:
-        return True
-    if not xp.isdtype(x.dtype, "integral"):
-        return False
-    _INTEGRALS.add(key)
-    return True
+    """Whether ``x`` is an integer array (see is_kind)."""
+    return is_kind(xp, x.dtype, "integral")
 
 
 def is_labels(xp: Any, x: Any) -> bool:
