@@ -457,8 +457,7 @@ def to_numpy(x: Any) -> Any:
     if kind == "torch":
         return x.detach().cpu().numpy().copy()
     if kind == "array_api_strict":
-        import array_api_strict as xps  # noqa: PLC0415 - loaded already: x is one of its arrays
-        x = x.to_device(xps.Device("CPU_DEVICE"))
+        x = x.to_device(array_namespace(x).Device("CPU_DEVICE"))  # its namespace is the module
     if kind is not None:
         return _np.from_dlpack(x).copy()
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
