@@ -270,19 +270,18 @@ def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
     """
     if labels.shape[0] == 0:
         return False
+    kept = []  # on a device, the range of the labels that are not ignored, read beside the rest
     if xp is HOST_XP:  # nothing to transfer: read the range directly
         lo, hi = int(xp.min(labels)), int(xp.max(labels))
-        on_device, kept = False, ()
     else:
         wanted = [xp.min(labels), xp.max(labels)]
-        on_device = ignore_index is not None
-        if on_device:  # the labels' range without the ignored ones, in the same transfer
+        if ignore_index is not None:  # the range without the ignored ones, in the same transfer
             wanted += _kept_range(xp, labels, ignore_index)
         lo, hi, *kept = (int(v) for v in read_numbers(xp, wanted))
     if 0 <= lo and hi < classes:
         return True
     if ignore_index is not None:  # on the host the second range costs nothing to read
-        lo, hi = kept if on_device else (int(v) for v in _kept_range(xp, labels, ignore_index))
+        lo, hi = kept or (int(v) for v in _kept_range(xp, labels, ignore_index))
     if lo <= hi and (lo < 0 or hi >= classes):  # lo > hi: every label is ignored
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")
