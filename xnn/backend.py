@@ -489,7 +489,9 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
         if not b.holds(obj):
             obj = to_numpy(obj)
     else:  # NumPy's arrays too: NumPy also holds text and dates
-        host = _native(_host_numbers("asarray", obj))
+        host = _host_numbers("asarray", obj)
+        if not host.dtype.isnative:  # big-endian data: in the machine's byte order
+            host = host.astype(host.dtype.newbyteorder("="))
         if dtype is None and host.dtype == _np.float64 and not is_array(obj):
             dtype = get_default_dtype()  # Python floats follow it, as torch.tensor does
         obj = host
@@ -500,12 +502,6 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     return xp.asarray(obj, dtype=target, device=b.device, copy=True)
-
-
-def _native(a: Any) -> Any:
-    """A NumPy array as a plain ndarray in the machine's byte order (a view where it is)."""
-    a = _np.asarray(a)
-    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 def backend_of(x: Any) -> Backend:
