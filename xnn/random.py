@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import numpy as np  # the host generator
 
 from ._checks import integer
-from .backend import Backend, from_host, resolve_backend, resolve_dtype, scoped
+from .backend import Backend, from_host, get_backend, resolve_backend, resolve_dtype, scoped
 
 __all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
            "permutation"]
@@ -116,7 +116,7 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
 
     Made on the device from one key drawn on the host: no host-to-device copy of the samples.
     """
-    b = resolve_backend(backend)
+    b = backend if backend is not None else get_backend()  # per step (dropout): no call
     xp = b.xp
     key = int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
     # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
