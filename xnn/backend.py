@@ -75,11 +75,13 @@ class Backend:
 
     def holds(self, x: Any) -> bool:
         """Whether ``x`` is an array of this library on this device."""
-        if not is_array(x) or array_namespace(x) is not self.xp:
-            return False
-        # by name: torch's, cupy's and the strict library's devices compare only with their own kind
-        device = device_of(x)
-        return device is self.device or str(device) == str(self.device)
+        return (is_array(x) and array_namespace(x) is self.xp
+                and _same_device(device_of(x), self.device))
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    # by name: torch's, cupy's and the strict library's devices compare only with their own kind
+    return a is b or str(a) == str(b)
 
 
 def device_label(device: Any) -> str:
