@@ -51,9 +51,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     tensor that requires grad, and ValueError for another device or a wrong shape. The usual
     case costs a dict lookup and a few comparisons.
     """
-    xp = _NAMESPACES.get(type(x))
-    if xp is None:
-        xp = _namespace_of(owner, x, what)
+    xp = _NAMESPACES.get(type(x)) or _namespace_of(owner, x, what)  # a namespace is truthy
     if like is not None and (type(x) is not type(like)
                              or (xp is not HOST_XP and x.device != like.device)):
         _check_place(owner, xp, x, like, what, like_what, fix)
