@@ -17,5 +17,4 @@ from ._version import __version__
 __all__ = ["Backend", "BackendUnavailableError", "asarray", "available_backends", "get_backend",
            "get_default_dtype", "set_backend", "set_default_dtype", "to_numpy", "use_backend", "use_default_dtype",
            "expect", "number", "integer", "flag", "ArgumentTypeError", "seed", "save", "load", "fit", "evaluate", "predict", "History", "callbacks", "data", "datasets", "losses",
-           "metrics", "nn", "optim", "plot", "tutorials", "__version__"]
-__all__ += ["distributed"]
+           "metrics", "nn", "optim", "plot", "tutorials", "__version__", "distributed"]

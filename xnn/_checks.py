@@ -5,6 +5,7 @@ expected and what came; the message is built only when a check fails.
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import Any
 
@@ -21,10 +22,14 @@ def owner_name(owner: Any) -> str:
 
 # HOST_XP: NumPy's arrays all live on the CPU, so an identity test of the namespace spares them
 # a device comparison (two property reads) on every call
-# (array type, dtype) seen to be real floating: xp.isdtype costs ~1 us on NumPy, more than the
-# arithmetic of a small layer (keyed by type too: one library's dtypes must not meet another's)
-_FLOATS: set[tuple[type, Any]] = set()
 FLOAT, INTEGRAL = "float", "integral"
+
+
+@functools.cache
+def is_kind(xp: Any, dtype: Any, kind: str) -> bool:
+    """xp.isdtype(dtype, kind), remembered: it costs ~1 us on NumPy, more than the arithmetic of
+    a small layer (keyed by namespace too: one library's dtypes must not meet another's)."""
+    return xp.isdtype(dtype, kind)
 
 
 def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
@@ -46,9 +51,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     tensor that requires grad, and ValueError for another device or a wrong shape. The usual
     case costs a dict lookup and a few comparisons.
     """
-    xp = _NAMESPACES.get(type(x))
-    if xp is None:
-        xp = _namespace_of(owner, x, what)
+    xp = _NAMESPACES.get(type(x)) or _namespace_of(owner, x, what)  # a namespace is truthy
     if like is not None and (type(x) is not type(like)
                              or (xp is not HOST_XP and x.device != like.device)):
         _check_place(owner, xp, x, like, what, like_what, fix)
@@ -69,7 +72,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
         if like is not None:
             if x.dtype != like.dtype:
                 _check_same_dtype(owner, xp, x, like, what, like_what)
-        elif (type(x), x.dtype) not in _FLOATS:
+        elif not is_kind(xp, x.dtype, "real floating"):
             _check_float(owner, xp, x, what)
     elif dtype is not None:
         _check_dtype(owner, xp, x, dtype, what)
@@ -108,14 +111,10 @@ def _check_place(owner: Any, xp: Any, x: Any, like: Any, what: str, like_what: s
 
 
 def _check_float(owner: Any, xp: Any, x: Any, what: str) -> None:
-    """Remember ``x.dtype`` as real floating, or raise TypeError."""
-    if not xp.isdtype(x.dtype, "real floating"):
+    """Raise TypeError unless ``x`` is a real floating array."""
+    if not is_kind(xp, x.dtype, "real floating"):
         raise TypeError(f"{owner_name(owner)}: expected a floating-point {what} "
                         f"(float32 or float64), got dtype {dtype_name(x.dtype)}")
-    try:
-        _FLOATS.add((type(x), x.dtype))
-    except TypeError:  # an unhashable dtype object: checked again next time
-        pass
 
 
 def _check_same_dtype(owner: Any, xp: Any, x: Any, like: Any, what: str,
@@ -186,12 +185,9 @@ def number(owner: Any, name: str, value: Any, *, low: float | None = None,
         raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be a real number, got "
                                 f"{type(value).__name__} {value!r}")
     value = float(value)
-    ok = value == value
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if value != value or too_low or too_high:  # value != value: NaN
         bounds = "" if low is None and high is None else (
             f" in {'(' if low_open or low is None else '['}{'-inf' if low is None else low}, "
             f"{'inf' if high is None else high}{')' if high_open or high is None else ']'}")
@@ -237,20 +233,11 @@ def flag(owner: Any, name: str, value: Any) -> bool:
                             f"{kind.__name__} {value!r}")
 
 
-_INT_RANGES: dict[tuple[Any, Any], tuple[int, int]] = {}
-
-
+@functools.cache
 def int_range(xp: Any, dtype: Any) -> tuple[int, int]:
     """(min, max) of an integer dtype: xp.iinfo's, remembered (iinfo costs microseconds)."""
-    try:
-        return _INT_RANGES[xp, dtype]
-    except KeyError:
-        info = xp.iinfo(dtype)
-        bounds = _INT_RANGES[xp, dtype] = (int(info.min), int(info.max))
-        return bounds
-    except TypeError:  # an unhashable dtype object
-        info = xp.iinfo(dtype)
-        return int(info.min), int(info.max)
+    info = xp.iinfo(dtype)
+    return int(info.min), int(info.max)
 
 
 def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
@@ -260,19 +247,9 @@ def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
     return tuple(to_numpy(xp.stack(values)))
 
 
-# (array type, dtype) seen to be integral, as _FLOATS for floats
-_INTEGRALS: set[tuple[type, Any]] = set()
-
-
 def is_integral(xp: Any, x: Any) -> bool:
-    """xp.isdtype(x.dtype, "integral"), remembered per array type and dtype."""
-    key = (type(x), x.dtype)
-    if key in _INTEGRALS:
-        return True
-    if not xp.isdtype(x.dtype, "integral"):
-        return False
-    _INTEGRALS.add(key)
-    return True
+    """Whether ``x`` is an integer array (see is_kind)."""
+    return is_kind(xp, x.dtype, "integral")
 
 
 def is_labels(xp: Any, x: Any) -> bool:
@@ -291,19 +268,18 @@ def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
     """
     if labels.shape[0] == 0:
         return False
+    kept = []  # on a device, the range of the labels that are not ignored, read beside the rest
     if xp is HOST_XP:  # nothing to transfer: read the range directly
         lo, hi = int(xp.min(labels)), int(xp.max(labels))
-        on_device, kept = False, ()
     else:
         wanted = [xp.min(labels), xp.max(labels)]
-        on_device = ignore_index is not None
-        if on_device:  # the labels' range without the ignored ones, in the same transfer
+        if ignore_index is not None:  # the range without the ignored ones, in the same transfer
             wanted += _kept_range(xp, labels, ignore_index)
         lo, hi, *kept = (int(v) for v in read_numbers(xp, wanted))
     if 0 <= lo and hi < classes:
         return True
     if ignore_index is not None:  # on the host the second range costs nothing to read
-        lo, hi = kept if on_device else (int(v) for v in _kept_range(xp, labels, ignore_index))
+        lo, hi = kept or (int(v) for v in _kept_range(xp, labels, ignore_index))
     if lo <= hi and (lo < 0 or hi >= classes):  # lo > hi: every label is ignored
         raise ValueError(f"{owner_name(owner)}: labels must lie in [0, {classes}), "
                          f"got values in [{lo}, {hi}]")

@@ -15,7 +15,7 @@ import numbers
 import os
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator
 
 import numpy as _np  # the host side: seeded generator, conversion, checkpoints
 
@@ -87,7 +87,7 @@ def _same_device(a: Any, b: Any) -> bool:
 def device_label(device: Any) -> str:
     """What set_backend takes back for a device: 'cpu', 'cuda:0', 'device1', or the GPU
     index '0' for cupy (whose Device prints as '<CUDA Device 0>')."""
-    return _library(type(device).__module__.partition(".")[0]).label(device)
+    return _library(library(device)).label(device)
 
 
 # --- loading each library ------------------------------------------------------------------------
@@ -103,16 +103,12 @@ _HOST = Backend("numpy", HOST_XP, "cpu")
 
 def _load_array_api_strict(device: Any) -> Backend:
     xps = _import("array_api_strict", install_hint("strict"))
-    if device is None or device == "cpu":
-        dev = xps.Device("CPU_DEVICE")
-    elif isinstance(device, xps.Device):
-        dev = device
-    else:
+    if not isinstance(device, xps.Device):
         names = ("CPU_DEVICE", "device1", "device2")
-        if device not in names:
+        if device not in (None, "cpu", *names):
             raise ValueError(f"array_api_strict has devices {names}, got {device!r}")
-        dev = xps.Device(device)
-    return Backend("array_api_strict", xps, dev)
+        device = xps.Device("CPU_DEVICE" if device in (None, "cpu") else device)
+    return Backend("array_api_strict", xps, device)
 
 
 def _load_torch(device: Any) -> Backend:
@@ -304,11 +300,9 @@ def available_backends() -> list[str]:
     """Names of the backends that can run on this machine now."""
     names = []
     for name in BACKEND_NAMES:
-        try:
+        with contextlib.suppress(BackendUnavailableError, ValueError):
             _load(name)
-        except (BackendUnavailableError, ValueError):
-            continue
-        names.append(name)
+            names.append(name)
     return names
 
 
@@ -329,11 +323,8 @@ def _initial() -> Backend:
     global _default
     with _lock:
         if _default is None:
-            if not _ENV_BACKEND:
-                _default = _load("numpy")
-                return _default
-            try:
-                _default = _load(_ENV_BACKEND)
+            try:  # numpy always loads: only a backend XNN_BACKEND named can fail here
+                _default = _load(_ENV_BACKEND or "numpy")
             except (BackendUnavailableError, ValueError) as err:
                 raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}") from err
         return _default
@@ -354,13 +345,19 @@ def set_backend(name: str | Backend, device: Any = None) -> Backend:
 
 
 @contextlib.contextmanager
-def use_backend(name: str | Backend, device: Any = None) -> Iterator[Backend]:
-    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
-    token = _override.set(_load(name, device))
+def scoped(var: contextvars.ContextVar, value: Any) -> Iterator[Any]:
+    """Set ``var`` to ``value`` inside a ``with`` block only (yielding ``value``): local to the
+    thread or async task that enters it, and restored on the way out."""
+    token = var.set(value)
     try:
-        yield _override.get()
+        yield value
     finally:
-        _override.reset(token)
+        var.reset(token)
+
+
+def use_backend(name: str | Backend, device: Any = None) -> ContextManager[Backend]:
+    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
+    return scoped(_override, _load(name, device))
 
 
 # --- dtypes --------------------------------------------------------------------------------------
@@ -388,15 +385,10 @@ def set_default_dtype(dtype: str) -> None:
     _default_dtype = _float_dtype(dtype)
 
 
-@contextlib.contextmanager
-def use_default_dtype(dtype: str) -> Iterator[str]:
+def use_default_dtype(dtype: str) -> ContextManager[str]:
     """Make ``dtype`` the default inside a ``with`` block only; local to the thread or async task
     that enters it, as use_backend is."""
-    token = _dtype_override.set(_float_dtype(dtype))
-    try:
-        yield dtype
-    finally:
-        _dtype_override.reset(token)
+    return scoped(_dtype_override, _float_dtype(dtype))
 
 
 def resolve_dtype(xp: Any, dtype: Any = None) -> Any:
@@ -420,8 +412,9 @@ _KIND_NAMES = {"O": "mixed objects", "U": "text", "S": "bytes", "M": "datetimes"
 
 
 def _host_numbers(owner: str, obj: Any) -> Any:
-    """``obj`` (a list, scalar or array-like) as a NumPy array of numbers; anything else is a
-    TypeError naming ``owner`` and what came."""
+    """``obj`` (a NumPy array, list, scalar or array-like) as a NumPy array of numbers; anything
+    else (text, dates, Python objects: NumPy holds them, no other backend can) is a TypeError
+    naming ``owner`` and what came."""
     if isinstance(obj, (list, tuple)) and obj and all(is_array(a) for a in obj):
         return _stack_on_host(owner, obj)
     try:
@@ -429,8 +422,13 @@ def _host_numbers(owner: str, obj: Any) -> Any:
     except (TypeError, ValueError) as err:  # NumPy's 'inhomogeneous shape' for ragged lists
         raise TypeError(f"{owner}: cannot make an array from {type(obj).__name__} of mixed or "
                         f"ragged data ({err})") from None
-    _check_numbers(owner, obj, arr.dtype)
-    return arr
+    if arr.dtype.kind in _NUMBER_KINDS:
+        return arr
+    what = type(obj).__name__
+    if isinstance(obj, (list, tuple, _np.ndarray)):
+        what += f" of {_KIND_NAMES.get(arr.dtype.kind, 'data that are not numbers')}"
+    raise TypeError(f"{owner}: expected numbers (bool, integer, float or complex), got {what} "
+                    f"(NumPy dtype {arr.dtype})")
 
 
 def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
@@ -448,17 +446,6 @@ def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
     return to_numpy(place.xp.stack(list(arrays)))
 
 
-def _check_numbers(owner: str, obj: Any, dtype: Any) -> None:
-    """Refuse what NumPy holds but no other backend can: text, dates, Python objects."""
-    if dtype.kind in _NUMBER_KINDS:
-        return
-    what = type(obj).__name__
-    if isinstance(obj, (list, tuple, _np.ndarray)):
-        what += f" of {_KIND_NAMES.get(dtype.kind, 'data that are not numbers')}"
-    raise TypeError(f"{owner}: expected numbers (bool, integer, float or complex), got {what} "
-                    f"(NumPy dtype {dtype})")
-
-
 def to_numpy(x: Any) -> Any:
     """A NumPy copy of ``x`` on the host, from any backend and device; lists and scalars of
     numbers are accepted, anything else (None, dicts, text) is a TypeError."""
@@ -470,18 +457,15 @@ def to_numpy(x: Any) -> Any:
     if kind == "torch":
         return x.detach().cpu().numpy().copy()
     if kind == "array_api_strict":
-        import array_api_strict as xps  # noqa: PLC0415 - loaded already: x is one of its arrays
-        x = x.to_device(xps.Device("CPU_DEVICE"))
+        x = x.to_device(array_namespace(x).Device("CPU_DEVICE"))  # its namespace is the module
     if kind is not None:
         return _np.from_dlpack(x).copy()
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
-def _resolve(backend: Backend | str | None) -> Backend:
+def resolve_backend(backend: Backend | str | None) -> Backend:
     """The backend a ``backend=`` argument names: None is the active one."""
-    if backend is None:
-        return get_backend()
-    return backend if type(backend) is Backend else _load(backend)
+    return get_backend() if backend is None else _load(backend)
 
 
 def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None) -> Any:
@@ -498,19 +482,19 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
     (xnn computes its own gradients), NumPy subclasses (np.memmap) come as np.ndarray and
     big-endian data in the machine's byte order.
     """
-    b = _resolve(backend)
+    b = resolve_backend(backend)
     xp = b.xp
-    if is_array(obj):
-        if isinstance(obj, (_np.ndarray, _np.generic)):  # NumPy also holds text and dates
-            _check_numbers("asarray", obj, obj.dtype)
-            obj = _native(obj)
+    if is_array(obj) and not isinstance(obj, (_np.ndarray, _np.generic)):
         obj = detached(obj)  # a copy must not extend autograd's graph
         if not b.holds(obj):
             obj = to_numpy(obj)
-    else:
-        obj = _native(_host_numbers("asarray", obj))
-        if dtype is None and obj.dtype == _np.float64:
+    else:  # NumPy's arrays too: NumPy also holds text and dates
+        host = _host_numbers("asarray", obj)
+        if not host.dtype.isnative:  # big-endian data: in the machine's byte order
+            host = host.astype(host.dtype.newbyteorder("="))
+        if dtype is None and host.dtype == _np.float64 and not is_array(obj):
             dtype = get_default_dtype()  # Python floats follow it, as torch.tensor does
+        obj = host
     target = None if dtype is None else resolve_dtype(xp, dtype)
     if isinstance(obj, _np.ndarray) and b.name != "numpy":
         if target is not None:
@@ -518,12 +502,6 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     return xp.asarray(obj, dtype=target, device=b.device, copy=True)
-
-
-def _native(a: Any) -> Any:
-    """A NumPy array as a plain ndarray in the machine's byte order (a view where it is)."""
-    a = _np.asarray(a)
-    return a if a.dtype.isnative else a.astype(a.dtype.newbyteorder("="))
 
 
 def backend_of(x: Any) -> Backend:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable
 
-from ._checks import check_labels, expect, integer
+from ._checks import FLOAT, check_labels, expect, integer
 from .namespace import dtype_name
 
 __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
@@ -19,26 +19,26 @@ __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_m
 Metric = Callable[[Any, Any], Any]
 
 
-def _namespace(name: str, pred: Any, target: Any) -> Any:
-    """The namespace of a float prediction and a target of its library and device."""
-    xp = expect(name, pred, what="prediction")
+def _namespace(name: str, pred: Any, target: Any, dtype: Any = FLOAT) -> Any:
+    """The namespace of a prediction (of ``dtype``, as expect takes it) and a target of its
+    library and device."""
+    xp = expect(name, pred, dtype=dtype, what="prediction")
     expect(name, target, like=pred, dtype=None, what="target", like_what="prediction")
     return xp
 
 
-def _float_target(name: str, xp: Any, pred: Any, target: Any) -> Any:
-    """target in pred's dtype when it is integer or bool (0/1 labels); float targets as they are."""
-    if xp.isdtype(target.dtype, "real floating"):
-        return target
-    if xp.isdtype(target.dtype, ("integral", "bool")):
-        return xp.astype(target, pred.dtype)
-    raise TypeError(f"{name}: expected a real-valued target, got dtype {dtype_name(target.dtype)}")
-
-
-def _same_shape(name: str, pred: Any, target: Any) -> None:
+def _real_pair(name: str, pred: Any, target: Any) -> tuple[Any, Any]:
+    """The namespace and the target of a float prediction and a target of its library, device
+    and shape; an integer or bool target (0/1 labels) comes in pred's dtype."""
+    xp = _namespace(name, pred, target)
     if tuple(pred.shape) != tuple(target.shape):
         raise ValueError(f"{name}: target shape {tuple(target.shape)} does not match prediction "
                          f"shape {tuple(pred.shape)}")
+    if xp.isdtype(target.dtype, "real floating"):
+        return xp, target
+    if xp.isdtype(target.dtype, ("integral", "bool")):
+        return xp, xp.astype(target, pred.dtype)
+    raise TypeError(f"{name}: expected a real-valued target, got dtype {dtype_name(target.dtype)}")
 
 
 def accuracy(pred: Any, target: Any) -> Any:
@@ -67,26 +67,22 @@ def accuracy(pred: Any, target: Any) -> Any:
 
 def binary_accuracy(pred: Any, target: Any, threshold: float = 0.5) -> Any:
     """Fraction of entries where (pred > threshold) equals the 0/1 target (Keras' rule)."""
-    xp = _namespace("binary_accuracy", pred, target)
-    _same_shape("binary_accuracy", pred, target)
-    target = _float_target("binary_accuracy", xp, pred, target)
+    xp, target = _real_pair("binary_accuracy", pred, target)
     hits = (pred > threshold) == (target > 0.5)
     return xp.mean(xp.astype(hits, pred.dtype))
 
 
 def mse(pred: Any, target: Any) -> Any:
     """Mean squared error over every element."""
-    xp = _namespace("mse", pred, target)
-    _same_shape("mse", pred, target)
-    diff = pred - _float_target("mse", xp, pred, target)
+    xp, target = _real_pair("mse", pred, target)
+    diff = pred - target
     return xp.mean(diff * diff)
 
 
 def mae(pred: Any, target: Any) -> Any:
     """Mean absolute error over every element."""
-    xp = _namespace("mae", pred, target)
-    _same_shape("mae", pred, target)
-    return xp.mean(xp.abs(pred - _float_target("mae", xp, pred, target)))
+    xp, target = _real_pair("mae", pred, target)
+    return xp.mean(xp.abs(pred - target))
 
 
 def r2_score(pred: Any, target: Any) -> Any:
@@ -95,12 +91,10 @@ def r2_score(pred: Any, target: Any) -> Any:
     1 - sum((t - p)^2) / sum((t - mean t)^2) per output column; a constant column scores 1 when
     predicted exactly and 0 otherwise, as scikit-learn scores it. Needs at least one sample.
     """
-    xp = _namespace("r2_score", pred, target)
-    _same_shape("r2_score", pred, target)
+    xp, target = _real_pair("r2_score", pred, target)
     if pred.ndim == 0 or pred.shape[0] == 0:
         raise ValueError(f"r2_score: expected at least one sample along the first axis, got "
                          f"shape {tuple(pred.shape)}")
-    target = _float_target("r2_score", xp, pred, target)
     columns = (pred.shape[0], math.prod(pred.shape[1:]))  # not -1: ambiguous for 0 columns
     t = xp.reshape(target, columns)
     p = xp.reshape(pred, columns)
@@ -120,8 +114,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     """
     name = "confusion_matrix"
     integer(name, "num_classes", num_classes, low=1)
-    xp = expect(name, pred, dtype=None, what="prediction")
-    expect(name, target, like=pred, dtype=None, what="target", like_what="prediction")
+    xp = _namespace(name, pred, target, dtype=None)
     if target.ndim != 1:
         raise ValueError(f"{name}: expected 1-D labels as the target, got shape "
                          f"{tuple(target.shape)}")

@@ -38,10 +38,9 @@ def array_namespace(*arrays: Any) -> Any:
     and matmul made faster (see _numpy_fast; the same results). Everything on it is standard.
     """
     kind = type(arrays[0]) if len(arrays) == 1 else _one_type(arrays)
-    if kind is not None:
-        xp = _NAMESPACES.get(kind)
-        if xp is not None:
-            return xp
+    xp = _NAMESPACES.get(kind)  # None (several types) is no key
+    if xp is not None:
+        return xp
     try:
         with IMPORT_LOCK:
             xp = array_api_compat.array_namespace(*arrays)
@@ -60,13 +59,8 @@ def array_namespace(*arrays: Any) -> Any:
 
 def _one_type(arrays: tuple) -> type | None:
     """The type of every item of ``arrays`` when they share one, else None."""
-    if not arrays:
-        return None
-    kind = type(arrays[0])
-    for a in arrays:
-        if type(a) is not kind:
-            return None
-    return kind
+    kinds = set(map(type, arrays))
+    return kinds.pop() if len(kinds) == 1 else None
 
 
 def _numpy_fast(base: Any) -> Any:
@@ -131,9 +125,8 @@ HOST_XP = _numpy_fast(_COMPAT_NUMPY)
 
 
 def _describe(a: Any) -> str:
-    module = type(a).__module__.split(".")[0]
     try:
-        return f"{module} array on {device_of(a)}"
+        return f"{library(a)} array on {device_of(a)}"
     except Exception:  # not an array at all
         return type(a).__name__
 
@@ -151,9 +144,9 @@ def is_array(obj: Any) -> bool:
 
 
 def library(x: Any) -> str:
-    """The top-level module of an array's type ("numpy", "torch", "cupy", "array_api_strict"),
-    read from the type alone: asking array-api-compat would look the library up in
-    sys.modules, where another thread may be half-way through importing it."""
+    """The top-level module of an array's (or a device's) type ("numpy", "torch", "cupy",
+    "array_api_strict"), read from the type alone: asking array-api-compat would look the
+    library up in sys.modules, where another thread may be half-way through importing it."""
     return type(x).__module__.partition(".")[0]
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Any, Iterator
+import math
+from typing import Any, Callable, Iterator
 
 import numpy as np  # the host generator
 
 from ._checks import integer
-from .backend import Backend, from_host, get_backend, resolve_dtype
+from .backend import Backend, from_host, get_backend, resolve_backend, resolve_dtype, scoped
 
 __all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
            "permutation"]
@@ -52,11 +53,8 @@ def use_seed(value: int) -> Iterator[None]:
     """Draw from a generator seeded with ``value`` inside a ``with`` block only; local to the
     thread or async task that enters it (as use_backend is), so other threads' draws and the
     process-wide generator's state are left alone."""
-    token = _local.set(host_generator(integer("use_seed", "seed", value, low=0)))
-    try:
+    with scoped(_local, host_generator(integer("use_seed", "seed", value, low=0))):
         yield
-    finally:
-        _local.reset(token)
 
 
 def get_state() -> dict:
@@ -78,11 +76,8 @@ def placeholders() -> Iterator[None]:
     """Inside a ``with`` block, ``normal``, ``uniform`` and the zeros/ones initializers return
     :func:`placeholder` arrays instead of drawing or allocating: loading a checkpoint runs the
     layers' constructors this way, and the stored tensors replace what they made."""
-    token = _placeholders.set(True)
-    try:
+    with scoped(_placeholders, True):
         yield
-    finally:
-        _placeholders.reset(token)
 
 
 def placeholder(shape: tuple[int, ...], dtype: Any = None,
@@ -91,7 +86,7 @@ def placeholder(shape: tuple[int, ...], dtype: Any = None,
     size); None outside."""
     if not _placeholders.get():
         return None
-    b = backend if backend is not None else get_backend()
+    b = resolve_backend(backend)
     return b.xp.broadcast_to(b.xp.zeros((), dtype=resolve_dtype(b.xp, dtype), device=b.device),
                              tuple(shape))
 
@@ -99,19 +94,20 @@ def placeholder(shape: tuple[int, ...], dtype: Any = None,
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
            backend: Backend | None = None) -> Any:
     """Samples of N(mean, std^2) on the active backend."""
-    made = placeholder(shape, dtype, backend)
-    if made is not None:
-        return made
-    return from_host(mean + std * _current().standard_normal(shape), dtype, backend)
+    return _drawn(lambda g: mean + std * g.standard_normal(shape), shape, dtype, backend)
 
 
 def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtype: Any = None,
             backend: Backend | None = None) -> Any:
     """Samples of U[low, high) on the active backend."""
+    return _drawn(lambda g: g.uniform(low, high, shape), shape, dtype, backend)
+
+
+def _drawn(draw: Callable[[Any], Any], shape: tuple[int, ...], dtype: Any,
+           backend: Backend | None) -> Any:
+    """``draw(generator)``, cast and moved onto the backend; a placeholder inside placeholders()."""
     made = placeholder(shape, dtype, backend)
-    if made is not None:
-        return made
-    return from_host(_current().uniform(low, high, shape), dtype, backend)
+    return from_host(draw(_current()), dtype, backend) if made is None else made
 
 
 def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
@@ -120,7 +116,7 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
 
     Made on the device from one key drawn on the host: no host-to-device copy of the samples.
     """
-    b = backend if backend is not None else get_backend()
+    b = backend if backend is not None else get_backend()  # per step (dropout): no call
     xp = b.xp
     key = int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
     # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
@@ -149,9 +145,7 @@ def random_bits(xp: Any, shape: tuple[int, ...], key: int, device: Any) -> Any:
     shifts.
     """
     cols = shape[-1] if shape else 1
-    rows = 1
-    for n in shape[:-1]:
-        rows *= n
+    rows = math.prod(shape[:-1])
     counters = xp.arange(rows + cols, dtype=xp.int64, device=device)
     hashed = _mix32(_mix32(counters ^ (key & _LOW32)) ^ (key >> 32))
     bits = hashed[:rows, None] ^ hashed[None, rows:]
