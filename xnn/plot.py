@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .backend import to_numpy
+from .backend import host_backend, to_numpy
 from .extras import install_hint
+from .predict import predict
 
 __all__ = ["loss_curve", "decision_surface", "fit_curve", "confusion_matrix"]
 
@@ -99,17 +100,12 @@ def decision_surface(model: Any, X: Any, y: Any, path: str | os.PathLike, *,
     The model runs through ``xnn.predict`` (evaluation mode); it must have one output, such as
     a probability from a final Sigmoid. y holds the classes 0 and 1.
     """
-    from .backend import host_backend  # noqa: PLC0415
-    from .predict import predict  # noqa: PLC0415
-
     hx = host_backend().xp
     pts, labels = to_numpy(X), to_numpy(y).reshape(-1) >= 0.5
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"decision_surface: X must have 2 input columns, got shape {pts.shape}")
     lo, hi = pts.min(axis=0) - padding, pts.max(axis=0) + padding
-    gx = hx.linspace(float(lo[0]), float(hi[0]), resolution)
-    gy = hx.linspace(float(lo[1]), float(hi[1]), resolution)
-    mx, my = hx.meshgrid(gx, gy)
+    mx, my = hx.meshgrid(*(hx.linspace(float(a), float(b), resolution) for a, b in zip(lo, hi)))
     grid = hx.stack([hx.reshape(mx, (-1,)), hx.reshape(my, (-1,))], axis=1)
     out = to_numpy(predict(model, grid))
     if out.ndim != 2 or out.shape[1] != 1:
