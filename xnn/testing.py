@@ -70,11 +70,9 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
             for sign in (1, -1):
                 host[index] = original + sign * eps
                 moved = asarray(host, dtype="float64", backend=backend)
-                if param is None:
-                    values.append(objective(moved, *inputs[1:]))
-                else:
+                if param is not None:
                     param.value = moved
-                    values.append(objective(*inputs))
+                values.append(objective(moved if param is None else inputs[0], *inputs[1:]))
             host[index] = original
             if param is not None:
                 param.value = value
