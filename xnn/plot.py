@@ -46,7 +46,6 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
     epochs = [e + 1 for e in history.epoch]
     bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
 
@@ -59,9 +58,6 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
         if key in logs:
             draw(axes[0], key, logs[key], key)
     _label_panel(axes[0], log_scale, logs.get("loss", []), "loss", title)
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
-        ax.grid(alpha=0.3)
     if not metrics:
         return _save(fig, path)
     plotted = []
@@ -82,12 +78,16 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
 
 
 def _label_panel(ax: Any, log: bool, values: list[float], ylabel: str, title: str) -> None:
-    """Axis labels, title and legend of a panel over epochs; a log scale (said in the label)
-    when ``log`` and every one of ``values`` is positive."""
+    """Axis labels, title, legend, grid and whole-epoch ticks of a panel over epochs; a log
+    scale (said in the label) when ``log`` and every one of ``values`` is positive."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
+
     log = log and all(v > 0 for v in values)
     if log:
         ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel=ylabel + (" (log scale)" if log else ""), title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
     ax.legend()
 
 
