@@ -168,12 +168,9 @@ class TerminateOnNaN(Callback):
     """
 
     def before_step(self, run: Any, loss: Any) -> bool:
-        grads = [p.grad for p in run.model.parameters() if p.grad is not None]
         xp = expect("TerminateOnNaN", loss, dtype=None, what="loss")
-        finite = xp.all(xp.isfinite(loss))
-        for g in grads:
-            finite = finite & xp.all(xp.isfinite(g))
-        if bool(finite):
+        arrays = [loss, *(p.grad for p in run.model.parameters() if p.grad is not None)]
+        if bool(xp.all(xp.stack([xp.all(xp.isfinite(a)) for a in arrays]))):  # one host read
             return True
         reason = (f"TerminateOnNaN: loss or gradients became NaN/Inf at epoch "
                   f"{run.epoch + 1}, batch {run.batch + 1}; that step was not taken, parameters "

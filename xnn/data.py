@@ -12,8 +12,7 @@ from typing import Any, Callable, Iterator
 
 from . import random
 from ._checks import check_labels, expect, integer, is_labels, read_numbers
-from .backend import (asarray, backend_of, dtype_name,
-                      resolve_dtype, to_numpy)
+from .backend import asarray, backend_of, dtype_name, resolve_dtype, to_numpy
 from .random import host_generator
 
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",

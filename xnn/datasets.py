@@ -18,9 +18,8 @@ __all__ = ["xor", "linear", "polynomial", "polyval", "arithmetic", "circles",
 
 def xor(dtype: Any = None) -> tuple[Any, Any]:
     """The four XOR points: X (4, 2) of 0/1 inputs, y (4, 1) = a xor b."""
-    hx = host_backend().xp
-    X = hx.asarray([[0, 0], [0, 1], [1, 0], [1, 1]])
-    return from_host(X, dtype), from_host(hx.asarray([[0], [1], [1], [0]]), dtype)
+    X = [[0, 0], [0, 1], [1, 0], [1, 1]]
+    return from_host(X, dtype), from_host([[0], [1], [1], [0]], dtype)
 
 
 def linear(m: float = 2.0, b: float = 1.0, n: int = 100, noise: float = 0.1, *,

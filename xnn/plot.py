@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
-from .backend import to_numpy
+from .backend import host_backend, to_numpy
 from .extras import install_hint
+from .predict import predict
 
 __all__ = ["loss_curve", "decision_surface", "fit_curve", "confusion_matrix"]
 
@@ -45,7 +46,6 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
     epochs = [e + 1 for e in history.epoch]
     bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
 
@@ -58,9 +58,6 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
         if key in logs:
             draw(axes[0], key, logs[key], key)
     _label_panel(axes[0], log_scale, logs.get("loss", []), "loss", title)
-    for ax in axes:
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
-        ax.grid(alpha=0.3)
     if not metrics:
         return _save(fig, path)
     plotted = []
@@ -81,12 +78,16 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
 
 
 def _label_panel(ax: Any, log: bool, values: list[float], ylabel: str, title: str) -> None:
-    """Axis labels, title and legend of a panel over epochs; a log scale (said in the label)
-    when ``log`` and every one of ``values`` is positive."""
+    """Axis labels, title, legend, grid and whole-epoch ticks of a panel over epochs; a log
+    scale (said in the label) when ``log`` and every one of ``values`` is positive."""
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415 - _figure has imported matplotlib
+
     log = log and all(v > 0 for v in values)
     if log:
         ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel=ylabel + (" (log scale)" if log else ""), title=title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
     ax.legend()
 
 
@@ -99,17 +100,12 @@ def decision_surface(model: Any, X: Any, y: Any, path: str | os.PathLike, *,
     The model runs through ``xnn.predict`` (evaluation mode); it must have one output, such as
     a probability from a final Sigmoid. y holds the classes 0 and 1.
     """
-    from .backend import host_backend  # noqa: PLC0415
-    from .predict import predict  # noqa: PLC0415
-
     hx = host_backend().xp
     pts, labels = to_numpy(X), to_numpy(y).reshape(-1) >= 0.5
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError(f"decision_surface: X must have 2 input columns, got shape {pts.shape}")
     lo, hi = pts.min(axis=0) - padding, pts.max(axis=0) + padding
-    gx = hx.linspace(float(lo[0]), float(hi[0]), resolution)
-    gy = hx.linspace(float(lo[1]), float(hi[1]), resolution)
-    mx, my = hx.meshgrid(gx, gy)
+    mx, my = hx.meshgrid(*(hx.linspace(float(a), float(b), resolution) for a, b in zip(lo, hi)))
     grid = hx.stack([hx.reshape(mx, (-1,)), hx.reshape(my, (-1,))], axis=1)
     out = to_numpy(predict(model, grid))
     if out.ndim != 2 or out.shape[1] != 1:

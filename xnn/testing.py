@@ -70,11 +70,9 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
             for sign in (1, -1):
                 host[index] = original + sign * eps
                 moved = asarray(host, dtype="float64", backend=backend)
-                if param is None:
-                    values.append(objective(moved, *inputs[1:]))
-                else:
+                if param is not None:
                     param.value = moved
-                    values.append(objective(*inputs))
+                values.append(objective(moved if param is None else inputs[0], *inputs[1:]))
             host[index] = original
             if param is not None:
                 param.value = value
@@ -98,12 +96,10 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
 
 def _module_check(module: Module, inputs: tuple, seed: int, state: dict):
     """Objective sum(forward(x) * g) and the analytic gradients (input first, then parameters)."""
-    x = inputs[0]
-    backend = backend_of(x)
     random.set_state(state)
-    y, backprop = module.forward(x)
+    y, backprop = module.forward(inputs[0])
     g_host = host_generator(seed).standard_normal(tuple(y.shape))
-    g = asarray(g_host, dtype=y.dtype, backend=backend)
+    g = asarray(g_host, dtype=y.dtype, backend=backend_of(y))
     module.zero_grad()
     dx = backprop(g)
     grads = [dx] + [p.grad for p in module.parameters()]

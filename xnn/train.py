@@ -205,10 +205,13 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
     tensor that requires grad is: asarray detaches it); data that
     cannot become real numbers (None, ragged lists, text, complex) is a TypeError naming
     ``owner``."""
-    try:
-        arr = data if is_array(data) else asarray(data, backend=backend)
-    except TypeError as err:  # asarray's refusal, which names asarray, not the caller
-        raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+    def moved(obj: Any, dtype: Any = None) -> Any:
+        try:
+            return asarray(obj, dtype=dtype, backend=backend)
+        except TypeError as err:  # asarray's refusal, which names asarray, not the caller
+            raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+
+    arr = data if is_array(data) else moved(data)
     kind = dtype_name(arr.dtype)
     if kind.startswith("complex"):  # a cast would keep the real part with only a warning
         raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
@@ -217,10 +220,7 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
     target = kind if keep else dtype_name(float_dtype)
     if backend.holds(arr) and kind == target and not requires_grad(arr):
         return arr  # else asarray copies it, detached from autograd
-    try:
-        return asarray(arr, dtype=target, backend=backend)
-    except TypeError as err:
-        raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+    return moved(arr, target)
 
 
 def _check_finite(**named: Any) -> None:
