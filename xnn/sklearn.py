@@ -594,16 +594,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             index = xp.zeros((proba.shape[0],), dtype=xp.int64, device=proba.device)
         else:
             index = xp.astype(proba[:, 0] > 0.5, xp.int64)
-        return self._labels(index, X)
-
-    def _labels(self, index: Any, X: Any) -> Any:
-        """classes_[index] in X's namespace (NumPy for labels no array library holds)."""
-        classes = self.classes_
-        if _dispatch() and classes.dtype.kind in "biuf" and is_array(X):
-            classes_x = _like(np.asarray(classes), X)
-            xpx = array_namespace(classes_x)
-            return xpx.take(classes_x, _like(index, X), axis=0)
-        return classes[to_numpy(index)]
+        # classes_[index] in X's namespace (NumPy for labels no array library holds)
+        if _dispatch() and self.classes_.dtype.kind in "biuf" and is_array(X):
+            classes = _like(np.asarray(self.classes_), X)
+            return array_namespace(classes).take(classes, _like(index, X), axis=0)
+        return self.classes_[to_numpy(index)]
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
