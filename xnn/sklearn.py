@@ -114,7 +114,7 @@ class _Steps(Steps):
         super().__init__(self.objective, n, size, self._order if est.shuffle else None)
         self.est, self.index = est, np.arange(n)
         self.data_loss = _DATA_LOSSES[est.out_activation_]
-        self.weights = est._weights  # the Linear layers' weight Parameters
+        self.weights = [layer.weight for layer in est._linears]
         self.alpha = float(est.alpha)
         if est.alpha:
             self.after_backward = self.penalty
@@ -402,8 +402,8 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = None if self.early_stopping else np.inf
 
     @property
-    def _weights(self) -> list:
-        return [layer.weight for layer in self.model_ if isinstance(layer, nn.Linear)]
+    def _linears(self) -> list:
+        return [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
 
     def _make_optimizer(self) -> Any:
         params = self.model_.parameters()
@@ -459,9 +459,8 @@ class _BaseMLP(BaseEstimator):
         if not bool(xp.all(finite)):  # one read back
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
-        linears = [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
-        self.coefs_ = [_like(layer.weight.value, X) for layer in linears]
-        self.intercepts_ = [_like(layer.bias.value, X) for layer in linears]
+        self.coefs_ = [_like(layer.weight.value, X) for layer in self._linears]
+        self.intercepts_ = [_like(layer.bias.value, X) for layer in self._linears]
 
     # --- prediction -------------------------------------------------------------------------
 
