@@ -497,7 +497,15 @@ def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linea
     return linear
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class _DetachedScore:
+    """Placed before scikit-learn's ClassifierMixin or RegressorMixin, whose score it calls."""
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """scikit-learn's score, with torch tensors that require grad detached first."""
+        return super().score(detached(X), detached(y), sample_weight=sample_weight)
+
+
+class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
 
     Binary, multiclass and multilabel targets; see docs/sklearn.md.
@@ -577,10 +585,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = LabelBinarizer().fit(_host(y if multilabel else classes))
         return self._fit(X, y, incremental=True)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
-
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
         proba, X, _ = self._forward(X, "predict")
@@ -616,7 +620,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return _like(proba, X, dtype)
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
 
     Single- and multi-output targets; see docs/sklearn.md.
@@ -672,10 +676,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """One epoch over (X, y)."""
         self._validate_params()
         return self._fit(X, y, incremental=True)
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
