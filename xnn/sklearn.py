@@ -338,11 +338,9 @@ class _BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             backend = self._backend_for(X)
-            dtype = self._dtype_for(X, backend)
-            self._initialize(targets, [X.shape[1], *hidden], backend, dtype)
-        else:  # warm start, partial_fit: where the network already is
-            weight = self.model_.parameters()[0].value
-            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+            self._initialize(targets, [X.shape[1], *hidden], backend, self._dtype_for(X, backend))
+        weight = self.model_.parameters()[0].value  # training runs where the network is
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
         self._train(X, targets, backend, dtype, incremental)
