@@ -37,7 +37,7 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d
+    from sklearn.utils import check_random_state, column_or_1d, shuffle
     from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                           unique_labels)
@@ -130,11 +130,8 @@ class _Steps(Steps):
         return value, grad
 
     def _order(self, epoch: int) -> Any:
-        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
-        # order by RandomState.shuffle(arange(n))
-        order = np.arange(self.index.shape[0])
-        self.est._random_state.shuffle(order)
-        self.index = self.index[order]
+        # scikit-learn's own call: its MLP permutes the last epoch's order at each epoch
+        self.index = shuffle(self.index, random_state=self.est._random_state)
         return self.index
 
     def penalty(self, run: Any, value: Any) -> Any:
