@@ -372,10 +372,9 @@ def _build_v01(path: str, meta: dict, arrays: dict, target: Backend) -> Module:
 def _optimizer_classes() -> dict[str, type]:
     found, todo = {}, [Optimizer]
     while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            found[sub.__name__] = sub
-            todo.append(sub)
+        subclasses = todo.pop().__subclasses__()
+        found.update((sub.__name__, sub) for sub in subclasses)
+        todo += subclasses
     return found
 
 
