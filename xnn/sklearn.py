@@ -336,11 +336,9 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             backend = self._backend_for(X)
             self._initialize(targets, [X.shape[1], *hidden], backend, self._dtype_for(X, backend))
-        weight = self.model_.parameters()[0].value  # training runs where the network is
-        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
-        self._train(X, targets, backend, dtype, incremental)
+        self._train(X, targets, incremental)
         self._publish(X)
         return self
 
@@ -409,10 +407,12 @@ class _BaseMLP(BaseEstimator):
         return _Adam(params, lr=float(self.learning_rate_init),
                      betas=(float(self.beta_1), float(self.beta_2)), epsilon=float(self.epsilon))
 
-    def _train(self, X: Any, targets: Any, backend: Backend, dtype: str,
-               incremental: bool) -> None:
+    def _train(self, X: Any, targets: Any, incremental: bool) -> None:
         """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
-        scikit-learn's batching, row order, validation split and stopping rule."""
+        scikit-learn's batching, row order, validation split and stopping rule, where the
+        network is."""
+        weight = self.model_.parameters()[0].value
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         n = X.shape[0]
         X = _place(X, backend, dtype)
         y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
