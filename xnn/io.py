@@ -176,24 +176,19 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def writable_target(path: str, owner: str) -> str:
-    """The file a save to ``path`` writes (a symlink's target, as open() writes through it),
-    refused with an error naming ``owner`` where it is a folder or its folder is missing."""
+def write_atomically(path: str, write: Callable[[Any], None], owner: str) -> None:
+    """Call ``write`` on a temporary file beside ``path`` and rename it over ``path``, so a
+    crash or an error mid-write leaves any file already there whole.
+
+    A symlink's target is written (as open() writes through it); a ``path`` that is a folder
+    or whose folder is missing is refused with an error naming ``owner``."""
     if os.path.islink(path):  # latest.xnn -> run3.xnn: run3.xnn is replaced, the link kept
         path = os.path.realpath(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, base = os.path.split(os.path.abspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(f"{owner}: {path} is a folder; give a file name in it")
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{owner}: the folder {folder} of {path} does not exist")
-    return path
-
-
-def write_atomically(path: str, write: Callable[[Any], None], owner: str) -> None:
-    """Call ``write`` on a temporary file beside ``path`` and rename it over ``path``, so a
-    crash or an error mid-write leaves any file already there whole."""
-    path = writable_target(path, owner)
-    folder, base = os.path.split(os.path.abspath(path))
     prefix = _temporary_prefix(base)
     _remove_stale_temporaries(folder, prefix)
     try:
@@ -377,10 +372,9 @@ def _build_v01(path: str, meta: dict, arrays: dict, target: Backend) -> Module:
 def _optimizer_classes() -> dict[str, type]:
     found, todo = {}, [Optimizer]
     while todo:
-        cls = todo.pop()
-        for sub in cls.__subclasses__():
-            found[sub.__name__] = sub
-            todo.append(sub)
+        subclasses = todo.pop().__subclasses__()
+        found.update((sub.__name__, sub) for sub in subclasses)
+        todo += subclasses
     return found
 
 

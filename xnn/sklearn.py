@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -32,13 +32,13 @@ import numpy as np
 from .extras import install_hint
 
 try:
-    from sklearn import get_config
+    from sklearn import get_config, neural_network
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, column_or_1d
-    from sklearn.utils._param_validation import Interval, Options, StrOptions
+    from sklearn.utils import check_random_state, column_or_1d, shuffle
+    from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                           unique_labels)
     from sklearn.utils.validation import check_is_fitted, validate_data
@@ -114,7 +114,7 @@ class _Steps(Steps):
         super().__init__(self.objective, n, size, self._order if est.shuffle else None)
         self.est, self.index = est, np.arange(n)
         self.data_loss = _DATA_LOSSES[est.out_activation_]
-        self.weights = est._weights  # the Linear layers' weight Parameters
+        self.weights = [layer.weight for layer in est._linears]
         self.alpha = float(est.alpha)
         if est.alpha:
             self.after_backward = self.penalty
@@ -130,11 +130,8 @@ class _Steps(Steps):
         return value, grad
 
     def _order(self, epoch: int) -> Any:
-        # scikit-learn's draw: shuffle(sample_idx, random_state) permutes the last epoch's
-        # order by RandomState.shuffle(arange(n))
-        order = np.arange(self.index.shape[0])
-        self.est._random_state.shuffle(order)
-        self.index = self.index[order]
+        # scikit-learn's own call: its MLP permutes the last epoch's order at each epoch
+        self.index = shuffle(self.index, random_state=self.est._random_state)
         return self.index
 
     def penalty(self, run: Any, value: Any) -> Any:
@@ -295,30 +292,9 @@ def _float_dtypes(X: Any) -> tuple[Any, Any]:
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, the network, the fit."""
 
+    # scikit-learn's own table for its parameters, and the three xnn adds
     _parameter_constraints: dict = {
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
-        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "random_state": ["random_state"],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "nesterovs_momentum": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
-        "beta_1": [Interval(Real, 0, 1, closed="left")],
-        "beta_2": [Interval(Real, 0, 1, closed="left")],
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
-        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        **neural_network.MLPClassifier._parameter_constraints,
         "backend": [None, str],  # a name, so that clone's deepcopy of the parameters works
         "device": "no_validation",
         "dtype": [None, StrOptions({"float32", "float64"})],
@@ -359,14 +335,10 @@ class _BaseMLP(BaseEstimator):
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             backend = self._backend_for(X)
-            dtype = self._dtype_for(X, backend)
-            self._initialize(targets, [X.shape[1], *hidden], backend, dtype)
-        else:  # warm start, partial_fit: where the network already is
-            weight = self.model_.parameters()[0].value
-            backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+            self._initialize(targets, [X.shape[1], *hidden], backend, self._dtype_for(X, backend))
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
-        self._train(X, targets, backend, dtype, incremental)
+        self._train(X, targets, incremental)
         self._publish(X)
         return self
 
@@ -423,8 +395,8 @@ class _BaseMLP(BaseEstimator):
         self.best_loss_ = None if self.early_stopping else np.inf
 
     @property
-    def _weights(self) -> list:
-        return [layer.weight for layer in self.model_ if isinstance(layer, nn.Linear)]
+    def _linears(self) -> list:
+        return [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
 
     def _make_optimizer(self) -> Any:
         params = self.model_.parameters()
@@ -435,10 +407,12 @@ class _BaseMLP(BaseEstimator):
         return _Adam(params, lr=float(self.learning_rate_init),
                      betas=(float(self.beta_1), float(self.beta_2)), epsilon=float(self.epsilon))
 
-    def _train(self, X: Any, targets: Any, backend: Backend, dtype: str,
-               incremental: bool) -> None:
+    def _train(self, X: Any, targets: Any, incremental: bool) -> None:
         """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
-        scikit-learn's batching, row order, validation split and stopping rule."""
+        scikit-learn's batching, row order, validation split and stopping rule, where the
+        network is."""
+        weight = self.model_.parameters()[0].value
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
         n = X.shape[0]
         X = _place(X, backend, dtype)
         y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
@@ -480,9 +454,8 @@ class _BaseMLP(BaseEstimator):
         if not bool(xp.all(finite)):  # one read back
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
-        linears = [layer for layer in self.model_ if isinstance(layer, nn.Linear)]
-        self.coefs_ = [_like(layer.weight.value, X) for layer in linears]
-        self.intercepts_ = [_like(layer.bias.value, X) for layer in linears]
+        self.coefs_ = [_like(layer.weight.value, X) for layer in self._linears]
+        self.intercepts_ = [_like(layer.bias.value, X) for layer in self._linears]
 
     # --- prediction -------------------------------------------------------------------------
 
@@ -519,7 +492,15 @@ def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linea
     return linear
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class _DetachedScore:
+    """Placed before scikit-learn's ClassifierMixin or RegressorMixin, whose score it calls."""
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """scikit-learn's score, with torch tensors that require grad detached first."""
+        return super().score(detached(X), detached(y), sample_weight=sample_weight)
+
+
+class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
 
     Binary, multiclass and multilabel targets; see docs/sklearn.md.
@@ -599,10 +580,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             self._label_binarizer = LabelBinarizer().fit(_host(y if multilabel else classes))
         return self._fit(X, y, incremental=True)
 
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
-
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
         proba, X, _ = self._forward(X, "predict")
@@ -615,16 +592,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             index = xp.zeros((proba.shape[0],), dtype=xp.int64, device=proba.device)
         else:
             index = xp.astype(proba[:, 0] > 0.5, xp.int64)
-        return self._labels(index, X)
-
-    def _labels(self, index: Any, X: Any) -> Any:
-        """classes_[index] in X's namespace (NumPy for labels no array library holds)."""
-        classes = self.classes_
-        if _dispatch() and classes.dtype.kind in "biuf" and is_array(X):
-            classes_x = _like(np.asarray(classes), X)
-            xpx = array_namespace(classes_x)
-            return xpx.take(classes_x, _like(index, X), axis=0)
-        return classes[to_numpy(index)]
+        # classes_[index] in X's namespace (NumPy for labels no array library holds)
+        if _dispatch() and self.classes_.dtype.kind in "biuf" and is_array(X):
+            classes = _like(np.asarray(self.classes_), X)
+            return array_namespace(classes).take(classes, _like(index, X), axis=0)
+        return self.classes_[to_numpy(index)]
 
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
@@ -643,7 +615,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return _like(proba, X, dtype)
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
 
     Single- and multi-output targets; see docs/sklearn.md.
@@ -699,10 +671,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """One epoch over (X, y)."""
         self._validate_params()
         return self._fit(X, y, incremental=True)
-
-    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
