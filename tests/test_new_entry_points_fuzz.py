@@ -406,6 +406,58 @@ def test_fit_refuses_a_progress_or_shuffle_that_is_not_a_boolean(name, value):
     np.testing.assert_array_equal(xnn.to_numpy(model.weight.value), before)
 
 
+def _on_off_arguments(tmp_path: pathlib.Path) -> dict[str, tuple[Any, str]]:
+    """name -> (call taking the on/off value, its owner in the message): every public on/off
+    argument outside fit and the constructors the catalogues already cover."""
+    X, y = np.ones((6, 2)), np.ones((6, 1))
+    model = nn.Linear(2, 1)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=1, progress=False,
+                      optimizer=optim.SGD(model.parameters(), lr=0.1))
+    return {
+        "Linear(bias)": (lambda v: nn.Linear(2, 3, bias=v), "Linear: bias"),
+        "Module.train(mode)": (lambda v: model.train(v), "Linear: mode"),
+        "load_state_dict(strict)": (lambda v: model.load_state_dict(model.state_dict(), strict=v),
+                                    "Linear.load_state_dict: strict"),
+        "train_test_split(shuffle)": (lambda v: xnn.data.train_test_split(X, y, shuffle=v),
+                                      "train_test_split: shuffle"),
+        "batches(shuffle)": (lambda v: xnn.data.batches(X, y, 2, shuffle=v), "batches: shuffle"),
+        "loss_curve(log_scale)": (lambda v: xnn.plot.loss_curve(history, tmp_path / "c.png",
+                                                               log_scale=v),
+                                  "loss_curve: log_scale"),
+        "gradcheck(raise_exception)": (lambda v: xnn.testing.gradcheck(
+            nn.Tanh(), xnn.asarray(np.ones((2, 2)), dtype="float64"), raise_exception=v),
+            "gradcheck: raise_exception"),
+    }
+
+
+@pytest.mark.parametrize("name", ["Linear(bias)", "Module.train(mode)", "load_state_dict(strict)",
+                                  "train_test_split(shuffle)", "batches(shuffle)",
+                                  "loss_curve(log_scale)", "gradcheck(raise_exception)"])
+@pytest.mark.parametrize("value", ["no", None, 0.0])
+def test_every_on_off_argument_refuses_what_is_not_a_boolean(tmp_path, name, value):
+    """A string such as 'no' is truthy: taken as True it would silently do the opposite."""
+    pytest.importorskip("matplotlib")
+    import xnn.plot  # noqa: PLC0415, F401 - not imported by import xnn
+    import xnn.testing  # noqa: PLC0415, F401
+    call, owner = _on_off_arguments(tmp_path)[name]
+    with pytest.raises(TypeError, match=f"{owner} must be True or False, got \\w+ {value!r}"):
+        call(value)
+    call(False)  # a real boolean is taken
+
+
+def test_model_checkpoint_writes_to_the_path_an_os_pathlike_names(tmp_path):
+    class Where:  # an os.PathLike that is neither a str nor a pathlib path
+        def __fspath__(self) -> str:
+            return str(tmp_path / "best.safetensors")
+
+    keep = xnn.callbacks.ModelCheckpoint(Where(), monitor="loss")
+    model = nn.Linear(2, 1)
+    xnn.fit(model, np.ones((4, 2)), np.ones((4, 1)), loss=xnn.losses.MSELoss(), epochs=1,
+            optimizer=optim.SGD(model.parameters(), lr=0.1), progress=False, callbacks=[keep])
+    assert keep.saved == [str(tmp_path / "best.safetensors")]
+    assert (tmp_path / "best.safetensors").exists()
+
+
 @pytest.mark.parametrize("flag", [np.bool_(True), 1])
 def test_fit_takes_numpy_and_int_booleans_for_distributed(flag):
     runs = []

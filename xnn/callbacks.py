@@ -135,7 +135,7 @@ class ModelCheckpoint(Callback):
         if not isinstance(path, (str, os.PathLike)):
             raise TypeError(f"ModelCheckpoint: path must be a str or os.PathLike, got "
                             f"{type(path).__name__}")
-        self.path = str(path)
+        self.path = os.fspath(path)
         self.save_best_only = flag(self, "save_best_only", save_best_only)
         self.save_optimizer = flag(self, "save_optimizer", save_optimizer)
         self.tracker = _Monitor("ModelCheckpoint", monitor, mode)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator
 
 from . import random
-from ._checks import check_labels, expect, integer, is_labels, read_numbers
+from ._checks import check_labels, expect, flag, integer, is_labels, read_numbers
 from .backend import asarray, backend_of, dtype_name, resolve_dtype, to_numpy
 from .random import host_generator
 
@@ -99,7 +99,8 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | Non
     else:
         raise ValueError(f"train_test_split: test_size must be a fraction in (0, 1) or a count "
                          f"in [1, {n - 1}], got {test_size!r}")
-    order = _permutation("train_test_split", n, seed) if shuffle else range(n)
+    shuffled = flag("train_test_split", "shuffle", shuffle)
+    order = _permutation("train_test_split", n, seed) if shuffled else range(n)
     train, test = list(order[: n - n_test]), list(order[n - n_test:])
     return take_rows(X, train), take_rows(X, test), take_rows(y, train), take_rows(y, test)
 
@@ -163,7 +164,8 @@ def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = Tr
     """
     n = check_same_length("batches", X, y)
     size = n if batch_size is None else integer("batches", "batch_size", batch_size, low=1)
-    order = _permutation("batches", n, seed) if shuffle else None  # seed checked before yielding
+    shuffled = flag("batches", "shuffle", shuffle)
+    order = _permutation("batches", n, seed) if shuffled else None  # seed checked before yielding
     return _slices(X, y, n, size, order)
 
 

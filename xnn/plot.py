@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence
 
+from ._checks import flag
 from .backend import host_backend, to_numpy
 from .extras import install_hint
 from .predict import predict
@@ -43,6 +44,7 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     mse, mae or err), the metrics panel has a log scale, as the loss has with ``log_scale``.
     ``metric_label`` labels the metrics' axis (default: the metric's name, or "metric").
     """
+    log_scale = flag("loss_curve", "log_scale", log_scale)
     logs = history.history
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)

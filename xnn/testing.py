@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import random
+from ._checks import flag
 from .backend import asarray, backend_of, dtype_name, to_numpy
 from .random import host_generator
 from .losses.base import Loss
@@ -46,6 +47,7 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
     ``(pred, target)`` and the check is of the loss value (summed when reduction="none") over
     ``pred``. The random state is restored before every forward, so dropout masks repeat.
     """
+    raise_exception = flag("gradcheck", "raise_exception", raise_exception)
     for i, x in enumerate(inputs):
         if dtype_name(x.dtype).startswith("float") and dtype_name(x.dtype) != "float64":
             raise TypeError(f"gradcheck needs float64 inputs for accurate differences; input {i} "

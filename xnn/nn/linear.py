@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from .. import random
-from .._checks import expect, integer
+from .._checks import expect, flag, integer
 from .init import Initializer, uniform_fan_in
 from .module import Backprop, Module, Parameter
 
@@ -38,7 +38,7 @@ class Linear(Module):
         self.in_features = integer(self, "in_features", in_features, low=1)
         self.out_features = integer(self, "out_features", out_features, low=1)
         self.weight = Parameter(init((in_features, out_features), dtype=dtype))
-        if not bias:
+        if not flag(self, "bias", bias):
             self.bias = None
         elif bias_init is None:
             bound = 1.0 / math.sqrt(in_features)

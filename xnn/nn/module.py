@@ -11,6 +11,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
+from .._checks import flag
 from ..backend import (Backend, asarray, backend_of, dtype_name, get_backend, is_array,
                        to_numpy)
 
@@ -164,7 +165,7 @@ class Module:
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
+        if flag(where, "strict", strict) and (missing or unexpected):
             raise KeyError(f"{where}: missing keys {missing}, unexpected keys {unexpected}")
         loaded = {name: _converted(where, name, state[name], current)
                   for name, current in own.items() if name in state}
@@ -184,6 +185,7 @@ class Module:
 
     def train(self, mode: bool = True) -> Module:
         """Switch this module and all below it to training (or, with False, evaluation) mode."""
+        mode = flag(self, "mode", mode)  # as torch, which refuses anything but a bool
         for module in self.modules():
             module.training = mode
         return self
