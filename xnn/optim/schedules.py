@@ -301,9 +301,9 @@ class ReduceLROnPlateau(Schedule):
         self.last_lr = [self.optimizer.lr]
 
     def _is_better(self, current: float) -> bool:
-        best, threshold = self.best, self.threshold
-        if self.mode == "min":
-            return current < (best * (1 - threshold) if self.threshold_mode == "rel"
-                              else best - threshold)
-        return current > (best * (1 + threshold) if self.threshold_mode == "rel"
-                          else best + threshold)
+        # the threshold moves the bar past the best: down in "min" mode, up in "max" mode
+        # (1 + -t and best + -t are 1 - t and best - t to the last bit, torch's arithmetic)
+        minimize = self.mode == "min"
+        shift = -self.threshold if minimize else self.threshold
+        bar = self.best * (1 + shift) if self.threshold_mode == "rel" else self.best + shift
+        return current < bar if minimize else current > bar
