@@ -176,9 +176,7 @@ class _ClassLoss(Loss):
         before training (two reductions and one transfer, nothing of size batch x classes).
         Returns whether every label is a class (none ignored)."""
         xp = expect(self, labels, dtype=None, what="labels")
-        if is_labels(xp, labels):
-            return self._check_labels(xp, labels, classes)
-        return False
+        return is_labels(xp, labels) and self._check_labels(xp, labels, classes)
 
 
 @functools.lru_cache(maxsize=64)
