@@ -78,9 +78,10 @@ class EpochSchedule(Schedule):
 
     Construction leaves the lr of epoch 0 as the optimizer has it (as torch does; LinearWarmup
     sets its own) and each step() sets the next one, ``_next_lr(lr, epoch)``, from the lr
-    before (torch's recursive form, which composes with other schedules and manual changes). ``base_lr`` is the
-    optimizer's lr when its first schedule was attached; ``_start_lr()`` is the lr of epoch 0
-    from ``base_lr`` alone (torch's closed form at 0), where a schedule takes over from a warmup.
+    before (torch's recursive form, which composes with other schedules and manual changes).
+    ``base_lr`` is the optimizer's lr when its first schedule was attached; ``_start_lr()`` is
+    the lr of epoch 0 from ``base_lr`` alone (torch's closed form at 0), where a schedule takes
+    over from a warmup.
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
