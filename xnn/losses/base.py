@@ -27,8 +27,7 @@ class Loss:
         self.reduction = reduction
 
     def __call__(self, pred: Any, target: Any) -> tuple[Any, Any]:
-        per_row = self.reduction == "none"
-        values, count, grad, scale = self._terms(pred, target, per_row)
+        values, count, grad, scale = self._terms(pred, target, self.reduction == "none")
         if self.reduction != "mean":
             return values, grad if scale == 1 else grad * scale
         if isinstance(count, int):

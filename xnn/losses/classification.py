@@ -176,9 +176,7 @@ class _ClassLoss(Loss):
         before training (two reductions and one transfer, nothing of size batch x classes).
         Returns whether every label is a class (none ignored)."""
         xp = expect(self, labels, dtype=None, what="labels")
-        if is_labels(xp, labels):
-            return self._check_labels(xp, labels, classes)
-        return False
+        return is_labels(xp, labels) and self._check_labels(xp, labels, classes)
 
 
 @functools.lru_cache(maxsize=64)
@@ -242,23 +240,21 @@ class CrossEntropyLoss(_ClassLoss):
             # When every label is a class, sum(q) is the batch size (the float count's bits:
             # knowing it changes no result) and each row of q sums to 1
             q = xp.astype(self._one_hot(xp, target, classes, checked=True), pred.dtype)
-            every_row, count = self.every_label_a_class, None
+            every_row = self.every_label_a_class
             if not every_row and self.validate and xp is not HOST_XP:
                 # on a device the read is the cost: the labels' range in one transfer
                 every_row = self._check_labels(xp, target, classes)
-            elif not every_row and self.validate:
+            count = batch if every_row else xp.sum(q)  # the labels kept
+            if not every_row and self.validate and xp is HOST_XP:
                 # on the host a read costs nothing and a reduction is the cost: a label in
                 # [0, classes) that is not ignored marks one column of its row, so the mask's
                 # sum is the batch size exactly when every label is a class; otherwise
                 # check_labels says which are not
-                count = xp.sum(q)
                 every_row = float(count) == batch
-                if not every_row:
+                if every_row:
+                    count = batch
+                else:
                     self._check_labels(xp, target, classes)
-            if every_row:
-                count = batch
-            elif count is None:  # the labels kept
-                count = xp.sum(q)
         elif labels:
             weight = self._class_weight(xp, pred)
             hot = self._one_hot(xp, target, classes)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from ..backend import get_backend, resolve_dtype
 from ..namespace import array_namespace
+from ..nn.init import zeros
 from ..nn.module import Parameter
 from .._checks import check_one_place, number
 from ._checks import check_grads, parameter_list, placements, within_range
@@ -34,9 +34,8 @@ def clip_grad_norm(params: Iterable[Parameter] | Parameter, max_norm: float,
     norm_type = number("clip_grad_norm", "norm_type", norm_type, low=0, low_open=True)  # or inf
     check_grads("clip_grad_norm", placements(params))
     grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
-        b = get_backend()
-        return b.xp.zeros((), dtype=resolve_dtype(b.xp), device=b.device)
+    if not grads:  # a zero norm on the active backend, in its default dtype
+        return zeros(())
     check_one_place("clip_grad_norm", [(f"grad of parameter {i}", p.grad)
                                        for i, p in enumerate(params) if p.grad is not None],
                     "the joint norm needs every grad on one library and device")

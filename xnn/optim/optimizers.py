@@ -465,12 +465,9 @@ class Adam(Optimizer):
             state["exp_avg_sq"] *= beta2
             state["exp_avg_sq"] += (1.0 - beta2) * grad * grad
             step_size = lr / (1.0 - beta1 ** t)
-            if amsgrad:
-                state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"],
-                                                     state["exp_avg_sq"])
-                second = state["max_exp_avg_sq"]
-            else:
-                second = state["exp_avg_sq"]
+            second = state["exp_avg_sq"]
+            if amsgrad:  # the running max, a new array (no out=)
+                second = state["max_exp_avg_sq"] = xp.maximum(state["max_exp_avg_sq"], second)
             denom = xp.sqrt(second)
             denom /= (1.0 - beta2 ** t) ** 0.5
             denom += eps

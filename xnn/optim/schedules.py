@@ -78,9 +78,10 @@ class EpochSchedule(Schedule):
 
     Construction leaves the lr of epoch 0 as the optimizer has it (as torch does; LinearWarmup
     sets its own) and each step() sets the next one, ``_next_lr(lr, epoch)``, from the lr
-    before (torch's recursive form, which composes with other schedules and manual changes). ``base_lr`` is the
-    optimizer's lr when its first schedule was attached; ``_start_lr()`` is the lr of epoch 0
-    from ``base_lr`` alone (torch's closed form at 0), where a schedule takes over from a warmup.
+    before (torch's recursive form, which composes with other schedules and manual changes).
+    ``base_lr`` is the optimizer's lr when its first schedule was attached; ``_start_lr()`` is
+    the lr of epoch 0 from ``base_lr`` alone (torch's closed form at 0), where a schedule takes
+    over from a warmup.
     """
 
     def __init__(self, optimizer: Optimizer) -> None:
@@ -301,9 +302,9 @@ class ReduceLROnPlateau(Schedule):
         self.last_lr = [self.optimizer.lr]
 
     def _is_better(self, current: float) -> bool:
-        best, threshold = self.best, self.threshold
-        if self.mode == "min":
-            return current < (best * (1 - threshold) if self.threshold_mode == "rel"
-                              else best - threshold)
-        return current > (best * (1 + threshold) if self.threshold_mode == "rel"
-                          else best + threshold)
+        # the threshold moves the bar past the best: down in "min" mode, up in "max" mode
+        # (1 + -t and best + -t are 1 - t and best - t to the last bit, torch's arithmetic)
+        minimize = self.mode == "min"
+        shift = -self.threshold if minimize else self.threshold
+        bar = self.best * (1 + shift) if self.threshold_mode == "rel" else self.best + shift
+        return current < bar if minimize else current > bar
