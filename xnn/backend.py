@@ -463,9 +463,10 @@ def to_numpy(x: Any) -> Any:
     return _np.array(_host_numbers("to_numpy", x))  # an array-like's __array__ may alias it
 
 
-def resolve_backend(backend: Backend | str | None) -> Backend:
-    """The backend a ``backend=`` argument names: None is the active one."""
-    return get_backend() if backend is None else _load(backend)
+def resolve_backend(backend: Backend | str | None, device: Any = None) -> Backend:
+    """The backend a ``backend=`` argument names (on ``device``, as set_backend takes them):
+    None is the active one."""
+    return get_backend() if backend is None else _load(backend, device)
 
 
 def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from .._checks import flag
-from ..backend import (Backend, asarray, backend_of, dtype_name, get_backend, is_array,
+from ..backend import (Backend, asarray, backend_of, dtype_name, is_array, resolve_backend,
                        to_numpy)
 
 __all__ = ["Parameter", "Module", "Sequential", "Backprop", "accepts_input_grad"]
@@ -197,12 +197,10 @@ class Module:
     def to(self, backend: str | Backend | None = None, device: Any = None, *,
            dtype: Any = None) -> Module:
         """Move (and optionally cast) every parameter and buffer to ``backend``; returns self."""
-        from ..backend import _load  # noqa: PLC0415 - the selector's parser, not a public name
-
         if dtype is not None and dtype_name(dtype) not in ("float32", "float64"):
             raise ValueError(f"{type(self).__name__}.to: dtype must be a float dtype "
                              f"(float32 or float64), got {dtype_name(dtype)}")
-        target = get_backend() if backend is None else _load(backend, device)
+        target = resolve_backend(backend, device)
         for p in self.parameters():
             p.value = asarray(p.value, dtype=dtype or dtype_name(p.value.dtype), backend=target)
             p.grad = None
