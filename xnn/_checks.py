@@ -131,7 +131,7 @@ def _check_same_dtype(owner: Any, xp: Any, x: Any, like: Any, what: str,
 
 def _check_dtype(owner: Any, xp: Any, x: Any, dtype: Any, what: str) -> None:
     if dtype == INTEGRAL:
-        if not is_integral(xp, x):
+        if not is_kind(xp, x.dtype, "integral"):
             raise TypeError(f"{owner_name(owner)}: expected an integer {what}, got dtype "
                             f"{dtype_name(x.dtype)}")
     elif dtype_name(x.dtype) != dtype_name(dtype):
@@ -247,15 +247,10 @@ def read_numbers(xp: Any, values: list[Any]) -> tuple[Any, ...]:
     return tuple(to_numpy(xp.stack(values)))
 
 
-def is_integral(xp: Any, x: Any) -> bool:
-    """Whether ``x`` is an integer array (see is_kind)."""
-    return is_kind(xp, x.dtype, "integral")
-
-
 def is_labels(xp: Any, x: Any) -> bool:
     """Whether ``x`` holds class labels: a 1-D integer array (fit keeps such targets as they
     are; every other target becomes the model's float dtype)."""
-    return x.ndim == 1 and is_integral(xp, x)
+    return x.ndim == 1 and is_kind(xp, x.dtype, "integral")
 
 
 def check_labels(owner: Any, xp: Any, labels: Any, classes: int,
