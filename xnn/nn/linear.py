@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -38,13 +39,11 @@ class Linear(Module):
         self.in_features = integer(self, "in_features", in_features, low=1)
         self.out_features = integer(self, "out_features", out_features, low=1)
         self.weight = Parameter(init((in_features, out_features), dtype=dtype))
-        if not flag(self, "bias", bias):
-            self.bias = None
-        elif bias_init is None:
+        bias = flag(self, "bias", bias)
+        if bias_init is None:  # torch.nn.Linear's: the weight's U(-b, b), b = 1/sqrt(in_features)
             bound = 1.0 / math.sqrt(in_features)
-            self.bias = Parameter(random.uniform((out_features,), -bound, bound, dtype=dtype))
-        else:
-            self.bias = Parameter(bias_init((out_features,), dtype=dtype))
+            bias_init = functools.partial(random.uniform, low=-bound, high=bound)
+        self.bias = Parameter(bias_init((out_features,), dtype=dtype)) if bias else None
 
     takes_input_grad = True
 
