@@ -9,7 +9,6 @@ how far they drift.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any, Callable
 
 from . import random
@@ -26,15 +25,6 @@ __all__ = ["gradcheck", "GradcheckError", "compare_backends", "assert_parity", "
 
 class GradcheckError(AssertionError):
     """Backprop disagrees with finite differences; the message names the worst entry."""
-
-
-@dataclass
-class _Worst:
-    name: str = ""
-    index: tuple[int, ...] = ()
-    analytic: float = 0.0
-    numeric: float = 0.0
-    excess: float = -1.0  # |a - n| - (atol + rtol |n|); > 0 fails
 
 
 def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
@@ -60,7 +50,9 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
         objective, analytic = _loss_check(target, inputs, state)
         params = []
 
-    worst = _Worst()
+    # (excess, name, index, analytic, numeric) of the worst entry; excess = |a - n| - (atol +
+    # rtol |n|), > 0 fails
+    worst = (-1.0, "", (), 0.0, 0.0)
     arrays = [("input", inputs[0], None)] + [(name, p.value, p) for name, p in params]
     for (name, value, param), grad in zip(arrays, analytic):
         host = to_numpy(value)
@@ -81,19 +73,18 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
             numeric = (values[0] - values[1]) / (2 * eps)
             a = float(grad[index])
             excess = abs(a - numeric) - (atol + rtol * abs(numeric))
-            if excess > worst.excess:
-                worst = _Worst(name, index, a, numeric, excess)
+            worst = max(worst, (excess, name, index, a, numeric), key=lambda w: w[0])  # first on ties
     random.set_state(state)
-    if worst.excess <= 0:
+    excess, name, index, a, numeric = worst
+    if excess <= 0:
         return True
     if not raise_exception:
         return False
     label = type(target).__name__ if isinstance(target, (Module, Loss)) else repr(target)
     raise GradcheckError(
         f"{label}: backprop disagrees with central differences (eps={eps}) at "
-        f"{worst.name}{list(worst.index)}: analytic {worst.analytic:.10g}, numeric "
-        f"{worst.numeric:.10g}, |difference| {abs(worst.analytic - worst.numeric):.3g} "
-        f"> atol {atol} + rtol {rtol} * |numeric|")
+        f"{name}{list(index)}: analytic {a:.10g}, numeric {numeric:.10g}, |difference| "
+        f"{abs(a - numeric):.3g} > atol {atol} + rtol {rtol} * |numeric|")
 
 
 def _module_check(module: Module, inputs: tuple, seed: int, state: dict):
