@@ -136,11 +136,10 @@ class Module:
 
     def state_dict(self) -> dict[str, Any]:
         """Name -> array for every parameter and buffer (the arrays themselves, not copies)."""
-        state = {name: p.value for name, p in self.named_parameters()}
-        for prefix, module in self._named_modules():
-            for name, value in module.named_buffers():
-                state[prefix + name] = value
-        return state
+        params = {name: p.value for name, p in self.named_parameters()}
+        buffers = {prefix + name: value for prefix, module in self._named_modules()
+                   for name, value in module.named_buffers()}
+        return params | buffers
 
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
         """Non-trainable state of this module alone (running statistics); none by default."""
