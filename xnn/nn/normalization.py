@@ -174,13 +174,12 @@ class LayerNorm(Module):
         self.bias = Parameter(zeros(shape, dtype)) if elementwise_affine and bias else None
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        like = self.weight.value if self.weight is not None else None
-        xp = expect(self, x, like=like, ndim=2, features=self.normalized_shape[0])
+        w = self.weight.value if self.weight is not None else None
+        xp = expect(self, x, like=w, ndim=2, features=self.normalized_shape[0])
         mean = xp.mean(x, axis=-1, keepdims=True)
         var = xp.var(x, axis=-1, keepdims=True)  # biased, as PyTorch's
         inv_std = 1 / xp.sqrt(var + self.eps)
         x_hat = (x - mean) * inv_std
-        w = self.weight.value if self.weight is not None else None
         y = x_hat if w is None else x_hat * w
         if self.bias is not None:
             y = y + self.bias.value
