@@ -80,8 +80,8 @@ class BatchNorm1d(Module):
         setattr(self, name, value)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
-        like = (self.weight.value if self.affine else
-                self.running_mean if self.track_running_stats else None)
+        w = self.weight.value if self.affine else None
+        like = w if self.affine else self.running_mean if self.track_running_stats else None
         xp = expect(self, x, like=like, ndim=2, features=self.num_features)
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
@@ -97,7 +97,6 @@ class BatchNorm1d(Module):
             mean, var = self.running_mean, self.running_var
         inv_std = 1 / xp.sqrt(var + self.eps)
         x_hat = (x - mean) * inv_std
-        w = self.weight.value if self.affine else None
         y = x_hat * w + self.bias.value if self.affine else x_hat
 
         def backprop(dy: Any) -> Any:
