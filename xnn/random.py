@@ -9,10 +9,9 @@ operations, which are exact, so those masks are bit-identical on every backend t
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import math
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager
 
 import numpy as np  # the host generator
 
@@ -48,13 +47,11 @@ def seed(value: int) -> None:
         _generator = fresh
 
 
-@contextlib.contextmanager
-def use_seed(value: int) -> Iterator[None]:
+def use_seed(value: int) -> ContextManager[Any]:
     """Draw from a generator seeded with ``value`` inside a ``with`` block only; local to the
     thread or async task that enters it (as use_backend is), so other threads' draws and the
     process-wide generator's state are left alone."""
-    with scoped(_local, host_generator(integer("use_seed", "seed", value, low=0))):
-        yield
+    return scoped(_local, host_generator(integer("use_seed", "seed", value, low=0)))
 
 
 def get_state() -> dict:
@@ -71,13 +68,11 @@ _placeholders: contextvars.ContextVar[bool] = contextvars.ContextVar("xnn_placeh
                                                                   default=False)
 
 
-@contextlib.contextmanager
-def placeholders() -> Iterator[None]:
+def placeholders() -> ContextManager[bool]:
     """Inside a ``with`` block, ``normal``, ``uniform`` and the zeros/ones initializers return
     :func:`placeholder` arrays instead of drawing or allocating: loading a checkpoint runs the
     layers' constructors this way, and the stored tensors replace what they made."""
-    with scoped(_placeholders, True):
-        yield
+    return scoped(_placeholders, True)
 
 
 def placeholder(shape: tuple[int, ...], dtype: Any = None,
