@@ -11,9 +11,9 @@ import inspect
 from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
-from .._checks import flag
-from ..backend import (Backend, asarray, backend_of, dtype_name, is_array, resolve_backend,
-                       to_numpy)
+from .._checks import flag, is_kind
+from ..backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
+                       resolve_backend, to_numpy)
 
 __all__ = ["Parameter", "Module", "Sequential", "Backprop", "accepts_input_grad"]
 
@@ -252,11 +252,6 @@ def onnx_node(op: str, *attributes: str) -> Callable[[Module, Any, str], str]:
     return to_onnx
 
 
-# the dtypes a state dict's values may have: numbers, cast to the entry's dtype on loading
-_NUMERIC = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
-            "float16", "bfloat16", "float32", "float64"}
-
-
 def _converted(where: str, name: str, value: Any, current: Any) -> Any:
     """``value`` as an array of ``current``'s shape, dtype, backend and device, or a TypeError
     or ValueError naming the entry. Nothing is assigned here."""
@@ -266,10 +261,10 @@ def _converted(where: str, name: str, value: Any, current: Any) -> Any:
         except (TypeError, ValueError) as err:  # ragged lists, text, None
             raise TypeError(f"{where}: {name!r} must be an array or (nested lists of) numbers, "
                             f"got {type(value).__name__}") from err
-    kind = dtype_name(value.dtype)
-    if kind not in _NUMERIC:
+    # booleans, integers and real floats: cast to the entry's dtype below
+    if not is_kind(array_namespace(value), value.dtype, ("bool", "integral", "real floating")):
         raise TypeError(f"{where}: {name!r} must hold numbers, got a {type(value).__name__} "
-                        f"of dtype {kind}")
+                        f"of dtype {dtype_name(value.dtype)}")
     if tuple(value.shape) != tuple(current.shape):
         raise ValueError(f"{where}: {name!r} has shape {tuple(current.shape)}, the state dict "
                          f"gives {tuple(value.shape)}")
