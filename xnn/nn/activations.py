@@ -241,11 +241,17 @@ def _empty_axis(xp: Any, x: Any) -> tuple[Any, Backprop]:
     return xp.zeros_like(x), lambda dy: xp.zeros_like(x)
 
 
-class Softmax(Module):
-    """y = e^x / sum(e^x) along ``axis`` (default -1, the features of a (batch, features) input)."""
+class _AlongAxis(Module):
+    """The constructor and repr of Softmax and LogSoftmax: one ``axis``, an int."""
 
     def __init__(self, axis: int = -1) -> None:
         self.axis = integer(self, "axis", axis)
+
+    extra_repr = arguments_repr
+
+
+class Softmax(_AlongAxis):
+    """y = e^x / sum(e^x) along ``axis`` (default -1, the features of a (batch, features) input)."""
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = expect(self, x)
@@ -260,14 +266,9 @@ class Softmax(Module):
 
     to_onnx = onnx_node("Softmax", "axis")
 
-    extra_repr = arguments_repr
 
-
-class LogSoftmax(Module):
+class LogSoftmax(_AlongAxis):
     """y = x - log(sum(e^x)) along ``axis`` (default -1), without overflow for any input."""
-
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = integer(self, "axis", axis)
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         xp = expect(self, x)
@@ -279,5 +280,3 @@ class LogSoftmax(Module):
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
 
     to_onnx = onnx_node("LogSoftmax", "axis")
-
-    extra_repr = arguments_repr
