@@ -69,21 +69,22 @@ _placeholders: contextvars.ContextVar[bool] = contextvars.ContextVar("xnn_placeh
 
 
 def placeholders() -> ContextManager[bool]:
-    """Inside a ``with`` block, ``normal``, ``uniform`` and the zeros/ones initializers return
-    :func:`placeholder` arrays instead of drawing or allocating: loading a checkpoint runs the
-    layers' constructors this way, and the stored tensors replace what they made."""
+    """Inside a ``with`` block, ``normal``, ``uniform`` and ``filled`` (the zeros/ones
+    initializers) return placeholder arrays instead of drawing or allocating: loading a
+    checkpoint runs the layers' constructors this way, and the stored tensors replace what
+    they made."""
     return scoped(_placeholders, True)
 
 
-def placeholder(shape: tuple[int, ...], dtype: Any = None,
-                backend: Backend | None = None) -> Any | None:
-    """Inside :func:`placeholders`, one zero broadcast to ``shape`` (no memory, no draw, of any
-    size); None outside."""
-    if not _placeholders.get():
-        return None
+def filled(shape: tuple[int, ...], value: int, dtype: Any = None,
+           backend: Backend | None = None) -> Any:
+    """``value`` everywhere, made on the backend (None: the active one); inside
+    :func:`placeholders`, one zero broadcast to ``shape`` (no memory, of any size)."""
     b = resolve_backend(backend)
-    return b.xp.broadcast_to(b.xp.zeros((), dtype=resolve_dtype(b.xp, dtype), device=b.device),
-                             tuple(shape))
+    dtype = resolve_dtype(b.xp, dtype)
+    if _placeholders.get():
+        return b.xp.broadcast_to(b.xp.zeros((), dtype=dtype, device=b.device), tuple(shape))
+    return b.xp.full(shape, value, dtype=dtype, device=b.device)
 
 
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
@@ -101,8 +102,9 @@ def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtyp
 def _drawn(draw: Callable[[Any], Any], shape: tuple[int, ...], dtype: Any,
            backend: Backend | None) -> Any:
     """``draw(generator)``, cast and moved onto the backend; a placeholder inside placeholders()."""
-    made = placeholder(shape, dtype, backend)
-    return from_host(draw(_current()), dtype, backend) if made is None else made
+    if _placeholders.get():
+        return filled(shape, 0, dtype, backend)
+    return from_host(draw(_current()), dtype, backend)
 
 
 def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,

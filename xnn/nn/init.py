@@ -12,7 +12,6 @@ from typing import Any, Callable
 
 from .. import random
 from .._checks import number
-from ..backend import get_backend, resolve_dtype
 
 __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "he_uniform",
            "he_normal", "lecun_normal", "zeros", "ones", "normal", "Normal"]
@@ -57,21 +56,12 @@ def lecun_normal(shape: tuple[int, ...], dtype: Any = None) -> Any:
 
 def zeros(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All zeros (the usual bias initializer)."""
-    return _full(shape, 0, dtype)
+    return random.filled(shape, 0, dtype)
 
 
 def ones(shape: tuple[int, ...], dtype: Any = None) -> Any:
     """All ones (the usual scale initializer of normalisation layers)."""
-    return _full(shape, 1, dtype)
-
-
-def _full(shape: tuple[int, ...], value: int, dtype: Any) -> Any:
-    """``value`` everywhere, on the active backend (or a placeholder while a checkpoint loads)."""
-    made = random.placeholder(shape, dtype)
-    if made is not None:
-        return made
-    b = get_backend()
-    return b.xp.full(shape, value, dtype=resolve_dtype(b.xp, dtype), device=b.device)
+    return random.filled(shape, 1, dtype)
 
 
 @dataclass(frozen=True)
