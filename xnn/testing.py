@@ -50,8 +50,8 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
         objective, analytic = _loss_check(target, inputs, state)
         params = []
 
-    # (excess, name, index, analytic, numeric) of the worst entry; excess = |a - n| - (atol +
-    # rtol |n|), > 0 fails
+    # (excess, name, index, analytic, numeric) of the worst entry, the first of equals;
+    # excess = |a - n| - (atol + rtol |n|), > 0 fails
     worst = (-1.0, "", (), 0.0, 0.0)
     arrays = [("input", inputs[0], None)] + [(name, p.value, p) for name, p in params]
     for (name, value, param), grad in zip(arrays, analytic):
@@ -73,7 +73,7 @@ def gradcheck(target: Module | Loss | Callable, *inputs: Any, eps: float = 1e-6,
             numeric = (values[0] - values[1]) / (2 * eps)
             a = float(grad[index])
             excess = abs(a - numeric) - (atol + rtol * abs(numeric))
-            worst = max(worst, (excess, name, index, a, numeric), key=lambda w: w[0])  # first on ties
+            worst = max(worst, (excess, name, index, a, numeric), key=lambda w: w[0])
     random.set_state(state)
     excess, name, index, a, numeric = worst
     if excess <= 0:
