@@ -18,7 +18,6 @@ from . import datasets, losses, optim, random, tutorials
 from ._checks import is_labels
 from .backend import (Backend, array_namespace, asarray, backend_of, to_numpy, use_backend,
                       use_default_dtype)
-from .random import host_generator
 from .extras import install_hint
 from .nn.module import Module
 
@@ -140,7 +139,7 @@ def shuffled_batches(X: Any, y: Any, size: int, steps: int,
     """(X, y in the epoch's order, start, stop) of each of ``steps`` batches of ``size`` rows:
     each epoch a new permutation from ``seed``'s own generator (none for one full batch)."""
     xp, n = backend_of(X).xp, X.shape[0]
-    order_rng, step = host_generator(seed), 0
+    order_rng, step = random.host_generator(seed), 0
     while step < steps:
         order = asarray(order_rng.permutation(n) if size < n else range(n), dtype="int64")
         Xe, ye = xp.take(X, order, axis=0), xp.take(y, order, axis=0)

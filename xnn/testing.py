@@ -14,7 +14,6 @@ from typing import Any, Callable
 from . import random
 from ._checks import flag
 from .backend import asarray, backend_of, dtype_name, to_numpy
-from .random import host_generator
 from .losses.base import Loss
 from .nn.module import Module
 from .parity import TOLERANCES, ParamDiff, ParityReport, assert_parity, compare_backends
@@ -91,7 +90,7 @@ def _module_check(module: Module, inputs: tuple, seed: int, state: dict):
     """Objective sum(forward(x) * g) and the analytic gradients (input first, then parameters)."""
     random.set_state(state)
     y, backprop = module.forward(inputs[0])
-    g_host = host_generator(seed).standard_normal(tuple(y.shape))
+    g_host = random.host_generator(seed).standard_normal(tuple(y.shape))
     g = asarray(g_host, dtype=y.dtype, backend=backend_of(y))
     module.zero_grad()
     dx = backprop(g)
