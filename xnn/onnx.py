@@ -219,14 +219,12 @@ def _default_input_shape(model: Module) -> tuple:
                       "leading Linear); pass input_shape, e.g. (None, 8, 8)")
 
 
-def _is_int(value: Any) -> bool:
-    """An int of Python or NumPy (np.int64 from a .shape), not a bool."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_input_shape(input_shape: Any) -> tuple:
+    # each axis None or an int of Python or NumPy (np.int64 from a .shape; np.bool_ is no
+    # Integral), not a bool
     if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
-            d is None or (_is_int(d) and d >= 1) for d in input_shape):
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1)
+            for d in input_shape):
         raise ValueError(f"xnn.onnx.export: input_shape must be a tuple of positive ints and "
                          f"None (the batch axis), e.g. (None, 64); got {input_shape!r}")
     return tuple(None if d is None else int(d) for d in input_shape)
