@@ -198,11 +198,10 @@ def _cupy_index(device: Any, current: int) -> int:
     if isinstance(device, bool) or not isinstance(device, (str, numbers.Integral)):
         raise TypeError(f"cupy device must be a str, int or cupy.cuda.Device ({expected}), "
                         f"got {type(device).__name__}")
-    if isinstance(device, str):
-        text = device.strip().lower()
-        if text in ("cuda", "gpu"):
+    if isinstance(device, str):  # stripped and lower-cased by _load, its one caller's caller
+        if device in ("cuda", "gpu"):
             return current
-        text = text.split(":", 1)[1] if text.startswith(("cuda:", "gpu:")) else text
+        text = device.split(":", 1)[1] if device.startswith(("cuda:", "gpu:")) else device
         if not text.isdigit():
             raise ValueError(f"cupy has no device {device!r}; {expected}")
         device = int(text)
