@@ -11,6 +11,7 @@ named ``x`` (with the :class:`Graph` builder) and returns the name of its output
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import os
@@ -241,11 +242,9 @@ def newest_runtime_opset() -> int:
         return MIN_OPSET
     for opset in range(onnx.defs.onnx_opset_version(), MIN_OPSET, -1):
         probe = _probe_model(onnx, opset)
-        try:
+        with contextlib.suppress(Exception):  # any error: this runtime cannot run that opset
             onnxruntime.InferenceSession(probe, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - this runtime cannot run that opset
-            continue
-        return opset
+            return opset
     return MIN_OPSET
 
 
