@@ -78,7 +78,6 @@ def _numpy_fast(base: Any) -> Any:
     skip = ("__name__", "__doc__", "__file__", "__spec__", "__loader__", "__package__")
     fast.__dict__.update({k: v for k, v in vars(base).items() if k not in skip})
     add_reduce, ndarray = _np.add.reduce, _np.ndarray
-    max_reduce, min_reduce = _np.maximum.reduce, _np.minimum.reduce
 
     # for an ndarray, np.sum is add.reduce with axis=None by default (small integers and bools
     # summed in the platform integer, as add.reduce does), np.max maximum.reduce, np.min
@@ -88,15 +87,15 @@ def _numpy_fast(base: Any) -> Any:
             return add_reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
         return base.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
 
-    def max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray:
-            return max_reduce(x, axis=axis, keepdims=keepdims)
-        return base.max(x, axis=axis, keepdims=keepdims)
+    def extremum(ufunc_reduce: Any, standard: Any) -> Any:
+        """max or min: ``ufunc_reduce`` for a plain ndarray, else the ``standard`` function."""
 
-    def min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        if type(x) is ndarray:
-            return min_reduce(x, axis=axis, keepdims=keepdims)
-        return base.min(x, axis=axis, keepdims=keepdims)
+        def reduce(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+            if type(x) is ndarray:
+                return ufunc_reduce(x, axis=axis, keepdims=keepdims)
+            return standard(x, axis=axis, keepdims=keepdims)
+
+        return reduce
 
     def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
         if device is None and type(x) is ndarray:
@@ -114,7 +113,9 @@ def _numpy_fast(base: Any) -> Any:
             return a * b
         return np_matmul(a, b)
 
-    fast.sum, fast.max, fast.min, fast.astype, fast.matmul = sum, max, min, astype, matmul
+    fast.max = extremum(_np.maximum.reduce, base.max)
+    fast.min = extremum(_np.minimum.reduce, base.min)
+    fast.sum, fast.astype, fast.matmul = sum, astype, matmul
     return fast
 
 
