@@ -126,10 +126,9 @@ HOST_XP = _numpy_fast(_COMPAT_NUMPY)
 
 
 def _describe(a: Any) -> str:
-    try:
-        return f"{library(a)} array on {device_of(a)}"
-    except Exception:  # not an array at all
+    if not is_array(a):
         return type(a).__name__
+    return f"{library(a)} array on {device_of(a)}"
 
 
 def is_array(obj: Any) -> bool:
