@@ -445,6 +445,13 @@ def test_every_on_off_argument_refuses_what_is_not_a_boolean(tmp_path, name, val
     call(False)  # a real boolean is taken
 
 
+def test_flag_takes_numpy_1s_bool_type_too():
+    """NumPy 1.x (allowed by pyproject) names its boolean scalar type bool_, NumPy 2 bool."""
+    old_bool = type("bool_", (), {"__module__": "numpy", "__bool__": lambda self: False})
+    assert xnn.flag("owner", "name", old_bool()) is False
+    assert xnn.flag("owner", "name", np.True_) is True
+
+
 def test_model_checkpoint_writes_to_the_path_an_os_pathlike_names(tmp_path):
     class Where:  # an os.PathLike that is neither a str nor a pathlib path
         def __fspath__(self) -> str:

@@ -226,7 +226,8 @@ def flag(owner: Any, name: str, value: Any) -> bool:
     if value is True or value is False:
         return value
     kind = type(value)
-    numpy_bool = kind.__module__ == "numpy" and kind.__name__ == "bool"  # not an Integral
+    # numpy.bool (NumPy 1.x names it bool_) is not an Integral
+    numpy_bool = kind.__module__ == "numpy" and kind.__name__ in ("bool", "bool_")
     if numpy_bool or (isinstance(value, numbers.Integral) and value in (0, 1)):
         return bool(value)
     raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
