@@ -108,6 +108,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
     book = _Logbook(backend.xp, dtype, history, bar, watched=bool(callbacks) or plateau)
+    run_epoch = _epoch_runner(run, steps, metrics, callbacks, forward_kwargs, X.shape[0])
     try:
         with mode(model, training=True):
             model.zero_grad()  # a step uses the gradient of its own batch only
@@ -122,7 +123,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                 else:  # a permutation needs no bounds check (take_rows' would read back)
                     index = asarray(steps.order(epoch), dtype="int64", backend=backend)
                     Xe, ye = backend.xp.take(X, index, axis=0), backend.xp.take(y, index, axis=0)
-                done = _run_epoch(run, steps, metrics, Xe, ye, callbacks, forward_kwargs)
+                done = run_epoch(Xe, ye)
                 if done is None:  # a callback stopped training mid-epoch: no epoch to log
                     break
                 logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)
@@ -149,44 +150,49 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     return history
 
 
-def _run_epoch(run: TrainingRun, steps: Steps, metrics: list, X: Any, y: Any, callbacks: list,
-               forward_kwargs: dict) -> tuple[list, list, list, list] | None:
-    """One pass over (X, y): forward, loss, backprop, the hook, the callbacks, the step.
+def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list,
+                  forward_kwargs: dict, n: int) -> Callable[[Any, Any], tuple | None]:
+    """One pass over (X, y) of ``n`` rows: forward, loss, backprop, the hook, the callbacks,
+    the step; what stays the same from epoch to epoch is looked up once, here.
 
-    Returns (values, rows, scores, score_rows) of the steps taken; None when a callback
-    stopped training mid-epoch. A callback's ``before_step`` returning False skips that step.
+    The pass returns (values, rows, scores, score_rows) of the steps taken; None when a
+    callback stopped training mid-epoch. A callback's ``before_step`` returning False skips
+    that step.
     """
     model, optimizer = run.model, run.optimizer
     stepper = steps.optimizer(optimizer)
-    loss_of, after_backward = steps.loss_of, steps.after_backward
-    values: list = []
-    rows: list[int] = []
-    scores: list = []
-    score_rows: list[int] = []
-    whole = len(steps.steps) == 1 and steps.steps[0][:2] == (0, X.shape[0])
-    for run.batch, (start, stop, size) in enumerate(steps.steps):
-        value = None
-        if stop > start:  # a rank's share of a batch of fewer rows than ranks can be empty
-            xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
-            pred, backprop = model.forward(xb, **forward_kwargs)
-            value, dpred = loss_of(pred, yb)
-            backprop(dpred)
-        if after_backward is not None:
-            value = after_backward(run, value)
-        if callbacks and not steps.agree(run, all(cb.before_step(run, value)
-                                                  for cb in callbacks)):
-            optimizer.zero_grad()  # the step is skipped
-            if run.stop_training:
-                return None
-            continue
-        values.append(value)
-        rows.append(size)
-        if metrics and stop > start:
-            scores.append([fn(pred, yb) for _, fn in metrics])
-            score_rows.append(stop - start)
-        stepper.step()
-        optimizer.zero_grad()
-    return values, rows, scores, score_rows
+    loss_of, after_backward, batches = steps.loss_of, steps.after_backward, steps.steps
+    whole = len(batches) == 1 and batches[0][:2] == (0, n)  # X and y themselves, not views
+
+    def run_epoch(X: Any, y: Any) -> tuple[list, list, list, list] | None:
+        values: list = []
+        rows: list[int] = []
+        scores: list = []
+        score_rows: list[int] = []
+        for run.batch, (start, stop, size) in enumerate(batches):
+            value = None
+            if stop > start:  # a rank's share of a batch of fewer rows than ranks can be empty
+                xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
+                pred, backprop = model.forward(xb, **forward_kwargs)
+                value, dpred = loss_of(pred, yb)
+                backprop(dpred)
+            if after_backward is not None:
+                value = after_backward(run, value)
+            if callbacks and not steps.agree(run, all(cb.before_step(run, value)
+                                                      for cb in callbacks)):
+                optimizer.zero_grad()  # the step is skipped
+                if run.stop_training:
+                    return None
+                continue
+            values.append(value)
+            rows.append(size)
+            if metrics and stop > start:
+                scores.append([fn(pred, yb) for _, fn in metrics])
+                score_rows.append(stop - start)
+            stepper.step()
+            optimizer.zero_grad()
+        return values, rows, scores, score_rows
+    return run_epoch
 
 
 def mean(xp: Any, values: list, rows: list[int]) -> Any:
