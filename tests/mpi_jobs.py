@@ -82,10 +82,13 @@ def collectives(folder: str, backend: str, device: str) -> None:
         json.dump(bool(opt._reducer.sums), f)
 
 
-def reduce_paths(folder: str) -> None:
+def reduce_paths(folder: str, pattern: str = "plain", backend: str = "numpy") -> None:
     """Ten steps of Adam on different random grads per rank, through DistributedOptimizer:
-    the weights it ends with, and whether the grads were summed in shared memory."""
+    the weights it ends with, and whether the grads were summed in shared memory.
+    ``pattern``: what the script does between the reduce and the step ("plain": nothing;
+    "scale": p.grad *= 0.5 in place on every reduced grad; "clip": clip_grad_norm)."""
     distributed.init()
+    xnn.set_backend(backend)
     xnn.set_default_dtype("float64")
     xnn.seed(0)
     model = small_model()
@@ -94,6 +97,12 @@ def reduce_paths(folder: str) -> None:
     for _ in range(10):
         for p in model.parameters():
             p.grad = xnn.asarray(g.normal(size=p.shape))
+        opt.reduce_gradients()
+        if pattern == "scale":
+            for p in model.parameters():
+                p.grad *= 0.5
+        elif pattern == "clip":
+            xnn.optim.clip_grad_norm(model.parameters(), 0.5)
         opt.step()
         opt.zero_grad()
     save_weights(folder, os.environ.get("XNN_MPI_SHARED_MEMORY", "default"), model)
@@ -295,8 +304,124 @@ def losses(folder: str) -> None:
     np.savez(os.path.join(folder, f"losses-{distributed.rank()}.npz"), **out)
 
 
+# --- what each rank may do its own way, and what it must do the same (issue 24) -------------
+
+class _Record(callbacks.Callback):
+    """A rank-0 style logging callback: counts the steps it sees and the epochs it logs."""
+
+    def __init__(self) -> None:
+        self.steps, self.epochs = 0, []
+
+    def before_step(self, run, loss) -> bool:
+        self.steps += 1
+        return True
+
+    def on_epoch_end(self, run, logs) -> None:
+        self.epochs.append(logs["loss"])
+
+
+class _StopAtEpochEnd(callbacks.Callback):
+    """Asks to stop at the end of epoch ``epoch`` (a time budget, a STOP file)."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, run, logs) -> None:
+        if run.epoch == self.epoch:
+            run.stop("the time budget is spent")
+
+
+class _Leave(callbacks.Callback):
+    """Leaves fit at step 5 by ``how``: sys.exit(3), KeyboardInterrupt, or an exception that
+    the rank's script catches (so no excepthook sees it)."""
+
+    def __init__(self, how: str) -> None:
+        self.how, self.seen = how, 0
+
+    def before_step(self, run, loss) -> bool:
+        self.seen += 1
+        if self.seen == 5:
+            if self.how == "exit":
+                sys.exit(3)
+            if self.how == "interrupt":
+                raise KeyboardInterrupt
+            raise RuntimeError("rank 1 gives up at step 5")
+        return True
+
+
+def _setup(folder: str, case: str, me: int) -> tuple:
+    """(model, optimizer, X, y, loss, callbacks) of ``case`` as rank ``me`` makes them."""
+    X, y = small_data()
+    cbs, loss = [], xnn.losses.MSELoss()
+    xnn.seed(0)
+    model = small_model()
+    opt = xnn.optim.Adam(model.parameters(), lr=0.01)
+    last = distributed.world_size() - 1
+    if case == "rank0-callbacks":  # log on rank 0 only, the usual habit
+        cbs = [_Record(), callbacks.TerminateOnNaN()] if me == 0 else []
+    elif case == "epoch-end-stop":  # the last rank stops at the end of epoch 1
+        cbs = [_StopAtEpochEnd(1)] if me == last else []
+    elif case == "early-stopping":  # EarlyStopping on the last rank, its patience spent at once
+        cbs = [callbacks.EarlyStopping(monitor="loss", patience=0, min_delta=1e9)] \
+            if me == last else []
+    elif case in ("exit", "interrupt", "caught"):
+        cbs = [_Leave(case)] if me == 1 else []
+    elif case == "resume-on-rank-0" and me == 0:  # only rank 0 resumes from the checkpoint
+        ck = xnn.load(os.path.join(folder, "resume.safetensors"))
+        model, opt = ck.model, ck.optimizer
+    elif case == "lr-per-rank":
+        opt = xnn.optim.Adam(model.parameters(), lr=0.01 * (me + 1))
+    elif case == "optimizer-class" and me == 1:
+        opt = xnn.optim.SGD(model.parameters(), lr=0.01)
+    elif case in ("data", "data-unchecked") and me == 1:  # one value differs, sizes agree
+        X = X.copy()
+        X[17, 1] += 1e-3
+    elif case == "loss" and me == 1:
+        loss = xnn.losses.MSELoss(reduction="sum")
+    return model, opt, X, y, loss, cbs
+
+
+def _fit(model, opt, X, y, loss, cbs, distributed: bool):
+    return xnn.fit(model, X, y, loss=loss, optimizer=opt, epochs=3, batch_size=10, seed=0,
+                   progress=False, distributed=distributed, callbacks=cbs)
+
+
+def habit(folder: str, case: str) -> None:
+    """One rank-specific habit of issue 24 trained by fit(distributed=True) ("ranks"), and by
+    one process as rank 0 would set it up, without callbacks ("alone"), float64. Each rank
+    writes both models and what its fit reported."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    me = distributed.rank()
+    if case == "resume-on-rank-0":  # one epoch, checkpointed by rank 0
+        model, opt, X, y, loss, _ = _setup(folder, "plain", me)
+        xnn.fit(model, X, y, loss=loss, optimizer=opt, epochs=1, batch_size=10, seed=0,
+                progress=False, distributed=True)
+        if me == 0:
+            xnn.save(os.path.join(folder, "resume.safetensors"), model, opt)
+        distributed.barrier()
+    model, opt, X, y, loss, cbs = _setup(folder, case, me)
+    try:
+        history = _fit(model, opt, X, y, loss, cbs, distributed=True)
+    except RuntimeError as err:
+        if case != "caught":
+            raise
+        print(f"rank {me} caught '{err}' and carries on", flush=True)
+        return
+    info = {"steps": opt.steps, "epochs": len(history.epoch), "loss": history["loss"],
+            "reason": history.stop_reason}
+    if cbs and isinstance(cbs[0], _Record):
+        info["seen"] = {"steps": cbs[0].steps, "epochs": len(cbs[0].epochs)}
+    save_weights(folder, "ranks", model)
+    model, opt, X, y, loss, _ = _setup(folder, case, 0)
+    alone = _fit(model, opt, X, y, loss, [], distributed=False)
+    info["alone"] = {"steps": opt.steps, "loss": alone["loss"]}
+    save_weights(folder, "alone", model)
+    with open(os.path.join(folder, f"habit-{me}.json"), "w") as f:
+        json.dump(info, f)
+
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
      "train": train, "vote": vote, "reduce_paths": reduce_paths,
-     "reduce_mismatch": reduce_mismatch, "losses": losses}[job](folder, *rest)
+     "reduce_mismatch": reduce_mismatch, "losses": losses, "habit": habit}[job](folder, *rest)

@@ -226,19 +226,32 @@ def test_collectives_broadcast_and_reduce_on_every_cpu_backend(backend, tmp_path
         assert shared == (backend.name in ("numpy", "torch")), "summed in shared memory"
 
 
-def test_shared_memory_and_mpi_allreduce_give_the_same_bits(tmp_path):
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("pattern", ["plain", "scale", "clip"])
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_shared_memory_and_mpi_allreduce_give_the_same_bits(tmp_path, ranks, pattern, library):
+    """Also when the script writes into the reduced grads in place before the step. Each
+    rank of a job gets the same bits; on 3 ranks the paths add in different orders, so they
+    agree to rounding only (floating-point addition is not associative)."""
+    if library == "torch":
+        pytest.importorskip("torch")
     for env in ({}, {"XNN_MPI_SHARED_MEMORY": "0"}):
-        done = run_job(2, "reduce_paths", str(tmp_path), env=env)
+        done = run_job(ranks, "reduce_paths", str(tmp_path), pattern, library, env=env)
         assert done.returncode == 0, done.stdout + done.stderr
-        for r in range(2):
+        for r in range(ranks):
             shared = json.loads((tmp_path / f"shared-{r}.json").read_text())
             assert shared == (not env), "XNN_MPI_SHARED_MEMORY=0 turns shared memory off"
     first = _load(tmp_path, "default-0")
-    for r in range(2):
+    for r in range(ranks):
         by_shm, by_mpi = _load(tmp_path, f"default-{r}"), _load(tmp_path, f"0-{r}")
         for name in first:
-            assert np.array_equal(by_shm[name], by_mpi[name]), name
             assert np.array_equal(by_shm[name], first[name]), f"rank {r} differs: {name}"
+            assert np.array_equal(by_mpi[name], _load(tmp_path, "0-0")[name]), name
+            if ranks == 2:
+                assert np.array_equal(by_shm[name], by_mpi[name]), name
+            else:
+                np.testing.assert_allclose(by_shm[name], by_mpi[name], rtol=1e-12,
+                                           atol=1e-15, err_msg=name)
 
 
 def test_ranks_stepping_different_models_all_get_a_clear_error():
@@ -437,3 +450,102 @@ def test_every_block_of_the_distributed_page_runs_on_two_ranks(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("2 rank(s)") == 1 and "resumed at step 24" in done.stdout, done.stdout
+
+
+# --- what each rank may do its own way, and what it must do the same ----------------------------
+
+def _habit(tmp_path: pathlib.Path, ranks: int, case: str,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run mpi_jobs.habit on ``ranks`` ranks; a hang fails the test after 90 s."""
+    return run_job(ranks, "habit", str(tmp_path), case, timeout=90, env=env)
+
+
+def _habit_results(tmp_path: pathlib.Path, ranks: int) -> list[dict]:
+    return [json.loads((tmp_path / f"habit-{r}.json").read_text()) for r in range(ranks)]
+
+
+def _assert_same_weights(tmp_path: pathlib.Path, ranks: int, other: str = "ranks") -> None:
+    """Every rank's 'ranks' weights equal rank 0's ``other`` weights to 1e-12 relative."""
+    ref = _load(tmp_path, f"{other}-0")
+    for r in range(ranks):
+        got = _load(tmp_path, f"ranks-{r}")
+        for k in ref:
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_callbacks_on_rank_0_only_train_as_one_process(tmp_path, ranks):
+    done = _habit(tmp_path, ranks, "rank0-callbacks")
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = _habit_results(tmp_path, ranks)
+    assert results[0]["seen"] == {"steps": 33, "epochs": 3}  # 101 rows in batches of 10
+    assert all(r["steps"] == 33 and r["epochs"] == 3 for r in results)
+    assert all(r["loss"] == results[0]["loss"] for r in results)
+    np.testing.assert_allclose(results[0]["loss"], results[0]["alone"]["loss"], rtol=1e-12)
+    _assert_same_weights(tmp_path, ranks, other="alone")
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case, reason", [
+    ("epoch-end-stop", "the time budget is spent"),
+    ("early-stopping", "EarlyStopping: loss did not improve"),
+])
+def test_a_stop_asked_at_an_epoch_end_on_one_rank_stops_every_rank_there(tmp_path, ranks,
+                                                                          case, reason):
+    done = _habit(tmp_path, ranks, case)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = _habit_results(tmp_path, ranks)
+    assert [r["epochs"] for r in results] == [2] * ranks
+    assert [r["steps"] for r in results] == [22] * ranks
+    assert reason in results[-1]["reason"]
+    assert all(r["reason"] == "a callback on another rank stopped training"
+               for r in results[:-1])
+    _assert_same_weights(tmp_path, ranks)
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case, shown", [
+    ("exit", "rank 1 of {ranks} left fit with SystemExit(3)"),
+    ("interrupt", "rank 1 of {ranks} left fit with KeyboardInterrupt"),
+    ("caught", "rank 1 of {ranks} left fit with RuntimeError: rank 1 gives up at step 5"),
+])
+def test_a_rank_leaving_fit_ends_the_job_with_the_reason(tmp_path, ranks, case, shown):
+    done = _habit(tmp_path, ranks, case)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert f"xnn.distributed: {shown.format(ranks=ranks)}; aborting the job" in out
+    assert "carries on" not in out  # the rank that caught the error did not go on alone
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case", ["resume-on-rank-0", "lr-per-rank"])
+def test_every_rank_trains_with_rank_0s_optimizer_state_and_hyperparameters(tmp_path, ranks,
+                                                                             case):
+    done = _habit(tmp_path, ranks, case)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = _habit_results(tmp_path, ranks)
+    steps = results[0]["alone"]["steps"]
+    assert [r["steps"] for r in results] == [steps] * ranks
+    np.testing.assert_allclose(results[-1]["loss"], results[0]["alone"]["loss"], rtol=1e-12)
+    _assert_same_weights(tmp_path, ranks, other="alone")
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+@pytest.mark.parametrize("case, message", [
+    ("optimizer-class", "the ranks' optimizers differ: rank 0 Adam, rank 1 SGD"),
+    ("data", "the ranks passed different data (X of ranks [1] differs from rank 0's)"),
+    ("loss", "the ranks' losses differ: rank 0 MSELoss(), rank 1 MSELoss(reduction='sum')"),
+])
+def test_what_must_be_equal_on_every_rank_is_refused_on_every_rank(tmp_path, ranks, case,
+                                                                   message):
+    done = _habit(tmp_path, ranks, case)
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert out.count(f"ValueError: fit(distributed=True): {message}") == ranks, out
+    assert not list(tmp_path.glob("ranks-*.npz"))  # nothing trained
+
+
+def test_the_data_check_can_be_skipped_for_huge_data(tmp_path):
+    done = _habit(tmp_path, 2, "data-unchecked", env={"XNN_MPI_CHECK_DATA": "0"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [r["steps"] for r in _habit_results(tmp_path, 2)] == [33, 33]

@@ -152,3 +152,20 @@ def test_parity_cli_prints_the_table_and_sets_the_exit_code(capsys):
     assert "FAIL" in capsys.readouterr().out
     assert cli(["parity", "--backends", "numpy,tensorflow"]) == 2
     assert "unknown backend 'tensorflow'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value, expected", [
+    ("--ranks", "0", "an integer >= 1"), ("--ranks", "-1", "an integer >= 1"),
+    ("--ranks", "two", "an integer >= 1"), ("--steps", "0", "an integer >= 1"),
+    ("--steps", "-3", "an integer >= 1"), ("--rtol", "-1e-9", "a number >= 0"),
+    ("--seed", "-1", "an integer >= 0"),
+])
+def test_parity_cli_refuses_an_out_of_range_flag_with_a_usage_error(capsys, flag, value,
+                                                                    expected):
+    args = ["parity", flag, value] + (["--ranks", "2"] if flag == "--steps" else [])
+    with pytest.raises(SystemExit) as exit_:
+        cli(args)
+    assert exit_.value.code == 2  # argparse's usage error: no MPI job was started
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m xnn parity")
+    assert f"argument {flag}: expected {expected}, got {value!r}" in err
