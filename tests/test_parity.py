@@ -157,7 +157,7 @@ def test_parity_cli_prints_the_table_and_sets_the_exit_code(capsys):
 @pytest.mark.parametrize("flag, value, expected", [
     ("--ranks", "0", "an integer >= 1"), ("--ranks", "-1", "an integer >= 1"),
     ("--ranks", "two", "an integer >= 1"), ("--steps", "0", "an integer >= 1"),
-    ("--steps", "-3", "an integer >= 1"), ("--rtol", "-1e-9", "a number >= 0"),
+    ("--steps", "-3", "an integer >= 1"), ("--rtol", "-0.5", "a number >= 0"), ("--rtol", "nan", "a number >= 0"),
     ("--seed", "-1", "an integer >= 0"),
 ])
 def test_parity_cli_refuses_an_out_of_range_flag_with_a_usage_error(capsys, flag, value,
@@ -169,3 +169,18 @@ def test_parity_cli_refuses_an_out_of_range_flag_with_a_usage_error(capsys, flag
     err = capsys.readouterr().err
     assert err.startswith("usage: python -m xnn parity")
     assert f"argument {flag}: expected {expected}, got {value!r}" in err
+
+
+@pytest.mark.parametrize("steps", [0, -2, 2.5])
+def test_compare_backends_refuses_a_step_count_that_is_not_a_positive_int(steps):
+    with pytest.raises((ValueError, TypeError), match=r"compare_backends: steps must be"):
+        parity.compare_tutorial("xor", backends=["numpy", "array_api_strict"], steps=steps)
+
+
+@pytest.mark.parametrize("name, value", [("ranks", 0), ("ranks", -1), ("steps", 0)])
+def test_compare_ranks_refuses_a_count_below_one_before_starting_mpi(monkeypatch, name, value):
+    from xnn import rank_parity  # noqa: PLC0415
+
+    monkeypatch.setattr(rank_parity, "mpiexec", lambda: pytest.fail("an MPI job was started"))
+    with pytest.raises(ValueError, match=rf"compare_ranks: {name} must be a positive int"):
+        rank_parity.compare_ranks("xor", **{name: value})

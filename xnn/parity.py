@@ -18,6 +18,7 @@ from . import datasets, losses, optim, random, tutorials
 from ._checks import is_labels
 from .backend import (Backend, array_namespace, asarray, backend_of, to_numpy, use_backend,
                       use_default_dtype)
+from ._checks import integer
 from .extras import install_hint
 from .nn.module import Module
 
@@ -166,6 +167,8 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
         raise ValueError(f"compare_backends: need at least two backends, got {list(backends)}")
     if dtype not in TOLERANCES:
         raise ValueError(f"compare_backends: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
+    steps = integer("compare_backends", "steps", steps, low=1)
+    seed = integer("compare_backends", "seed", seed, low=0)
     X, y = to_numpy(X), to_numpy(y)
     labels = [str(b) for b in backends]
     report = ParityReport(labels[0], labels, dtype, steps)

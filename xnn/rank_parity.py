@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import distributed, random
+from ._checks import integer
 from .backend import to_numpy, use_default_dtype
 from .parity import normwise_difference, shuffled_batches, training_arrays, tutorial
 from .train import fit
@@ -129,6 +130,9 @@ def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 5
     Raises RuntimeError with the job's output when the MPI job fails or outlives ``timeout``
     seconds.
     """
+    ranks = integer("compare_ranks", "ranks", ranks, low=1)
+    steps = integer("compare_ranks", "steps", steps, low=1)
+    seed = integer("compare_ranks", "seed", seed, low=0)
     report = RankReport(example, ranks, dtype)
     with tempfile.TemporaryDirectory() as folder:
         command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "xnn.rank_parity",
