@@ -20,12 +20,13 @@ import math
 import os
 import sys
 import time
+import traceback
 from typing import Any, Iterable
 
 import numpy as np
 
 from ._checks import flag, integer, number
-from .backend import asarray, backend_of, dtype_name, host_view, to_numpy
+from .backend import asarray, backend_of, dtype_name, host_view, is_array, to_numpy
 from .extras import install_hint
 from .loop import Steps, TrainingRun, to_host
 from .losses.base import Loss
@@ -36,7 +37,7 @@ from .optim._checks import check_grads, parameter_list, placements
 from .optim.optimizers import Optimizer
 
 __all__ = ["init", "rank", "world_size", "is_initialized", "barrier", "broadcast_parameters",
-           "allreduce_gradients", "DistributedOptimizer"]
+           "broadcast_optimizer_state", "allreduce_gradients", "DistributedOptimizer"]
 
 # what MPI launchers set in each process they start: Hydra (MPICH, Intel MPI) and Slurm's
 # PMI-2 set PMI_RANK; PMIx (Open MPI 5, srun --mpi=pmix) PMIX_RANK; older Open MPI its own
@@ -103,18 +104,37 @@ def _abort_on_uncaught_exception() -> None:
 
     def hook(kind: type, error: BaseException, traceback: Any) -> None:
         previous(kind, error, traceback)
-        sys.stderr.write(f"xnn.distributed: rank {_world.rank} of {_world.size} failed with "
-                         f"{kind.__name__}: {error}; aborting the job\n")
-        sys.stdout.flush()
-        sys.stderr.flush()
-        if getattr(error, "every_rank", False):  # raised by every rank: let each print first
-            _world.comm.Barrier()
-        # the launcher relays output through pipes; an abort at once can cut the traceback off
-        # (seen on a loaded machine), so give it a moment to pass the last lines on
-        time.sleep(0.5)
-        _world.comm.Abort(1)
+        _abort(f"failed with {kind.__name__}: {error}", getattr(error, "every_rank", False))
 
     sys.excepthook = hook
+
+
+def _abort(what: str, every_rank: bool = False, code: int = 1) -> None:
+    """Say why this rank ends the job, then end every rank (MPI_Abort): the others would wait
+    for it in their next collective forever. ``every_rank``: every rank is here together."""
+    sys.stderr.write(f"xnn.distributed: rank {_world.rank} of {_world.size} {what}; "
+                     f"aborting the job\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if every_rank:  # let each rank print first
+        _world.comm.Barrier()
+    # the launcher relays output through pipes; an abort at once can cut the traceback off
+    # (seen on a loaded machine), so give it a moment to pass the last lines on
+    time.sleep(0.5)
+    _world.comm.Abort(code)
+
+
+def _left_fit(error: BaseException) -> None:
+    """End the job when this rank leaves fit on its own (an error, even one its script then
+    catches, sys.exit, Ctrl-C): every rank is in the middle of fit's collectives. An error
+    every rank raises together (a refusal before training) is left to the caller."""
+    if getattr(error, "every_rank", False):
+        return
+    if isinstance(error, SystemExit):
+        code = error.code if isinstance(error.code, int) else 1
+        _abort(f"left fit with SystemExit({error.code!r})", code=code)
+    traceback.print_exception(error)
+    _abort(f"left fit with {type(error).__name__}" + (f": {error}" if str(error) else ""))
 
 
 def is_initialized() -> bool:
@@ -170,6 +190,48 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
         received.update(zip(names, _unflatten(flat, arrays)))
     if world.rank != root:
         model.load_state_dict(received)
+
+
+def broadcast_optimizer_state(optimizer: Optimizer, root: int = 0) -> None:
+    """Give every rank ``root``'s optimizer state: hyperparameters (``lr``, ``betas``, ...),
+    step count and per-parameter state (Adam's moments), as ``load_state_dict`` takes them.
+
+    So a checkpoint loaded on ``root`` alone resumes on every rank. The ranks' optimizers must
+    be of one class (a DistributedOptimizer counts as the one it wraps) over as many
+    parameters: ValueError on every rank otherwise. The arrays travel as one flat host buffer
+    per dtype; the rest (numbers, the layout) as a short pickled message.
+    """
+    world = _initialized("broadcast_optimizer_state()")
+    if isinstance(optimizer, DistributedOptimizer):
+        optimizer = optimizer.optimizer
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"broadcast_optimizer_state: expected an xnn optimizer, got "
+                        f"{type(optimizer).__name__}")
+    root = integer("broadcast_optimizer_state", "root", root, low=0, high=world.size - 1)
+    if world.size == 1:
+        return
+    _agree_settings(world, "broadcast_optimizer_state", {
+        "optimizer": type(optimizer).__name__, "parameters": len(optimizer.params)})
+    state = optimizer.state_dict()
+    arrays = {(key, i): to_numpy(item) for key, items in state["state"].items()
+              for i, item in enumerate(items) if is_array(item)}
+    # root's state with (shape, dtype) in place of each array: what the others allocate
+    layout = world.comm.bcast({**state, "state": {
+        key: [(arrays[key, i].shape, arrays[key, i].dtype.str) if (key, i) in arrays else item
+              for i, item in enumerate(items)] for key, items in state["state"].items()}},
+        root=root)
+    if world.rank != root:
+        arrays = {(key, i): np.empty(*item) for key, items in layout["state"].items()
+                  for i, item in enumerate(items) if isinstance(item, tuple)}
+    for names in _groups(arrays.items()).values():
+        group = [arrays[name] for name in names]
+        flat = _flatten(group)
+        world.comm.Bcast(flat, root=root)
+        arrays.update(zip(names, _unflatten(flat, group)))
+    if world.rank != root:
+        optimizer.load_state_dict({**layout, "state": {
+            key: [arrays[key, i] if isinstance(item, tuple) else item
+                  for i, item in enumerate(items)] for key, items in layout["state"].items()}})
 
 
 def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
@@ -361,17 +423,17 @@ def _shareable(like: Any) -> bool:
 
 class _SharedSum:
     """The ranks of one machine sum their grads in one MPI shared-memory window, with no
-    MPI_Allreduce and nothing copied back: each rank reads and writes about half of what
-    MPI_Allreduce moves.
+    MPI_Allreduce: each rank reads and writes less than MPI_Allreduce moves.
 
     The window's first row is the result, as long as the group's flat layout (every grad, then
     a flag per grad, as _Reducer._fill), cut into one part per rank. Every rank writes
     weight x its grads for the other ranks' parts: rank r + 1 straight into the result's part
     r, any further rank into a row of its own. Then (barrier) rank r adds those rows and
     weight x its own grads into part r in place. After a second barrier the result row holds
-    the sum on every rank and the grads are views of it. The ranks enter only together (the
-    Allreduce of _Reducer._agree), so nobody rewrites a result that a slower rank's optimizer
-    still reads.
+    the sum, and every rank copies it into a buffer of its own, which its grads view: a write
+    into a grad (p.grad *= s) changes that rank's alone, as on the MPI_Allreduce path. The
+    ranks enter only together (the Allgather of _Reducer._agree), so nobody rewrites the
+    result while a slower rank still copies it.
     """
 
     BLOCK = 1 << 15  # elements weighed at a time into a scratch block that stays in cache
@@ -391,7 +453,8 @@ class _SharedSum:
         self.targets = [(self._target(part), cuts[part], cuts[part + 1])
                         for part in range(size) if part != rank]
         self.block = np.empty(min(n, self.BLOCK), dtype=dtype)
-        self.views: tuple = ((), [])  # (shapes, views of the result), made once
+        self.own = np.empty(n, dtype=dtype)  # this rank's copy of the result
+        self.views: tuple = ((), [])  # (shapes, views of own), made once
 
     def _target(self, part: int) -> np.ndarray:
         """Where this rank writes its share of the result's part ``part``."""
@@ -418,13 +481,14 @@ class _SharedSum:
             mine += row[lo:hi]
         _add_weighted(pieces, scale, self.result, lo, hi, self.block)
         self.comm.Barrier()
+        np.copyto(self.own, self.result)
         shapes = tuple(tuple(p.value.shape) for p in group)
         if self.views[0] != shapes:
             like = group[0].value
-            result = (self.result if isinstance(like, np.ndarray)
-                      else array_namespace(like).asarray(self.result))
-            self.views = (shapes, _unflatten(result[:-len(group)], [p.value for p in group]))
-        return self.views[1], self.result[-len(group):] > 0
+            own = self.own if isinstance(like, np.ndarray) else array_namespace(like).asarray(
+                self.own)
+            self.views = (shapes, _unflatten(own[:-len(group)], [p.value for p in group]))
+        return self.views[1], self.own[-len(group):] > 0
 
 
 def _overlaps(pieces: list[tuple[int, Any]], lo: int, hi: int) -> Iterable[tuple]:
@@ -514,18 +578,27 @@ def _transfer(flat: Any, collective: Any) -> Any:
 _STEP, _SKIP, _STOP = 0, 1, 2
 
 
-def fit_steps(model: Module, loss: Any, n: int, size: int, order: Any, seeded: bool,
-              settings: dict[str, int]) -> Steps:
+def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order: Any,
+              seeded: bool, settings: dict[str, Any], data: list[Any], callbacks: bool) -> Steps:
     """fit's steps on this rank (xnn/loop.py), after checking that every rank called fit alike
-    and giving every rank rank 0's parameters; a one-process world trains as plain fit.
-    ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank."""
+    (``settings``, and a digest of ``data`` unless XNN_MPI_CHECK_DATA=0) and giving every rank
+    rank 0's parameters and optimizer state; a one-process world trains as plain fit.
+    ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank.
+    ``callbacks``: whether this rank has any (the ranks vote on each step if any has)."""
     init()
     if _world.size == 1:
         return Steps(loss, n, size, order)
-    _agree_settings(_world, settings)
+    settings = {**settings, "loss": _describe_loss(loss)}
+    if os.environ.get("XNN_MPI_CHECK_DATA", "1").strip() != "0":
+        settings["data (digest)"] = _digest(data)
+    every = _agree_settings(_world, "fit(distributed=True)", {**settings, "callbacks": callbacks},
+                            may_differ=("callbacks",))
     broadcast_parameters(model)
+    if isinstance(optimizer, Optimizer):
+        broadcast_optimizer_state(optimizer)
+    voting = any(theirs["callbacks"] for theirs in every)
     return _Shares(model, loss, n, size, order if order is None or seeded else (
-        _root_draws(n, order)))
+        _root_draws(n, order)), voting)
 
 
 class _Shares(Steps):
@@ -537,11 +610,15 @@ class _Shares(Steps):
     reduce sums the totals, counts and gradients and divides by the global count: the whole
     batch's loss and gradient, whatever the loss divides by (rows, class weights of the labels
     kept, nothing for "sum"). A rank whose share is empty (a batch of fewer rows than ranks,
-    or every label ignored) adds zeros and still steps.
+    or every label ignored) adds zeros and still steps. When any rank has callbacks
+    (``voting``), the ranks vote at every step and epoch end, so that a skip or a stop on one
+    rank is taken by all; a rank leaving fit on its own ends the job.
     """
 
-    def __init__(self, model: Module, loss: Any, n: int, size: int, order: Any) -> None:
+    def __init__(self, model: Module, loss: Any, n: int, size: int, order: Any,
+                 voting: bool) -> None:
         super().__init__(loss, n, size, order)
+        self.votes = voting
         r, k = _world.rank, _world.size
         self.steps = [(s + m * r // k, s + m * (r + 1) // k, m) for s, _, m in self.steps]
         _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
@@ -579,11 +656,17 @@ class _Shares(Steps):
 
     def agree(self, run: TrainingRun, take: bool) -> bool:
         """Every rank takes or skips each step together; a stop on one rank stops them all."""
+        if not self.votes:  # no rank has a callback: nothing to agree on
+            return take
         vote = _STEP if take else _STOP if run.stop_training else _SKIP
         vote = int(_gather(_world, np.asarray([vote], dtype=np.int64)).max())
         if vote == _STOP and not run.stop_training:
             run.stop("a callback on another rank stopped training")
         return vote == _STEP
+
+    def failed(self, error: BaseException) -> None:
+        """A rank leaving fit on its own ends the job (see _left_fit)."""
+        _left_fit(error)
 
     def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
                    rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
@@ -615,16 +698,51 @@ def _root_draws(n: int, draw: Any) -> Any:
     return order
 
 
-def _agree_settings(world: _World, settings: dict[str, int]) -> None:
-    """ValueError on every rank unless every rank calls fit with the same data sizes and
-    settings (else their batches, and so their collectives, would not match)."""
-    columns = _gather(world, np.asarray(list(settings.values()), dtype=np.int64)).T.tolist()
-    table = "; ".join(f"{name}: " + ", ".join(f"rank {r} {v}" for r, v in enumerate(column))
-                      for name, column in zip(settings, columns) if len(set(column)) > 1)
+def _agree_settings(world: _World, owner: str, settings: dict[str, Any],
+                    may_differ: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Every rank's ``settings``; ValueError on every rank, naming each rank's value, unless
+    every rank has the same (but for those named in ``may_differ``): else their batches, and
+    so their collectives, would not match."""
+    every = world.comm.allgather(settings)  # short texts and numbers, not arrays: pickled
+    table = "; ".join(f"{name}: " + ", ".join(f"rank {r} {theirs[name]}"
+                                              for r, theirs in enumerate(every))
+                      for name in settings
+                      if name not in may_differ and any(t[name] != settings[name] for t in every))
     if table:  # the settings that differ, with every rank's value
+        hint = (" (XNN_MPI_CHECK_DATA=0 skips comparing the data's values)"
+                if "data (digest)" in table else "")
         raise _every_rank(ValueError(
-            f"fit(distributed=True): the ranks called fit differently ({table}); every rank "
-            f"must pass the same data and settings"))
+            f"{owner}: the ranks called fit differently ({table}); every rank must pass the "
+            f"same data and settings{hint}"))
+    return every
+
+
+def _describe_loss(loss: Any) -> str:
+    """A loss as the ranks compare it: an xnn Loss's repr (its class and the settings that
+    differ from the defaults), with a digest of its arrays (class weights); a function's name."""
+    if not isinstance(loss, Loss):
+        return getattr(loss, "__qualname__", type(loss).__name__)
+    arrays = [a for a in vars(loss).values() if is_array(a) and a.ndim]
+    return repr(loss) + (f" (weights {_digest(arrays)})" if arrays else "")
+
+
+def _digest(arrays: list[Any]) -> str:
+    """A short digest (BLAKE2b) of the shapes, dtypes and values of arrays of one row or more,
+    read on the host in blocks of about _DIGEST_BLOCK bytes: views of host memory where the
+    backend has it (Backend.is_host), copies from elsewhere."""
+    h = hashlib.blake2b(digest_size=8)
+    for a in arrays:
+        h.update(f"{tuple(a.shape)} {dtype_name(a.dtype)};".encode())
+        host = backend_of(a).is_host
+        row = math.prod(a.shape[1:]) * np.dtype(dtype_name(a.dtype)).itemsize
+        rows = max(1, _DIGEST_BLOCK // max(row, 1))
+        for start in range(0, a.shape[0], rows):
+            block = a[start:start + rows, ...]
+            h.update(np.ascontiguousarray(host_view(block) if host else to_numpy(block)).data)
+    return h.hexdigest()
+
+
+_DIGEST_BLOCK = 64 << 20  # bytes read to the host at a time
 
 
 def _check_batch_norm_shares(model: Module, batches: list[int], size: int) -> None:

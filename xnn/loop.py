@@ -72,14 +72,20 @@ class Steps:
         self.steps = [(s, min(s + size, n), min(s + size, n) - s) for s in range(0, n, size)]
         self.loss_of: Callable = loss  # (pred, target) -> (value, dL/dpred), on the hot path
         self.after_backward: Callable | None = None  # (run, value) -> the step's logged value
+        self.votes = False  # whether every step asks agree, callbacks or not
 
     def optimizer(self, optimizer: Any) -> Any:
         """What steps: the optimizer."""
         return optimizer
 
     def agree(self, run: TrainingRun, take: bool) -> bool:
-        """Whether the step is taken, once the callbacks have said ``take``."""
+        """Whether to go on, once the callbacks have said ``take``: at each step, whether it
+        is taken; at each epoch end (``take``: no stop asked), whether training goes on."""
         return take
+
+    def failed(self, error: BaseException) -> None:
+        """What happens when an error (or Ctrl-C, sys.exit) leaves the loop, before it
+        propagates."""
 
     def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
                    rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
@@ -137,11 +143,12 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                     scheduler.step()
                 for cb in callbacks:
                     cb.on_epoch_end(run, logs)
-                if run.stop_training:
+                if not steps.agree(run, not run.stop_training):
                     break
             book.flush(final=True)
-    except BaseException:  # an error or Ctrl-C mid-step: its gradients must not reach the next
-        model.zero_grad()
+    except BaseException as error:  # an error or Ctrl-C mid-step: its gradients must not
+        model.zero_grad()            # reach the next step
+        steps.failed(error)
         raise
     finally:
         bar.close()
@@ -163,6 +170,7 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
     stepper = steps.optimizer(optimizer)
     loss_of, after_backward, batches = steps.loss_of, steps.after_backward, steps.steps
     whole = len(batches) == 1 and batches[0][:2] == (0, n)  # X and y themselves, not views
+    votes = bool(callbacks) or steps.votes  # whether each step asks steps.agree
 
     def run_epoch(X: Any, y: Any) -> tuple[list, list, list, list] | None:
         values: list = []
@@ -178,8 +186,8 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
                 backprop(dpred)
             if after_backward is not None:
                 value = after_backward(run, value)
-            if callbacks and not steps.agree(run, all(cb.before_step(run, value)
-                                                      for cb in callbacks)):
+            if votes and not steps.agree(run, all(cb.before_step(run, value)
+                                                  for cb in callbacks)):
                 optimizer.zero_grad()  # the step is skipped
                 if run.stop_training:
                     return None

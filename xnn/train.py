@@ -85,10 +85,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
-        steps: Steps = fit_steps(model, loss, n, size, order, seed is not None, {
-            "training rows": n, "batch size": size, "epochs": epochs,
-            "seed": -1 if seed is None else seed, "shuffle": int(shuffle),
-            "validation rows": 0 if validation is None else validation[0].shape[0]})
+        steps: Steps = fit_steps(model, loss, optimizer, n, size, order, seed is not None, {
+            "training rows": n, "batch size": size, "epochs": epochs, "seed": seed,
+            "shuffle": shuffle, "metrics": [name for name, _ in metrics],
+            "scheduler": type(scheduler).__name__, "optimizer": type(optimizer).__name__,
+            "validation rows": 0 if validation is None else validation[0].shape[0]},
+            [X, y, *(validation or ())], bool(callbacks))
         progress = progress and rank() == 0
     else:
         steps = Steps(loss, n, size, order)
