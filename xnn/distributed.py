@@ -198,8 +198,8 @@ def broadcast_optimizer_state(optimizer: Optimizer, root: int = 0) -> None:
 
     So a checkpoint loaded on ``root`` alone resumes on every rank. The ranks' optimizers must
     be of one class (a DistributedOptimizer counts as the one it wraps) over as many
-    parameters: ValueError on every rank otherwise. The arrays travel as one flat host buffer
-    per dtype; the rest (numbers, the layout) as a short pickled message.
+    parameters: ValueError on every rank otherwise. The arrays travel through MPI's buffer
+    interface from the host; the rest (numbers, the layout) as a short pickled message.
     """
     world = _initialized("broadcast_optimizer_state()")
     if isinstance(optimizer, DistributedOptimizer):
@@ -213,25 +213,21 @@ def broadcast_optimizer_state(optimizer: Optimizer, root: int = 0) -> None:
     _agree_settings(world, "broadcast_optimizer_state", {
         "optimizer": type(optimizer).__name__, "parameters": len(optimizer.params)})
     state = optimizer.state_dict()
-    arrays = {(key, i): to_numpy(item) for key, items in state["state"].items()
-              for i, item in enumerate(items) if is_array(item)}
+    mine = {key: [to_numpy(v) if is_array(v) else v for v in items]
+            for key, items in state["state"].items()}
     # root's state with (shape, dtype) in place of each array: what the others allocate
     layout = world.comm.bcast({**state, "state": {
-        key: [(arrays[key, i].shape, arrays[key, i].dtype.str) if (key, i) in arrays else item
-              for i, item in enumerate(items)] for key, items in state["state"].items()}},
-        root=root)
+        key: [(v.shape, v.dtype.str) if isinstance(v, np.ndarray) else v for v in items]
+        for key, items in mine.items()}}, root=root)
+    received = mine if world.rank == root else {
+        key: [np.empty(*v) if isinstance(v, tuple) else v for v in items]
+        for key, items in layout["state"].items()}
+    for items in received.values():
+        for v in items:
+            if isinstance(v, np.ndarray):
+                world.comm.Bcast(v, root=root)
     if world.rank != root:
-        arrays = {(key, i): np.empty(*item) for key, items in layout["state"].items()
-                  for i, item in enumerate(items) if isinstance(item, tuple)}
-    for names in _groups(arrays.items()).values():
-        group = [arrays[name] for name in names]
-        flat = _flatten(group)
-        world.comm.Bcast(flat, root=root)
-        arrays.update(zip(names, _unflatten(flat, group)))
-    if world.rank != root:
-        optimizer.load_state_dict({**layout, "state": {
-            key: [arrays[key, i] if isinstance(item, tuple) else item
-                  for i, item in enumerate(items)] for key, items in layout["state"].items()}})
+        optimizer.load_state_dict({**layout, "state": received})
 
 
 def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
@@ -727,22 +723,13 @@ def _describe_loss(loss: Any) -> str:
 
 
 def _digest(arrays: list[Any]) -> str:
-    """A short digest (BLAKE2b) of the shapes, dtypes and values of arrays of one row or more,
-    read on the host in blocks of about _DIGEST_BLOCK bytes: views of host memory where the
-    backend has it (Backend.is_host), copies from elsewhere."""
+    """A short digest (BLAKE2b) of the arrays' shapes, dtypes and values, read where the
+    backend's memory is the host's (Backend.is_host), else from a copy on the host."""
     h = hashlib.blake2b(digest_size=8)
     for a in arrays:
         h.update(f"{tuple(a.shape)} {dtype_name(a.dtype)};".encode())
-        host = backend_of(a).is_host
-        row = math.prod(a.shape[1:]) * np.dtype(dtype_name(a.dtype)).itemsize
-        rows = max(1, _DIGEST_BLOCK // max(row, 1))
-        for start in range(0, a.shape[0], rows):
-            block = a[start:start + rows, ...]
-            h.update(np.ascontiguousarray(host_view(block) if host else to_numpy(block)).data)
+        h.update(np.ascontiguousarray(host_view(a) if backend_of(a).is_host else to_numpy(a)).data)
     return h.hexdigest()
-
-
-_DIGEST_BLOCK = 64 << 20  # bytes read to the host at a time
 
 
 def _check_batch_norm_shares(model: Module, batches: list[int], size: int) -> None:
