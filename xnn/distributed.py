@@ -122,6 +122,7 @@ def _abort(what: str, every_rank: bool = False, code: int = 1) -> None:
     # (seen on a loaded machine), so give it a moment to pass the last lines on
     time.sleep(0.5)
     _world.comm.Abort(code)
+    os._exit(code)  # MPI_Abort may return before the launcher ends this rank: nothing runs on
 
 
 def _left_fit(error: BaseException) -> None:
