@@ -521,21 +521,16 @@ def test_a_rank_leaving_fit_ends_the_job_with_the_reason(tmp_path, ranks, case, 
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
-@pytest.mark.parametrize("case", ["resume-on-rank-0", "lr-per-rank"])
-def test_every_rank_trains_with_rank_0s_optimizer_state_and_hyperparameters(tmp_path, ranks,
-                                                                             case):
-    done = _habit(tmp_path, ranks, case)
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = _habit_results(tmp_path, ranks)
-    steps = results[0]["alone"]["steps"]
-    assert [r["steps"] for r in results] == [steps] * ranks
-    np.testing.assert_allclose(results[-1]["loss"], results[0]["alone"]["loss"], rtol=1e-12)
-    _assert_same_weights(tmp_path, ranks, other="alone")
-
-
-@pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("case, message", [
-    ("optimizer-class", "optimizer: rank 0 Adam, rank 1 SGD"),
+    ("optimizer-class", "optimizer: rank 0 Adam(6 parameters, lr=0.01, betas=(0.9, 0.999), "
+                        "eps=1e-08, weight_decay=0.0, amsgrad=False) at step 0, rank 1 SGD(6 "
+                        "parameters, lr=0.01,"),
+    ("lr-per-rank", "optimizer: rank 0 Adam(6 parameters, lr=0.01, betas=(0.9, 0.999), "
+                    "eps=1e-08, weight_decay=0.0, amsgrad=False) at step 0, rank 1 Adam(6 "
+                    "parameters, lr=0.02, "),
+    # only rank 0 loaded the checkpoint: its optimizer is 11 steps on, with Adam's moments
+    ("resume-on-rank-0", "optimizer: rank 0 Adam(6 parameters, lr=0.01, betas=(0.9, 0.999), "
+                         "eps=1e-08, weight_decay=0.0, amsgrad=False) at step 11 (state "),
     ("data", "data (digest): rank 0 "),
     ("loss", "loss: rank 0 MSELoss(reduction='mean'), rank 1 MSELoss(reduction='sum')"),
 ])

@@ -37,7 +37,7 @@ from .optim._checks import check_grads, parameter_list, placements
 from .optim.optimizers import Optimizer
 
 __all__ = ["init", "rank", "world_size", "is_initialized", "barrier", "broadcast_parameters",
-           "broadcast_optimizer_state", "allreduce_gradients", "DistributedOptimizer"]
+           "allreduce_gradients", "DistributedOptimizer"]
 
 # what MPI launchers set in each process they start: Hydra (MPICH, Intel MPI) and Slurm's
 # PMI-2 set PMI_RANK; PMIx (Open MPI 5, srun --mpi=pmix) PMIX_RANK; older Open MPI its own
@@ -191,44 +191,6 @@ def broadcast_parameters(model: Module, root: int = 0) -> None:
         received.update(zip(names, _unflatten(flat, arrays)))
     if world.rank != root:
         model.load_state_dict(received)
-
-
-def broadcast_optimizer_state(optimizer: Optimizer, root: int = 0) -> None:
-    """Give every rank ``root``'s optimizer state: hyperparameters (``lr``, ``betas``, ...),
-    step count and per-parameter state (Adam's moments), as ``load_state_dict`` takes them.
-
-    So a checkpoint loaded on ``root`` alone resumes on every rank. The ranks' optimizers must
-    be of one class (a DistributedOptimizer counts as the one it wraps) over as many
-    parameters: ValueError on every rank otherwise. The arrays travel through MPI's buffer
-    interface from the host; the rest (numbers, the layout) as a short pickled message.
-    """
-    world = _initialized("broadcast_optimizer_state()")
-    if isinstance(optimizer, DistributedOptimizer):
-        optimizer = optimizer.optimizer
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"broadcast_optimizer_state: expected an xnn optimizer, got "
-                        f"{type(optimizer).__name__}")
-    root = integer("broadcast_optimizer_state", "root", root, low=0, high=world.size - 1)
-    if world.size == 1:
-        return
-    _agree_settings(world, "broadcast_optimizer_state", {
-        "optimizer": type(optimizer).__name__, "parameters": len(optimizer.params)})
-    state = optimizer.state_dict()
-    mine = {key: [to_numpy(v) if is_array(v) else v for v in items]
-            for key, items in state["state"].items()}
-    # root's state with (shape, dtype) in place of each array: what the others allocate
-    layout = world.comm.bcast({**state, "state": {
-        key: [(v.shape, v.dtype.str) if isinstance(v, np.ndarray) else v for v in items]
-        for key, items in mine.items()}}, root=root)
-    received = mine if world.rank == root else {
-        key: [np.empty(*v) if isinstance(v, tuple) else v for v in items]
-        for key, items in layout["state"].items()}
-    for items in received.values():
-        for v in items:
-            if isinstance(v, np.ndarray):
-                world.comm.Bcast(v, root=root)
-    if world.rank != root:
-        optimizer.load_state_dict({**layout, "state": received})
 
 
 def _check_same_models(world: _World, state: dict[str, Any], root: int) -> None:
@@ -578,21 +540,20 @@ _STEP, _SKIP, _STOP = 0, 1, 2
 def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order: Any,
               seeded: bool, settings: dict[str, Any], data: list[Any], callbacks: bool) -> Steps:
     """fit's steps on this rank (xnn/loop.py), after checking that every rank called fit alike
-    (``settings``, and a digest of ``data`` unless XNN_MPI_CHECK_DATA=0) and giving every rank
-    rank 0's parameters and optimizer state; a one-process world trains as plain fit.
+    (``settings``, the loss, the optimizer and its state, and a digest of ``data`` unless
+    XNN_MPI_CHECK_DATA=0) and giving every rank rank 0's parameters; a one-process world
+    trains as plain fit.
     ``order``: fit's row orders; unless ``seeded``, rank 0's draws reach every rank.
     ``callbacks``: whether this rank has any (the ranks vote on each step if any has)."""
     init()
     if _world.size == 1:
         return Steps(loss, n, size, order)
-    settings = {**settings, "loss": _describe_loss(loss)}
+    settings = {**settings, "loss": _describe(loss), "optimizer": _describe(optimizer)}
     if os.environ.get("XNN_MPI_CHECK_DATA", "1").strip() != "0":
         settings["data (digest)"] = _digest(data)
     every = _agree_settings(_world, "fit(distributed=True)", {**settings, "callbacks": callbacks},
                             may_differ=("callbacks",))
     broadcast_parameters(model)
-    if isinstance(optimizer, Optimizer):
-        broadcast_optimizer_state(optimizer)
     voting = any(theirs["callbacks"] for theirs in every)
     return _Shares(model, loss, n, size, order if order is None or seeded else (
         _root_draws(n, order)), voting)
@@ -714,13 +675,18 @@ def _agree_settings(world: _World, owner: str, settings: dict[str, Any],
     return every
 
 
-def _describe_loss(loss: Any) -> str:
-    """A loss as the ranks compare it: an xnn Loss's repr (its class and the settings that
-    differ from the defaults), with a digest of its arrays (class weights); a function's name."""
-    if not isinstance(loss, Loss):
-        return getattr(loss, "__qualname__", type(loss).__name__)
-    arrays = [a for a in vars(loss).values() if is_array(a) and a.ndim]
-    return repr(loss) + (f" (weights {_digest(arrays)})" if arrays else "")
+def _describe(obj: Any) -> str:
+    """A loss or an optimizer as the ranks compare them: its repr (class and settings or
+    hyperparameters), an optimizer's step count, and a digest of the arrays it holds (class
+    weights, an optimizer's state); a function's name."""
+    if isinstance(obj, Optimizer):
+        state = obj.state_dict()["state"].values()
+        arrays = [a for items in state for a in items if is_array(a)]
+        return f"{obj!r} at step {obj.steps}" + (f" (state {_digest(arrays)})" if arrays else "")
+    if not isinstance(obj, Loss):
+        return getattr(obj, "__qualname__", type(obj).__name__)
+    arrays = [a for a in vars(obj).values() if is_array(a)]
+    return repr(obj) + (f" (weights {_digest(arrays)})" if arrays else "")
 
 
 def _digest(arrays: list[Any]) -> str:

@@ -88,7 +88,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         steps: Steps = fit_steps(model, loss, optimizer, n, size, order, seed is not None, {
             "training rows": n, "batch size": size, "epochs": epochs, "seed": seed,
             "shuffle": shuffle, "metrics": [name for name, _ in metrics],
-            "scheduler": type(scheduler).__name__, "optimizer": type(optimizer).__name__,
+            "scheduler": type(scheduler).__name__,
             "validation rows": 0 if validation is None else validation[0].shape[0]},
             [X, y, *(validation or ())], bool(callbacks))
         progress = progress and rank() == 0
