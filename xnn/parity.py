@@ -15,10 +15,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import datasets, losses, optim, random, tutorials
-from ._checks import is_labels
+from ._checks import integer, is_labels
 from .backend import (Backend, array_namespace, asarray, backend_of, to_numpy, use_backend,
                       use_default_dtype)
-from ._checks import integer
 from .extras import install_hint
 from .nn.module import Module
 
