@@ -530,7 +530,7 @@ def test_a_rank_leaving_fit_ends_the_job_with_the_reason(tmp_path, ranks, case, 
                     "parameters, lr=0.02, "),
     # only rank 0 loaded the checkpoint: its optimizer is 11 steps on, with Adam's moments
     ("resume-on-rank-0", "optimizer: rank 0 Adam(6 parameters, lr=0.01, betas=(0.9, 0.999), "
-                         "eps=1e-08, weight_decay=0.0, amsgrad=False) at step 11 (state "),
+                         "eps=1e-08, weight_decay=0.0, amsgrad=False) at step 11 (arrays "),
     ("data", "data (digest): rank 0 "),
     ("loss", "loss: rank 0 MSELoss(reduction='mean'), rank 1 MSELoss(reduction='sum')"),
 ])

@@ -548,13 +548,13 @@ def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order
     init()
     if _world.size == 1:
         return Steps(loss, n, size, order)
-    settings = {**settings, "loss": _describe(loss), "optimizer": _describe(optimizer)}
+    settings = {**settings, "loss": _describe(loss), "optimizer": _describe(optimizer),
+                "callbacks": callbacks}
     if os.environ.get("XNN_MPI_CHECK_DATA", "1").strip() != "0":
         settings["data (digest)"] = _digest(data)
-    every = _agree_settings(_world, "fit(distributed=True)", {**settings, "callbacks": callbacks},
-                            may_differ=("callbacks",))
+    every = _agree_settings(_world, settings)
     broadcast_parameters(model)
-    voting = any(theirs["callbacks"] for theirs in every)
+    voting = any(theirs["callbacks"] for theirs in every)  # does any rank have callbacks?
     return _Shares(model, loss, n, size, order if order is None or seeded else (
         _root_draws(n, order)), voting)
 
@@ -656,22 +656,21 @@ def _root_draws(n: int, draw: Any) -> Any:
     return order
 
 
-def _agree_settings(world: _World, owner: str, settings: dict[str, Any],
-                    may_differ: tuple[str, ...] = ()) -> list[dict[str, Any]]:
-    """Every rank's ``settings``; ValueError on every rank, naming each rank's value, unless
-    every rank has the same (but for those named in ``may_differ``): else their batches, and
-    so their collectives, would not match."""
+def _agree_settings(world: _World, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every rank's fit ``settings``; ValueError on every rank, naming each rank's value,
+    unless every rank has the same (but for "callbacks", which may differ): else their
+    batches, and so their collectives, would not match."""
     every = world.comm.allgather(settings)  # short texts and numbers, not arrays: pickled
     table = "; ".join(f"{name}: " + ", ".join(f"rank {r} {theirs[name]}"
                                               for r, theirs in enumerate(every))
                       for name in settings
-                      if name not in may_differ and any(t[name] != settings[name] for t in every))
+                      if name != "callbacks" and any(t[name] != settings[name] for t in every))
     if table:  # the settings that differ, with every rank's value
         hint = (" (XNN_MPI_CHECK_DATA=0 skips comparing the data's values)"
                 if "data (digest)" in table else "")
         raise _every_rank(ValueError(
-            f"{owner}: the ranks called fit differently ({table}); every rank must pass the "
-            f"same data and settings{hint}"))
+            f"fit(distributed=True): the ranks called fit differently ({table}); every rank must "
+            f"pass the same data and settings{hint}"))
     return every
 
 
@@ -679,14 +678,13 @@ def _describe(obj: Any) -> str:
     """A loss or an optimizer as the ranks compare them: its repr (class and settings or
     hyperparameters), an optimizer's step count, and a digest of the arrays it holds (class
     weights, an optimizer's state); a function's name."""
-    if isinstance(obj, Optimizer):
-        state = obj.state_dict()["state"].values()
-        arrays = [a for items in state for a in items if is_array(a)]
-        return f"{obj!r} at step {obj.steps}" + (f" (state {_digest(arrays)})" if arrays else "")
-    if not isinstance(obj, Loss):
+    if not isinstance(obj, (Loss, Optimizer)):
         return getattr(obj, "__qualname__", type(obj).__name__)
-    arrays = [a for a in vars(obj).values() if is_array(a)]
-    return repr(obj) + (f" (weights {_digest(arrays)})" if arrays else "")
+    optimizer = isinstance(obj, Optimizer)
+    held = obj.state_dict()["state"].values() if optimizer else [vars(obj).values()]
+    arrays = [a for items in held for a in items if is_array(a)]
+    text = f"{obj!r} at step {obj.steps}" if optimizer else repr(obj)
+    return text + (f" (arrays {_digest(arrays)})" if arrays else "")
 
 
 def _digest(arrays: list[Any]) -> str:
