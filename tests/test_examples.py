@@ -72,14 +72,19 @@ def test_examples_take_cuda_device_names_for_cupy(monkeypatch, device):
     assert str(xnn.get_backend()) == "cupy:0"
 
 
-def test_examples_say_in_one_line_why_a_backend_cannot_run(capsys):
+@pytest.mark.parametrize("backend, why", [
+    ("numpy", "numpy runs on device 'cpu' only, got 'nope'"),
+    ("torch", "torch has no device 'nope'; expected 'cpu', 'cuda', 'cuda:N' or a GPU index N"),
+])
+def test_examples_say_in_one_line_why_a_backend_cannot_run(capsys, backend, why):
     from _common import parse_args  # noqa: PLC0415 - examples/ is on the path above
 
+    if backend == "torch":
+        pytest.importorskip("torch", reason="the torch backend's message needs torch")
     with pytest.raises(SystemExit) as stop:
-        parse_args("doc", epochs=1, lr=0.1, argv=["--backend", "torch", "--device", "nope"])
+        parse_args("doc", epochs=1, lr=0.1, argv=["--backend", backend, "--device", "nope"])
     assert stop.value.code == 2
-    assert capsys.readouterr().err.splitlines()[-1].endswith(
-        "error: torch has no device 'nope'; expected 'cpu', 'cuda', 'cuda:N' or a GPU index N")
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {why}")
 
 
 # --- the command line, as a user runs it (a subprocess: what reaches the terminal) ----------------
