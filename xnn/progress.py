@@ -1,5 +1,5 @@
 """fit's progress display: a ``tqdm.auto`` bar on a terminal or in a notebook (a widget there),
-one line per epoch otherwise (a CI log, a file), drawn at epoch ends only."""
+a bounded number of lines otherwise (a CI log, a file), drawn at epoch ends only."""
 
 from __future__ import annotations
 
@@ -12,20 +12,27 @@ from typing import IO, Any
 class ProgressBar:
     """Training progress over ``total`` epochs, with the latest logs as the bar's postfix.
 
-    On a terminal or in a notebook, a tqdm bar that fits the window and is redrawn in place at
-    most every ``interval`` seconds (and at the last epoch): reading the logs is a device sync,
-    so fit reads them only when the bar is due. Anywhere else, one line per epoch,
-    ``epoch 3/300: loss 0.1234, val_loss 0.2345 (1.2 s)``, which costs that read each epoch.
+    On a terminal or in a notebook, a tqdm bar redrawn in place at most every ``interval``
+    seconds (and at the last epoch): reading the logs is a device sync, so fit reads them only
+    when the bar is due. The logs come before the bar, which shrinks to leave them room (no
+    rate or time left: a terminal's width goes to the logs); when the bar closes, the last
+    epoch's logs are written in full on a line of their own. Anywhere else, at most about
+    ``lines`` lines per fit (the environment's XNN_PROGRESS_LINES, else 20), evenly spaced
+    over the epochs and always the last: ``epoch 3/300: loss 0.1234, val_loss 0.2345 (1.2 s)``.
     """
 
     def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None,
-                 interval: float = 0.1) -> None:
+                 interval: float = 0.1, lines: int | None = None) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.total, self.interval = total, interval
+        if lines is None:
+            lines = int(os.environ.get("XNN_PROGRESS_LINES", "").strip() or 20)
+        self.every = max(1, -(-total // max(lines, 1)))  # epochs between lines (a ceiling)
+        self.last: dict[str, float] = {}
         self.start = self.next_draw = time.perf_counter()
         self.drawn = 0  # the last epoch drawn (1-based)
         self.bar: Any = None
-        self.lines = False
+        self.lines = self.notebook = False
         self.enabled = bool(enabled) and self.stream is not None  # pythonw and co.: no stderr
         if not self.enabled:
             return
@@ -33,7 +40,8 @@ class ProgressBar:
 
         notebook = any(cls.__module__.startswith("tqdm.notebook") for cls in tqdm.__mro__)
         terminal = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.lines = not (notebook or terminal)  # a CI log or a file: one line per epoch
+        self.lines = not (notebook or terminal)  # a CI log or a file: a line now and then
+        self.notebook = notebook  # a widget shows every log; a terminal may cut them off
         if notebook or terminal:
             # follow the window's width; a terminal that reports no size (some pseudo-terminals
             # say 0 x 0, where tqdm would draw nothing) gets 80 x 24; a widget sizes itself
@@ -41,33 +49,43 @@ class ProgressBar:
             self.bar = tqdm(total=total, desc="epoch", unit="epoch", file=self.stream,
                             dynamic_ncols=not notebook and sized,
                             ncols=None if sized else 80, nrows=None if sized else 24,
-                            mininterval=0, leave=True)
+                            mininterval=0, leave=True,
+                            bar_format="{n_fmt}/{total_fmt}{postfix} |{bar}|")
 
     def due(self, epoch: int) -> bool:
-        """Whether to draw after ``epoch`` (1-based): every epoch as lines; for the bar, the
-        last epoch or ``interval`` seconds after the last redraw. Always False when disabled."""
-        return self.enabled and epoch != self.drawn and (
-            self.lines or epoch == self.total or time.perf_counter() >= self.next_draw)
+        """Whether to draw after ``epoch`` (1-based): the last epoch always; as lines, every
+        ``every``-th epoch; for the bar, ``interval`` seconds after the last redraw. Always False
+        when disabled."""
+        return self.enabled and epoch != self.drawn and (epoch == self.total or (
+            epoch % self.every == 0 if self.lines else time.perf_counter() >= self.next_draw))
 
     def update(self, epoch: int, logs: dict[str, float]) -> None:
         """Draw after ``epoch`` (1-based) finished with these logs."""
         if not self.enabled:
             return
         now = time.perf_counter()
+        self.last = logs
         if self.lines:
-            values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())
-            self.stream.write(f"epoch {epoch}/{self.total}: {values} ({now - self.start:.1f} s)\n")
-            self.stream.flush()
+            self._line(epoch, logs)
         else:
-            self.bar.set_postfix_str(", ".join(f"{k}={v:.4g}" for k, v in logs.items()),
+            self.bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in logs.items()),
                                      refresh=False)
             self.bar.update(epoch - self.bar.n)
         self.drawn, self.next_draw = epoch, now + self.interval
 
+    def _line(self, epoch: int, logs: dict[str, float]) -> None:
+        values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())
+        elapsed = time.perf_counter() - self.start
+        self.stream.write(f"epoch {epoch}/{self.total}: {values} ({elapsed:.1f} s)\n")
+        self.stream.flush()
+
     def close(self) -> None:
-        """End the bar's line (or widget); nothing for lines."""
+        """End the bar's line (or widget), then write the last logs drawn in full on a line of
+        their own, where a narrow terminal may have cut them off; nothing more for lines."""
         if self.bar is not None:
             self.bar.close()
+            if self.last and not self.notebook:
+                self._line(self.drawn, self.last)
             self.bar = None
 
 
