@@ -16,23 +16,22 @@ class ProgressBar:
     seconds (and at the last epoch): reading the logs is a device sync, so fit reads them only
     when the bar is due. The logs come before the bar, which shrinks to leave them room (no
     rate or time left: a terminal's width goes to the logs); when the bar closes, the last
-    epoch's logs are written in full on a line of their own. Anywhere else, at most about
-    ``lines`` lines per fit (the environment's XNN_PROGRESS_LINES, else 20), evenly spaced
-    over the epochs and always the last: ``epoch 3/300: loss 0.1234, val_loss 0.2345 (1.2 s)``.
+    epoch's logs are written in full on a line of their own. Anywhere else, at most about 20
+    lines per fit (XNN_PROGRESS_LINES in the environment changes it), evenly spaced over the
+    epochs and always the last: ``epoch 3/300: loss 0.1234, val_loss 0.2345 (1.2 s)``.
     """
 
     def __init__(self, total: int, enabled: bool = True, stream: IO[str] | None = None,
-                 interval: float = 0.1, lines: int | None = None) -> None:
+                 interval: float = 0.1) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.total, self.interval = total, interval
-        if lines is None:
-            lines = int(os.environ.get("XNN_PROGRESS_LINES", "").strip() or 20)
-        self.every = max(1, -(-total // max(lines, 1)))  # epochs between lines (a ceiling)
+        lines = max(1, int(os.environ.get("XNN_PROGRESS_LINES", "").strip() or 20))
+        self.every = max(1, -(-total // lines))  # epochs between lines (a ceiling)
         self.last: dict[str, float] = {}
         self.start = self.next_draw = time.perf_counter()
         self.drawn = 0  # the last epoch drawn (1-based)
         self.bar: Any = None
-        self.lines = self.notebook = False
+        self.lines = False
         self.enabled = bool(enabled) and self.stream is not None  # pythonw and co.: no stderr
         if not self.enabled:
             return
@@ -41,7 +40,6 @@ class ProgressBar:
         notebook = any(cls.__module__.startswith("tqdm.notebook") for cls in tqdm.__mro__)
         terminal = bool(getattr(self.stream, "isatty", lambda: False)())
         self.lines = not (notebook or terminal)  # a CI log or a file: a line now and then
-        self.notebook = notebook  # a widget shows every log; a terminal may cut them off
         if notebook or terminal:
             # follow the window's width; a terminal that reports no size (some pseudo-terminals
             # say 0 x 0, where tqdm would draw nothing) gets 80 x 24; a widget sizes itself
@@ -63,7 +61,6 @@ class ProgressBar:
         """Draw after ``epoch`` (1-based) finished with these logs."""
         if not self.enabled:
             return
-        now = time.perf_counter()
         self.last = logs
         if self.lines:
             self._line(epoch, logs)
@@ -71,20 +68,21 @@ class ProgressBar:
             self.bar.set_postfix_str(" ".join(f"{k}={v:.4g}" for k, v in logs.items()),
                                      refresh=False)
             self.bar.update(epoch - self.bar.n)
-        self.drawn, self.next_draw = epoch, now + self.interval
+        self.drawn, self.next_draw = epoch, time.perf_counter() + self.interval
 
     def _line(self, epoch: int, logs: dict[str, float]) -> None:
         values = ", ".join(f"{k} {v:.4g}" for k, v in logs.items())
-        elapsed = time.perf_counter() - self.start
-        self.stream.write(f"epoch {epoch}/{self.total}: {values} ({elapsed:.1f} s)\n")
+        elapsed = f"{time.perf_counter() - self.start:.1f} s"
+        self.stream.write(f"epoch {epoch}/{self.total}: {values} ({elapsed})\n")
         self.stream.flush()
 
     def close(self) -> None:
         """End the bar's line (or widget), then write the last logs drawn in full on a line of
-        their own, where a narrow terminal may have cut them off; nothing more for lines."""
+        their own (a narrow terminal may have cut them off; a notebook keeps them in its output);
+        nothing more for lines."""
         if self.bar is not None:
             self.bar.close()
-            if self.last and not self.notebook:
+            if self.last:
                 self._line(self.drawn, self.last)
             self.bar = None
 
