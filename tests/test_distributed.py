@@ -336,7 +336,7 @@ def test_a_rank_that_raises_ends_the_job_with_its_rank_and_error():
     assert done.returncode != 0
     out = done.stdout + done.stderr
     assert "RuntimeError: rank 1 fails at step 5 on purpose" in out
-    assert ("xnn.distributed: rank 1 of 2 left fit with RuntimeError: rank 1 fails at step 5 on "
+    assert ("xnn.distributed: rank 1 of 2 failed with RuntimeError: rank 1 fails at step 5 on "
             "purpose; aborting the job") in out
 
 
@@ -508,9 +508,9 @@ def test_a_stop_asked_at_an_epoch_end_on_one_rank_stops_every_rank_there(tmp_pat
 
 @pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("case, shown", [
-    ("exit", "rank 1 of {ranks} left fit with SystemExit(3)"),
-    ("interrupt", "rank 1 of {ranks} left fit with KeyboardInterrupt"),
-    ("caught", "rank 1 of {ranks} left fit with RuntimeError: rank 1 gives up at step 5"),
+    ("exit", "rank 1 of {ranks} failed with SystemExit: 3"),
+    ("interrupt", "rank 1 of {ranks} failed with KeyboardInterrupt: "),
+    ("caught", "rank 1 of {ranks} failed with RuntimeError: rank 1 gives up at step 5"),
 ])
 def test_a_rank_leaving_fit_ends_the_job_with_the_reason(tmp_path, ranks, case, shown):
     done = _habit(tmp_path, ranks, case)

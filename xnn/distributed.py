@@ -20,7 +20,6 @@ import math
 import os
 import sys
 import time
-import traceback
 from typing import Any, Iterable
 
 import numpy as np
@@ -55,6 +54,7 @@ class _World:
         self.initialized = False
         self.node: Any = None  # the ranks on this machine, once one_machine() asked
         self.on_one_machine: bool | None = None
+        self.abort: Any = None  # the excepthook that ends the job, once init installed it
 
     def one_machine(self) -> bool:
         """Whether every rank runs on this machine, so that they can share memory (asked of
@@ -99,43 +99,33 @@ def init() -> None:
 
 
 def _abort_on_uncaught_exception() -> None:
-    """An uncaught exception on this rank prints its traceback and rank, then ends every rank."""
+    """An uncaught exception on this rank prints its traceback and rank, then ends every rank:
+    the others would wait for it in their next collective forever."""
     previous = sys.excepthook
 
     def hook(kind: type, error: BaseException, traceback: Any) -> None:
         previous(kind, error, traceback)
-        _abort(f"failed with {kind.__name__}: {error}", getattr(error, "every_rank", False))
+        sys.stderr.write(f"xnn.distributed: rank {_world.rank} of {_world.size} failed with "
+                         f"{kind.__name__}: {error}; aborting the job\n")
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if getattr(error, "every_rank", False):  # raised by every rank: let each print first
+            _world.comm.Barrier()
+        # the launcher relays output through pipes; an abort at once can cut the traceback off
+        # (seen on a loaded machine), so give it a moment to pass the last lines on
+        time.sleep(0.5)
+        _world.comm.Abort(1)
+        os._exit(1)  # MPI_Abort may return before the launcher ends this rank: nothing runs on
 
-    sys.excepthook = hook
-
-
-def _abort(what: str, every_rank: bool = False, code: int = 1) -> None:
-    """Say why this rank ends the job, then end every rank (MPI_Abort): the others would wait
-    for it in their next collective forever. ``every_rank``: every rank is here together."""
-    sys.stderr.write(f"xnn.distributed: rank {_world.rank} of {_world.size} {what}; "
-                     f"aborting the job\n")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if every_rank:  # let each rank print first
-        _world.comm.Barrier()
-    # the launcher relays output through pipes; an abort at once can cut the traceback off
-    # (seen on a loaded machine), so give it a moment to pass the last lines on
-    time.sleep(0.5)
-    _world.comm.Abort(code)
-    os._exit(code)  # MPI_Abort may return before the launcher ends this rank: nothing runs on
+    sys.excepthook = _world.abort = hook
 
 
 def _left_fit(error: BaseException) -> None:
-    """End the job when this rank leaves fit on its own (an error, even one its script then
-    catches, sys.exit, Ctrl-C): every rank is in the middle of fit's collectives. An error
-    every rank raises together (a refusal before training) is left to the caller."""
-    if getattr(error, "every_rank", False):
-        return
-    if isinstance(error, SystemExit):
-        code = error.code if isinstance(error.code, int) else 1
-        _abort(f"left fit with SystemExit({error.code!r})", code=code)
-    traceback.print_exception(error)
-    _abort(f"left fit with {type(error).__name__}" + (f": {error}" if str(error) else ""))
+    """End the job, as an uncaught exception does, when this rank leaves fit on its own (an
+    error, even one its script then catches, sys.exit, Ctrl-C): every rank is in the middle of
+    fit's collectives. An error every rank raises together (a refusal) is left to the caller."""
+    if not getattr(error, "every_rank", False):
+        _world.abort(type(error), error, error.__traceback__)
 
 
 def is_initialized() -> bool:
@@ -554,9 +544,8 @@ def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order
         settings["data (digest)"] = _digest(data)
     every = _agree_settings(_world, settings)
     broadcast_parameters(model)
-    voting = any(theirs["callbacks"] for theirs in every)  # does any rank have callbacks?
-    return _Shares(model, loss, n, size, order if order is None or seeded else (
-        _root_draws(n, order)), voting)
+    order = order if order is None or seeded else _root_draws(n, order)
+    return _Shares(model, loss, n, size, order, any(t["callbacks"] for t in every))
 
 
 class _Shares(Steps):
@@ -622,9 +611,7 @@ class _Shares(Steps):
             run.stop("a callback on another rank stopped training")
         return vote == _STEP
 
-    def failed(self, error: BaseException) -> None:
-        """A rank leaving fit on its own ends the job (see _left_fit)."""
-        _left_fit(error)
+    failed = staticmethod(_left_fit)  # a rank leaving fit on its own ends the job
 
     def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
                    rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
