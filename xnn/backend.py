@@ -355,7 +355,8 @@ def scoped(var: contextvars.ContextVar, value: Any) -> Iterator[Any]:
 
 
 def use_backend(name: str | Backend, device: Any = None) -> ContextManager[Backend]:
-    """Use ``name`` inside a ``with`` block only; local to the thread or async task that enters it."""
+    """Use ``name`` inside a ``with`` block only; local to the thread or async task that
+    enters it."""
     return scoped(_override, _load(name, device))
 
 
