@@ -15,8 +15,8 @@ from ._checks import check_labels, expect, flag, integer, is_labels, read_number
 from .backend import asarray, backend_of, dtype_name, resolve_dtype, to_numpy
 from .random import host_generator
 
-__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot",
-           "check_same_length", "check_seed", "take_rows"]
+# check_same_length, check_seed and take_rows are fit's and the splitters' own tools, not API
+__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot"]
 
 
 def check_same_length(owner: str, X: Any, y: Any) -> int:

@@ -33,8 +33,7 @@ from .nn.module import Module
 from .optim.optimizers import Optimizer
 from .random import host_generator
 
-__all__ = ["save", "load", "Checkpoint", "CheckpointError", "describe", "build",
-           "read_tensors", "FORMAT", "VERSION"]
+__all__ = ["save", "load", "Checkpoint", "CheckpointError", "FORMAT", "VERSION"]
 
 FORMAT, VERSION = "xnn-checkpoint", 3
 OPTIMIZER_PREFIX = "optimizer/"

@@ -22,7 +22,7 @@ from .extras import install_hint
 from .nn.module import Module
 
 __all__ = ["compare_backends", "assert_parity", "ParityReport", "ParamDiff", "TOLERANCES",
-           "TUTORIALS", "Tutorial"]
+           "TUTORIALS"]
 
 # Normwise relative tolerance after training, per dtype. float64 differences come from the
 # order of floating-point sums inside each library's matmul and reductions (about 1e-16 per op)
