@@ -1,7 +1,12 @@
-"""Every Python block in docs/ runs, so the docs cannot rot; every relative link resolves."""
+"""Every Python block in docs/ runs, so the docs cannot rot; every relative link resolves; the
+main entry points' docstrings document every parameter and their examples run."""
 
 from __future__ import annotations
 
+import doctest
+import importlib
+import inspect
+import io
 import pathlib
 import re
 
@@ -44,3 +49,48 @@ def test_every_topic_has_a_page():
             "distributed.md",
             "checkpoints.md"} <= names
     assert "deployment.md" in names
+
+
+# the entry points whose docstrings carry numpy-style sections and runnable examples, with the
+# optional libraries their examples need
+DOCUMENTED = {"xnn.fit": (), "xnn.evaluate": (), "xnn.predict": (), "xnn.save": (),
+              "xnn.load": (), "xnn.onnx.export": ("onnx", "onnxruntime"),
+              "xnn.sklearn.MLPClassifier": ("sklearn",), "xnn.sklearn.MLPRegressor": ("sklearn",)}
+
+
+def _entry_point(name: str, needs: tuple[str, ...]) -> object:
+    for library in needs:
+        pytest.importorskip(library, reason=f"{name}'s example uses {library}")
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _documented_parameters(doc: str) -> set[str]:
+    """The names of a numpy-style docstring's Parameters entries (``a, b : type``)."""
+    section = re.search(r"\n( *)Parameters\n\1-+\n(.*?)(?:\n\n\1\w+\n\1-+\n|$)", doc, re.S)
+    assert section, "no Parameters section"
+    indent = section.group(1)
+    entries = re.findall(rf"^{indent}(\w+(?:, \w+)*) :", section.group(2), re.M)
+    return {n for entry in entries for n in entry.split(", ")}
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_entry_points_document_every_parameter(name):
+    obj = _entry_point(name, DOCUMENTED[name])
+    doc = inspect.getdoc(obj)
+    expected = set(inspect.signature(obj).parameters) - {"self"}
+    assert expected - _documented_parameters("\n" + doc) == set()
+    assert "\nExamples\n--------\n" in doc
+    if inspect.isfunction(obj) and inspect.signature(obj).return_annotation not in (None, "None"):
+        assert "\nReturns\n-------\n" in doc
+
+
+@pytest.mark.parametrize("name", DOCUMENTED)
+def test_entry_points_docstring_examples_run(name, backend, tmp_path, monkeypatch):
+    obj = _entry_point(name, DOCUMENTED[name])
+    monkeypatch.chdir(tmp_path)  # the examples write their files in the working directory
+    [test] = doctest.DocTestFinder(recurse=False).find(obj, name, globs={})
+    runner = doctest.DocTestRunner()
+    report = io.StringIO()
+    result = runner.run(test, out=report.write)
+    assert result.attempted >= 4 and result.failed == 0, report.getvalue()

@@ -75,6 +75,38 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     Raises TypeError when ``model`` is not an xnn Module or ``optimizer`` not an xnn Optimizer
     (or None), CheckpointError when a module cannot be described (see docs/custom-layers.md),
     and leaves any file already at ``path`` untouched.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write (by convention ``.safetensors``); replaced if it exists.
+    model : xnn.nn.Module
+        The model, on any backend; its layers' constructor arguments and every parameter
+        and buffer are saved.
+    optimizer : xnn.optim.Optimizer or None, default None
+        An optimizer over ``model``'s parameters, whose hyperparameters and state are saved
+        so that training resumes where it stopped.
+    extra : dict or None, default None
+        Anything else to keep with the model (epoch, class names, ...), as JSON data; it
+        comes back as ``Checkpoint.extra``.
+
+    Raises
+    ------
+    TypeError
+        For a model or optimizer of another kind, or ``extra`` that is not JSON data.
+    CheckpointError
+        For a module that cannot be described.
+
+    Examples
+    --------
+    >>> import xnn
+    >>> from xnn import nn, optim
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> opt = optim.Adam(model.parameters(), lr=1e-3)
+    >>> xnn.save("model.safetensors", model, opt, extra={"classes": ["a", "b", "c"]})
+    >>> checkpoint = xnn.load("model.safetensors")
+    >>> checkpoint.extra, type(checkpoint.optimizer).__name__
+    ({'classes': ['a', 'b', 'c']}, 'Adam')
     """
 
     path = _path("xnn.save", path)
@@ -321,6 +353,43 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
 
     With ``restore_rng`` the global generator continues from where it was at save time, so
     shuffles (``fit(seed=None)``) and dropout masks continue as in an uninterrupted run.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``xnn.save`` (or by xnn 0.1's ``.npz`` format).
+    backend : str or Backend or None, default None
+        Where to rebuild the model: a backend name (``"torch:cuda"``), a ``Backend``, or
+        None for the active backend. A checkpoint saved on one backend loads on any other.
+    restore_rng : bool, default True
+        Set xnn's global generator to its state at save time.
+
+    Returns
+    -------
+    Checkpoint
+        ``model`` (each module in the train/eval mode it was saved in), ``optimizer`` (None
+        if none was saved) and ``extra``.
+
+    Raises
+    ------
+    CheckpointError
+        For a file that is not a readable xnn checkpoint, names an unknown layer class
+        (import the module that defines it first) or holds inconsistent shapes.
+    OSError
+        For a file that cannot be read.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xnn
+    >>> from xnn import nn
+    >>> model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    >>> xnn.save("model.safetensors", model)
+    >>> restored = xnn.load("model.safetensors", backend="numpy").model
+    >>> X = np.ones((3, 2))
+    >>> bool(np.allclose(xnn.to_numpy(xnn.predict(restored, X)),
+    ...                  xnn.to_numpy(xnn.predict(model, X)), atol=1e-6))
+    True
     """
     path = _path("xnn.load", path)
     restore_rng = flag("xnn.load", "restore_rng", restore_rng)

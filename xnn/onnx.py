@@ -289,12 +289,44 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
            None = None, opset: int | None = None) -> None:
     """Write ``model`` in evaluation mode to ``path`` as an ONNX model.
 
-    input_shape: the input's shape, None for the batch axis (dynamic, named "batch");
-        default (None, in_features) of the first Linear. A leading Flatten needs it given.
-    opset: the ai.onnx opset; default the newest the installed onnxruntime runs (at least 17).
-
     The graph's input is "input" and its output "output", of the parameters' dtype (float32 or
     float64). Raises ExportError for a layer without an exporter (see :func:`register`).
+
+    Parameters
+    ----------
+    model : xnn.nn.Module
+        The model, on any backend; exported as ``predict`` runs it (evaluation mode).
+    path : str or os.PathLike
+        The ``.onnx`` file to write; replaced if it exists.
+    input_shape : sequence of int or None, optional
+        The input's shape, None for the batch axis (dynamic, named "batch"); default
+        ``(None, in_features)`` of the first Linear. A leading Flatten needs it given.
+    opset : int or None, optional
+        The ai.onnx opset; default the newest the installed onnxruntime runs (at least
+        ``MIN_OPSET``, 17).
+
+    Raises
+    ------
+    ExportError
+        For a layer without an exporter.
+    ValueError
+        For an input shape the model cannot take, or an opset out of range.
+    ImportError
+        When the ``onnx`` package (the ``onnx`` extra) is not installed.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import onnxruntime
+    >>> import xnn
+    >>> from xnn import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> xnn.onnx.export(model, "model.onnx")
+    >>> session = onnxruntime.InferenceSession("model.onnx")
+    >>> X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    >>> [out] = session.run(["output"], {"input": X})
+    >>> bool(np.allclose(out, xnn.to_numpy(xnn.predict(model, X)), atol=1e-5))
+    True
     """
     if not isinstance(model, Module):
         raise TypeError(f"xnn.onnx.export: model must be an xnn Module, got "

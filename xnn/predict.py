@@ -22,6 +22,40 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     memory for big X) and joins the outputs. Dropout and batch normalization run in
     evaluation mode during the call, and each module's own train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
+
+    Parameters
+    ----------
+    model : xnn.nn.Module
+        The network (or a single layer without parameters, run on the active backend).
+    X : array_like
+        The inputs, one row per sample, as ``fit`` takes them.
+    batch_size : int or None, default None
+        Rows per forward pass; None runs all rows at once.
+
+    Returns
+    -------
+    array
+        The outputs, one row per row of X: ``(N, outputs)`` for an MLP, logits where the
+        model ends with its last Linear.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a model that is not an ``xnn.nn.Module``, a bad ``batch_size`` or data that
+        ``fit`` would refuse.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xnn
+    >>> from xnn import nn
+    >>> xnn.seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> out = xnn.predict(model, np.ones((5, 3)), batch_size=2)
+    >>> tuple(out.shape), str(xnn.to_numpy(out).dtype)
+    ((5, 2), 'float32')
+    >>> bool(np.allclose(xnn.to_numpy(out), xnn.to_numpy(xnn.predict(model, np.ones((5, 3))))))
+    True
     """
     # the model's own backend and dtype, as fit uses; an activation alone: the active backend's
     backend, dtype = model_backend(model, "predict", trains=False)

@@ -503,21 +503,94 @@ class _DetachedScore:
 class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier with scikit-learn's parameters, trained by xnn.
 
-    Binary, multiclass and multilabel targets; see docs/sklearn.md.
+    Binary, multiclass and multilabel targets; see docs/sklearn.md. The parameters are
+    ``sklearn.neural_network.MLPClassifier``'s, with its defaults and meanings, plus
+    ``backend``, ``device`` and ``dtype``.
 
     Parameters
     ----------
-    hidden_layer_sizes ... n_iter_no_change, max_fun:
-        ``sklearn.neural_network.MLPClassifier``'s, with its defaults and meanings;
-        ``solver='lbfgs'`` is refused, and ``max_fun`` (an L-BFGS setting) is unused.
-    backend:
+    hidden_layer_sizes : tuple of int, default (100,)
+        The width of each hidden layer.
+    activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
+        The hidden layers' activation.
+    solver : {"adam", "sgd"}, default "adam"
+        The optimizer; ``"lbfgs"`` is refused.
+    alpha : float, default 0.0001
+        The L2 penalty's strength (weights only, as in scikit-learn).
+    batch_size : int or "auto", default "auto"
+        Rows per step; "auto" is ``min(200, n_samples)``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        The learning-rate schedule (sgd only).
+    learning_rate_init : float, default 0.001
+        The initial learning rate.
+    power_t : float, default 0.5
+        The exponent of "invscaling".
+    max_iter : int, default 200
+        The most epochs; a ``ConvergenceWarning`` says when they ran out.
+    shuffle : bool, default True
+        Reorder the rows at each epoch.
+    random_state : int, RandomState or None, default None
+        Seeds the initial weights, the row order and the early-stopping split.
+    tol : float, default 1e-4
+        The improvement of the loss (or validation score) that counts as progress.
+    verbose : bool, default False
+        Print the loss at each epoch.
+    warm_start : bool, default False
+        Continue from the fitted network at the next ``fit``.
+    momentum : float, default 0.9
+        SGD's momentum.
+    nesterovs_momentum : bool, default True
+        Nesterov's momentum for SGD.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the rows, stop when their score stops improving
+        and keep the best weights.
+    validation_fraction : float, default 0.1
+        The held-out fraction for early stopping.
+    beta_1, beta_2 : float, default 0.9 and 0.999
+        Adam's decay rates.
+    epsilon : float, default 1e-8
+        Adam's epsilon, placed where scikit-learn places it.
+    n_iter_no_change : int, default 10
+        Epochs without an improvement by ``tol`` before training stops.
+    max_fun : int, default 15000
+        Unused (an L-BFGS setting), kept for scikit-learn's API.
+    backend : str or None, default None
         Where training runs: None is the input's library under scikit-learn's
         ``array_api_dispatch``, else xnn's active backend; or a name ("torch", "cupy:0").
-    device:
+    device : str or None, default None
         The device of that backend (None: the input's, or the backend's default).
-    dtype:
-        "float32" or "float64"; None is float32 on a GPU library (CuPy, torch on CUDA) and the
-        input's float dtype otherwise.
+    dtype : {"float32", "float64"} or None, default None
+        None is float32 on a GPU library (CuPy, torch on CUDA) and the input's float dtype
+        otherwise.
+
+    Attributes
+    ----------
+    classes_ : array
+        The class labels.
+    coefs_, intercepts_ : list of arrays
+        Each layer's weights ``(in, out)`` and biases, as scikit-learn's.
+    loss_, loss_curve_ : float, list of float
+        The last epoch's training loss and every epoch's.
+    n_iter_ : int
+        The epochs run.
+    out_activation_ : str
+        "softmax" (multiclass) or "logistic" (binary, multilabel), applied by ``predict``.
+    model_ : xnn.nn.Sequential
+        The trained network; it outputs logits.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from xnn.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(StandardScaler(), MLPClassifier(
+    ...     hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=500, random_state=0))
+    >>> clf.fit(X, y).score(X, y) > 0.95
+    True
+    >>> clf.predict(X[[0, 50, 100]]), clf.predict_proba(X[:2]).shape
+    (array([0, 1, 2]), (2, 3))
     """
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -618,15 +691,41 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
 class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor with scikit-learn's parameters, trained by xnn.
 
-    Single- and multi-output targets; see docs/sklearn.md.
+    Single- and multi-output targets; see docs/sklearn.md. The parameters are
+    ``sklearn.neural_network.MLPRegressor``'s, with its defaults and meanings, plus
+    ``backend``, ``device`` and ``dtype``.
 
     Parameters
     ----------
-    loss, hidden_layer_sizes ... n_iter_no_change, max_fun:
-        ``sklearn.neural_network.MLPRegressor``'s, with its defaults and meanings (``loss``:
-        'squared_error' or 'poisson'); ``solver='lbfgs'`` is refused, ``max_fun`` is unused.
-    backend, device, dtype:
+    loss : {"squared_error", "poisson"}, default "squared_error"
+        Half the squared error, or half the Poisson deviance of ``exp`` of the output.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate : optional
         As in :class:`MLPClassifier`.
+    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose : optional
+        As in :class:`MLPClassifier`.
+    warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction : optional
+        As in :class:`MLPClassifier` (early stopping scores R² on the held-out rows).
+    beta_1, beta_2, epsilon, n_iter_no_change, max_fun, backend, device, dtype : optional
+        As in :class:`MLPClassifier`.
+
+    Attributes
+    ----------
+    coefs_, intercepts_, loss_, loss_curve_, n_iter_, model_ : optional
+        As in :class:`MLPClassifier`; ``model_`` outputs the prediction itself ("identity")
+        or its log ("exp", with ``loss="poisson"``).
+    out_activation_ : str
+        "identity", or "exp" with ``loss="poisson"``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xnn.sklearn import MLPRegressor
+    >>> X = np.linspace(-1, 1, 200).reshape(-1, 1)
+    >>> y = X.ravel() ** 2
+    >>> reg = MLPRegressor(hidden_layer_sizes=(32,), learning_rate_init=0.01, max_iter=1000,
+    ...                    random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.9, reg.predict(X[:3]).shape
+    (True, (3,))
     """
 
     _parameter_constraints: dict = {

@@ -58,6 +58,82 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     every rank passes the same data and settings, trains on its share of each global batch of
     ``batch_size`` rows, and gets the same weights and History as one process would; only rank
     0 shows progress and writes checkpoints.
+
+    Parameters
+    ----------
+    model : xnn.nn.Module
+        The network, trained in place. Its parameters' backend, device and dtype are where
+        training runs.
+    X : array_like
+        The inputs, one row per sample: an array of any backend, a NumPy array, nested lists
+        or a pandas DataFrame; ``(N, features)`` for a model that starts with a Linear.
+    y : array_like
+        The targets, ``N`` rows: ``(N, outputs)`` floats for regression (one output is
+        ``(N, 1)``), or ``(N,)`` integer class labels for CrossEntropyLoss and NLLLoss.
+    loss : callable
+        ``loss(pred, target) -> (value, grad)``: an ``xnn.losses`` loss such as
+        ``MSELoss()`` or ``CrossEntropyLoss()``, or a custom one (docs/custom-layers.md).
+    optimizer : xnn.optim.Optimizer
+        The optimizer over ``model.parameters()`` (anything with ``step()``).
+    epochs : int
+        Passes over the training rows, at least 1.
+    batch_size : int or None, default None
+        Rows per step; the last batch of an epoch holds what is left. None trains full batch,
+        one step per epoch.
+    shuffle : bool, default True
+        Reorder the rows at each epoch (no effect when training full batch).
+    seed : int or None, default None
+        Seed of the shuffling's own generator, for an order that does not depend on other
+        draws; None draws from xnn's generator (``xnn.seed``).
+    validation_data : tuple (X_val, y_val) or None, default None
+        Rows scored after each epoch in evaluation mode, logged as ``val_loss`` and
+        ``val_<metric>``.
+    validation_split : float or None, default None
+        Hold out this fraction (between 0 and 1) of the last rows as validation data, as Keras
+        does. Not together with ``validation_data``.
+    metrics : list of str or callable, default ()
+        Logged at each epoch under their names: names that ``xnn.metrics.get_metric`` takes
+        (``"accuracy"``, ``"mae"``, ``"r2_score"``, ...), or functions ``metric(pred, target)``
+        returning a 0-d array.
+    callbacks : list of xnn.callbacks.Callback, default ()
+        Called at the start and end of training and of each epoch and before each step:
+        ``EarlyStopping``, ``ModelCheckpoint``, ``TerminateOnNaN``, ``LambdaCallback`` or a
+        subclass of ``Callback``.
+    scheduler : xnn.optim.schedules.Schedule or None, default None
+        A learning-rate schedule, stepped after each epoch.
+    progress : bool, default True
+        Show the epochs' progress and logs on standard error.
+    distributed : bool, default False
+        Train data-parallel over the ranks of an MPI job (see above).
+
+    Returns
+    -------
+    History
+        ``history["loss"]``, ``history["val_loss"]`` and one list per metric, a float per
+        epoch run; ``history.epoch`` numbers the epochs and ``history.stop_reason`` says why a
+        callback stopped training early (None when all ``epochs`` ran).
+
+    Raises
+    ------
+    TypeError, ValueError
+        A refused argument or data set, before anything changes; the message names the
+        argument and the fix.
+
+    Examples
+    --------
+    >>> import xnn
+    >>> from xnn import losses, nn, optim
+    >>> xnn.seed(0)
+    >>> X, y = xnn.datasets.circles(200)
+    >>> model = nn.Sequential(nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 1))
+    >>> history = xnn.fit(model, X, y, loss=losses.BCEWithLogitsLoss(),
+    ...                   optimizer=optim.Adam(model.parameters(), lr=0.05), epochs=50,
+    ...                   batch_size=32, metrics=["binary_accuracy"], validation_split=0.2,
+    ...                   progress=False)
+    >>> sorted(history.history)
+    ['binary_accuracy', 'loss', 'val_binary_accuracy', 'val_loss']
+    >>> len(history["loss"]), history["val_binary_accuracy"][-1] > 0.9
+    (50, True)
     """
     backend, dtype = model_backend(model, "fit")
     epochs = integer("fit", "epochs", epochs, low=1)
@@ -101,7 +177,40 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
 
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
              metrics: Sequence[str | Callable] | None = ()) -> dict[str, float]:
-    """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats."""
+    """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats.
+
+    X and y are converted and checked as ``fit`` converts them, and the model's own
+    train/eval mode is put back after the call.
+
+    Parameters
+    ----------
+    model : xnn.nn.Module
+        The network to score.
+    X : array_like
+        The inputs, as ``fit`` takes them.
+    y : array_like
+        The targets, as ``fit`` takes them.
+    loss : callable
+        ``loss(pred, target) -> (value, grad)``, as in ``fit``.
+    metrics : list of str or callable, default ()
+        As in ``fit``.
+
+    Returns
+    -------
+    dict of str to float
+        ``"loss"`` and each metric's name, over all rows at once.
+
+    Examples
+    --------
+    >>> import xnn
+    >>> from xnn import losses, nn
+    >>> xnn.seed(0)
+    >>> model = nn.Sequential(nn.Linear(2, 1))
+    >>> X, y = xnn.datasets.xor()
+    >>> scores = xnn.evaluate(model, X, y, loss=losses.MSELoss(), metrics=["mae"])
+    >>> sorted(scores), type(scores["loss"]).__name__
+    (['loss', 'mae'], 'float')
+    """
     backend, dtype = model_backend(model, "evaluate")
     _check_loss("evaluate", loss)
     metrics = _get_metrics("evaluate", metrics)
