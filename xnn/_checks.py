@@ -38,6 +38,8 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
            fix: str | None = None) -> Any:
     """The namespace of ``x``, after checking it is the array ``owner`` takes.
 
+    owner: what the messages name first: a layer or loss (``self``, named by its class) or a
+        function's name.
     like: an array ``x`` must share library and device with (the layer's parameter, the loss's
         prediction), and its dtype too where ``dtype`` is "float".
     ndim, features: the number of axes and the length of the last one (None: any).
@@ -175,7 +177,7 @@ class ArgumentTypeError(TypeError, ValueError):
 
 def number(owner: Any, name: str, value: Any, *, low: float | None = None,
            high: float | None = None, low_open: bool = False, high_open: bool = False) -> float:
-    """``value`` as a Python float, for a scalar argument.
+    """``value`` as a Python float, for a scalar argument ``name`` of ``owner`` (as in expect).
 
     TypeError (ArgumentTypeError) unless it is a real number: Python's or NumPy's, not a bool,
     a string or an array. ValueError for NaN, or outside [low, high] ((low, ... with
@@ -197,7 +199,7 @@ def number(owner: Any, name: str, value: Any, *, low: float | None = None,
 
 def integer(owner: Any, name: str, value: Any, *, low: int | None = None,
             high: int | None = None) -> int:
-    """``value`` as a Python int, for a count, size, index or seed.
+    """``value`` as a Python int, for a count, size, index or seed ``name`` of ``owner``.
 
     TypeError (ArgumentTypeError) unless it is an integer (Python's or NumPy's, not a bool or
     a float); ValueError outside [low, high].

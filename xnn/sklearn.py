@@ -546,8 +546,10 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
         and keep the best weights.
     validation_fraction : float, default 0.1
         The held-out fraction for early stopping.
-    beta_1, beta_2 : float, default 0.9 and 0.999
-        Adam's decay rates.
+    beta_1 : float, default 0.9
+        Adam's decay rate of the mean of the gradients.
+    beta_2 : float, default 0.999
+        Adam's decay rate of the mean of their squares.
     epsilon : float, default 1e-8
         Adam's epsilon, placed where scikit-learn places it.
     n_iter_no_change : int, default 10
@@ -699,19 +701,63 @@ class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
     ----------
     loss : {"squared_error", "poisson"}, default "squared_error"
         Half the squared error, or half the Poisson deviance of ``exp`` of the output.
-    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate : optional
-        As in :class:`MLPClassifier`.
-    learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose : optional
-        As in :class:`MLPClassifier`.
-    warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction : optional
-        As in :class:`MLPClassifier` (early stopping scores R² on the held-out rows).
-    beta_1, beta_2, epsilon, n_iter_no_change, max_fun, backend, device, dtype : optional
-        As in :class:`MLPClassifier`.
+    hidden_layer_sizes : tuple of int, default (100,)
+        As in ``MLPClassifier``.
+    activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
+        As in ``MLPClassifier``.
+    solver : {"adam", "sgd"}, default "adam"
+        As in ``MLPClassifier``.
+    alpha : float, default 0.0001
+        As in ``MLPClassifier``.
+    batch_size : int or "auto", default "auto"
+        As in ``MLPClassifier``.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        As in ``MLPClassifier``.
+    learning_rate_init : float, default 0.001
+        As in ``MLPClassifier``.
+    power_t : float, default 0.5
+        As in ``MLPClassifier``.
+    max_iter : int, default 200
+        As in ``MLPClassifier``.
+    shuffle : bool, default True
+        As in ``MLPClassifier``.
+    random_state : int, RandomState or None, default None
+        As in ``MLPClassifier``.
+    tol : float, default 1e-4
+        As in ``MLPClassifier``.
+    verbose : bool, default False
+        As in ``MLPClassifier``.
+    warm_start : bool, default False
+        As in ``MLPClassifier``.
+    momentum : float, default 0.9
+        As in ``MLPClassifier``.
+    nesterovs_momentum : bool, default True
+        As in ``MLPClassifier``.
+    early_stopping : bool, default False
+        As in ``MLPClassifier`` (early stopping scores R² on the held-out rows).
+    validation_fraction : float, default 0.1
+        As in ``MLPClassifier``.
+    beta_1 : float, default 0.9
+        As in ``MLPClassifier``.
+    beta_2 : float, default 0.999
+        As in ``MLPClassifier``.
+    epsilon : float, default 1e-8
+        As in ``MLPClassifier``.
+    n_iter_no_change : int, default 10
+        As in ``MLPClassifier``.
+    max_fun : int, default 15000
+        As in ``MLPClassifier``.
+    backend : str or None, default None
+        As in ``MLPClassifier``.
+    device : str or None, default None
+        As in ``MLPClassifier``.
+    dtype : {"float32", "float64"} or None, default None
+        As in ``MLPClassifier``.
 
     Attributes
     ----------
     coefs_, intercepts_, loss_, loss_curve_, n_iter_, model_ : optional
-        As in :class:`MLPClassifier`; ``model_`` outputs the prediction itself ("identity")
+        As in ``MLPClassifier``; ``model_`` outputs the prediction itself ("identity")
         or its log ("exp", with ``loss="poisson"``).
     out_activation_ : str
         "identity", or "exp" with ``loss="poisson"``.
