@@ -1,7 +1,8 @@
 """A griffe extension for the API reference: xnn's docstrings write a parameter and its
 description on one line (``lr: learning rate``) under ``Parameters``; numpy style, which
 mkdocstrings parses, puts the description on the next, indented line. This moves it there
-before parsing, so the reference shows every description."""
+before parsing, so the reference shows every description. It also writes Sphinx's roles
+(``:func:`build` ``), which Markdown would show as they are, as code."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 import griffe
 
+_ROLE = re.compile(r":(?:func|class|meth|mod|attr|data|exc|obj):`~?([^`]+)`")
 _HEADER = re.compile(r"^(\s*)Parameters\n\1-{3,}\n", re.M)
 _INLINE = re.compile(r"^(?P<indent>[ \t]*)(?P<names>[A-Za-z_]\w*(?:, [A-Za-z_]\w*)*): "
                      r"(?P<text>\S.*)$")
@@ -40,4 +42,5 @@ class InlineParameters(griffe.Extension):
 
     def on_instance(self, *, obj: Any, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = split_inline_parameters(obj.docstring.value)
+            text = _ROLE.sub(r"`\1`", obj.docstring.value)
+            obj.docstring.value = split_inline_parameters(text)

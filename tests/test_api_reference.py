@@ -149,6 +149,7 @@ def test_the_reference_shows_each_parameters_description(reference):
     assert "Widths of the input and the output" in text  # Linear's indented entry
     assert "The outputs of model for the rows of X, in evaluation mode" in text  # predict
     assert "Hold out this fraction (between 0 and 1) of the last rows" in text  # fit's table
+    assert re.findall(r":(?:func|class|meth|mod):", text) == []  # Sphinx roles shown as code
 
 
 @pytest.mark.parametrize("extra", ["docs", "test"])
