@@ -58,6 +58,10 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
             hint = ("" if args.backend else f" (--device applies to the default backend, "
                     f"{name}; for a GPU pass --backend cupy or --backend torch)")
             parser.error(f"{err}{hint}")  # one line and exit status 2, not a traceback
+    # what the environment names (XNN_BACKEND unless --backend, XNN_PROGRESS_LINES), before any
+    # work; not a flag's fault, so one line without the usage
+    _or_exit(parser, xnn.get_backend)
+    _or_exit(parser, xnn.progress.line_budget)
     xnn.set_default_dtype(args.dtype)
     try:
         xnn.seed(args.seed)
@@ -66,12 +70,20 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file; give a folder for the plots")
     if args.distributed:
-        xnn.distributed.init()
+        _or_exit(parser, xnn.distributed.init)  # mpi4py missing, XNN_MPI_* values
         if xnn.distributed.rank() != 0:  # rank 0 prints and plots for the job
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
             args.out = tempfile.mkdtemp(prefix=f"rank{xnn.distributed.rank()}-")
             atexit.register(shutil.rmtree, args.out, True)
     return args
+
+
+def _or_exit(parser: argparse.ArgumentParser, check: Callable[[], object]) -> None:
+    """Run ``check``; its error is one line on stderr and exit status 2, not a traceback."""
+    try:
+        check()
+    except (ValueError, TypeError, ImportError, RuntimeError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 
 def positive_int(text: str) -> int:
