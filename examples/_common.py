@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
 import math
 import os
 import pathlib
@@ -13,6 +14,7 @@ import tempfile
 from typing import Callable
 
 import xnn
+from xnn.extras import install_hint
 
 
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
@@ -62,6 +64,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     # work; not a flag's fault, so one line without the usage
     _or_exit(parser, xnn.get_backend)
     _or_exit(parser, xnn.progress.line_budget)
+    _or_exit(parser, lambda: needs("matplotlib", "the plots", install_hint("plot")))  # drawn after training
     xnn.set_default_dtype(args.dtype)
     try:
         xnn.seed(args.seed)
@@ -84,6 +87,16 @@ def _or_exit(parser: argparse.ArgumentParser, check: Callable[[], object]) -> No
         check()
     except (ValueError, TypeError, ImportError, RuntimeError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def needs(module: str, what: str, fix: str) -> None:
+    """Import ``module`` now, before training: ImportError saying ``what`` needs it, and the
+    ``fix``."""
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{what} need {module}, which cannot be imported ({err}): "
+                          f"{fix}") from None
 
 
 def positive_int(text: str) -> int:
