@@ -269,3 +269,16 @@ def test_parity_cli_says_which_backends_it_skipped_and_why(monkeypatch, capsys):
     listed = capsys.readouterr()
     assert listed.out.split() == ["numpy", "array_api_strict"]
     assert "cupy cannot run here: backend 'cupy' needs the package 'cupy'" in listed.err
+
+
+@pytest.mark.parametrize("rtol", ["nan", "-1"])
+def test_parity_cli_refuses_a_tolerance_no_run_could_pass_before_training(monkeypatch, capsys,
+                                                                          rtol):
+    monkeypatch.setattr(parity, "compare_backends", lambda *a, **k: pytest.fail("it trained"))
+    assert cli(["parity", "--rtol", rtol]) == 2
+    assert capsys.readouterr().err == (f"xnn parity: --rtol: the tolerance must be a number in "
+                                       f"[0.0, inf), got {float(rtol)!r}\n")
+    with pytest.raises(ValueError, match=r"assert_parity: rtol must be a number in \[0.0, inf\)"):
+        parity.assert_parity(lambda: pytest.fail("it trained"), np.zeros((4, 2)),
+                             np.zeros((4, 1)), rtol=float(rtol), loss=xnn.losses.MSELoss(),
+                             optimizer=xnn.optim.SGD, steps=1)

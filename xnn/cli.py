@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from . import parity
+from ._checks import number
 from .backend import BACKEND_NAMES, unavailable_reason
 
 
@@ -16,6 +17,8 @@ def _parity(args: argparse.Namespace) -> int:
     rtol = args.rtol
     training = {"steps": args.steps, "dtype": args.dtype, "seed": args.seed}
     try:
+        if rtol is not None:  # before training: a NaN or negative one would fail every run
+            rtol = number("--rtol", "the tolerance", rtol, low=0.0)
         if args.ranks is None:
             report = parity.compare_tutorial(args.example, backends=_backends_to_compare(args),
                                              **training)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import datasets, losses, optim, random, tutorials
-from ._checks import integer, is_labels
+from ._checks import integer, is_labels, number
 from .backend import (Backend, array_namespace, asarray, backend_of, resolve_backend, to_numpy,
                       use_backend, use_default_dtype)
 from .extras import install_hint
@@ -210,6 +210,8 @@ def normwise_difference(value: Any, ref: Any) -> tuple[float, float, tuple[int, 
 def assert_parity(build_model: Callable[[], Module], X: Any, y: Any, *, rtol: float | None = None,
                   **kwargs: Any) -> ParityReport:
     """compare_backends(...), raising AssertionError with the report beyond ``rtol``."""
+    if rtol is not None:
+        rtol = number("assert_parity", "rtol", rtol, low=0.0)
     report = compare_backends(build_model, X, y, **kwargs)
     if not report.passed(rtol):
         raise AssertionError("backends disagree beyond tolerance\n" + report.table(rtol))
