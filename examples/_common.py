@@ -64,7 +64,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     # work; not a flag's fault, so one line without the usage
     _or_exit(parser, xnn.get_backend)
     _or_exit(parser, xnn.progress.line_budget)
-    _or_exit(parser, lambda: needs("matplotlib", "the plots", install_hint("plot")))  # drawn after training
+    _or_exit(parser, lambda: needs("matplotlib", "the plots", install_hint("plot")))  # drawn last
     xnn.set_default_dtype(args.dtype)
     try:
         xnn.seed(args.seed)

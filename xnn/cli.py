@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 
 from . import parity
 from ._checks import number
@@ -38,27 +39,27 @@ def _parity(args: argparse.Namespace) -> int:
 
 
 def _backends_to_compare(args: argparse.Namespace) -> list[str]:
-    """The backends --backends names; without it, every one that can run here, printing each
-    one skipped and why (one named and unable to run is an error: it was asked for)."""
+    """The backends --backends names (one unable to run is an error: it was asked for), else
+    every one that can run here."""
     if args.backends is not None:
         return [b.strip() for b in args.backends.split(",") if b.strip()]
+    return _runnable(sys.stdout)
+
+
+def _runnable(stream: TextIO) -> list[str]:
+    """The backends that can run here; each other one, and why, is a line on ``stream``."""
     names = []
     for name in BACKEND_NAMES:
         why = unavailable_reason(name)
         if why is None:
             names.append(name)
         else:
-            print(f"skipped {name}: {why}")
+            print(f"skipped {name}: {why}", file=stream)
     return names
 
 
 def _backends(args: argparse.Namespace) -> int:
-    for name in BACKEND_NAMES:
-        why = unavailable_reason(name)
-        if why is None:
-            print(name)
-        else:
-            print(f"{name} cannot run here: {why}", file=sys.stderr)
+    print("\n".join(_runnable(sys.stderr)))
     return 0
 
 
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="compare N MPI ranks (mpiexec -n N) with one process instead of backends")
     p.set_defaults(run=_parity)
     b = _command(sub, "backends", "List the backends that can run on this machine, one per "
-                 "line; each one that cannot, and why, goes to stderr.")
+                 "line; each one skipped, and why, goes to stderr.")
     b.set_defaults(run=_backends)
     e = _command(sub, "export-onnx", "Write the model of a checkpoint (a file written by "
                  "xnn.save) as an ONNX file that ONNX Runtime runs.")

@@ -21,8 +21,9 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     ``batch_size=None`` runs all rows at once; an integer runs that many rows at a time (less
     memory for big X) and joins the outputs, except where a layer's output depends on the rest
     of its batch (``batch_dependent``: BatchNorm1d without running statistics), which is a
-    ValueError naming the layer rather than outputs that change with batch_size. Dropout and batch normalization run in
-    evaluation mode during the call, and each module's own train/eval mode is put back after.
+    ValueError naming the layer rather than outputs that change with batch_size. Dropout and
+    batch normalization run in evaluation mode during the call, and each module's own
+    train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
     """
     # the model's own backend and dtype, as fit uses; an activation alone: the active backend's
