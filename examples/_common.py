@@ -20,7 +20,8 @@ from xnn.extras import install_hint
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
                ) -> argparse.Namespace:
-    """Parse the common flags, select backend and dtype, seed xnn, and create --out.
+    """Parse the common flags, select backend and dtype, seed xnn, and create --out; check
+    what the environment names and what the run needs at its end (matplotlib) before it starts.
 
     ``--device`` applies to the backend chosen: ``--backend``, else XNN_BACKEND's, else numpy.
     A device that backend lacks (``--device cuda`` on numpy) is a one-line usage error naming
@@ -85,7 +86,7 @@ def _or_exit(parser: argparse.ArgumentParser, check: Callable[[], object]) -> No
     """Run ``check``; its error is one line on stderr and exit status 2, not a traceback."""
     try:
         check()
-    except (ValueError, TypeError, ImportError, RuntimeError) as err:
+    except (ValueError, ImportError, RuntimeError) as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
 
 

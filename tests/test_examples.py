@@ -212,3 +212,17 @@ def test_a_flag_a_run_needs_at_its_end_is_checked_before_training(tmp_path):
     assert done.stderr.splitlines()[-1] == (
         f"digits.py: error: argument --onnx: expected a file in an existing folder, got "
         f"{str(tmp_path / 'missing' / 'd.onnx')!r}")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--examples", "xor,resnet"], "argument --examples: unknown resnet; expected names among "
+                                   "linear_regression, xor,"),
+    (["--backends", "numpy,tensorflow"], "argument --backends: unknown backend 'tensorflow'"),
+])
+def test_results_checks_every_example_and_backend_before_the_first_runs(capsys, args, expected):
+    results = importlib.import_module("results")
+    with pytest.raises(SystemExit) as stop:
+        results.main(args)
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""  # no table started
+    assert f": error: {expected}" in captured.err.splitlines()[-1]

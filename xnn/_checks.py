@@ -241,9 +241,13 @@ def env_int(name: str, default: int, *, low: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
-    if not (text.lstrip("-").isdigit() and int(text) >= low):
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
         raise ValueError(f"{name}={text!r}: expected an int of at least {low} (unset: {default})")
-    return int(text)
+    return value
 
 
 def env_flag(name: str, default: bool) -> bool:

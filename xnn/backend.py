@@ -329,7 +329,7 @@ def _initial() -> Backend:
         if _default is None:
             try:  # numpy always loads: only a backend XNN_BACKEND named can fail here
                 _default = _load(_ENV_BACKEND or "numpy")
-            except (BackendUnavailableError, ValueError, TypeError) as err:
+            except (BackendUnavailableError, ValueError) as err:
                 # one line, without the chain: the fix is in the message
                 raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}; or use "
                                 f"XNN_BACKEND=numpy") from None
