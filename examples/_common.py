@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import importlib
 import math
 import os
 import pathlib
@@ -13,12 +14,14 @@ import tempfile
 from typing import Callable
 
 import xnn
+from xnn.extras import install_hint
 
 
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
                ) -> argparse.Namespace:
-    """Parse the common flags, select backend and dtype, seed xnn, and create --out.
+    """Parse the common flags, select backend and dtype, seed xnn, and create --out; check
+    what the environment names and what the run needs at its end (matplotlib) before it starts.
 
     ``--device`` applies to the backend chosen: ``--backend``, else XNN_BACKEND's, else numpy.
     A device that backend lacks (``--device cuda`` on numpy) is a one-line usage error naming
@@ -58,6 +61,11 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
             hint = ("" if args.backend else f" (--device applies to the default backend, "
                     f"{name}; for a GPU pass --backend cupy or --backend torch)")
             parser.error(f"{err}{hint}")  # one line and exit status 2, not a traceback
+    # what the environment names (XNN_BACKEND unless --backend, XNN_PROGRESS_LINES), before any
+    # work; not a flag's fault, so one line without the usage
+    _or_exit(parser, xnn.get_backend)
+    _or_exit(parser, xnn.progress.line_budget)
+    _or_exit(parser, lambda: needs("matplotlib", "the plots", install_hint("plot")))  # drawn last
     xnn.set_default_dtype(args.dtype)
     try:
         xnn.seed(args.seed)
@@ -66,12 +74,30 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file; give a folder for the plots")
     if args.distributed:
-        xnn.distributed.init()
+        _or_exit(parser, xnn.distributed.init)  # mpi4py missing, XNN_MPI_* values
         if xnn.distributed.rank() != 0:  # rank 0 prints and plots for the job
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
             args.out = tempfile.mkdtemp(prefix=f"rank{xnn.distributed.rank()}-")
             atexit.register(shutil.rmtree, args.out, True)
     return args
+
+
+def _or_exit(parser: argparse.ArgumentParser, check: Callable[[], object]) -> None:
+    """Run ``check``; its error is one line on stderr and exit status 2, not a traceback."""
+    try:
+        check()
+    except (ValueError, ImportError, RuntimeError) as err:
+        parser.exit(2, f"{parser.prog}: error: {err}\n")
+
+
+def needs(module: str, what: str, fix: str) -> None:
+    """Import ``module`` now, before training: ImportError saying ``what`` needs it, and the
+    ``fix``."""
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"{what} need {module}, which cannot be imported ({err}): "
+                          f"{fix}") from None
 
 
 def positive_int(text: str) -> int:

@@ -7,10 +7,13 @@ softmax MLP trained with cross-entropy; writes a confusion matrix.
 
 from __future__ import annotations
 
+import argparse
+import os
+
 import xnn
 from xnn.extras import install_hint
 
-from _common import out_dir, parse_args
+from _common import needs, out_dir, parse_args
 
 
 def load() -> tuple:
@@ -24,9 +27,24 @@ def load() -> tuple:
             xnn.asarray(digits.target, dtype="int64"))
 
 
+def _onnx_path(text: str) -> str:
+    """An argparse type: a file to write in an existing folder, with onnx and onnxruntime
+    importable, checked before training rather than after it."""
+    folder = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(folder) or os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"expected a file in an existing folder, got {text!r}")
+    try:
+        needs("onnx", "the export", install_hint("onnx"))
+        needs("onnxruntime", "the predictions of ONNX Runtime", "pip install onnxruntime")
+    except ImportError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(__doc__, epochs=40, lr=1e-3, argv=argv, extra=lambda p: p.add_argument(
-        "--onnx", default=None, metavar="PATH", help="export the model to this ONNX file"))
+        "--onnx", default=None, metavar="PATH", type=_onnx_path,
+        help="export the model to this ONNX file, and predict with ONNX Runtime"))
     out = out_dir(args, "digits")
     X, y = load()
     X_tr, X_te, y_tr, y_te = xnn.data.train_test_split(X, y, test_size=0.3, seed=args.seed)
@@ -52,12 +70,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 def export_onnx(model: xnn.nn.Module, X: object, path: str) -> dict[str, float]:
     """Write the model as ONNX and show ONNX Runtime predicting the first test images."""
+    import onnxruntime  # importable: --onnx checked it
+
     xnn.onnx.export(model, path)
-    try:
-        import onnxruntime
-    except ImportError as err:
-        raise SystemExit(f"wrote {path}; predicting with it needs onnxruntime: "
-                         f"pip install onnxruntime") from err
     images = xnn.to_numpy(X)
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     logits = session.run(None, {"input": images})[0]

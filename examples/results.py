@@ -27,15 +27,24 @@ SHOWN = {
 }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backends", default="numpy,array_api_strict,torch")
     parser.add_argument("--examples", default=",".join(SHOWN))
-    args = parser.parse_args()
-    backends = args.backends.split(",")
+    args = parser.parse_args(argv)
+    backends, names = args.backends.split(","), args.examples.split(",")
+    unknown = [name for name in names if name not in SHOWN]
+    if unknown:  # each checked before the first example runs
+        parser.error(f"argument --examples: unknown {', '.join(unknown)}; expected names "
+                     f"among {', '.join(SHOWN)}")
+    for backend in backends:
+        try:
+            xnn.use_backend(backend)  # loads it, or says why it cannot run here
+        except (xnn.BackendUnavailableError, ValueError) as err:
+            parser.error(f"argument --backends: {err}")
     print("| example | " + " | ".join(backends) + " |")
     print("|---|" + "---|" * len(backends))
-    for name in args.examples.split(","):
+    for name in names:
         cells = []
         for backend in backends:
             module = importlib.import_module(name)

@@ -47,6 +47,19 @@ def test_env_var_with_unknown_backend_raises_naming_it():
     assert "XNN_BACKEND='tensorflow': unknown backend 'tensorflow'" in out.stderr
 
 
+@pytest.mark.parametrize("value", ["tensorflow", "cupy:nope", "torch:tpu"])
+def test_env_var_that_cannot_run_is_one_exception_naming_the_fix(value):
+    import os
+
+    env = dict(os.environ, XNN_BACKEND=value)
+    out = subprocess.run([sys.executable, "-c", "import xnn; xnn.asarray([1.0])"], env=env,
+                         capture_output=True, text=True, check=False)
+    assert out.returncode != 0
+    assert out.stderr.count("Traceback") == 1 and "direct cause" not in out.stderr, out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert f"XNN_BACKEND={value!r}: " in last and last.endswith("; or use XNN_BACKEND=numpy")
+
+
 def test_env_var_is_read_at_import_not_later():
     code = ("import os, xnn; os.environ['XNN_BACKEND'] = 'array_api_strict'; "
             "print(xnn.get_backend().name)")

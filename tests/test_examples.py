@@ -100,9 +100,10 @@ NO_GPU_CUPY = ("import types\n"
                "    getDeviceCount=_no_device, getDevice=_no_device))\n")
 
 
-def _run_example(name: str, *args: str, path: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [path, str(ROOT)]))}
-    env.pop("XNN_BACKEND", None)
+def _run_example(name: str, *args: str, path: str = "",
+                 env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "XNN_BACKEND"}, **(env or {}),
+           "PYTHONPATH": os.pathsep.join(filter(None, [path, str(ROOT)]))}
     return subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), *args],
                           capture_output=True, text=True, env=env, timeout=120)
 
@@ -147,3 +148,81 @@ def test_help_describes_the_example_and_every_flag(name):
     assert "--epochs" in flags and "--device" in flags
     for line in done.stdout.split("options:")[1].split("\n  -")[1:]:
         assert len(line.split()) > 1 + line.startswith("-dtype"), f"no help for -{line}"
+
+
+def _one_line_error(done: subprocess.CompletedProcess, name: str) -> str:
+    """The one line an entry point printed for an error it refused, after checking there was
+    nothing else: no traceback, no usage, exit status 2."""
+    assert done.returncode == 2, done.stderr
+    assert len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith(f"{name}.py: error: ")
+    return done.stderr.strip()
+
+
+@pytest.mark.parametrize("cupy", [None, BROKEN_CUPY, NO_GPU_CUPY],
+                         ids=["not-installed", "broken-import", "no-gpu"])
+def test_xnn_backend_cupy_without_a_gpu_is_one_line_naming_the_fix(tmp_path, cupy):
+    if cupy is None:  # a package that hides any installed cupy, as a machine without it
+        (tmp_path / "cupy").mkdir()
+        (tmp_path / "cupy" / "__init__.py").write_text("raise ImportError('No module named "
+                                                       "cupy')\n")
+    else:
+        (tmp_path / "cupy").mkdir()
+        (tmp_path / "cupy" / "__init__.py").write_text(cupy)
+    done = _run_example("xor", "--out", str(tmp_path), path=str(tmp_path),
+                        env={"XNN_BACKEND": "cupy"})
+    line = _one_line_error(done, "xor")
+    assert line.startswith("xor.py: error: XNN_BACKEND='cupy': ") and "cupy" in line[30:]
+    assert line.endswith("or use XNN_BACKEND=numpy")
+    assert not (tmp_path / "loss.png").exists()
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"XNN_BACKEND": "tensorflow"}, "XNN_BACKEND='tensorflow': unknown backend 'tensorflow'; "
+                                    "expected one of numpy, array_api_strict, torch, cupy"),
+    ({"XNN_BACKEND": "numpy:cuda"}, "XNN_BACKEND='numpy:cuda': numpy runs on device 'cpu' "
+                                    "only, got 'cuda'"),
+    ({"XNN_PROGRESS_LINES": "ten"}, "XNN_PROGRESS_LINES='ten': expected an int of at least 1 "
+                                    "(unset: 20)"),
+    ({"XNN_PROGRESS_LINES": "0"}, "XNN_PROGRESS_LINES='0': expected an int of at least 1"),
+    # under an MPI launcher's variables: read by --distributed's init, before any collective
+    ({"PMI_RANK": "0", "XNN_MPI_SHARED_MEMORY": "no"},
+     "XNN_MPI_SHARED_MEMORY='no': expected 0 (off) or 1 (on) (unset: 1)"),
+    ({"PMI_RANK": "0", "XNN_MPI_CHECK_DATA": "false"},
+     "XNN_MPI_CHECK_DATA='false': expected 0 (off) or 1 (on) (unset: 1)"),
+], ids=["unknown-backend", "backend-device", "lines-text", "lines-zero", "shared-memory",
+        "check-data"])
+def test_every_environment_variable_refuses_a_bad_value_in_one_line(tmp_path, env, expected):
+    args = ["--distributed"] if "PMI_RANK" in env else []
+    done = _run_example("arithmetic", *args, "--epochs", "1", "--out", str(tmp_path), env=env)
+    assert expected in _one_line_error(done, "arithmetic")
+    assert not (tmp_path / "loss.png").exists()
+
+
+def test_a_flag_a_run_needs_at_its_end_is_checked_before_training(tmp_path):
+    broken = tmp_path / "site"  # a matplotlib that cannot be imported: the plots come last
+    (broken / "matplotlib").mkdir(parents=True)
+    (broken / "matplotlib" / "__init__.py").write_text("raise ImportError('no pyplot')\n")
+    done = _run_example("xor", "--out", str(tmp_path), path=str(broken))
+    assert "the plots need matplotlib, which cannot be imported (no pyplot): pip install " \
+           '"xnn-mlp[plot]"' in _one_line_error(done, "xor")
+    done = _run_example("digits", "--onnx", str(tmp_path / "missing" / "d.onnx"),
+                        "--out", str(tmp_path))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"digits.py: error: argument --onnx: expected a file in an existing folder, got "
+        f"{str(tmp_path / 'missing' / 'd.onnx')!r}")
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--examples", "xor,resnet"], "argument --examples: unknown resnet; expected names among "
+                                   "linear_regression, xor,"),
+    (["--backends", "numpy,tensorflow"], "argument --backends: unknown backend 'tensorflow'"),
+])
+def test_results_checks_every_example_and_backend_before_the_first_runs(capsys, args, expected):
+    results = importlib.import_module("results")
+    with pytest.raises(SystemExit) as stop:
+        results.main(args)
+    captured = capsys.readouterr()
+    assert stop.value.code == 2 and captured.out == ""  # no table started
+    assert f": error: {expected}" in captured.err.splitlines()[-1]

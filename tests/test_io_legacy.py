@@ -119,3 +119,59 @@ def test_a_01_architecture_declaring_a_huge_layer_is_refused_before_building(tmp
     finally:
         tracemalloc.stop()
     assert peak < 5_000_000
+
+
+def _peak_bytes_of(call):
+    """The peak of Python-tracked memory (NumPy's arrays included) while ``call()`` runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+@pytest.mark.parametrize("width", [{"list": [10_000_000]}, {"tuple": [10_000_000]},
+                                   {"list": [{"tuple": [10_000_000]}]}],
+                         ids=["list", "tuple", "nested"])
+def test_a_01_layer_width_written_as_a_list_is_refused_before_allocating(tmp_path, width):
+    members = _members(V01)
+    meta = json.loads(bytes(members["__xnn__"]).decode())
+    layer_norm = meta["architecture"]["args"][4]
+    assert layer_norm["class"].endswith("LayerNorm")
+    layer_norm["args"] = [width]  # 80 MB of float64 weights if anything allocated them
+    members["__xnn__"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    _write(tmp_path / "wide.npz", members)
+
+    def load():
+        with pytest.raises(CheckpointError, match=r"wide.npz.*(needs \(10000000,\)|"
+                                                  r"normalized_shape must be an int)"):
+            xnn.load(tmp_path / "wide.npz")
+
+    assert _peak_bytes_of(load) < 5_000_000
+
+
+def test_a_zip_directory_declaring_more_bytes_than_the_file_has_is_refused_unread(tmp_path):
+    import struct
+
+    buffer = _io.BytesIO()
+    np.lib.format.write_array(buffer, np.zeros(4))
+    npy = buffer.getvalue().replace(b"'shape': (4,)", b"'shape': (10000000,)")
+    raw = _io.BytesIO()
+    with zipfile.ZipFile(raw, "w") as archive:
+        archive.writestr("__xnn__.npy", npy)
+    blob = bytearray(raw.getvalue())
+    for signature, at in ((b"PK\x03\x04", 18), (b"PK\x01\x02", 20)):  # local, central entry
+        struct.pack_into("<II", blob, blob.find(signature) + at, 80_000_200, 80_000_200)
+    (tmp_path / "lies.npz").write_bytes(bytes(blob))  # under 300 bytes on disk
+
+    def load():
+        with pytest.raises(CheckpointError, match=r"lies.npz member '__xnn__.npy' declares "
+                                                  r"\(10000000,\) float64 \(80000000 bytes\) "
+                                                  r"but holds \d{3} bytes"):
+            xnn.load(tmp_path / "lies.npz")
+
+    assert _peak_bytes_of(load) < 5_000_000

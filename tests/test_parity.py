@@ -134,6 +134,38 @@ def test_parity_api_is_public_in_xnn_testing(backend):
         assert assert_parity(_nudged_model, X, y, rtol=1e-12, **kwargs).passed(1e-12)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16", "int32", "uint32", "int64"])
+def test_compare_backends_takes_integer_labels_of_any_integer_dtype_as_labels(backend, dtype):
+    X = np.random.default_rng(0).normal(size=(12, 4))
+    y = (np.arange(12) % 3).astype(dtype)
+    report = parity.compare_backends(lambda: nn.Sequential(nn.Linear(4, 3)), X, y,
+                                     loss=xnn.losses.CrossEntropyLoss(),
+                                     optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.1), steps=3,
+                                     batch_size=4, backends=["numpy", backend])
+    assert report.passed(), report.table()
+    float_labels = parity.compare_backends(  # the same labels as floats: one-hot targets
+        lambda: nn.Sequential(nn.Linear(4, 3)), X, np.eye(3)[y.astype(int)],
+        loss=xnn.losses.CrossEntropyLoss(), optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.1),
+        steps=3, batch_size=4, backends=["numpy", "numpy"])
+    assert report.losses["numpy"] == pytest.approx(float_labels.losses["numpy"], rel=1e-12)
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"backends": ["numpy", "tensorflow"]}, ValueError, "unknown backend 'tensorflow'"),
+    ({"batch_size": 0}, ValueError, "compare_backends: batch_size must be a positive int"),
+    ({"dtype": "float16"}, ValueError, "compare_backends: dtype must be one of"),
+])
+def test_compare_backends_checks_every_argument_before_training(monkeypatch, kwargs, error,
+                                                                message):
+    def never():
+        pytest.fail("a model was built before the arguments were checked")
+
+    with pytest.raises(error, match=message):
+        parity.compare_backends(never, np.zeros((4, 2)), np.zeros((4, 1)),
+                                loss=xnn.losses.MSELoss(), optimizer=xnn.optim.SGD, steps=1,
+                                **{"backends": ["numpy", "numpy"], **kwargs})
+
+
 def test_compare_backends_refuses_a_single_backend():
     with pytest.raises(ValueError, match="at least two backends"):
         parity.compare_backends(_nudged_model, np.zeros((4, 2)), np.zeros((4, 1)),
@@ -183,3 +215,70 @@ def test_compare_ranks_refuses_a_count_below_one_before_starting_mpi(monkeypatch
     monkeypatch.setattr(rank_parity, "mpiexec", lambda: pytest.fail("an MPI job was started"))
     with pytest.raises(ValueError, match=rf"compare_ranks: {name} must be a positive int"):
         rank_parity.compare_ranks("xor", **{name: value})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"example": "resnet"}, "unknown tutorial network 'resnet'"),
+    ({"dtype": "float16"}, r"compare_ranks: dtype must be one of \['float32', 'float64'\]"),
+    ({"modes": ("fit", "adam")}, r"mode must be one of \('optimizer', 'fit'\), got 'adam'"),
+])
+def test_compare_ranks_checks_the_example_dtype_and_modes_before_starting_mpi(monkeypatch,
+                                                                               kwargs, message):
+    from xnn import rank_parity  # noqa: PLC0415
+
+    monkeypatch.setattr(rank_parity, "mpiexec", lambda: pytest.fail("an MPI job was started"))
+    with pytest.raises(ValueError, match=message):
+        rank_parity.compare_ranks(**{"example": "xor", **kwargs})
+
+
+def test_cli_help_is_whole_plain_text_for_every_command(capsys):
+    from xnn import cli as module  # noqa: PLC0415
+
+    for argv in ([], ["parity"], ["backends"], ["export-onnx"]):
+        with pytest.raises(SystemExit) as done:
+            cli([*argv, "--help"])
+        assert done.value.code == 0
+        out = capsys.readouterr().out
+        text = " ".join(out.split())
+        assert "``" not in text and ":func:" not in text, text
+        if not argv:
+            assert " ".join(module.__doc__.split()) in text  # the whole description
+            continue
+        paragraphs = out.split("\n\n")  # usage, the description, then the arguments
+        assert paragraphs[1].rstrip().endswith("."), out  # whole sentences
+        lines = out.split("options:\n")[1].splitlines()
+        for i, line in enumerate(lines):  # help beside each option, or on the line below
+            if line.startswith("  -"):
+                below = lines[i + 1] if i + 1 < len(lines) else ""
+                assert "  " in line.strip() or below.startswith(" " * 20), line
+
+
+def test_parity_cli_says_which_backends_it_skipped_and_why(monkeypatch, capsys):
+    import sys  # noqa: PLC0415
+
+    pytest.importorskip("array_api_strict", reason="the comparison needs two CPU backends")
+    for missing in ("torch", "cupy"):  # as on a machine without them
+        monkeypatch.setitem(sys.modules, missing, None)
+    assert cli(["parity", "--example", "xor", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    for missing in ("torch", "cupy"):
+        assert (f"skipped {missing}: backend {missing!r} needs the package {missing!r}, which "
+                f"is not installed: pip install") in out
+    assert "reference numpy" in out and "array_api_strict" in out and "PASS" in out
+    assert cli(["backends"]) == 0
+    listed = capsys.readouterr()
+    assert listed.out.split() == ["numpy", "array_api_strict"]
+    assert "skipped cupy: backend 'cupy' needs the package 'cupy'" in listed.err
+
+
+@pytest.mark.parametrize("rtol", ["nan", "-1"])
+def test_parity_cli_refuses_a_tolerance_no_run_could_pass_before_training(monkeypatch, capsys,
+                                                                          rtol):
+    monkeypatch.setattr(parity, "compare_backends", lambda *a, **k: pytest.fail("it trained"))
+    assert cli(["parity", "--rtol", rtol]) == 2
+    assert capsys.readouterr().err == (f"xnn parity: --rtol: the tolerance must be a number in "
+                                       f"[0.0, inf), got {float(rtol)!r}\n")
+    with pytest.raises(ValueError, match=r"assert_parity: rtol must be a number in \[0.0, inf\)"):
+        parity.assert_parity(lambda: pytest.fail("it trained"), np.zeros((4, 2)),
+                             np.zeros((4, 1)), rtol=float(rtol), loss=xnn.losses.MSELoss(),
+                             optimizer=xnn.optim.SGD, steps=1)

@@ -84,6 +84,25 @@ def test_predict_uses_batch_norms_running_statistics(backend):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_predict_refuses_batches_that_would_change_a_batch_statistics_models_outputs(backend):
+    xnn.seed(0)
+    inner = nn.Sequential(nn.BatchNorm1d(8, track_running_stats=False))
+    model = nn.Sequential(nn.Linear(3, 8), inner)
+    X = _rows(10)
+    assert model[1][0].batch_dependent and not nn.BatchNorm1d(8).batch_dependent
+    whole = xnn.to_numpy(xnn.predict(model, X))
+    # eval mode normalises with the batch's own statistics, as in PyTorch
+    np.testing.assert_allclose(whole.mean(axis=0), 0.0, atol=1e-5)
+    for batch_size in (None, 10, 64):  # all rows in one batch: the same outputs
+        np.testing.assert_array_equal(xnn.to_numpy(xnn.predict(model, X, batch_size=batch_size)),
+                                      whole)
+    with pytest.raises(ValueError, match=r"predict: batch_size=4 splits the 10 rows, but "
+                                         r"BatchNorm1d\(8, .*track_running_stats=False\) "
+                                         r"\(layer '1.0'\) computes its evaluation-mode output "
+                                         r"from the whole batch.*batch_size=None"):
+        xnn.predict(model, X, batch_size=4)
+
+
 def test_predict_gives_labels_and_probabilities_of_a_classifier(backend):
     model = _dropout_model()
     logits = xnn.predict(model, _rows())

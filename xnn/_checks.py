@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import os
 from typing import Any
 
 from .backend import backend_of, device_label, to_numpy
@@ -234,6 +235,31 @@ def flag(owner: Any, name: str, value: Any) -> bool:
         return bool(value)
     raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
                             f"{kind.__name__} {value!r}")
+
+
+def env_int(name: str, default: int, *, low: int) -> int:
+    """Environment variable ``name`` as an int of at least ``low`` (``default`` where unset or
+    blank); another value is a ValueError naming the variable, what came and what it takes."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = low - 1
+    if value < low:
+        raise ValueError(f"{name}={text!r}: expected an int of at least {low} (unset: {default})")
+    return value
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """Environment variable ``name`` as on (1) or off (0) (``default`` where unset or blank);
+    another value ("false", which reads as on where only 0 is off) is a ValueError."""
+    text = os.environ.get(name, "").strip()
+    if text not in ("", "0", "1"):
+        raise ValueError(f"{name}={text!r}: expected 0 (off) or 1 (on) (unset: "
+                         f"{int(default)})")
+    return default if not text else text == "1"
 
 
 @functools.cache

@@ -3,13 +3,15 @@ whose architecture lists each module's class and constructor arguments.
 
 Every byte is untrusted. Before NumPy reads a member, its zip entry must be stored (0.1 never
 compressed, so a compressed member is refused instead of inflated) and its .npy header must
-declare exactly the bytes the member holds; constructors make placeholders, not weights.
+declare no more bytes than the member holds, counted in the file on disk (the zip directory's
+sizes are the file's word too); constructors make placeholders, not weights.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import zipfile
 from typing import Any
 
@@ -37,6 +39,7 @@ class LegacyError(ValueError):
 
 def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(meta, arrays) of a 0.1 checkpoint, after checking every member's declared size."""
+    size = os.path.getsize(path)
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.compress_type != zipfile.ZIP_STORED:
@@ -50,10 +53,12 @@ def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
                 if dtype.hasobject:
                     raise LegacyError(f"member {info.filename!r} holds objects, which only a "
                                       f"pickle could read: refused")
+                # NumPy allocates the declared array before reading a zip member into it
+                holds = min(info.file_size, size - info.header_offset)
                 needed = math.prod(shape) * dtype.itemsize
-                if needed > info.file_size - member.tell():
+                if needed > holds - member.tell():
                     raise LegacyError(f"member {info.filename!r} declares {shape} {dtype} "
-                                      f"({needed} bytes) but holds {info.file_size} bytes")
+                                      f"({needed} bytes) but holds {holds} bytes")
     with np.load(path, allow_pickle=False) as archive:
         arrays = {name: archive[name] for name in archive.files}
     if META not in arrays:

@@ -297,12 +297,17 @@ def _load(name: str, device: Any = None) -> Backend:
 
 def available_backends() -> list[str]:
     """Names of the backends that can run on this machine now."""
-    names = []
-    for name in BACKEND_NAMES:
-        with contextlib.suppress(BackendUnavailableError, ValueError):
-            _load(name)
-            names.append(name)
-    return names
+    return [name for name in BACKEND_NAMES if unavailable_reason(name) is None]
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot run on this machine now (its library is not installed, no
+    GPU is visible, ...), or None where it can."""
+    try:
+        _load(name)
+    except (BackendUnavailableError, ValueError) as err:
+        return str(err)
+    return None
 
 
 # --- the active backend --------------------------------------------------------------------------
@@ -325,7 +330,9 @@ def _initial() -> Backend:
             try:  # numpy always loads: only a backend XNN_BACKEND named can fail here
                 _default = _load(_ENV_BACKEND or "numpy")
             except (BackendUnavailableError, ValueError) as err:
-                raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}") from err
+                # one line, without the chain: the fix is in the message
+                raise type(err)(f"XNN_BACKEND={_ENV_BACKEND!r}: {err}; or use "
+                                f"XNN_BACKEND=numpy") from None
         return _default
 
 

@@ -1,22 +1,28 @@
-"""The ``python -m xnn`` command: ``parity`` checks backends against each other on this machine,
-``backends`` lists the ones that run here, ``export-onnx`` writes a checkpoint as ONNX."""
+"""xnn's command line. parity trains a tutorial network on several backends (or MPI ranks)
+and compares the weights; backends lists the backends that can run on this machine;
+export-onnx writes a checkpoint's model as an ONNX file. "python -m xnn COMMAND --help"
+describes each."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TextIO
 
 from . import parity
-from .backend import available_backends
+from ._checks import number
+from .backend import BACKEND_NAMES, unavailable_reason
 
 
 def _parity(args: argparse.Namespace) -> int:
     rtol = args.rtol
     training = {"steps": args.steps, "dtype": args.dtype, "seed": args.seed}
     try:
+        if rtol is not None:  # before training: a NaN or negative one would fail every run
+            rtol = number("--rtol", "the tolerance", rtol, low=0.0)
         if args.ranks is None:
-            backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-            report = parity.compare_tutorial(args.example, backends=backends, **training)
+            report = parity.compare_tutorial(args.example, backends=_backends_to_compare(args),
+                                             **training)
             print(f"example {args.example}")
         else:
             from . import rank_parity  # noqa: PLC0415 - starts an MPI job: only when asked
@@ -32,9 +38,28 @@ def _parity(args: argparse.Namespace) -> int:
     return 0 if report.passed(rtol) else 1
 
 
+def _backends_to_compare(args: argparse.Namespace) -> list[str]:
+    """The backends --backends names (one unable to run is an error: it was asked for), else
+    every one that can run here."""
+    if args.backends is not None:
+        return [b.strip() for b in args.backends.split(",") if b.strip()]
+    return _runnable(sys.stdout)
+
+
+def _runnable(stream: TextIO) -> list[str]:
+    """The backends that can run here; each other one, and why, is a line on ``stream``."""
+    names = []
+    for name in BACKEND_NAMES:
+        why = unavailable_reason(name)
+        if why is None:
+            names.append(name)
+        else:
+            print(f"skipped {name}: {why}", file=stream)
+    return names
+
+
 def _backends(args: argparse.Namespace) -> int:
-    for name in available_backends():
-        print(name)
+    print("\n".join(_runnable(sys.stderr)))
     return 0
 
 
@@ -68,23 +93,33 @@ def _input_shape(text: str) -> tuple:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xnn", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("parity", help="train a tutorial network on several backends and compare")
-    p.add_argument("--example", default="arithmetic", choices=parity.TUTORIALS)
-    p.add_argument("--backends", default="numpy,array_api_strict",
-                   help="comma-separated, the first is the reference; name:device picks a device")
-    p.add_argument("--steps", type=int, default=50)
-    p.add_argument("--dtype", default="float64", choices=sorted(parity.TOLERANCES))
+    parser = argparse.ArgumentParser(prog="python -m xnn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _command(sub, "parity", "Train a tutorial network for a few steps on several backends, "
+                 "from the same seed, and compare its weights and loss after every step. The "
+                 "exit status is 0 within the tolerance, 1 beyond it, 2 when it cannot run.")
+    p.add_argument("--example", default="arithmetic", choices=parity.TUTORIALS,
+                   help="the tutorial network (default %(default)s)")
+    p.add_argument("--backends", default=None,
+                   help="comma-separated backends, the first the reference; name:device picks "
+                        "a device (torch:cuda). Default: every backend that can run here, "
+                        "saying which it skipped and why")
+    p.add_argument("--steps", type=int, default=50,
+                   help="optimizer steps on each backend (default %(default)s)")
+    p.add_argument("--dtype", default="float64", choices=sorted(parity.TOLERANCES),
+                   help="float dtype of the weights and data (default %(default)s)")
     p.add_argument("--rtol", type=float, default=None,
                    help="relative tolerance (default: the documented one for --dtype)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the weights, data and shuffles (default %(default)s)")
     p.add_argument("--ranks", type=int, default=None,
                    help="compare N MPI ranks (mpiexec -n N) with one process instead of backends")
     p.set_defaults(run=_parity)
-    b = sub.add_parser("backends", help="list the backends that can run here")
+    b = _command(sub, "backends", "List the backends that can run on this machine, one per "
+                 "line; each one skipped, and why, goes to stderr.")
     b.set_defaults(run=_backends)
-    e = sub.add_parser("export-onnx", help="write a checkpoint's model as an ONNX file")
+    e = _command(sub, "export-onnx", "Write the model of a checkpoint (a file written by "
+                 "xnn.save) as an ONNX file that ONNX Runtime runs.")
     e.add_argument("checkpoint", help="a file written by xnn.save")
     e.add_argument("out", help="the ONNX file to write")
     e.add_argument("--input-shape", default=None, type=_input_shape,
@@ -98,3 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     e.set_defaults(run=_export_onnx)
     args = parser.parse_args(argv)
     return args.run(args)
+
+
+def _command(sub: argparse._SubParsersAction, name: str, text: str) -> argparse.ArgumentParser:
+    """A subcommand whose one text is both its line in the list and its --help description."""
+    return sub.add_parser(name, help=text, description=text)

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._checks import flag, integer, number
+from ._checks import env_flag, flag, integer, number
 from .backend import asarray, backend_of, dtype_name, host_view, is_array, to_numpy
 from .extras import install_hint
 from .loop import Steps, TrainingRun, to_host
@@ -55,14 +55,15 @@ class _World:
         self.node: Any = None  # the ranks on this machine, once one_machine() asked
         self.on_one_machine: bool | None = None
         self.abort: Any = None  # the excepthook that ends the job, once init installed it
+        # XNN_MPI_SHARED_MEMORY and XNN_MPI_CHECK_DATA, read by init before any collective
+        self.shared_memory = self.check_data = True
 
     def one_machine(self) -> bool:
         """Whether every rank runs on this machine, so that they can share memory (asked of
         MPI once, by every rank together). ``XNN_MPI_SHARED_MEMORY=0`` on any rank says no."""
         if self.on_one_machine is None:
             self.node = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED)
-            wanted = os.environ.get("XNN_MPI_SHARED_MEMORY", "1").strip() != "0"
-            mine = int(wanted and self.node.Get_size() == self.size)
+            mine = int(self.shared_memory and self.node.Get_size() == self.size)
             self.on_one_machine = bool(_gather(self, np.asarray([mine])).min())
         return self.on_one_machine
 
@@ -80,6 +81,8 @@ def init() -> None:
     if _world.initialized:
         return
     if any(name in os.environ for name in _LAUNCHER_VARIABLES):
+        _world.shared_memory = env_flag("XNN_MPI_SHARED_MEMORY", True)
+        _world.check_data = env_flag("XNN_MPI_CHECK_DATA", True)
         try:
             from mpi4py import MPI  # noqa: PLC0415 - optional, the mpi extra
         except ImportError as err:
@@ -540,7 +543,7 @@ def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order
         return Steps(loss, n, size, order)
     settings = {**settings, "loss": _describe(loss), "optimizer": _describe(optimizer),
                 "callbacks": callbacks}
-    if os.environ.get("XNN_MPI_CHECK_DATA", "1").strip() != "0":
+    if _world.check_data:
         settings["data (digest)"] = _digest(data)
     every = _agree_settings(_world, settings)
     broadcast_parameters(model)

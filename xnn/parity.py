@@ -15,9 +15,9 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from . import datasets, losses, optim, random, tutorials
-from ._checks import integer, is_labels
-from .backend import (Backend, array_namespace, asarray, backend_of, to_numpy, use_backend,
-                      use_default_dtype)
+from ._checks import integer, is_labels, number
+from .backend import (Backend, array_namespace, asarray, backend_of, resolve_backend, to_numpy,
+                      use_backend, use_default_dtype)
 from .extras import install_hint
 from .nn.module import Module
 
@@ -127,11 +127,13 @@ def _train_on(backend_name: str | Backend, build_model: Callable[[], Module], X:
 
 
 def training_arrays(X: Any, y: Any, dtype: str, batch_size: int | None) -> tuple[Any, Any, int]:
-    """X and y as arrays of the active backend in ``dtype`` (1-D integer y stays labels), and
-    the batch size (None: every row in one batch)."""
+    """X and y as arrays of the active backend in ``dtype`` (1-D integer y of any integer
+    dtype stays labels, as int64), and the batch size (None: every row in one batch)."""
     labels = is_labels(array_namespace(y), y)
     size = X.shape[0] if batch_size is None else batch_size
-    return asarray(X, dtype=dtype), asarray(y, dtype=None if labels else dtype), size
+    # labels as int64 whatever integer dtype they came in: torch takes rows of no unsigned
+    # dtype but uint8, so uint16 labels would fail on torch alone
+    return asarray(X, dtype=dtype), asarray(y, dtype="int64" if labels else dtype), size
 
 
 def shuffled_batches(X: Any, y: Any, size: int, steps: int,
@@ -164,10 +166,13 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     """
     if len(backends) < 2:
         raise ValueError(f"compare_backends: need at least two backends, got {list(backends)}")
-    if dtype not in TOLERANCES:
-        raise ValueError(f"compare_backends: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
+    check_dtype("compare_backends", dtype)
     steps = integer("compare_backends", "steps", steps, low=1)
     seed = integer("compare_backends", "seed", seed, low=0)
+    if batch_size is not None:
+        batch_size = integer("compare_backends", "batch_size", batch_size, low=1)
+    for backend in backends:  # each can run here, before the reference trains
+        resolve_backend(backend)
     X, y = to_numpy(X), to_numpy(y)
     labels = [str(b) for b in backends]
     report = ParityReport(labels[0], labels, dtype, steps)
@@ -186,6 +191,12 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     return report
 
 
+def check_dtype(owner: str, dtype: Any) -> None:
+    """Raise ValueError unless ``dtype`` is one of TOLERANCES' (a parity run's float dtype)."""
+    if dtype not in TOLERANCES:
+        raise ValueError(f"{owner}: dtype must be one of {sorted(TOLERANCES)}, got {dtype!r}")
+
+
 def normwise_difference(value: Any, ref: Any) -> tuple[float, float, tuple[int, ...]]:
     """The largest |value - ref| of two host arrays, the same relative to ref's largest
     magnitude (absolute where ref is all zeros), and the index where it occurs."""
@@ -199,6 +210,8 @@ def normwise_difference(value: Any, ref: Any) -> tuple[float, float, tuple[int, 
 def assert_parity(build_model: Callable[[], Module], X: Any, y: Any, *, rtol: float | None = None,
                   **kwargs: Any) -> ParityReport:
     """compare_backends(...), raising AssertionError with the report beyond ``rtol``."""
+    if rtol is not None:
+        rtol = number("assert_parity", "rtol", rtol, low=0.0)
     report = compare_backends(build_model, X, y, **kwargs)
     if not report.passed(rtol):
         raise AssertionError("backends disagree beyond tolerance\n" + report.table(rtol))

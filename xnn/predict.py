@@ -19,8 +19,11 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     X is converted as ``fit`` converts it: moved to the model's backend and device, floats
     cast to the model's dtype, so float64 NumPy data or nested lists serve as they are.
     ``batch_size=None`` runs all rows at once; an integer runs that many rows at a time (less
-    memory for big X) and joins the outputs. Dropout and batch normalization run in
-    evaluation mode during the call, and each module's own train/eval mode is put back after.
+    memory for big X) and joins the outputs, except where a layer's output depends on the rest
+    of its batch (``batch_dependent``: BatchNorm1d without running statistics), which is a
+    ValueError naming the layer rather than outputs that change with batch_size. Dropout and
+    batch normalization run in evaluation mode during the call, and each module's own
+    train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
 
     Parameters
@@ -65,9 +68,22 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     if X.ndim == 0:
         raise ValueError("predict: X must have a first axis of rows, got a 0-d array")
     n = X.shape[0]
+    if batch_size is not None and batch_size < n:
+        _check_rows_independent(model, batch_size, n)
     with mode(model, training=False):
         if batch_size is None or batch_size >= n:
             return model(X)
         outputs = [model(X[start:min(start + batch_size, n), ...])
                    for start in range(0, n, batch_size)]
     return array_namespace(outputs[0]).concat(outputs, axis=0)
+
+
+def _check_rows_independent(model: Module, batch_size: int, n: int) -> None:
+    """Refuse batches of a model whose outputs for a row depend on the rows batched with it."""
+    for name, layer in model._named_modules():
+        if layer.batch_dependent:
+            where = f" (layer {name[:-1]!r})" if name else ""
+            raise ValueError(f"predict: batch_size={batch_size} splits the {n} rows, but "
+                             f"{layer!r}{where} computes its evaluation-mode output from the "
+                             f"whole batch, so the outputs would change with batch_size; pass "
+                             f"batch_size=None to run all rows at once")

@@ -8,6 +8,14 @@ import sys
 import time
 from typing import IO, Any
 
+from ._checks import env_int
+
+
+def line_budget() -> int:
+    """The most lines a fit prints where output is not a terminal: XNN_PROGRESS_LINES, else 20
+    (a value other than an int of at least 1 is a ValueError naming the variable)."""
+    return env_int("XNN_PROGRESS_LINES", 20, low=1)
+
 
 class ProgressBar:
     """Training progress over ``total`` epochs, with the latest logs as the bar's postfix.
@@ -25,8 +33,7 @@ class ProgressBar:
                  interval: float = 0.1) -> None:
         self.stream = sys.stderr if stream is None else stream
         self.total, self.interval = total, interval
-        lines = max(1, int(os.environ.get("XNN_PROGRESS_LINES", "").strip() or 20))
-        self.every = max(1, -(-total // lines))  # epochs between lines (a ceiling)
+        self.every = max(1, -(-total // line_budget()))  # epochs between lines (a ceiling)
         self.last: dict[str, float] = {}
         self.start = self.next_draw = time.perf_counter()
         self.drawn = 0  # the last epoch drawn (1-based)

@@ -24,7 +24,8 @@ import numpy as np
 from . import distributed, random
 from ._checks import integer
 from .backend import to_numpy, use_default_dtype
-from .parity import normwise_difference, shuffled_batches, training_arrays, tutorial
+from .parity import (check_dtype, normwise_difference, shuffled_batches, training_arrays,
+                     tutorial)
 from .train import fit
 
 __all__ = ["compare_ranks", "RankReport", "TOLERANCE", "MODES"]
@@ -72,8 +73,7 @@ def train(example: str, mode: str, steps: int, dtype: str, seed: int,
     """Train tutorial ``example`` in this process's world (one process, or this rank of an MPI
     job); returns the final weights as NumPy arrays, by name, and the steps taken. The
     ``reference`` fit is a plain one-process fit (distributed=False)."""
-    if mode not in MODES:
-        raise ValueError(f"rank parity: mode must be one of {MODES}, got {mode!r}")
+    _check_mode(mode)
     t = tutorial(example)
     distributed.init()
     with use_default_dtype(dtype), random.use_seed(seed):
@@ -122,6 +122,11 @@ def mpiexec() -> str:
     return found
 
 
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"rank parity: mode must be one of {MODES}, got {mode!r}")
+
+
 def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 50,
                   dtype: str = "float64", seed: int = 0, modes: tuple[str, ...] = MODES,
                   timeout: float = 300.0) -> RankReport:
@@ -130,9 +135,14 @@ def compare_ranks(example: str = "arithmetic", *, ranks: int = 2, steps: int = 5
     Raises RuntimeError with the job's output when the MPI job fails or outlives ``timeout``
     seconds.
     """
+    # everything the MPI job needs, before it starts (its failure would come as its whole log)
+    tutorial(example)
+    check_dtype("compare_ranks", dtype)
     ranks = integer("compare_ranks", "ranks", ranks, low=1)
     steps = integer("compare_ranks", "steps", steps, low=1)
     seed = integer("compare_ranks", "seed", seed, low=0)
+    for mode in modes:
+        _check_mode(mode)
     report = RankReport(example, ranks, dtype)
     with tempfile.TemporaryDirectory() as folder:
         command = [mpiexec(), "-n", str(ranks), sys.executable, "-m", "xnn.rank_parity",

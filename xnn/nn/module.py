@@ -56,6 +56,9 @@ class Module:
     training: bool = True
     # whether forward takes the keyword input_grad (see accepts_input_grad)
     takes_input_grad: bool = False
+    batch_dependent: bool = False
+    """Whether a row's evaluation-mode output depends on the other rows of its batch (BatchNorm1d
+    without running statistics): ``xnn.predict`` then refuses a batch_size that splits the rows."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -70,6 +70,12 @@ class BatchNorm1d(Module):
             self.running_var = ones(shape, dtype)
             self.num_batches_tracked = zeros((), "int64")
 
+    @property
+    def batch_dependent(self) -> bool:
+        """Whether evaluation mode normalises with the batch's statistics (no running ones),
+        so a row's output depends on the rows beside it."""
+        return not self.track_running_stats
+
     def named_buffers(self) -> Iterator[tuple[str, Any]]:
         names = self._BUFFERS if self.track_running_stats else ()
         return ((name, getattr(self, name)) for name in names)
