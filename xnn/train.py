@@ -9,10 +9,10 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from ._checks import flag, integer, is_labels, number
-from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
-                      is_array, requires_grad, resolve_dtype, to_numpy)
+from .backend import (Backend, array_namespace, backend_of, dtype_name, get_backend,
+                      resolve_dtype, to_numpy)
 from .callbacks import HOOKS
-from .data import check_same_length, check_seed, permutations
+from .data import as_data, check_same_length, check_seed, permutations
 from .loop import History, Steps, TrainingRun, evaluate_logs, mode, on_device, to_host, train
 from .metrics import get_metric
 from .nn.module import Module
@@ -198,31 +198,6 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     _check_like_training(X, y, X_val, y_val)
     _check_finite(X_val=X_val, y_val=y_val)
     return X, y, (X_val, y_val)
-
-
-def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
-             labels_ok: bool) -> Any:
-    """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
-    integer targets stay integer class labels. Arrays already right are not copied (a torch
-    tensor that requires grad is: asarray detaches it); data that
-    cannot become real numbers (None, ragged lists, text, complex) is a TypeError naming
-    ``owner``."""
-    def moved(obj: Any, dtype: Any = None) -> Any:
-        try:
-            return asarray(obj, dtype=dtype, backend=backend)
-        except TypeError as err:  # asarray's refusal, which names asarray, not the caller
-            raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
-
-    arr = data if is_array(data) else moved(data)
-    kind = dtype_name(arr.dtype)
-    if kind.startswith("complex"):  # a cast would keep the real part with only a warning
-        raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
-                        f"numbers: pass the real part or the magnitude explicitly")
-    keep = labels_ok and is_labels(array_namespace(arr), arr)
-    target = kind if keep else dtype_name(float_dtype)
-    if backend.holds(arr) and kind == target and not requires_grad(arr):
-        return arr  # else asarray copies it, detached from autograd
-    return moved(arr, target)
 
 
 def _check_finite(**named: Any) -> None:
