@@ -11,9 +11,10 @@ from typing import Any, Callable, Iterable, Sequence
 from ._checks import flag, integer, is_labels, number
 from .backend import (Backend, array_namespace, backend_of, dtype_name, get_backend,
                       resolve_dtype, to_numpy)
-from .callbacks import HOOKS
+from .callbacks import HOOKS, Callback
 from .data import as_data, check_same_length, check_seed, permutations
-from .loop import History, Steps, TrainingRun, evaluate_logs, mode, on_device, to_host, train
+from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, on_device,
+                   to_host, train)
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
@@ -72,8 +73,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if scheduler is not None:
         _check_steps("scheduler", scheduler)
     metrics = _get_metrics("fit", metrics)
-    callbacks = _check_callbacks(callbacks or ())
     X, y, validation = _prepare_data(backend, dtype, X, y, validation_data, validation_split)
+    callbacks = _check_callbacks(callbacks or (), {
+        "epochs": epochs, "metrics": log_keys(metrics, validation is not None)})
     n = X.shape[0]
     size = n if batch_size is None else min(batch_size, n)
     _check_batch_rows(model, n, size)
@@ -148,8 +150,10 @@ def _get_metrics(owner: str, metrics: Any) -> list[tuple[str, Callable]]:
     return [get_metric(m) for m in metrics or ()]
 
 
-def _check_callbacks(callbacks: Iterable[Any]) -> list:
-    """The callbacks as a list, each with every hook of xnn.callbacks.Callback (HOOKS)."""
+def _check_callbacks(callbacks: Iterable[Any], params: dict[str, Any]) -> list:
+    """The callbacks as a list, each with every hook of xnn.callbacks.Callback (HOOKS); each
+    Callback gets ``params`` (Keras' set_params), where it checks its monitor and file names
+    against the keys fit will log."""
     try:
         callbacks = list(callbacks)
     except TypeError:
@@ -160,6 +164,9 @@ def _check_callbacks(callbacks: Iterable[Any]) -> list:
         if missing:
             raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks "
                             f"{', '.join(missing)}; subclass xnn.callbacks.Callback")
+    for cb in callbacks:
+        if isinstance(cb, Callback):
+            cb.set_params(params)
     return callbacks
 
 
