@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -470,3 +471,16 @@ def test_fit_with_ignore_index_0_trains_as_if_class_0_rows_were_absent(backend, 
     for name, value in alone.state_dict().items():
         np.testing.assert_allclose(xnn.to_numpy(ignoring.state_dict()[name]),
                                    xnn.to_numpy(value), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_the_documented_one_liner_gives_class_labels_from_predict(backend):
+    line = "labels = xnn.to_numpy(xnn.predict(model, X)).argmax(axis=1)"
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    assert f"```python\n{line}\n```" in page and line in " ".join(xnn.predict.__doc__.split())
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    namespace = {"xnn": xnn, "model": model, "X": X}
+    exec(line, namespace)  # noqa: S102 - the documented line, as written
+    scores = xnn.to_numpy(xnn.predict(model, X))
+    assert namespace["labels"].tolist() == [int(np.argmax(row)) for row in scores]

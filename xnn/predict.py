@@ -8,7 +8,8 @@ from ._checks import integer
 from .backend import array_namespace
 from .nn.module import Module
 from .loop import mode
-from .train import as_data, model_backend
+from .data import as_data
+from .train import model_backend
 
 __all__ = ["predict"]
 
@@ -22,6 +23,8 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     memory for big X) and joins the outputs. Dropout and batch normalization run in
     evaluation mode during the call, and each module's own train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
+    Class labels of a classifier, in one line:
+    ``labels = xnn.to_numpy(xnn.predict(model, X)).argmax(axis=1)``.
     """
     # the model's own backend and dtype, as fit uses; an activation alone: the active backend's
     backend, dtype = model_backend(model, "predict", trains=False)
