@@ -81,8 +81,9 @@ class _Monitor:
     def check(self, logged: list[str]) -> None:
         """Refuse a monitor that is not among the ``logged`` keys, before training."""
         if self.monitor not in logged:
+            hint = _VAL_HINT if self.monitor.startswith("val_") else ""
             raise ValueError(f"{self.owner}: monitor {self.monitor!r} will not be logged; fit "
-                             f"logs {logged}{_VAL_HINT if self.monitor.startswith('val_') else ''}")
+                             f"logs {logged}{hint}")
 
     def improved(self, epoch: int, logs: dict[str, float]) -> bool:
         """Whether this epoch's value beats the best so far (and record it if so)."""
@@ -181,7 +182,7 @@ class ModelCheckpoint(Callback):
             unknown = [f for f in fields if f.partition(".")[0].partition("[")[0] not in keys]
             if not unknown:  # a bad format spec ({val_loss:03d} of a float) fails now
                 self.path.format(epoch=1, **dict.fromkeys(logged, 0.0))
-        except (ValueError, KeyError) as err:
+        except (ValueError, LookupError, AttributeError, TypeError) as err:
             raise ValueError(f"ModelCheckpoint: path {self.path!r} is not a template "
                              f"str.format can fill with {keys}: {err}") from None
         if unknown:

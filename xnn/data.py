@@ -124,8 +124,9 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | Non
     """(X_train, X_test, y_train, y_test), scikit-learn's order; test_size a fraction or count.
 
     X and y are arrays, kept in their library, or what ``fit`` takes (lists, pandas DataFrame
-    and Series), converted as the module docstring says. A fractional test_size is rounded up, as scikit-learn rounds it; a split that would leave either part
-    empty raises ValueError, as scikit-learn's does.
+    and Series), converted as the module docstring says. A fractional test_size is rounded
+    up, as scikit-learn rounds it; a split that would leave either part empty raises
+    ValueError, as scikit-learn's does.
     """
     X = _taken("train_test_split", "X", X, labels_ok=False)
     y = _taken("train_test_split", "y", y, labels_ok=True)
