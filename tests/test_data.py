@@ -85,10 +85,45 @@ def test_standard_scaler_not_fitted_error_is_a_value_error():
     assert issubclass(data.NotFittedError, ValueError)  # as scikit-learn's NotFittedError
 
 
-def test_data_functions_refuse_lists_and_say_how_to_convert():
-    with pytest.raises(TypeError, match=r"train_test_split: expected the X to be an array, got "
-                                        r"list; make one with xnn.asarray"):
-        data.train_test_split([[1.0], [2.0]], xnn.asarray(np.ones(2)))
+def test_data_functions_take_lists_as_fit_does_and_refuse_text_naming_themselves(backend):
+    X_tr, X_te, y_tr, y_te = data.train_test_split([[1.0], [2.0], [3.0]], [0, 1, 1],
+                                                   test_size=1, shuffle=False)
+    assert xnn.backend.backend_of(X_tr).name == backend.name
+    np.testing.assert_array_equal(xnn.to_numpy(X_te), [[3.0]])
+    assert xnn.to_numpy(y_tr).tolist() == [0, 1]                # integer labels stay labels
+    with pytest.raises(TypeError, match=r"train_test_split: X cannot be used as data"):
+        data.train_test_split([["a"], ["b"]], xnn.asarray(np.ones(2)))
+
+
+def test_data_helpers_take_pandas_dataframes_and_series_as_fit_does(backend):
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame(X_HOST, columns=["a", "b"])
+    labels = pd.Series(Y_HOST % 3)
+    X_tr, X_te, y_tr, y_te = data.train_test_split(frame, labels, test_size=0.25, seed=3)
+    ref = data.train_test_split(xnn.asarray(X_HOST), xnn.asarray(Y_HOST % 3), 0.25, seed=3)
+    for got, want in zip((X_tr, X_te, y_tr, y_te), ref):
+        assert xnn.backend.backend_of(got).name == backend.name
+        np.testing.assert_array_equal(xnn.to_numpy(got), xnn.to_numpy(want))
+    scaler = data.StandardScaler().fit(frame)
+    expected = (X_HOST - X_HOST.mean(0)) / X_HOST.std(0)
+    np.testing.assert_allclose(xnn.to_numpy(scaler.transform(frame)), expected, rtol=1e-6)
+    np.testing.assert_allclose(xnn.to_numpy(scaler.inverse_transform(pd.DataFrame(expected))),
+                               X_HOST, rtol=1e-5, atol=1e-5)
+    rows = [xnn.to_numpy(yb) for _, yb in data.batches(frame, labels, 8, shuffle=False)]
+    np.testing.assert_array_equal(np.concatenate(rows), Y_HOST % 3)
+    np.testing.assert_array_equal(xnn.to_numpy(data.one_hot(labels, 3)),
+                                  np.eye(3)[Y_HOST % 3])
+
+
+@pytest.mark.parametrize("method", ["fit", "transform", "inverse_transform"])
+def test_standard_scaler_refuses_a_1d_target_with_the_reshape_hint(backend, method):
+    scaler = data.StandardScaler()
+    if method != "fit":
+        scaler.fit(xnn.asarray(X_HOST[:, :1]))
+    with pytest.raises(ValueError, match=rf"StandardScaler.{method}: expected a 2-D \(samples, "
+                                         r"features\) X, got shape \(20,\); .*1-D target.*"
+                                         r"y.reshape\(-1, 1\)"):
+        getattr(scaler, method)(xnn.asarray(X_HOST[:, 0]))
 
 
 def test_take_rows_counts_negative_indices_from_the_end_on_every_backend(backend):

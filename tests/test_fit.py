@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import pathlib
 
 import numpy as np
 import pytest
@@ -175,9 +176,9 @@ def test_early_stopping_stops_and_restores_the_best_weights(backend):
                       batch_size=32, seed=0, validation_data=test,
                       callbacks=[record, stopper], progress=False)
     losses = history["val_loss"]
-    assert len(losses) < 50 and "did not improve for 3 epochs" in history.stop_reason
+    assert len(losses) < 50 and "did not improve for 2 epochs" in history.stop_reason
     best = int(np.argmin(losses))
-    assert len(losses) == best + 4  # the best epoch, then patience + 1 worse ones
+    assert len(losses) == best + 3  # the best epoch, then patience worse ones (Keras' count)
     assert f"at epoch {best + 1})" in history.stop_reason  # counted from 1, as Keras displays
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(xnn.to_numpy(value), states[best][name])
@@ -191,16 +192,68 @@ def test_early_stopping_counts_a_tie_as_no_improvement(backend):
                       callbacks=[stopper], progress=False)
     assert len(set(history["loss"])) == 1
     # as in Keras and Lightning: with min_delta=0 an equal loss is not an improvement
-    assert len(history["loss"]) == 4  # the first (best) epoch, then patience + 1 ties
-    assert "did not improve for 3 epochs" in history.stop_reason
+    assert len(history["loss"]) == 3  # the first (best) epoch, then patience ties
+    assert "did not improve for 2 epochs" in history.stop_reason
     assert "at epoch 1)" in history.stop_reason
 
 
-def test_early_stopping_names_a_missing_monitor(backend):
-    model, X, y, opt = _xor_setup()
-    with pytest.raises(ValueError, match=r"monitor 'val_loss' is not logged; available: \['loss'\]"):
+@pytest.mark.parametrize("patience", [0, 1, 20])
+def test_early_stopping_stops_after_exactly_patience_epochs_without_improvement(backend, patience):
+    model, X, y, _ = _xor_setup()
+    opt = xnn.optim.SGD(model.parameters(), lr=0.0)  # every epoch after the first is no better
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=50,
+                      callbacks=[callbacks.EarlyStopping(monitor="loss", patience=patience)],
+                      progress=False)
+    # Keras' and Lightning's rule (wait >= patience): the best epoch, then `patience` bad ones;
+    # patience=0 stops at the first bad epoch
+    assert len(history["loss"]) == 1 + max(patience, 1)
+
+
+def _refused_before_training(model, opt, X, y, cb, **kwargs):
+    """Run a fit that a callback must refuse up front; check nothing changed, return the error."""
+    before = {k: xnn.to_numpy(v) for k, v in model.state_dict().items()}
+    opt_before, calls = repr(opt.state_dict()), []
+    spy = callbacks.LambdaCallback(on_train_begin=lambda run: calls.append("began"))
+    with pytest.raises(ValueError) as err:
         xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=2,
-                callbacks=[callbacks.EarlyStopping()], progress=False)
+                callbacks=[spy, cb], progress=False, **kwargs)
+    assert calls == []                                   # refused before training began
+    for name, value in model.state_dict().items():
+        np.testing.assert_array_equal(xnn.to_numpy(value), before[name])
+    assert repr(opt.state_dict()) == opt_before
+    return str(err.value)
+
+
+@pytest.mark.parametrize("make", [
+    lambda path: callbacks.EarlyStopping(),
+    lambda path: callbacks.ModelCheckpoint(str(path / "best.safetensors"), save_best_only=True),
+], ids=["EarlyStopping", "ModelCheckpoint"])
+def test_callbacks_refuse_a_monitor_that_will_not_be_logged_before_training(backend, make,
+                                                                           tmp_path):
+    model, X, y, opt = _xor_setup()
+    message = _refused_before_training(model, opt, X, y, make(tmp_path), metrics=["mse"])
+    assert message.endswith("monitor 'val_loss' will not be logged; fit logs ['loss', 'mse'] "
+                            "(val_ keys need validation_data or validation_split)")
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=2,
+                      validation_data=(X, y), callbacks=[make(tmp_path)], progress=False)
+    assert len(history["val_loss"]) == 2                 # logged: accepted
+
+
+@pytest.mark.parametrize("path, error", [
+    ("ckpt-{val_loss:.3f}.safetensors", r"has the field {val_loss}, which names no logged key; "
+     r"it may name ['epoch', 'loss'] (val_ keys need validation_data"),
+    ("ckpt-{}.safetensors", "has the field {}, which names no logged key"),
+    ("ckpt-{0}.safetensors", "has the field {0}, which names no logged key"),
+    ("ckpt-{loss:03d}.safetensors", "is not a template str.format can fill with ['epoch', "
+     "'loss']: Unknown format code 'd'"),
+    ("ckpt-{epoch.safetensors", "is not a template str.format can fill"),
+])
+def test_model_checkpoint_refuses_a_path_template_before_training(backend, tmp_path, path, error):
+    model, X, y, opt = _xor_setup()
+    keeper = callbacks.ModelCheckpoint(str(tmp_path / path), monitor="loss")
+    message = _refused_before_training(model, opt, X, y, keeper)
+    assert message.startswith("ModelCheckpoint: path ") and error in message
+    assert list(tmp_path.iterdir()) == []
 
 
 class _PoisonedMSE(xnn.losses.MSELoss):
@@ -418,3 +471,16 @@ def test_fit_with_ignore_index_0_trains_as_if_class_0_rows_were_absent(backend, 
     for name, value in alone.state_dict().items():
         np.testing.assert_allclose(xnn.to_numpy(ignoring.state_dict()[name]),
                                    xnn.to_numpy(value), rtol=1e-9, atol=1e-12, err_msg=name)
+
+
+def test_the_documented_one_liner_gives_class_labels_from_predict(backend):
+    line = "labels = xnn.to_numpy(xnn.predict(model, X)).argmax(axis=1)"
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    assert f"```python\n{line}\n```" in page and line in " ".join(xnn.predict.__doc__.split())
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 3))
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    namespace = {"xnn": xnn, "model": model, "X": X}
+    exec(line, namespace)  # noqa: S102 - the documented line, as written
+    scores = xnn.to_numpy(xnn.predict(model, X))
+    assert namespace["labels"].tolist() == [int(np.argmax(row)) for row in scores]

@@ -344,20 +344,23 @@ TEST_SIZES = st.one_of(st.floats(0, 1), st.integers(-1, 7),
        test_size=TEST_SIZES, shuffle=st.booleans(), seed=st.one_of(st.none(), st.integers(0, 99)))
 def test_train_test_split_works_or_refuses_clearly(backend, pair, test_size, shuffle, seed):
     X, y = pair
-    n = X.shape[0] if is_host_array(X) and X.ndim else None
     ok, out = attempt(lambda: xnn.data.train_test_split(on_backend(X), on_backend(y),
                                                         test_size, seed=seed, shuffle=shuffle),
                       "train_test_split")
     if not ok:
         return
     X_tr, X_te, y_tr, y_te = (xnn.to_numpy(a) for a in out)
+    arrays = is_host_array(X) and is_host_array(y)
+    if arrays:  # arrays keep their dtype; lists of numbers are data, as fit takes them
+        assert X_tr.dtype == X.dtype and y_te.dtype == y.dtype
+    X, y = np.asarray(X), np.asarray(y)
+    same = _equal if arrays else np.array_equal
     assert X_tr.shape[0] > 0 and X_te.shape[0] > 0
-    assert X_tr.shape[0] + X_te.shape[0] == n and X_tr.shape[1:] == X.shape[1:]
+    assert X_tr.shape[0] + X_te.shape[0] == X.shape[0] and X_tr.shape[1:] == X.shape[1:]
     assert (y_tr.shape[0], y_te.shape[0]) == (X_tr.shape[0], X_te.shape[0])
-    assert X_tr.dtype == X.dtype and y_te.dtype == y.dtype
     if not shuffle:
         cut = X_tr.shape[0]
-        assert _equal(X_tr, X[:cut]) and _equal(X_te, X[cut:]) and _equal(y_te, y[cut:])
+        assert same(X_tr, X[:cut]) and same(X_te, X[cut:]) and same(y_te, y[cut:])
 
 
 @FUZZ
@@ -371,11 +374,11 @@ def test_standard_scaler_works_or_refuses_clearly(backend, X, other):
     ok, _ = attempt(lambda: scaler.fit(on_backend(X)), "StandardScaler.fit")
     if not ok:
         return
-    assert tuple(scaler.mean.shape) == tuple(scaler.scale.shape) == (X.shape[1],)
+    assert tuple(scaler.mean.shape) == tuple(scaler.scale.shape) == (np.shape(X)[1],)
     ok, z = attempt(lambda: scaler.transform(on_backend(Z)), "StandardScaler.transform")
     if not ok:
         return
-    assert tuple(z.shape) == Z.shape
+    assert tuple(z.shape) == np.shape(Z)
     ok, back = attempt(lambda: xnn.to_numpy(scaler.inverse_transform(z)),
                        "StandardScaler.inverse_transform")
     assert ok, back
@@ -395,12 +398,14 @@ def test_batches_cover_every_row_once_or_refuse_clearly(backend, pair, batch_siz
                                                     shuffle=shuffle, seed=0)), "batches")
     if not ok:
         return
+    same = _equal if is_host_array(X) else np.array_equal  # lists: data, as fit takes them
+    X = np.asarray(X)
     sizes = [xb.shape[0] for xb, _ in out]
     assert sum(sizes) == X.shape[0] and all(xb.shape[0] == yb.shape[0] for xb, yb in out)
     if batch_size is not None:
         assert all(0 < s <= batch_size for s in sizes)
     if not shuffle and out:
-        assert _equal(np.concatenate([xnn.to_numpy(xb) for xb, _ in out]), X)
+        assert same(np.concatenate([xnn.to_numpy(xb) for xb, _ in out]), X)
 
 
 @FUZZ
@@ -413,7 +418,7 @@ def test_one_hot_works_or_refuses_clearly(backend, labels, classes, dtype):
     if not ok:
         return
     host = xnn.to_numpy(out)
-    assert host.shape == (labels.shape[0], classes)
+    assert host.shape == (np.shape(labels)[0], classes)  # lists: data, as fit takes them
     assert host.dtype.name == (dtype or xnn.get_default_dtype())
     assert (host.astype(int).sum(axis=1) == 1).all()
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ast
+import pathlib
+import re
+
 import numpy as np
 import pytest
 
@@ -84,3 +88,49 @@ def test_confusion_matrix_counts_and_refuses_labels_out_of_range(backend):
                                   [[1, 0, 0], [0, 1, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match=r"confusion_matrix: labels must lie in \[0, 3\)"):
         metrics.confusion_matrix(scores, xnn.asarray(np.array([0, 1, 3, 2])), 3)
+
+
+KERAS_AND_SKLEARN_NAMES = {
+    "accuracy": "accuracy", "acc": "accuracy", "categorical_accuracy": "accuracy",
+    "sparse_categorical_accuracy": "accuracy", "binary_accuracy": "binary_accuracy",
+    "mse": "mse", "mean_squared_error": "mse", "mae": "mae", "mean_absolute_error": "mae",
+    "r2_score": "r2_score", "r2": "r2_score",
+}
+
+
+def _accepted_names() -> list[str]:
+    """The names an unknown metric's error lists."""
+    with pytest.raises(ValueError, match="unknown metric 'f1'; expected a callable or") as err:
+        metrics.get_metric("f1")
+    return ast.literal_eval(str(err.value).split("one of ", 1)[1])
+
+
+def _names_in_the_docs_table() -> set[str]:
+    """Every `name` in the first column of docs/training.md's metric table."""
+    page = (pathlib.Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    table = page.split("| metric name", 1)[1].split("\n\n", 1)[0]
+    return {name for row in table.splitlines()[2:]
+            for name in re.findall(r"`([a-z0-9_]+)`", row.split("|")[1])}
+
+
+def test_metric_names_take_keras_and_scikit_learn_aliases_listed_in_the_docs():
+    for name, function in KERAS_AND_SKLEARN_NAMES.items():
+        assert metrics.get_metric(name) == (name, getattr(metrics, function))
+    assert sorted(KERAS_AND_SKLEARN_NAMES) == _accepted_names()
+    assert _names_in_the_docs_table() == set(KERAS_AND_SKLEARN_NAMES)
+
+
+def test_fit_logs_each_metric_under_the_name_it_was_given_as_keras_does(backend):
+    X = xnn.asarray(np.linspace(-1, 1, 40).reshape(20, 2))
+    y = X[:, :1] * 2.0
+    model = xnn.nn.Linear(2, 1)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+                      metrics=["mean_absolute_error", "mae", "mean_squared_error"],
+                      validation_data=(X, y), progress=False)
+    assert sorted(history.history) == sorted(["loss", "mean_absolute_error", "mae",
+                                              "mean_squared_error", "val_loss",
+                                              "val_mean_absolute_error", "val_mae",
+                                              "val_mean_squared_error"])
+    assert history["mean_absolute_error"] == history["mae"]
+    np.testing.assert_allclose(history["val_mean_squared_error"], history["val_loss"], rtol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -188,3 +190,32 @@ def test_linear_rejects_input_from_another_device():
                                          r"device CPU_DEVICE but the input is an array_api_strict "
                                          r"Array on device device1"):
         layer(other)
+
+
+@pytest.mark.parametrize("method, pointer", [
+    ("predict", "use xnn.predict(model, X)"),
+    ("fit", "use xnn.fit(model, X, y, loss=..., optimizer=..., epochs=...)"),
+    ("evaluate", "use xnn.evaluate(model, X, y, loss=...)"),
+    ("compile", "xnn has no compile step: pass loss= and optimizer= to xnn.fit"),
+    ("save", "use xnn.save(path, model)"),
+])
+def test_keras_model_methods_raise_an_attribute_error_pointing_to_xnn_functions(method, pointer):
+    model = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    with pytest.raises(AttributeError, match=rf"^Sequential has no {method}\(\) method \(Keras "
+                                             rf"models do\); {re.escape(pointer)}"):
+        getattr(model, method)
+    assert not hasattr(model, method)
+
+
+def test_module_attribute_misses_keep_python_semantics():
+    model = nn.Sequential(nn.Linear(2, 3))
+    with pytest.raises(AttributeError, match=r"^'Sequential' object has no attribute 'weigth'$"):
+        model.weigth
+    assert getattr(model[0], "missing", 7) == 7 and hasattr(model[0], "weight")
+
+    class WithPredict(nn.Linear):
+        def predict(self, x):
+            return self(x)
+
+    layer = WithPredict(2, 1)                    # a method of a subclass is found as usual
+    assert tuple(layer.predict(xnn.asarray(np.ones((4, 2), dtype="float32"))).shape) == (4, 1)

@@ -293,3 +293,15 @@ def test_plateau_takes_a_zero_dimensional_array_metric(xp):
         assert metric.shape == ()
         plateau.step(metric)
     assert opt.lr == 0.5 and plateau.get_last_lr() == [0.5]
+
+
+def test_reduce_lr_on_plateau_keeps_pytorchs_patience_unlike_early_stopping():
+    # PyTorch's rule (num_bad_epochs > patience): patience=2 tolerates two bad epochs and
+    # reduces at the third; EarlyStopping(patience=2) follows Keras and stops at the second
+    opt = _optimizer(1.0)
+    plateau = schedules.ReduceLROnPlateau(opt, patience=2, factor=0.5)
+    lrs = []
+    for metric in (1.0, 1.0, 1.0, 1.0):    # the best, then bad epochs (a tie is no improvement)
+        plateau.step(metric)
+        lrs.append(opt.lr)
+    assert lrs == [1.0, 1.0, 1.0, 0.5]

@@ -6,12 +6,17 @@ with ``run.stop(reason)``. As in Keras, ``run.epoch`` and ``history.epoch`` coun
 index into the History's lists), and what a person reads counts from 1: messages, the progress
 bar, ``ModelCheckpoint``'s ``{epoch}`` and the ``"epoch"`` its checkpoints record (the number
 of epochs trained when it was saved).
+
+Before training, fit hands each callback ``set_params({"epochs": ..., "metrics": [...]})``, as
+Keras does: ``metrics`` lists every key the epochs' logs will hold, so that a callback can
+refuse a ``monitor`` or a file-name template that names anything else before the first epoch.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import string
 import warnings
 from typing import Any, Callable
 
@@ -26,6 +31,13 @@ HOOKS = ("on_train_begin", "on_epoch_begin", "before_step", "on_epoch_end", "on_
 
 class Callback:
     """Base class: override the hooks you need; each does nothing by default."""
+
+    params: dict[str, Any] = {}
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        """Called by fit before any change: ``params["epochs"]`` and ``params["metrics"]``,
+        every key the epochs' logs will hold; raise here to refuse them."""
+        self.params = params
 
     def on_train_begin(self, run: Any) -> None: ...
 
@@ -66,6 +78,13 @@ class _Monitor:
     def reset(self) -> None:
         self.best, self.best_epoch = math.inf, -1
 
+    def check(self, logged: list[str]) -> None:
+        """Refuse a monitor that is not among the ``logged`` keys, before training."""
+        if self.monitor not in logged:
+            hint = _VAL_HINT if self.monitor.startswith("val_") else ""
+            raise ValueError(f"{self.owner}: monitor {self.monitor!r} will not be logged; fit "
+                             f"logs {logged}{hint}")
+
     def improved(self, epoch: int, logs: dict[str, float]) -> bool:
         """Whether this epoch's value beats the best so far (and record it if so)."""
         if self.monitor not in logs:
@@ -82,11 +101,17 @@ class _Monitor:
         return self.sign * self.best
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+_VAL_HINT = " (val_ keys need validation_data or validation_split)"
 
-    mode "auto" maximises metrics named like accuracy or r2 and minimises everything else. With
-    ``restore_best``, the weights of the best epoch are put back when training ends.
+
+class EarlyStopping(Callback):
+    """Stop once ``monitor`` has gone ``patience`` epochs without improving by ``min_delta``.
+
+    As in Keras and PyTorch Lightning, ``patience=20`` stops at the 20th epoch in a row without
+    improvement (``patience=0``: at the first). mode "auto" maximises metrics named like
+    accuracy or r2 and minimises everything else. With ``restore_best`` (Keras'
+    ``restore_best_weights``), the weights of the best epoch are put back when training ends.
+    fit refuses a ``monitor`` that it will not log before the first epoch.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: int = 0, min_delta: float = 0.0,
@@ -96,6 +121,10 @@ class EarlyStopping(Callback):
         self.tracker = _Monitor("EarlyStopping", monitor, mode, min_delta)
         self.restore_best = flag(self, "restore_best", restore_best)
         self.wait, self.best_state = 0, None
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        self.tracker.check(params["metrics"])
+        super().set_params(params)
 
     def on_train_begin(self, run: Any) -> None:
         self.tracker.reset()
@@ -109,7 +138,7 @@ class EarlyStopping(Callback):
                                    for k, v in run.model.state_dict().items()}
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:
                 run.stop(f"EarlyStopping: {self.tracker.monitor} did not improve for "
                          f"{self.wait} epochs (best {self.tracker.best_value:.6g} at epoch "
                          f"{self.tracker.best_epoch + 1})")
@@ -127,7 +156,9 @@ class ModelCheckpoint(Callback):
     With ``save_best_only`` a checkpoint is written only when ``monitor`` improves, so ``path``
     always holds the best; otherwise every epoch overwrites it with the last. ``extra`` of each
     checkpoint records the epoch (from 1: the number of epochs trained) and its logs. In an MPI
-    job (xnn.distributed) only rank 0 writes.
+    job (xnn.distributed) only rank 0 writes. fit refuses, before the first epoch, a ``path``
+    naming a key it will not log (``{val_loss}`` without validation data), a positional ``{}``
+    or a bad format spec, and with ``save_best_only`` a ``monitor`` it will not log.
     """
 
     def __init__(self, path: str, monitor: str = "val_loss", save_best_only: bool = False,
@@ -140,6 +171,26 @@ class ModelCheckpoint(Callback):
         self.save_optimizer = flag(self, "save_optimizer", save_optimizer)
         self.tracker = _Monitor("ModelCheckpoint", monitor, mode)
         self.saved: list[str] = []
+
+    def set_params(self, params: dict[str, Any]) -> None:
+        logged = params["metrics"]
+        if self.save_best_only:
+            self.tracker.check(logged)
+        keys = ["epoch", *logged]
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(self.path) if f is not None]
+            unknown = [f for f in fields if f.partition(".")[0].partition("[")[0] not in keys]
+            if not unknown:  # a bad format spec ({val_loss:03d} of a float) fails now
+                self.path.format(epoch=1, **dict.fromkeys(logged, 0.0))
+        except (ValueError, LookupError, AttributeError, TypeError) as err:
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} is not a template "
+                             f"str.format can fill with {keys}: {err}") from None
+        if unknown:
+            hint = _VAL_HINT if unknown[0].startswith("val_") else ""
+            raise ValueError(f"ModelCheckpoint: path {self.path!r} has the field "
+                             f"{{{unknown[0]}}}, which names no logged key; it may name "
+                             f"{keys}{hint}")
+        super().set_params(params)
 
     def on_train_begin(self, run: Any) -> None:
         self.tracker.reset()

@@ -1,9 +1,10 @@
 """Splitting, scaling, batching and encoding data on the backend where it lives.
 
-Every function here takes arrays of a supported library (NumPy, array_api_strict, torch,
-CuPy) and returns arrays of the same library and device; Python lists and other array-likes
-are refused with a TypeError naming the function: convert them once with ``xnn.asarray``,
-which decides the backend and the dtype (``fit``/``evaluate`` do that conversion themselves).
+Every function here takes what ``fit`` takes: arrays of a supported library (NumPy,
+array_api_strict, torch, CuPy), which come back in the same library and device, and nested
+lists or pandas DataFrames and Series, which ``as_data`` (fit's one conversion) puts on the
+active backend, as ``fit`` would put them on the model's: floats in the default float dtype,
+1-D integer targets kept as class labels.
 """
 
 from __future__ import annotations
@@ -12,11 +13,50 @@ from typing import Any, Callable, Iterator
 
 from . import random
 from ._checks import check_labels, expect, flag, integer, is_labels, read_numbers
-from .backend import asarray, backend_of, dtype_name, resolve_dtype, to_numpy
+from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
+                      is_array, requires_grad, resolve_dtype, to_numpy)
 from .random import host_generator
 
 # check_same_length, check_seed and take_rows are fit's and the splitters' own tools, not API
 __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot"]
+
+
+def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
+            labels_ok: bool) -> Any:
+    """``data`` (an array, nested list, pandas DataFrame or Series) on ``backend`` in
+    ``float_dtype``; with ``labels_ok``, 1-D integer targets stay integer class labels.
+
+    The one conversion of what fit, evaluate, predict and the helpers here take. Arrays
+    already right are not copied (a torch tensor that requires grad is: asarray detaches it);
+    data that cannot become real numbers (None, ragged lists, text, complex) is a TypeError
+    naming ``owner``.
+    """
+    def moved(obj: Any, dtype: Any = None) -> Any:
+        try:
+            return asarray(obj, dtype=dtype, backend=backend)
+        except TypeError as err:  # asarray's refusal, which names asarray, not the caller
+            raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+
+    arr = data if is_array(data) else moved(data)
+    kind = dtype_name(arr.dtype)
+    if kind.startswith("complex"):  # a cast would keep the real part with only a warning
+        raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
+                        f"numbers: pass the real part or the magnitude explicitly")
+    keep = labels_ok and is_labels(array_namespace(arr), arr)
+    target = kind if keep else dtype_name(float_dtype)
+    if backend.holds(arr) and kind == target and not requires_grad(arr):
+        return arr  # else asarray copies it, detached from autograd
+    return moved(arr, target)
+
+
+def _taken(owner: str, name: str, data: Any, labels_ok: bool, like: Any = None) -> Any:
+    """An array as it is; anything else (a list, a DataFrame) through ``as_data``, onto the
+    active backend in its default float dtype, or onto ``like``'s backend in its dtype."""
+    if is_array(data):
+        return data
+    backend = get_backend() if like is None else backend_of(like)
+    dtype = resolve_dtype(backend.xp) if like is None else like.dtype
+    return as_data(owner, name, data, backend, dtype, labels_ok)
 
 
 def check_same_length(owner: str, X: Any, y: Any) -> int:
@@ -83,10 +123,13 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | Non
                      shuffle: bool = True) -> tuple[Any, Any, Any, Any]:
     """(X_train, X_test, y_train, y_test), scikit-learn's order; test_size a fraction or count.
 
-    X and y must be arrays (TypeError otherwise: convert lists with xnn.asarray). A fractional
-    test_size is rounded up, as scikit-learn rounds it; a split that would leave either part
-    empty raises ValueError, as scikit-learn's does.
+    X and y are arrays, kept in their library, or what ``fit`` takes (lists, pandas DataFrame
+    and Series), converted as the module docstring says. A fractional test_size is rounded
+    up, as scikit-learn rounds it; a split that would leave either part empty raises
+    ValueError, as scikit-learn's does.
     """
+    X = _taken("train_test_split", "X", X, labels_ok=False)
+    y = _taken("train_test_split", "y", y, labels_ok=True)
     n = check_same_length("train_test_split", X, y)
     if isinstance(test_size, float) and 0 < test_size < 1:
         n_test = int(-(-test_size * n // 1))  # ceil, as scikit-learn rounds the test part up
@@ -105,6 +148,17 @@ def train_test_split(X: Any, y: Any, test_size: float = 0.25, *, seed: int | Non
     return take_rows(X, train), take_rows(X, test), take_rows(y, train), take_rows(y, test)
 
 
+def _check_columns(owner: str, X: Any) -> None:
+    """Refuse X unless it is (samples, features); a 1-D X gets the reshape that fixes it."""
+    if X.ndim == 1:
+        raise ValueError(f"{owner}: expected a 2-D (samples, features) X, got shape "
+                         f"{tuple(X.shape)}; a single feature or a 1-D target (a regression y) "
+                         f"needs one column: y.reshape(-1, 1) (y[:, None] on any backend)")
+    if X.ndim != 2:
+        raise ValueError(f"{owner}: expected a 2-D (samples, features) X, got shape "
+                         f"{tuple(X.shape)}")
+
+
 class NotFittedError(ValueError, AttributeError):
     """A StandardScaler used before fit(); a ValueError and an AttributeError, as
     scikit-learn's NotFittedError is."""
@@ -114,9 +168,12 @@ class StandardScaler:
     """z = (x - mean) / std per feature, with mean and std fit on training data only.
 
     std is the population standard deviation (ddof=0) as in scikit-learn; features with zero
-    spread are left unscaled (std taken as 1). Data are (samples, features) floating-point
-    arrays; transform and inverse_transform take arrays of the library and device the scaler
-    was fit on. Using it before fit raises :class:`NotFittedError` (a ValueError).
+    spread are left unscaled (std taken as 1). Data are (samples, features): a 1-D target is
+    refused with the reshape that makes it one column (``y.reshape(-1, 1)``), as scikit-learn
+    refuses it. fit takes floating-point arrays, lists and pandas DataFrames (converted as
+    ``fit`` converts them); transform and inverse_transform take arrays of the library, device
+    and dtype the scaler was fit on, and convert lists and DataFrames to them. Using it before
+    fit raises :class:`NotFittedError` (a ValueError).
     """
 
     def __init__(self) -> None:
@@ -124,7 +181,9 @@ class StandardScaler:
         self.scale: Any = None
 
     def fit(self, X: Any) -> StandardScaler:
-        xp = expect("StandardScaler.fit", X, ndim=2, what="X")
+        X = _taken("StandardScaler.fit", "X", X, labels_ok=False)
+        xp = expect("StandardScaler.fit", X, what="X")
+        _check_columns("StandardScaler.fit", X)
         if X.shape[0] == 0:
             raise ValueError(f"StandardScaler.fit: expected a non-empty (samples, features) "
                              f"array, got shape {tuple(X.shape)}")
@@ -133,25 +192,28 @@ class StandardScaler:
         self.scale = xp.where(std > 0, std, xp.ones_like(std))
         return self
 
-    def _check_fitted(self, X: Any, what: str) -> None:
+    def _check_fitted(self, X: Any, what: str) -> Any:
         owner = f"StandardScaler.{what}"
         if self.mean is None:
             raise NotFittedError(f"{owner}: call fit() first")
+        X = _taken(owner, "X", X, labels_ok=False, like=self.mean)
         expect(owner, X, like=self.mean, dtype=None, what="X", like_what="fitted mean")
-        if X.ndim != 2 or X.shape[1] != self.mean.shape[0]:
+        _check_columns(owner, X)
+        if X.shape[1] != self.mean.shape[0]:
             raise ValueError(f"{owner}: fit on {self.mean.shape[0]} features, got "
                              f"shape {tuple(X.shape)}")
         expect(owner, X, what="X")
+        return X
 
     def transform(self, X: Any) -> Any:
-        self._check_fitted(X, "transform")
+        X = self._check_fitted(X, "transform")
         return (X - self.mean) / self.scale
 
     def fit_transform(self, X: Any) -> Any:
         return self.fit(X).transform(X)
 
     def inverse_transform(self, Z: Any) -> Any:
-        self._check_fitted(Z, "inverse_transform")
+        Z = self._check_fitted(Z, "inverse_transform")
         return Z * self.scale + self.mean
 
 
@@ -159,9 +221,10 @@ def batches(X: Any, y: Any, batch_size: int | None = None, *, shuffle: bool = Tr
             seed: int | None = None) -> Iterator[tuple[Any, Any]]:
     """(X_batch, y_batch) pairs covering every row once; the last batch may be smaller.
 
-    The data are permuted once per call (one gather on the device), then sliced. X and y must
-    be arrays (TypeError otherwise); 0 rows give no batches.
+    The data are permuted once per call (one gather on the device), then sliced. X and y are
+    taken as ``train_test_split`` takes them; 0 rows give no batches.
     """
+    X, y = _taken("batches", "X", X, labels_ok=False), _taken("batches", "y", y, labels_ok=True)
     n = check_same_length("batches", X, y)
     size = n if batch_size is None else integer("batches", "batch_size", batch_size, low=1)
     shuffled = flag("batches", "shuffle", shuffle)
@@ -185,6 +248,7 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
     Labels outside [0, num_classes) raise ValueError; checking them reads their min and max
     back to the host (one device sync per call).
     """
+    labels = _taken("one_hot", "labels", labels, labels_ok=True)
     xp = expect("one_hot", labels, dtype=None, what="labels")
     integer("one_hot", "num_classes", num_classes, low=1)
     if not is_labels(xp, labels):

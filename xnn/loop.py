@@ -24,7 +24,15 @@ from .backend import array_namespace, asarray, backend_of, is_array
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
 
-__all__ = ["History", "TrainingRun", "Steps", "train", "evaluate_logs", "mode", "to_host"]
+__all__ = ["History", "TrainingRun", "Steps", "train", "evaluate_logs", "log_keys", "mode",
+           "to_host"]
+
+
+def log_keys(metrics: list, validation: bool) -> list[str]:
+    """The keys of every epoch's logs: the loss and each metric under its name, and with
+    validation data their val_ twins (what fit hands callbacks before training)."""
+    names = ["loss", *(name for name, _ in metrics)]
+    return names + [f"val_{name}" for name in names] if validation else names
 
 
 @dataclass
@@ -108,7 +116,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     dtype = model.parameters()[0].value.dtype
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
     forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
-    names = ["loss", *(name for name, _ in metrics)]
+    names = log_keys(metrics, validation=False)
     plateau = getattr(scheduler, "needs_metric", False)  # a schedule stepped with the loss
     history = History()
     run = TrainingRun(model, optimizer, history)

@@ -144,12 +144,18 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     return true_hot.T @ pred_hot
 
 
-_BY_NAME: dict[str, Metric] = {f.__name__: f for f in (accuracy, binary_accuracy, mse, mae, r2_score)}
-_BY_NAME.update({"acc": accuracy, "r2": r2_score})
+# every name fit takes, with Keras' and scikit-learn's aliases; fit logs a metric under the name
+# it was given, as Keras does
+_BY_NAME: dict[str, Metric] = {
+    "accuracy": accuracy, "acc": accuracy, "categorical_accuracy": accuracy,
+    "sparse_categorical_accuracy": accuracy, "binary_accuracy": binary_accuracy,
+    "mse": mse, "mean_squared_error": mse, "mae": mae, "mean_absolute_error": mae,
+    "r2_score": r2_score, "r2": r2_score,
+}
 
 
 def get_metric(metric: str | Metric) -> tuple[str, Metric]:
-    """A metric and its name from a callable or one of the names above."""
+    """A metric and its name from a callable or one of the names above (its name as given)."""
     if callable(metric):
         return getattr(metric, "__name__", type(metric).__name__), metric
     if not isinstance(metric, str):

@@ -8,7 +8,8 @@ from ._checks import integer
 from .backend import array_namespace
 from .nn.module import Module
 from .loop import mode
-from .train import as_data, model_backend
+from .data import as_data
+from .train import model_backend
 
 __all__ = ["predict"]
 
@@ -25,6 +26,8 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     batch normalization run in evaluation mode during the call, and each module's own
     train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
+    Class labels of a classifier, in one line:
+    ``labels = xnn.to_numpy(xnn.predict(model, X)).argmax(axis=1)``.
 
     Parameters
     ----------

@@ -9,11 +9,12 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from ._checks import flag, integer, is_labels, number
-from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
-                      is_array, requires_grad, resolve_dtype, to_numpy)
-from .callbacks import HOOKS
-from .data import check_same_length, check_seed, permutations
-from .loop import History, Steps, TrainingRun, evaluate_logs, mode, on_device, to_host, train
+from .backend import (Backend, array_namespace, backend_of, dtype_name, get_backend,
+                      resolve_dtype, to_numpy)
+from .callbacks import HOOKS, Callback
+from .data import as_data, check_same_length, check_seed, permutations
+from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, on_device,
+                   to_host, train)
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
@@ -148,8 +149,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if scheduler is not None:
         _check_steps("scheduler", scheduler)
     metrics = _get_metrics("fit", metrics)
-    callbacks = _check_callbacks(callbacks or ())
     X, y, validation = _prepare_data(backend, dtype, X, y, validation_data, validation_split)
+    callbacks = _check_callbacks(callbacks or (), {
+        "epochs": epochs, "metrics": log_keys(metrics, validation is not None)})
     n = X.shape[0]
     size = n if batch_size is None else min(batch_size, n)
     _check_batch_rows(model, n, size)
@@ -257,8 +259,10 @@ def _get_metrics(owner: str, metrics: Any) -> list[tuple[str, Callable]]:
     return [get_metric(m) for m in metrics or ()]
 
 
-def _check_callbacks(callbacks: Iterable[Any]) -> list:
-    """The callbacks as a list, each with every hook of xnn.callbacks.Callback (HOOKS)."""
+def _check_callbacks(callbacks: Iterable[Any], params: dict[str, Any]) -> list:
+    """The callbacks as a list, each with every hook of xnn.callbacks.Callback (HOOKS); each
+    Callback gets ``params`` (Keras' set_params), where it checks its monitor and file names
+    against the keys fit will log."""
     try:
         callbacks = list(callbacks)
     except TypeError:
@@ -269,6 +273,9 @@ def _check_callbacks(callbacks: Iterable[Any]) -> list:
         if missing:
             raise TypeError(f"fit: callbacks[{i}] ({type(cb).__name__}) lacks "
                             f"{', '.join(missing)}; subclass xnn.callbacks.Callback")
+    for cb in callbacks:
+        if isinstance(cb, Callback):
+            cb.set_params(params)
     return callbacks
 
 
@@ -307,31 +314,6 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     _check_like_training(X, y, X_val, y_val)
     _check_finite(X_val=X_val, y_val=y_val)
     return X, y, (X_val, y_val)
-
-
-def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
-             labels_ok: bool) -> Any:
-    """``data`` on the model's backend in the model's float dtype; with ``labels_ok``, 1-D
-    integer targets stay integer class labels. Arrays already right are not copied (a torch
-    tensor that requires grad is: asarray detaches it); data that
-    cannot become real numbers (None, ragged lists, text, complex) is a TypeError naming
-    ``owner``."""
-    def moved(obj: Any, dtype: Any = None) -> Any:
-        try:
-            return asarray(obj, dtype=dtype, backend=backend)
-        except TypeError as err:  # asarray's refusal, which names asarray, not the caller
-            raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
-
-    arr = data if is_array(data) else moved(data)
-    kind = dtype_name(arr.dtype)
-    if kind.startswith("complex"):  # a cast would keep the real part with only a warning
-        raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
-                        f"numbers: pass the real part or the magnitude explicitly")
-    keep = labels_ok and is_labels(array_namespace(arr), arr)
-    target = kind if keep else dtype_name(float_dtype)
-    if backend.holds(arr) and kind == target and not requires_grad(arr):
-        return arr  # else asarray copies it, detached from autograd
-    return moved(arr, target)
 
 
 def _check_finite(**named: Any) -> None:

@@ -45,6 +45,15 @@ class Parameter:
         return f"Parameter(shape={self.shape}, dtype={dtype_name(self.dtype)})"
 
 
+# Keras' model methods, which xnn keeps as functions taking the model
+_KERAS_METHODS = {
+    "fit": "use xnn.fit(model, X, y, loss=..., optimizer=..., epochs=...)",
+    "predict": "use xnn.predict(model, X)",
+    "evaluate": "use xnn.evaluate(model, X, y, loss=...)",
+    "compile": "xnn has no compile step: pass loss= and optimizer= to xnn.fit(model, X, y, ...)",
+    "save": "use xnn.save(path, model)",
+}
+
 # every Module subclass by "module.QualName": checkpoints rebuild architectures from these only
 # (xnn.architecture describes a model from its live attributes)
 MODULE_CLASSES: dict[str, type] = {}
@@ -77,6 +86,15 @@ class Module:
     def __call__(self, x: Any) -> Any:
         """The output alone, for inference."""
         return self.forward(x)[0]
+
+    def __getattr__(self, name: str) -> Any:
+        # runs only when normal lookup fails, so found attributes cost nothing more; a Keras
+        # habit (model.predict) gets a pointer to xnn's function, any other name Python's error
+        use = _KERAS_METHODS.get(name)
+        message = (f"{type(self).__name__!r} object has no attribute {name!r}" if use is None
+                   else f"{type(self).__name__} has no {name}() method (Keras models do); "
+                        f"{use}")
+        raise AttributeError(message, name=name, obj=self)
 
     # --- structure -------------------------------------------------------------------------------
 

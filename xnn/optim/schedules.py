@@ -250,7 +250,9 @@ class ReduceLROnPlateau(Schedule):
     optimizer: the optimizer whose ``lr`` is set.
     mode: "min" (the metric should fall) or "max" (it should rise).
     factor: new_lr = lr * factor; in [0, 1) (0.1).
-    patience: epochs without improvement that are tolerated before a reduction (10).
+    patience: epochs without improvement that are tolerated before a reduction (10): PyTorch's
+        meaning, so patience=2 reduces at the 3rd bad epoch in a row (EarlyStopping's patience
+        is Keras', which stops at the 2nd).
     threshold: how much better than the best a metric must be to count (1e-4).
     threshold_mode: "rel" (best * (1 -/+ threshold)) or "abs" (best -/+ threshold).
     cooldown: epochs after a reduction during which bad epochs are not counted (0).
