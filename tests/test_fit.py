@@ -359,6 +359,22 @@ def test_fit_refuses_out_of_range_labels_before_training(backend):
     np.testing.assert_array_equal(xnn.to_numpy(model[0].weight.value), before)
 
 
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64", "int16", "int32"])
+def test_labels_of_any_integer_dtype_train_as_int64_labels(backend, dtype):
+    """torch has no uint16/32/64 kernels for the losses' gather: fit makes every label int64."""
+    def trained(labels):
+        model, X, _ = _classifier()
+        history = xnn.fit(model, X, labels, loss=xnn.losses.CrossEntropyLoss(),
+                          optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), epochs=2,
+                          batch_size=8, seed=0, metrics=["accuracy"], progress=False)
+        return history.history["loss"], xnn.to_numpy(model[0].weight.value)
+
+    loss, weight = trained(np.arange(40).astype(dtype) % 3)
+    loss64, weight64 = trained(np.arange(40) % 3)
+    assert loss == loss64
+    np.testing.assert_array_equal(weight, weight64)
+
+
 class _RowRecorder:
     """MSELoss that records, per epoch of training, the targets of the batches it sees."""
 

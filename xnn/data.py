@@ -24,7 +24,7 @@ __all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "o
 def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
             labels_ok: bool) -> Any:
     """``data`` (an array, nested list, pandas DataFrame or Series) on ``backend`` in
-    ``float_dtype``; with ``labels_ok``, 1-D integer targets stay integer class labels.
+    ``float_dtype``; with ``labels_ok``, 1-D integer targets stay class labels, as int64.
 
     The one conversion of what fit, evaluate, predict and the helpers here take. Arrays
     already right are not copied (a torch tensor that requires grad is: asarray detaches it);
@@ -42,8 +42,10 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
     if kind.startswith("complex"):  # a cast would keep the real part with only a warning
         raise TypeError(f"{owner}: {name} has the complex dtype {kind}; xnn trains on real "
                         f"numbers: pass the real part or the magnitude explicitly")
+    # class labels of any integer dtype become int64, which every library indexes with (torch
+    # has no uint16/32/64 kernels for the losses' gather)
     keep = labels_ok and is_labels(array_namespace(arr), arr)
-    target = kind if keep else dtype_name(float_dtype)
+    target = "int64" if keep else dtype_name(float_dtype)
     if backend.holds(arr) and kind == target and not requires_grad(arr):
         return arr  # else asarray copies it, detached from autograd
     return moved(arr, target)
