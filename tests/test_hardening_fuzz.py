@@ -679,8 +679,9 @@ JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-5, 5),
                                             st.dictionaries(st.text(max_size=3), inner,
                                                             max_size=3)),
                     max_leaves=6)
+# NumPy scalars are numbers and arrays of numbers are tensors: save takes them
 NOT_JSON = st.sampled_from([{1, 2}, object(), b"bytes", {"f": print}, np.array(["text"]),
-                            {"a": np.ones(1, complex)}])  # NumPy scalars are numbers: save takes them
+                            {"a": np.ones(1, complex)}])
 ARRAYS = st.sampled_from([np.ones(2), {"a": np.arange(3)}, [np.zeros((2, 0), np.float32)]])
 
 

@@ -5,11 +5,11 @@ A checkpoint is a safetensors file: one tensor per parameter and buffer, named b
 the format version, xnn's version, the architecture read from the live module tree
 (:mod:`xnn.architecture`), the optimizer's class and hyperparameters, the random generator's
 state and the user's ``extra``, each as JSON; arrays in ``extra`` are tensors named
-``extra/<i>``, placed back at the JSON paths that ``extra_tensors`` lists. Any safetensors reader (NumPy, PyTorch, JAX,
-Rust) reads the tensors. Nothing is ever unpickled, and layer classes are looked up among those
-already defined, never imported by name. Saving writes a temporary file beside the target and
-renames it over the target, so a crash mid-save leaves the previous checkpoint whole. Files
-written by xnn 0.1 (``.npz``) still load.
+``extra/<i>``, put back at the JSON paths that ``extra_tensors`` lists. Any safetensors reader
+(NumPy, PyTorch, JAX, Rust) reads the tensors. Nothing is ever unpickled, and layer classes are
+looked up among those already defined, never imported by name. Saving writes a temporary file
+beside the target and renames it over the target, so a crash mid-save leaves the previous
+checkpoint whole. Files written by xnn 0.1 (``.npz``) still load.
 """
 
 from __future__ import annotations
@@ -397,7 +397,7 @@ def _with_arrays(path: str, meta: dict, arrays: dict) -> Any:
             node = box
             for key in keys:
                 node = node[key]
-            if not isinstance(last, (str, int)) or isinstance(last, bool) or node[last] is not None:
+            if type(last) not in (str, int) or node[last] is not None:
                 raise ValueError(f"{name}'s place {last!r} holds no placeholder")
             node[last] = tensors[name]
     except (ValueError, TypeError, KeyError, IndexError) as err:
