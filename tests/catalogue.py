@@ -3,7 +3,9 @@ their signatures, so a class added to ``xnn.nn``, ``xnn.losses`` or ``xnn.optim`
 its public name) is covered by every test built on this catalogue without being listed.
 
 A required constructor argument takes its value from ``ARGUMENTS``, by parameter name; a new
-name there is the one thing a new kind of argument needs.
+name there is the one thing a new kind of argument needs. A layer fitted from data (one with
+``adapt``, as Keras's preprocessing layers have) is adapted on a sample, so its statistics are
+neither the identity nor missing.
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ def construct(cls: type, width: int = 8, **given: Any) -> Any:
             positional.extend(value)
         else:
             keywords[name] = value
-    return cls(*positional, **keywords)
+    made = cls(*positional, **keywords)
+    if callable(getattr(made, "adapt", None)):
+        made.adapt(xnn.asarray(np.random.default_rng(2).normal(3.0, 2.0, (16, width))))
+    return made
 
 
 def layers(width: int = 8) -> dict[str, Callable[[], nn.Module]]:

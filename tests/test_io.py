@@ -18,6 +18,7 @@ from xnn import callbacks, nn
 from xnn.io import CheckpointError
 
 import catalogue
+from conftest import load_or_skip
 from model_state import assert_state, host_state
 
 
@@ -541,3 +542,78 @@ def test_extra_strings_come_back_as_the_same_strings(tmp_path, extra):
     # a string is JSON data too: it must not be read back as JSON text ("123" -> 123)
     xnn.save(tmp_path / "m.safetensors", nn.Linear(1, 1), extra=extra)
     assert xnn.load(tmp_path / "m.safetensors").extra == extra
+
+
+def _extra_arrays() -> dict:
+    """Arrays of the active backend in a JSON-like extra, of each dtype safetensors holds."""
+    rng = np.random.default_rng(0)
+    return {"x_mean": xnn.asarray(rng.normal(size=5), dtype="float32"),
+            "runs": [{"scale": xnn.asarray(rng.normal(size=(2, 3)), dtype="float64")},
+                     xnn.asarray(np.arange(4, dtype=np.int64)), "note"],
+            "mask": xnn.asarray(np.array([True, False])), "empty": xnn.asarray(np.zeros((0, 2))),
+            "scalar": xnn.asarray(np.array(2.5)), "epoch": 7, 3: xnn.asarray(np.array([1]))}
+
+
+@pytest.mark.parametrize("target", ["numpy", "array_api_strict", "torch"])
+def test_extra_arrays_round_trip_as_numpy_arrays_saved_on_one_backend_loaded_on_another(
+        backend, tmp_path, target):
+    load_to = load_or_skip(target)
+    extra = _extra_arrays()
+    xnn.save(tmp_path / "m.xnn", nn.Linear(2, 2), extra=extra)
+    got = xnn.load(tmp_path / "m.xnn", backend=load_to).extra
+    assert list(got) == ["x_mean", "runs", "mask", "empty", "scalar", "epoch", "3"]
+    assert got["epoch"] == 7 and got["runs"][2] == "note"
+    pairs = [(got[k], extra[k]) for k in ("x_mean", "mask", "empty", "scalar")] + [
+        (got["runs"][0]["scale"], extra["runs"][0]["scale"]), (got["runs"][1], extra["runs"][1]),
+        (got["3"], extra[3])]
+    for loaded, saved in pairs:
+        host = xnn.to_numpy(saved)
+        assert type(loaded) is np.ndarray and loaded.dtype == host.dtype
+        np.testing.assert_array_equal(loaded, host, strict=True)  # shape and dtype too
+
+
+def test_extra_that_is_an_array_itself_round_trips(tmp_path):
+    xnn.save(tmp_path / "m.xnn", nn.Linear(2, 2), extra=np.eye(3, dtype=np.float32))
+    np.testing.assert_array_equal(xnn.load(tmp_path / "m.xnn").extra,
+                                  np.eye(3, dtype=np.float32), strict=True)
+
+
+def test_extra_arrays_safetensors_cannot_hold_are_refused_and_the_old_file_kept(tmp_path):
+    path = tmp_path / "m.xnn"
+    xnn.save(path, nn.Linear(2, 2), extra={"ok": np.ones(2)})
+    before = path.read_bytes()
+    for bad, dtype in [(np.array(["a"]), "<U1"), (np.ones(2, complex), "complex128"),
+                       (np.array([None]), "object")]:
+        with pytest.raises(TypeError, match=rf"xnn.save: extra must be JSON data .*and arrays "
+                                            rf"of numbers: the array at \['runs', 1\] has dtype "
+                                            rf"{dtype}"):
+            xnn.save(path, nn.Linear(2, 2), extra={"runs": [0, bad]})
+    cycle: list = [np.ones(1)]
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match="extra must be JSON data without cycles"):
+        xnn.save(path, nn.Linear(2, 2), extra=cycle)
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.xnn"]
+
+
+def test_load_refuses_extra_tensors_that_do_not_match_their_placeholders(tmp_path):
+    xnn.save(tmp_path / "good.xnn", nn.Linear(2, 2), extra={"a": np.ones(2), "b": [1, None]})
+    cases = {
+        "not a placeholder": lambda t, m: m.update(extra_tensors=[["b", 0]]),
+        "missing place": lambda t, m: m.update(extra_tensors=[["c"]]),
+        "through a string": lambda t, m: m.update(extra={"a": "text"}),
+        "not a list": lambda t, m: m.update(extra_tensors={"a": 0}),
+        "missing tensor": lambda t, m: t.pop("extra/0"),
+        "stray tensor": lambda t, m: t.update({"extra/1": np.ones(1)}),
+        "no paths": lambda t, m: m.pop("extra_tensors"),
+        "twice": lambda t, m: (m.update(extra_tensors=[["a"], ["a"]]),
+                               t.update({"extra/1": np.ones(1)})),
+    }
+    for name, edit in cases.items():
+        path = _rewrite(tmp_path / "good.xnn", tmp_path / f"{name}.xnn", edit)
+        with pytest.raises(CheckpointError, match=f"{name}.xnn has unusable metadata "
+                                                  f"'extra_tensors'"):
+            xnn.load(path)
+    ck = xnn.load(tmp_path / "good.xnn")
+    np.testing.assert_array_equal(ck.extra["a"], np.ones(2))
+    assert ck.extra["b"] == [1, None]  # a None of the user's stays None

@@ -225,3 +225,10 @@ def test_a_new_loss_and_optimizer_are_in_every_catalogue(monkeypatch):
     params = nn.Linear(2, 2).parameters()
     assert isinstance(training_steps.optimizer_cases()["PlainSGD"](params), PlainSGD)
     assert catalogue.optimizer_classes()["PlainSGD"] is PlainSGD  # the fuzz test's list
+
+
+def test_a_layer_fitted_from_data_comes_adapted_from_every_catalogue():
+    for name, cases in _catalogues().items():
+        layer = cases["Standardize"]()
+        assert isinstance(layer, nn.Standardize) and layer.mean is not None, name
+        assert not np.allclose(xnn.to_numpy(layer.std), 1.0), name  # a sample's, not identity

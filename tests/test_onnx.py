@@ -165,6 +165,31 @@ def test_a_trained_network_on_any_backend_exports(backend, tmp_path):
     assert_exports(model, tmp_path / "m.onnx", (2,), xnn.get_default_dtype())
 
 
+def test_a_model_carrying_its_scaling_takes_raw_features_in_onnx_runtime(backend, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal([50.0, -2.0, 3000.0, 0.5], [10.0, 0.3, 900.0, 0.0], (120, 4))  # raw scales
+    y = (X[:, :1] - 50.0) / 10.0 + (X[:, 2:3] - 3000.0) / 900.0
+    xnn.seed(0)
+    model = nn.Sequential(nn.Standardize(4).adapt(X), nn.Linear(4, 16), nn.Tanh(),
+                          nn.Linear(16, 1))
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=xnn.optim.Adam(
+        model.parameters(), lr=1e-2), epochs=5, batch_size=32, progress=False)
+    xnn.save(tmp_path / "m.xnn", model)
+    loaded = xnn.load(tmp_path / "m.xnn").model
+    xnn.onnx.export(loaded, tmp_path / "m.onnx")  # the input width from Standardize
+    raw = X[:17].astype(xnn.get_default_dtype())
+    expected = xnn.to_numpy(xnn.predict(model, raw))
+    np.testing.assert_allclose(_runtime_output(tmp_path / "m.onnx", raw), expected,
+                               rtol=0, atol=TOLERANCE[xnn.get_default_dtype()] * 10)
+
+
+def test_a_bare_standardize_exports_with_the_width_it_was_given(tmp_path):
+    layer = nn.Standardize(3, mean=[1.0, 2.0, 3.0], std=[2.0, 4.0, 8.0])
+    xnn.onnx.export(layer, tmp_path / "m.onnx")
+    got = _runtime_output(tmp_path / "m.onnx", np.array([[3.0, 6.0, 11.0]], np.float32))
+    np.testing.assert_array_equal(got, [[1.0, 1.0, 1.0]])
+
+
 def test_tied_weights_are_stored_once_and_named_as_in_the_state_dict(tmp_path):
     xnn.seed(0)
     a, b = nn.Linear(WIDTH, WIDTH), nn.Linear(WIDTH, WIDTH)

@@ -4,11 +4,12 @@ A checkpoint is a safetensors file: one tensor per parameter and buffer, named b
 ``state_dict`` keys, and the optimizer's state under ``optimizer/``; the header's metadata holds
 the format version, xnn's version, the architecture read from the live module tree
 (:mod:`xnn.architecture`), the optimizer's class and hyperparameters, the random generator's
-state and the user's ``extra``, each as JSON. Any safetensors reader (NumPy, PyTorch, JAX,
-Rust) reads the tensors. Nothing is ever unpickled, and layer classes are looked up among those
-already defined, never imported by name. Saving writes a temporary file beside the target and
-renames it over the target, so a crash mid-save leaves the previous checkpoint whole. Files
-written by xnn 0.1 (``.npz``) still load.
+state and the user's ``extra``, each as JSON; arrays in ``extra`` are tensors named
+``extra/<i>``, put back at the JSON paths that ``extra_tensors`` lists. Any safetensors reader
+(NumPy, PyTorch, JAX, Rust) reads the tensors. Nothing is ever unpickled, and layer classes are
+looked up among those already defined, never imported by name. Saving writes a temporary file
+beside the target and renames it over the target, so a crash mid-save leaves the previous
+checkpoint whole. Files written by xnn 0.1 (``.npz``) still load.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ._version import __version__
 from ._checks import flag
 from .architecture import ArchitectureError, build, describe
 from .backend import Backend, _load, get_backend, to_numpy
+from .namespace import is_array
 from .nn.module import Module
 from .optim.optimizers import Optimizer
 from .random import host_generator
@@ -37,6 +39,7 @@ __all__ = ["save", "load", "Checkpoint", "CheckpointError", "FORMAT", "VERSION"]
 
 FORMAT, VERSION = "xnn-checkpoint", 3
 OPTIMIZER_PREFIX = "optimizer/"
+EXTRA_PREFIX = "extra/"
 # safetensors dtype -> bytes per element; the ones NumPy reads
 _ITEMSIZE = {"F64": 8, "F32": 4, "F16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
              "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1}
@@ -70,7 +73,8 @@ def _json_scalar(value: Any) -> Any:
 def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = None,
          extra: dict[str, Any] | None = None) -> None:
     """Write model (architecture and weights), optimizer state, generator state and ``extra``
-    (JSON data) to ``path`` as a safetensors file, atomically.
+    (JSON data, arrays of any backend inside it as tensors) to ``path`` as a safetensors file,
+    atomically.
 
     Raises TypeError when ``model`` is not an xnn Module or ``optimizer`` not an xnn Optimizer
     (or None), CheckpointError when a module cannot be described (see docs/custom-layers.md),
@@ -122,21 +126,50 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
     arrays = {key: to_numpy(value) for key, value in tensors.items()}
     meta = {"format": FORMAT, "format_version": str(VERSION), "xnn_version": __version__,
             "architecture": architecture, "rng": random.get_state(),
-            "saved_on": str(get_backend()), "optimizer": None, "extra": extra}
+            "saved_on": str(get_backend()), "optimizer": None}
     if optimizer is not None:
         meta["optimizer"] = _optimizer_meta(model, optimizer, arrays)
     try:
+        found: list[tuple[list, Any]] = []
+        meta["extra"] = _without_arrays(extra, [], found, set())
+        if found:  # only then: a file without them stays readable by older xnn
+            meta["extra_tensors"] = [where for where, _ in found]
+            arrays.update((f"{EXTRA_PREFIX}{i}", a) for i, (_, a) in enumerate(found))
         # the fixed fields are plain strings; every other (extra too, which may be a string
         # itself) is JSON, as load reads them
         header = {k: v if k in _PLAIN_FIELDS else json.dumps(v, allow_nan=True,
                                                               default=_json_scalar)
                   for k, v in meta.items()}
     except TypeError as err:
-        raise TypeError(f"xnn.save: extra must be JSON data (dicts, lists, numbers, strings): "
-                        f"{err}") from err
+        raise TypeError(f"xnn.save: extra must be JSON data (dicts, lists, numbers, strings) "
+                        f"and arrays of numbers: {err}") from err
     except (ValueError, RecursionError) as err:  # a dict or list that contains itself
         raise ValueError(f"xnn.save: extra must be JSON data without cycles: {err}") from err
     write_atomically(path, lambda f: write_arrays(f, arrays, header), "xnn.save")
+
+
+def _without_arrays(value: Any, where: list, found: list, seen: set) -> Any:
+    """``value`` (the user's extra) with each array replaced by None, and (JSON path, host
+    array) of each appended to ``found``; a dict or list met again inside itself is a cycle."""
+    if is_array(value) and not isinstance(value, np.generic):  # NumPy scalars are numbers
+        host = to_numpy(value)
+        if host.dtype.kind not in "biuf":  # what safetensors holds: no objects, text, complex
+            raise TypeError(f"the array at {where} has dtype {host.dtype}; safetensors holds "
+                            f"bool, integer and float arrays")
+        found.append((where, host))
+        return None
+    if not isinstance(value, (dict, list, tuple)):
+        return value  # json.dumps takes it or refuses it
+    if id(value) in seen:
+        raise ValueError("Circular reference detected")
+    seen.add(id(value))
+    if isinstance(value, dict):  # the path names each key as JSON writes it (1 -> "1")
+        copy: Any = {k: _without_arrays(v, [*where, k if isinstance(k, str) else json.dumps(k)],
+                                        found, seen) for k, v in value.items()}
+    else:
+        copy = [_without_arrays(v, [*where, i], found, seen) for i, v in enumerate(value)]
+    seen.discard(id(value))
+    return copy
 
 
 def _optimizer_meta(model: Module, optimizer: Optimizer, arrays: dict[str, Any]) -> dict:
@@ -394,6 +427,7 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
     path = _path("xnn.load", path)
     restore_rng = flag("xnn.load", "restore_rng", restore_rng)
     meta, arrays, v01 = _read(path)
+    extra = _with_arrays(path, meta, arrays)
     target = get_backend() if backend is None else _load(backend)
     if restore_rng:
         _check_rng(path, meta)
@@ -411,7 +445,33 @@ def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
                  if meta.get("optimizer") else None)
     if restore_rng:
         random.set_state(meta["rng"])  # checked by _check_rng: cannot fail half-way
-    return Checkpoint(model, optimizer, meta.get("extra"), meta)
+    return Checkpoint(model, optimizer, extra, meta)
+
+
+def _with_arrays(path: str, meta: dict, arrays: dict) -> Any:
+    """The saved extra with its tensors (taken out of ``arrays``) back in place, as NumPy
+    arrays; a path that does not lead to a null placeholder or a tensor missing or left over
+    is a CheckpointError."""
+    tensors = {k: arrays.pop(k) for k in list(arrays) if k.startswith(EXTRA_PREFIX)}
+    box = [meta.get("extra")]  # a path [] is extra itself
+    try:
+        paths = meta.get("extra_tensors", [])
+        if not isinstance(paths, list) or not all(isinstance(p, list) for p in paths):
+            raise ValueError(f"expected a list of JSON paths, got {paths!r:.80}")
+        names = [f"{EXTRA_PREFIX}{i}" for i in range(len(paths))]
+        if sorted(names) != sorted(tensors):
+            raise ValueError(f"it lists {len(names)} tensors, the file has {sorted(tensors)}")
+        for name, (*keys, last) in zip(names, ([0, *p] for p in paths)):
+            node = box
+            for key in keys:
+                node = node[key]
+            if type(last) not in (str, int) or node[last] is not None:
+                raise ValueError(f"{name}'s place {last!r} holds no placeholder")
+            node[last] = tensors[name]
+    except (ValueError, TypeError, KeyError, IndexError) as err:
+        raise CheckpointError(f"xnn.load: {path} has unusable metadata 'extra_tensors' "
+                              f"({type(err).__name__}: {err})") from err
+    return box[0]
 
 
 def _check_rng(path: str, meta: dict) -> None:

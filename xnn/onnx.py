@@ -23,7 +23,8 @@ from ._checks import integer
 from .backend import dtype_name, get_default_dtype, to_numpy
 from .extras import install_hint
 from .io import _path, write_atomically
-from .nn import linear, normalization, shape
+from .data import NotFittedError
+from .nn import linear, normalization, shape, standardize
 from .nn.module import Module, Parameter
 
 __all__ = ["export", "register", "Graph", "ExportError", "MIN_OPSET", "newest_runtime_opset"]
@@ -210,7 +211,7 @@ def _default_input_shape(model: Module) -> tuple:
     for module in model.modules():
         if isinstance(module, linear.Linear):
             return (None, module.in_features)
-        if isinstance(module, normalization.BatchNorm1d):
+        if isinstance(module, (normalization.BatchNorm1d, standardize.Standardize)):
             return (None, module.num_features)
         if isinstance(module, normalization.LayerNorm):
             return (None, module.normalized_shape[0])
@@ -277,6 +278,8 @@ def _check_fits(model: Module, shape: tuple, dtype: Any) -> None:
     rows = 2 if shape[0] is None else min(shape[0], 2)  # a fixed batch of 10**9 is fine too
     try:
         predict(model, np.zeros((rows, *shape[1:]), dtype=dtype))
+    except NotFittedError as err:  # a layer fitted from data, not yet: its own message
+        raise ExportError(f"xnn.onnx.export: {err}") from err
     except MemoryError as err:
         raise ValueError(f"xnn.onnx.export: input_shape {tuple(shape)} is too big to run "
                          f"through the model ({err})") from err

@@ -9,7 +9,9 @@ from .module import Module, Parameter, Sequential
 from .normalization import BatchNorm1d, LayerNorm
 from .residual import Residual
 from .shape import Flatten
+from .standardize import Standardize
 
 __all__ = ["init", "Module", "Parameter", "Sequential", "Linear",
            "Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
-           "Softmax", "LogSoftmax", "Dropout", "BatchNorm1d", "LayerNorm", "Flatten", "Residual"]
+           "Softmax", "LogSoftmax", "Dropout", "BatchNorm1d", "LayerNorm", "Flatten", "Residual",
+           "Standardize"]
