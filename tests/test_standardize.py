@@ -64,8 +64,8 @@ def test_adapt_refuses_bad_data_naming_what_is_wrong(backend):
         layer.adapt(xnn.asarray(np.ones(3)))
     with pytest.raises(TypeError, match=r"Standardize.adapt: expected a floating-point X"):
         layer.adapt(xnn.asarray(np.ones((5, 3), dtype=np.int64)))
-    with pytest.raises(TypeError, match=r"Standardize.adapt: expected the X to be an array"):
-        layer.adapt([[1.0, 2.0, 3.0]])
+    with pytest.raises(TypeError, match=r"Standardize.adapt: X cannot be used as data"):
+        layer.adapt([[1.0, 2.0], [3.0]])
     with pytest.raises(ValueError, match=r"non-empty"):
         layer.adapt(xnn.asarray(np.ones((0, 3))))
     bad = _raw()
@@ -89,6 +89,16 @@ def test_adapt_takes_data_of_any_backend_and_keeps_the_statistics_where_they_are
     assert xnn.backend.array_namespace(layer.std) is backend.xp
     scaler = StandardScaler().fit(_raw(seed=1))
     np.testing.assert_allclose(xnn.to_numpy(layer.mean), scaler.mean, rtol=1e-6)
+
+
+def test_adapt_takes_lists_and_dataframes_as_fit_does(backend):
+    pandas = pytest.importorskip("pandas", reason="DataFrames need pandas")
+    raw = _raw()
+    want = xnn.to_numpy(nn.Standardize(3).adapt(xnn.asarray(raw)).std)
+    for data in (raw.tolist(), pandas.DataFrame(raw, columns=["a", "b", "c"])):
+        layer = nn.Standardize(3).adapt(data)
+        assert xnn.backend.array_namespace(layer.std) is backend.xp
+        np.testing.assert_allclose(xnn.to_numpy(layer.std), want, rtol=1e-6)
 
 
 def test_training_leaves_the_statistics_alone(backend):

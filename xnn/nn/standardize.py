@@ -12,7 +12,7 @@ from typing import Any
 from .._checks import expect, integer
 from ..backend import (array_namespace, asarray, backend_of, dtype_name, get_backend,
                        resolve_dtype, to_numpy)
-from ..data import NotFittedError, StandardScaler
+from ..data import NotFittedError, StandardScaler, _taken
 from .module import Backprop, Module
 
 __all__ = ["Standardize"]
@@ -82,11 +82,12 @@ class Standardize(Module):
         ``StandardScaler().fit(X)`` computes them: population std, features with zero spread
         left unscaled (std 1). Returns the layer.
 
-        ``X`` is an array of any backend and float dtype; the statistics are kept in the
-        layer's dtype where they were (on the active backend the first time), so call adapt
-        before ``model.to()``. NaN or Inf in X is a ValueError naming the features.
+        ``X`` is what fit takes (an array of any backend, a list, a pandas DataFrame); the
+        statistics are kept in the layer's dtype where they were (on the active backend the
+        first time), so call adapt before ``model.to()``. NaN or Inf in X is a ValueError naming the features.
         """
         owner = "Standardize.adapt"
+        X = _taken(owner, "X", X, labels_ok=False)  # a list or DataFrame, as fit takes
         xp = expect(owner, X, ndim=2, features=self.num_features, what="X")
         scaler = StandardScaler().fit(X)
         bad = ~(xp.isfinite(scaler.mean) & xp.isfinite(scaler.scale))
