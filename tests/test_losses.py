@@ -374,6 +374,14 @@ def test_elementwise_losses_reject_a_target_of_another_shape(backend, loss):
 
 
 @pytest.mark.parametrize("loss", ELEMENTWISE, ids=lambda c: c.__name__)
+def test_elementwise_losses_say_how_to_reshape_a_1d_target(backend, loss):
+    with pytest.raises(ValueError, match=rf"^{loss.__name__}: expected a target of shape "
+                                         r"\(4, 1\) like the prediction, got shape \(4,\); a 1-D "
+                                         r"target needs one column: y.reshape\(-1, 1\)$"):
+        loss()(_a(np.full((4, 1), 0.5), "float32"), _a(np.ones(4), "float32"))
+
+
+@pytest.mark.parametrize("loss", ELEMENTWISE, ids=lambda c: c.__name__)
 def test_elementwise_losses_reject_a_target_of_another_dtype(backend, loss):
     with pytest.raises(TypeError, match=rf"^{loss.__name__}: expected a float32 target like the "
                                         r"prediction, got float64"):

@@ -82,9 +82,11 @@ class Loss:
         xp = expect(self, pred, what="prediction")
         expect(self, target, like=pred, dtype=None, what="target", like_what="prediction")
         if pred.shape != target.shape:
+            one_column = pred.ndim == 2 and pred.shape[1] == 1 and target.shape == pred.shape[:1]
+            hint = "; a 1-D target needs one column: y.reshape(-1, 1)" if one_column else ""
             raise ValueError(f"{type(self).__name__}: expected a target of shape "
                              f"{tuple(pred.shape)} like the prediction, got shape "
-                             f"{tuple(target.shape)}")
+                             f"{tuple(target.shape)}{hint}")
         if target.dtype != pred.dtype:  # the prediction is a float: expect names what is wrong
             expect(self, target, like=pred, what="target", like_what="prediction")
         for name, weight in weights.items():
