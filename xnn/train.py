@@ -30,7 +30,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
 
     X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
-    targets stay labels; complex data is refused). ``batch_size=None`` trains full batch, as
+    targets stay labels, as int64; complex data is refused). ``batch_size=None`` trains full batch, as
     the tutorials do. Rows are shuffled each epoch from ``seed``'s own generator, or from xnn's
     seeded generator when ``seed`` is None. ``validation_split`` holds out the last rows, as
     Keras does. Training loss and metrics are batch-size-weighted means over the steps taken
@@ -42,8 +42,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     Everything is checked before anything changes: arguments, the data (types, lengths,
     complex, NaN/Inf), validation data like the training data, a forward pass of the first
     batch in evaluation mode through the loss and every metric, class labels against the
-    model's output width, and batches BatchNorm1d could not train on (a last batch of one
-    row; like torch's, it needs two). A refused call leaves the model, optimizer and xnn's
+    model's output width, batches BatchNorm1d could not train on (a last batch of one
+    row; like torch's, it needs two), and each callback's ``set_params`` (EarlyStopping's and
+    ModelCheckpoint's monitor and file-name template against the keys fit will log). A refused call leaves the model, optimizer and xnn's
     generator as they were. An error during training (or Ctrl-C) leaves the model as trained
     up to the failing step, with its gradients cleared.
 
