@@ -81,5 +81,4 @@ def test_the_doc_prelu_round_trips_through_a_checkpoint_and_exports(backend, cap
                                       xnn.to_numpy(value))
     printed = capsys.readouterr().out
     assert "cannot describe Scaled.fn" in printed and "ONNX Runtime agrees" in printed
-    assert xnn.onnx.EXPORTERS[ns["GaussianNoise"]] is ns["export_noise"]
-    assert ns["PReLU"] not in xnn.onnx.EXPORTERS  # exported by its own to_onnx
+    assert not hasattr(ns["PReLU"], "to_onnx")  # traced from its forward, no exporter code

@@ -22,6 +22,7 @@ import catalogue
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (the test extra has it)")
 ort = pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
+pytest.importorskip("ndonnx", reason="export traces through ndonnx (Python 3.11 or newer)")
 
 TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 WIDTH = 6
@@ -203,83 +204,95 @@ def test_tied_weights_are_stored_once_and_named_as_in_the_state_dict(tmp_path):
 def test_default_opset_is_the_newest_onnxruntime_runs(tmp_path):
     xnn.onnx.export(nn.Linear(2, 2), tmp_path / "m.onnx")
     opset = onnx.load(tmp_path / "m.onnx").opset_import[0].version
-    assert opset == xnn.onnx.newest_runtime_opset() >= 17
+    assert opset == xnn.onnx.newest_runtime_opset() >= xnn.onnx.MIN_OPSET
     if opset < onnx.defs.onnx_opset_version():  # the next one is refused by this onnxruntime
         with pytest.raises(Exception):  # noqa: B017 - onnxruntime's own error types
             ort.InferenceSession(xnn.onnx._probe_model(onnx, opset + 1))
     xnn.onnx.export(nn.Sequential(nn.Linear(2, 2), nn.GELU(), nn.LayerNorm(2)),
-                    tmp_path / "old.onnx", opset=17)
-    assert onnx.load(tmp_path / "old.onnx").opset_import[0].version == 17
+                    tmp_path / "old.onnx", opset=xnn.onnx.MIN_OPSET)
+    assert onnx.load(tmp_path / "old.onnx").opset_import[0].version == xnn.onnx.MIN_OPSET
     assert_exports(nn.Sequential(nn.Linear(2, 2), nn.GELU()), tmp_path / "m.onnx", (2,),
                    "float32")
 
 
-class Swish2(nn.Module):
-    """A user's layer: y = x sigmoid(2x)."""
+class Swish(nn.Module):
+    """A user's layer with a parameter, not registered anywhere: y = x sigmoid(beta x)."""
+
+    def __init__(self, features: int, dtype=None):
+        self.beta = nn.Parameter(xnn.random.uniform((features,), low=0.5, high=2.0, dtype=dtype))
+
+    def forward(self, x):
+        xp = xnn.expect(self, x, like=self.beta.value)
+        s = 1 / (1 + xp.exp(-self.beta.value * x))
+
+        def backprop(dy):
+            self.beta.accumulate(xp.sum(dy * x * x * s * (1 - s), axis=0))
+            return dy * (s + self.beta.value * x * s * (1 - s))
+
+        return x * s, backprop
+
+
+class Mish(nn.Module):
+    """A user's activation: y = x tanh(softplus(x)), softplus as log(1 + e^x) kept stable."""
 
     def forward(self, x):
         xp = xnn.expect(self, x)
-        s = 1 / (1 + xp.exp(-2 * x))
-        return x * s, lambda dy: dy * (s + 2 * x * s * (1 - s))
+        t = xp.tanh(xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x))))
+        sig = 1 / (1 + xp.exp(-x))
+        return x * t, lambda dy: dy * (t + x * (1 - t * t) * sig)
 
 
-def test_a_layer_without_exporter_is_named_and_the_hook_adds_one(tmp_path):
-    model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish2())
-    with pytest.raises(xnn.onnx.ExportError, match=r"no ONNX exporter for Swish2 .*"
-                                                   r"to_onnx\(self, graph, x\).*"
-                                                   r"xnn.onnx.register\(Swish2\).*"
-                                                   r"custom-layers.md"):
-        xnn.onnx.export(model, tmp_path / "m.onnx")
-    assert not (tmp_path / "m.onnx").exists()
-
-    @xnn.onnx.register(Swish2)
-    def _(graph, layer, x):
-        two_x = graph.node("Mul", [graph.constant(2.0), x])
-        return graph.node("Mul", [x, graph.node("Sigmoid", [two_x])])
-
-    try:
-        assert_exports(model, tmp_path / "m.onnx", (WIDTH,), "float32")
-    finally:
-        del xnn.onnx.EXPORTERS[Swish2]
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_custom_array_api_layer_exports_with_no_registration(tmp_path, dtype):
+    with xnn.use_default_dtype(dtype):
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish(WIDTH), nn.Linear(WIDTH, WIDTH),
+                              Mish(), nn.Residual(Swish(WIDTH)), nn.Linear(WIDTH, 3))
+        assert_exports(model, tmp_path / "m.onnx", (WIDTH,), dtype)
+    names = {t.name for t in onnx.load(tmp_path / "m.onnx").graph.initializer}
+    assert {"1.beta", "4.module.beta"} <= names  # the user's parameters, named as saved
 
 
-class Swish2Exported(Swish2):
-    """The same layer, exported by its own method."""
-
-    def to_onnx(self, graph, x):
-        return graph.node("Mul", [x, graph.node("Sigmoid", [graph.node(
-            "Mul", [graph.constant(2.0), x])])])
-
-
-def test_a_subclass_with_a_new_forward_does_not_inherit_its_parents_exporter(tmp_path):
+def test_a_subclass_with_a_new_forward_exports_its_own_computation(tmp_path):
     class Doubled(nn.Linear):
         def forward(self, x):
             y, backprop = super().forward(x)
             return 2 * y, lambda dy: backprop(2 * dy)
 
-    with pytest.raises(xnn.onnx.ExportError, match="no ONNX exporter for Doubled"):
-        xnn.onnx.export(nn.Sequential(Doubled(WIDTH, WIDTH)), tmp_path / "m.onnx")
-
-    class Renamed(nn.Linear):  # the same forward: Linear's exporter describes it
-        pass
-
-    assert_exports(nn.Sequential(Renamed(WIDTH, 3)), tmp_path / "m.onnx", (WIDTH,), "float32")
+    xnn.seed(0)
+    assert_exports(nn.Sequential(Doubled(WIDTH, WIDTH)), tmp_path / "m.onnx", (WIDTH,),
+                   "float32")
 
 
-def test_a_layer_exports_by_its_method_and_a_registered_exporter_takes_precedence(tmp_path):
-    model = nn.Sequential(nn.Linear(WIDTH, WIDTH), Swish2Exported())
-    assert_exports(model, tmp_path / "m.onnx", (WIDTH,), "float32")
+class HostRoundTrip(nn.Module):
+    """A layer ndonnx cannot trace: its forward decides on a value (a host branch)."""
 
-    @xnn.onnx.register(Swish2Exported)
-    def _(graph, layer, x):
-        return graph.node("Identity", [x])  # not the layer's output: shows which one ran
+    def forward(self, x):
+        xp = xnn.expect(self, x)
+        return (x if bool(xp.all(x > 0)) else -x), lambda dy: dy
 
-    try:
+
+def test_a_layer_ndonnx_cannot_trace_is_named_with_what_failed(tmp_path):
+    model = nn.Sequential(nn.Linear(WIDTH, WIDTH), nn.Residual(HostRoundTrip()))
+    weight = model[0].weight.value
+    with pytest.raises(xnn.onnx.ExportError, match=r"HostRoundTrip\.forward cannot be traced "
+                                                   r"to ONNX through ndonnx \(\w+Error: .+\)"):
         xnn.onnx.export(model, tmp_path / "m.onnx")
-        ops = [node.op_type for node in onnx.load(tmp_path / "m.onnx").graph.node]
-        assert "Sigmoid" not in ops and ops.count("Identity") == 2  # the layer's and the output
-    finally:
-        del xnn.onnx.EXPORTERS[Swish2Exported]
+    assert not (tmp_path / "m.onnx").exists()
+    assert model[0].weight.value is weight and model.training  # the model is as it was
+
+
+def test_register_is_deprecated_and_ignored(tmp_path):
+    with pytest.warns(DeprecationWarning, match=r"register\(Mish\) is deprecated"):
+        decorate = xnn.onnx.register(Mish)
+
+    def exporter(graph, layer, x):  # the old hook's signature, never called now
+        raise AssertionError("called")
+
+    assert decorate(exporter) is exporter
+    xnn.seed(0)
+    assert_exports(nn.Sequential(nn.Linear(WIDTH, WIDTH), Mish()), tmp_path / "m.onnx",
+                   (WIDTH,), "float32")
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -308,10 +321,11 @@ def test_an_input_shape_the_model_cannot_take_is_refused_and_nothing_written(tmp
     assert (tmp_path / "m.onnx").exists()
 
 
-def test_xnn_onnx_imports_without_onnx_and_export_says_how_to_install_it():
-    code = textwrap.dedent("""
+@pytest.mark.parametrize("package", ["onnx", "ndonnx"])
+def test_xnn_onnx_imports_without_onnx_and_export_says_how_to_install_it(package, tmp_path):
+    code = textwrap.dedent(f"""
         import sys
-        sys.modules["onnx"] = None        # as if onnx were not installed
+        sys.modules["{package}"] = None        # as if it were not installed
         import xnn, xnn.onnx
         from xnn import nn
         try:
@@ -320,16 +334,17 @@ def test_xnn_onnx_imports_without_onnx_and_export_says_how_to_install_it():
             print(err)
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert "xnn.onnx.export needs the onnx package" in out
+                         check=True, cwd=tmp_path).stdout
+    assert f"xnn.onnx.export needs the {package} package" in out
     assert xnn.extras.install_hint("onnx") in out
 
 
 def test_importing_xnn_does_not_import_onnx():
-    code = "import sys, xnn, xnn.onnx; print('onnx' in sys.modules, 'onnxruntime' in sys.modules)"
+    code = ("import sys, xnn, xnn.onnx; "
+            "print(*(m in sys.modules for m in ('onnx', 'onnxruntime', 'ndonnx')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
-    assert out.split() == ["False", "False"]
+    assert out.split() == ["False", "False", "False"]
 
 
 def _cli(*args):
@@ -355,10 +370,10 @@ def test_the_command_exports_a_checkpoint_that_onnx_runtime_runs_as_xnn(tmp_path
 
 def test_the_command_exports_a_01_checkpoint_and_takes_an_input_shape(tmp_path):
     v01 = pathlib.Path(__file__).parent / "data" / "v01_checkpoint.npz"
-    done = _cli(v01, tmp_path / "old.onnx", "--input-shape", ",4", "--opset", "17")
+    done = _cli(v01, tmp_path / "old.onnx", "--input-shape", ",4", "--opset", "21")
     assert done.returncode == 0, done.stderr
     proto = onnx.load(tmp_path / "old.onnx")
-    assert proto.opset_import[0].version == 17
+    assert proto.opset_import[0].version == 21
     assert [d.dim_value or d.dim_param for d in
             proto.graph.input[0].type.tensor_type.shape.dim] == ["batch", 4]
     expected = np.load(pathlib.Path(__file__).parent / "data" / "v01_predictions.npz")
@@ -375,11 +390,6 @@ MY_LAYERS = textwrap.dedent("""
     class Cube(nn.Module):
         def forward(self, x):
             return x * x * x, lambda dy: 3 * x * x * dy
-
-
-    @xnn.onnx.register(Cube)
-    def export_cube(graph, layer, x):
-        return graph.node("Mul", [graph.node("Mul", [x, x]), x])
 """)
 
 

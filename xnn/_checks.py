@@ -68,7 +68,8 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
             shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
             raise ValueError(f"{owner_name(owner)}: expected a {ndim}-D {what}{shape}, got "
                              f"shape {tuple(got)}")
-        if features is not None and (not got or got[-1] != features):
+        # None: an axis a tracing library (ndonnx, in xnn.onnx.export) does not know
+        if features is not None and (not got or got[-1] not in (features, None)):
             raise ValueError(f"{owner_name(owner)}: expected {features} {what} features, got "
                              f"{got[-1] if got else 'none'} ({what} shape {tuple(got)})")
     if dtype is FLOAT or dtype == FLOAT:

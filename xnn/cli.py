@@ -69,7 +69,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
     from . import io, onnx  # noqa: PLC0415 - onnx itself is imported by export only
 
     try:
-        for name in args.imports:  # the user's modules defining custom layers and exporters
+        for name in args.imports:  # the user's modules defining custom layers
             importlib.import_module(name)
         model = io.load(args.checkpoint, backend="numpy", restore_rng=False).model
         onnx.export(model, args.out, input_shape=args.input_shape, opset=args.opset)
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--opset", type=int, default=None,
                    help="ONNX opset (default: the newest the installed onnxruntime runs)")
     e.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                   help="import MODULE first (it defines custom layers and registers their "
-                        "exporters); may be repeated")
+                   help="import MODULE first (it defines the checkpoint's custom layers); "
+                        "may be repeated")
     e.set_defaults(run=_export_onnx)
     args = parser.parse_args(argv)
     return args.run(args)

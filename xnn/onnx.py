@@ -1,197 +1,65 @@
 """ONNX export: ``xnn.onnx.export(model, path)`` writes the model in evaluation mode as an ONNX
 graph that ONNX Runtime (CPU, GPU, mobile, browsers) serves without xnn or Python.
 
-The graph is built with ``onnx.helper`` by walking the module tree: each layer's method
-``to_onnx(graph, x) -> y`` adds the nodes computing its evaluation-mode forward from the value
-named ``x`` (with the :class:`Graph` builder) and returns the name of its output.
-``register(cls)`` gives a class without that method (a third party's) an exporter
-``fn(graph, layer, x) -> y``, which takes precedence (see docs/custom-layers.md). ``onnx`` is imported only when ``export`` runs
-(the ``onnx`` extra, see ``xnn.extras.install_hint``); this module imports without it.
+The export is a trace: the model's own evaluation-mode ``forward`` runs on ndonnx arrays, an
+Array API library whose operations build an ONNX graph instead of computing. The input is a
+symbolic array (the batch axis named "batch"), the parameters and buffers are symbolic arrays
+that become the graph's initializers, named as in ``state_dict``. A layer written against the
+Array API (``xnn.expect`` or ``array_namespace`` and standard functions) therefore exports with
+no exporter code. ``onnx`` and ``ndonnx`` are imported only when ``export`` runs (the ``onnx``
+extra, see ``xnn.extras.install_hint``); this module imports without them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import numbers
 import os
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np  # initializers are host arrays
 
 from ._checks import integer
-from .backend import dtype_name, get_default_dtype, to_numpy
+from .backend import dtype_name, get_default_dtype, is_array, to_numpy
 from .extras import install_hint
 from .io import _path, write_atomically
 from .data import NotFittedError
 from .nn import linear, normalization, shape, standardize
-from .nn.module import Module, Parameter
+from .nn.module import Module
 
-__all__ = ["export", "register", "Graph", "ExportError", "MIN_OPSET", "newest_runtime_opset"]
+__all__ = ["export", "register", "ExportError", "MIN_OPSET", "newest_runtime_opset"]
 
-MIN_OPSET = 17  # LayerNormalization
-Exporter = Callable[["Graph", Any, str], str]
-EXPORTERS: dict[type, Exporter] = {}
+MIN_OPSET = 21  # the opset ndonnx writes; onnx's converter cannot take every graph lower
 
 
 class ExportError(ValueError):
-    """A model that cannot be written as ONNX (a layer without an exporter, mixed dtypes)."""
+    """A model that cannot be written as ONNX (a forward ndonnx cannot trace, mixed dtypes)."""
 
 
-def register(cls: type) -> Callable[[Exporter], Exporter]:
-    """Decorator: ``@register(MyLayer)`` over ``fn(graph, layer, x) -> y`` makes ``export``
-    write ``MyLayer`` with ``fn``, which adds nodes to ``graph`` (see :class:`Graph`) computing
-    the layer's evaluation-mode output from the value named ``x`` and returns its name."""
+def register(cls: type) -> Callable[[Callable], Callable]:
+    """Deprecated: ``export`` traces each layer's own forward, so an exporter is not needed
+    and is ignored; ``@register(MyLayer)`` warns and returns the function unchanged."""
     if not (isinstance(cls, type) and issubclass(cls, Module)):
         raise TypeError(f"xnn.onnx.register: expected a Module subclass, got {cls!r}")
+    warnings.warn(f"xnn.onnx.register({cls.__name__}) is deprecated and ignored: "
+                  f"xnn.onnx.export traces the layer's own forward through ndonnx, see "
+                  f"docs/custom-layers.md", DeprecationWarning, stacklevel=2)
+    return lambda fn: fn
 
-    def add(fn: Exporter) -> Exporter:
-        if not callable(fn):
-            raise TypeError(f"xnn.onnx.register({cls.__name__}): expected a function, got "
-                            f"{type(fn).__name__}")
-        EXPORTERS[cls] = fn
-        return fn
 
-    return add
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        raise ImportError(f"xnn.onnx.export needs the {name} package: "
+                          f"{install_hint('onnx')}") from err
 
 
 def _onnx() -> Any:
-    try:
-        import onnx  # noqa: PLC0415 - optional: only export needs it
-    except ImportError as err:
-        raise ImportError(f"xnn.onnx.export needs the onnx package: "
-                          f"{install_hint('onnx')}") from err
-    return onnx
-
-
-class Graph:
-    """The graph an export builds; exporters add nodes with :meth:`node`, parameters with
-    :meth:`parameter`, numbers with :meth:`constant` and run children with :meth:`module`."""
-
-    def __init__(self, onnx: Any, dtype: str, opset: int,
-                 param_names: dict[int, str] | None = None) -> None:
-        self.onnx = onnx
-        self.dtype = dtype  # "float32" or "float64": every float tensor of the graph
-        self.opset = opset
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
-        self.shapes: dict[str, tuple] = {}  # known shapes, None for the batch axis
-        self._names = {"input", "output"}  # the graph's own input and output
-        self._parameters: dict[int, str] = {}
-        self._counts: dict[str, int] = {}
-        self.param_names = param_names or {}  # id(Parameter) -> its state_dict name
-
-    def fresh(self, hint: str) -> str:
-        """A value name not used yet, from ``hint``."""
-        n = self._counts.get(hint, 0)
-        name = hint if n == 0 and hint not in self._names else f"{hint}_{n}"
-        while name in self._names:
-            n += 1
-            name = f"{hint}_{n}"
-        self._counts[hint] = n + 1
-        self._names.add(name)
-        return name
-
-    def node(self, op: str, inputs: Sequence[str], **attributes: Any) -> str:
-        """Add an ``op`` node (ONNX operator name) and return the name of its one output."""
-        out = self.fresh(op.lower())
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [out],
-                                                     name=self.fresh(f"{op}_node"),
-                                                     **attributes))
-        return out
-
-    def array(self, value: Any, name: str | None = None, dtype: str | None = None) -> str:
-        """A host array (or number) as an initializer, in the graph's dtype unless ``dtype``."""
-        host = np.asarray(value, dtype=dtype or self.dtype)
-        out = self.fresh(name or "const")
-        self.initializers.append(self.onnx.numpy_helper.from_array(host, out))
-        return out
-
-    def constant(self, value: float) -> str:
-        """A scalar of the graph's dtype, for arithmetic with a value of the graph."""
-        return self.array(value)
-
-    def parameter(self, p: Parameter) -> str:
-        """A parameter's value as an initializer, named as in ``state_dict``; a parameter used
-        twice (tied weights) is stored once."""
-        if id(p) not in self._parameters:
-            self._parameters[id(p)] = self.array(to_numpy(p.value),
-                                                 self.param_names.get(id(p), "param"))
-        return self._parameters[id(p)]
-
-    def buffer(self, module: Module, name: str) -> str:
-        """A buffer's value (``module.<name>``) as an initializer."""
-        return self.array(to_numpy(getattr(module, name)), name)
-
-    def fail(self, message: str) -> None:
-        """Refuse the export with ``message`` (an ExportError)."""
-        raise ExportError(f"xnn.onnx.export: {message}")
-
-    def module(self, module: Module, x: str) -> str:
-        """Add the nodes of ``module``: its registered exporter, else its ``to_onnx`` method;
-        the output's shape defaults to the input's."""
-        cls = type(module)
-        fn = EXPORTERS.get(cls) or _own_to_onnx(cls)
-        if fn is None:
-            self.fail(f"no ONNX exporter for {cls.__name__} ({cls.__module__}); give the class "
-                      f"a method to_onnx(self, graph, x) or register one with "
-                      f"@xnn.onnx.register({cls.__name__}), see docs/custom-layers.md")
-        y = fn(self, module, x) if cls in EXPORTERS else fn(module, self, x)
-        if not isinstance(y, str) or (y not in self._names and not any(
-                y in node.output for node in self.nodes)):
-            raise ExportError(f"xnn.onnx.export: the exporter of {type(module).__name__} "
-                              f"returned {y!r}; it must return the name of a value of the graph "
-                              f"(what graph.node(...) returns, or its input {x!r})")
-        self.shapes.setdefault(y, self.shapes.get(x))
-        return y
-
-    def reduce_mean(self, x: str, axis: int) -> str:
-        """Mean over one axis, keeping it (ReduceMean's axes moved to an input in opset 18)."""
-        if self.opset >= 18:
-            return self.node("ReduceMean", [x, self.array([axis], dtype="int64")], keepdims=1)
-        return self.node("ReduceMean", [x], axes=[axis], keepdims=1)
-
-    def moments(self, x: str, axis: int) -> tuple[str, str]:
-        """The mean and the biased variance over one axis, kept, as xnn's layers take them."""
-        mean = self.reduce_mean(x, axis)
-        centered = self.node("Sub", [x, mean])
-        return mean, self.reduce_mean(self.node("Mul", [centered, centered]), axis)
-
-    def where_positive(self, x: str, negative: str) -> str:
-        """x where x > 0, else ``negative``, as xnn's layers write it."""
-        return self.node("Where", [self.node("Greater", [x, self.constant(0.0)]), x, negative])
-
-    def log1p(self, u: str) -> str:
-        """log(1 + u) accurate for small u (ONNX has no Log1p): log(w) u / (w - 1) with
-        w = 1 + u, which cancels the rounding of w (Goldberg's trick); u where w rounds to 1."""
-        w = self.node("Add", [self.constant(1.0), u])
-        wm1 = self.node("Sub", [w, self.constant(1.0)])
-        is_one = self.node("Equal", [wm1, self.constant(0.0)])
-        safe = self.node("Where", [is_one, self.constant(1.0), wm1])
-        ratio = self.node("Div", [self.node("Mul", [self.node("Log", [w]), u]), safe])
-        return self.node("Where", [is_one, u, ratio])
-
-    def normalize(self, x: str, mean: str, var: str, eps: float, weight: str | None,
-                  bias: str | None) -> str:
-        """(x - mean) / sqrt(var + eps) * weight + bias, in xnn's order of operations."""
-        inv_std = self.node("Div", [self.constant(1.0), self.node(
-            "Sqrt", [self.node("Add", [var, self.constant(eps)])])])
-        y = self.node("Mul", [self.node("Sub", [x, mean]), inv_std])
-        if weight is not None:
-            y = self.node("Mul", [y, weight])
-        if bias is not None:
-            y = self.node("Add", [y, bias])
-        return y
-
-
-def _own_to_onnx(cls: type) -> Callable | None:
-    """``cls.to_onnx`` where it describes ``cls.forward``, that is where the first class of the
-    MRO to define either defines to_onnx; else None. A subclass that overrides forward and
-    inherits its parent's to_onnx would export the parent's computation."""
-    for c in cls.__mro__:
-        if "to_onnx" in vars(c) or "forward" in vars(c):
-            return cls.to_onnx if "to_onnx" in vars(c) else None
-    return None
+    return _import("onnx")
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -263,21 +131,16 @@ def _finish(onnx: Any, graph: Any, opset: int) -> Any:
     return model
 
 
-def _dims(shape: tuple | None) -> list | None:
-    """An ONNX shape: the batch axis (None) named "batch"; None when the shape is unknown."""
-    return None if shape is None else ["batch" if d is None else d for d in shape]
-
-
-def _check_fits(model: Module, shape: tuple, dtype: Any) -> None:
+def _check_fits(model: Module, shape: tuple, dtype: Any) -> tuple:
     """Run a batch of ``shape`` through the model in eval mode (two rows where the batch is
     dynamic: BatchNorm1d without running statistics needs two), so an input_shape the model
-    cannot take is refused with its layer's own message, not written as a graph that fails
-    in ONNX Runtime."""
+    cannot take is refused with its layer's own message, not traced into a graph that fails
+    in ONNX Runtime; return the output's shape."""
     from .predict import predict  # noqa: PLC0415 - predict imports the training helpers
 
     rows = 2 if shape[0] is None else min(shape[0], 2)  # a fixed batch of 10**9 is fine too
     try:
-        predict(model, np.zeros((rows, *shape[1:]), dtype=dtype))
+        out = predict(model, np.zeros((rows, *shape[1:]), dtype=dtype))
     except NotFittedError as err:  # a layer fitted from data, not yet: its own message
         raise ExportError(f"xnn.onnx.export: {err}") from err
     except MemoryError as err:
@@ -286,6 +149,102 @@ def _check_fits(model: Module, shape: tuple, dtype: Any) -> None:
     except (ValueError, TypeError) as err:
         raise ValueError(f"xnn.onnx.export: the model cannot take an input of shape "
                          f"{tuple(shape)}: {err}") from err
+    if not is_array(out):
+        raise ExportError(f"xnn.onnx.export: {type(model).__name__} returned a "
+                          f"{type(out).__name__}, not an array")
+    return tuple(out.shape)
+
+
+@contextlib.contextmanager
+def _traced_state(model: Module, ndx: Any) -> Any:
+    """The model in evaluation mode with every parameter and buffer an ndonnx argument named
+    as in ``state_dict`` (a tied parameter is one); yields name -> (argument, host value).
+    Everything is put back afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    params = [(name, p, p.value) for name, p in model.named_parameters()]
+    buffers = [(path + name, module, name, value) for path, module in model._named_modules()
+               for name, value in list(module.named_buffers())]
+    state = {}
+    for name, value in [(n, v) for n, _, v in params] + [(n, v) for n, _, _, v in buffers]:
+        host = to_numpy(value)
+        kind = getattr(ndx, dtype_name(host.dtype))
+        state[name] = (ndx.argument(shape=host.shape, dtype=kind), host)
+    model.eval()
+    try:
+        for name, p, _ in params:
+            p.value = state[name][0]
+        for name, module, leaf, _ in buffers:
+            module.load_buffer(leaf, state[name][0])
+        yield state
+    finally:
+        for _, p, value in params:
+            p.value = value
+        for _, module, leaf, value in buffers:
+            module.load_buffer(leaf, value)
+        for m, mode in modes:
+            m.training = mode
+
+
+def _failing_layer(err: BaseException, model: Module) -> str:
+    """The class name of the innermost layer whose forward raised ``err``."""
+    modules = {id(m) for m in model.modules()}
+    name = type(model).__name__
+    tb = err.__traceback__
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if id(owner) in modules and tb.tb_frame.f_code.co_name == "forward":
+            name = type(owner).__name__
+        tb = tb.tb_next
+    return name
+
+
+def _trace(model: Module, shape_in: tuple, dtype: str, shape_out: tuple) -> Any:
+    """The ONNX model (opset MIN_OPSET) of the model's evaluation-mode forward, traced on
+    ndonnx arrays; its parameters and buffers are the graph's initializers."""
+    onnx, ndx = _onnx(), _import("ndonnx")
+    x = ndx.argument(shape=tuple("batch" if d is None else d for d in shape_in),
+                     dtype=getattr(ndx, dtype))
+    with _traced_state(model, ndx) as state:
+        try:
+            y = model(x)
+        except Exception as err:  # noqa: BLE001 - any failure of the trace is the layer's
+            layer = _failing_layer(err, model)
+            raise ExportError(f"xnn.onnx.export: {layer}.forward cannot be traced to ONNX "
+                              f"through ndonnx ({type(err).__name__}: {err}); export needs "
+                              f"evaluation-mode code of Array API functions only, see "
+                              f"docs/custom-layers.md") from err
+    if dtype_name(y.dtype) != dtype:
+        raise ExportError(f"xnn.onnx.export: {type(model).__name__} returned a "
+                          f"{dtype_name(y.dtype)} array, not {dtype} as its parameters")
+    proto = ndx.build({"input": x, **{k: a for k, (a, _) in state.items()}}, {"output": y},
+                      drop_unused=True)
+    graph = proto.graph
+    inits = [onnx.numpy_helper.from_array(host, name) for name, (_, host) in state.items()
+             if any(i.name == name for i in graph.input)]
+    graph.initializer.extend(inits)
+    kept = [i for i in graph.input if i.name not in state]
+    del graph.input[:]
+    graph.input.extend(kept)
+    # the output's axes where ndonnx lost them (its matmul keeps none): the batch axis, named
+    # or fixed as the input's, and the others as the check's run gave them
+    dims = graph.output[0].type.tensor_type.shape.dim
+    for i, (d, ran) in enumerate(zip(y.shape, shape_out)):
+        if d is None and i == 0 and shape_in[0] is None:
+            dims[i].dim_param = "batch"
+        else:
+            dims[i].dim_value = d if d is not None else shape_in[0] if i == 0 else ran
+    del proto.metadata_props[:]  # ndonnx's schema lists the parameters as inputs
+    graph.name = type(model).__name__
+    return proto
+
+
+def _to_opset(onnx: Any, proto: Any, opset: int) -> Any:
+    """``proto`` converted to ``opset`` by onnx's version converter."""
+    if opset != MIN_OPSET:
+        convert = importlib.import_module("onnx.version_converter").convert_version
+        proto = convert(proto, opset)
+    proto.producer_name = "xnn"
+    return proto
 
 
 def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int | None] |
@@ -293,7 +252,9 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
     """Write ``model`` in evaluation mode to ``path`` as an ONNX model.
 
     The graph's input is "input" and its output "output", of the parameters' dtype (float32 or
-    float64). Raises ExportError for a layer without an exporter (see :func:`register`).
+    float64). The graph is traced: the model's own evaluation-mode forward runs on ndonnx
+    arrays, so any layer written with Array API functions exports; ExportError names a layer
+    whose forward ndonnx cannot trace.
 
     Parameters
     ----------
@@ -306,16 +267,16 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
         ``(None, in_features)`` of the first Linear. A leading Flatten needs it given.
     opset : int or None, optional
         The ai.onnx opset; default the newest the installed onnxruntime runs (at least
-        ``MIN_OPSET``, 17).
+        ``MIN_OPSET``, 21).
 
     Raises
     ------
     ExportError
-        For a layer without an exporter.
+        For a layer whose forward ndonnx cannot trace, or mixed parameter dtypes.
     ValueError
         For an input shape the model cannot take, or an opset out of range.
     ImportError
-        When the ``onnx`` package (the ``onnx`` extra) is not installed.
+        When ``onnx`` or ``ndonnx`` (the ``onnx`` extra) is not installed.
 
     Examples
     --------
@@ -344,16 +305,6 @@ def export(model: Module, path: str | os.PathLike, *, input_shape: Sequence[int 
         opset = integer("xnn.onnx.export", "opset", opset, low=MIN_OPSET,
                         high=onnx.defs.onnx_opset_version())
     dtype = _model_dtype(model)
-    _check_fits(model, shape_in, dtype)
-    graph = Graph(onnx, dtype, opset, {id(p): name for name, p in model.named_parameters()})
-    graph.shapes["input"] = shape_in
-    y = graph.module(model, "input")
-    graph.nodes.append(onnx.helper.make_node("Identity", [y], ["output"], name="output_node"))
-    elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
-    onnx_graph = onnx.helper.make_graph(
-        graph.nodes, type(model).__name__,
-        [onnx.helper.make_tensor_value_info("input", elem, _dims(shape_in))],
-        [onnx.helper.make_tensor_value_info("output", elem, _dims(graph.shapes.get(y)))],
-        graph.initializers)
-    data = _finish(onnx, onnx_graph, opset).SerializeToString()
+    shape_out = _check_fits(model, shape_in, dtype)
+    data = _to_opset(onnx, _trace(model, shape_in, dtype, shape_out), opset).SerializeToString()
     write_atomically(path, lambda f: f.write(data), "xnn.onnx.export")

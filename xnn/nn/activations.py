@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from .._checks import check_axis, expect, integer, number
-from .module import Backprop, Module, arguments_repr, onnx_node
+from .module import Backprop, Module, arguments_repr
 
 __all__ = ["Identity", "ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "GELU", "Softplus", "SiLU",
            "Softmax", "LogSoftmax"]
@@ -30,8 +30,6 @@ class Identity(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         expect(self, x)
         return x, lambda dy: dy
-
-    to_onnx = onnx_node("Identity")
 
 
 class ReLU(Module):
@@ -52,8 +50,6 @@ class ReLU(Module):
 
         return y, backprop
 
-    to_onnx = onnx_node("Relu")
-
 
 class LeakyReLU(Module):
     """y = x where x > 0, else negative_slope * x, elementwise.
@@ -73,12 +69,6 @@ class LeakyReLU(Module):
         y = xp.where(x > 0, x, a * x)
         # dy/dx = 1 where x > 0, else negative_slope (PyTorch's choice at x == 0)
         return y, lambda dy: xp.where(x > 0, dy, a * dy)
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        if g.dtype == "float32":  # ONNX Runtime has LeakyRelu in float32 only
-            return g.node("LeakyRelu", [x], alpha=float(self.negative_slope))
-        return g.where_positive(x, g.node("Mul", [g.constant(self.negative_slope), x]))
 
     extra_repr = arguments_repr
 
@@ -103,15 +93,6 @@ class ELU(Module):
         # dy/dx = 1 where x > 0, else alpha e^x = y + alpha
         return y, lambda dy: xp.where(x > 0, dy, dy * (y + a))
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        if g.dtype == "float32":
-            return g.node("Elu", [x], alpha=float(self.alpha))
-        # alpha * expm1(min(x, 0)); ONNX has no expm1, so exp - 1 (exact enough away from 0, and
-        # near 0 both forms are below the tolerance of the comparison)
-        e = g.node("Sub", [g.node("Exp", [g.node("Min", [x, g.constant(0.0)])]), g.constant(1.0)])
-        return g.where_positive(x, g.node("Mul", [g.constant(self.alpha), e]))
-
     extra_repr = arguments_repr
 
 
@@ -122,8 +103,6 @@ class Sigmoid(Module):
         y = sigmoid(expect(self, x), x)
         return y, lambda dy: dy * y * (1 - y)   # dy/dx = y (1 - y)
 
-    to_onnx = onnx_node("Sigmoid")
-
 
 class Tanh(Module):
     """y = tanh(x), elementwise."""
@@ -131,8 +110,6 @@ class Tanh(Module):
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         y = expect(self, x).tanh(x)
         return y, lambda dy: dy * (1 - y * y)    # dy/dx = 1 - tanh^2
-
-    to_onnx = onnx_node("Tanh")
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -162,16 +139,6 @@ class GELU(Module):
             return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * inner)
 
         return y, backprop
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        if g.opset >= 20 and g.dtype == "float32":  # ONNX Runtime's float64 Gelu is off by 1e-9
-            return g.node("Gelu", [x], approximate="tanh")
-        cube = g.node("Mul", [g.node("Mul", [x, x]), x])
-        inner = g.node("Add", [x, g.node("Mul", [g.constant(0.044715), cube])])
-        t = g.node("Tanh", [g.node("Mul", [g.constant(_SQRT_2_OVER_PI), inner])])
-        half_x = g.node("Mul", [g.constant(0.5), x])
-        return g.node("Mul", [half_x, g.node("Add", [g.constant(1.0), t])])
 
     extra_repr = arguments_repr
 
@@ -203,14 +170,6 @@ class Softplus(Module):
         # dy/dx = sigmoid(beta x) = 1 - e^(-beta y) (from y itself), and 1 on the linear part
         return y, lambda dy: xp.where(linear, dy, -dy * xp.expm1(-self.beta * y))
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        z = g.node("Mul", [g.constant(self.beta), x])
-        u = g.node("Exp", [g.node("Neg", [g.node("Abs", [z])])])  # e^-|z| <= 1
-        soft = g.node("Div", [g.node("Add", [g.node("Max", [z, g.constant(0.0)]), g.log1p(u)]),
-                              g.constant(self.beta)])
-        return g.node("Where", [g.node("Greater", [z, g.constant(self.threshold)]), x, soft])
-
     extra_repr = arguments_repr
 
 
@@ -222,11 +181,6 @@ class SiLU(Module):
         s = sigmoid(xp, x)
         # dy/dx = s + x s (1 - s) = s (1 + x (1 - s))
         return x * s, lambda dy: dy * s * (1 + x * (1 - s))
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Mul", [x, g.node("Sigmoid", [x])])
-
 
 def log_softmax(xp: Any, x: Any, axis: int) -> Any:
     """x - log(sum(e^x)) along ``axis``; shifting by the max keeps every exponent <= 0."""
@@ -264,8 +218,6 @@ class Softmax(_AlongAxis):
         # dy_i/dx_j = y_i (delta_ij - y_j), so dx = y (dy - sum(dy y))
         return y, lambda dy: y * (dy - xp.sum(dy * y, axis=self.axis, keepdims=True))
 
-    to_onnx = onnx_node("Softmax", "axis")
-
 
 class LogSoftmax(_AlongAxis):
     """y = x - log(sum(e^x)) along ``axis`` (default -1), without overflow for any input."""
@@ -278,5 +230,3 @@ class LogSoftmax(_AlongAxis):
         y = log_softmax(xp, x, self.axis)
         # dy_i/dx_j = delta_ij - softmax_j, and softmax = e^y, so dx = dy - e^y sum(dy)
         return y, lambda dy: dy - xp.exp(y) * xp.sum(dy, axis=self.axis, keepdims=True)
-
-    to_onnx = onnx_node("LogSoftmax", "axis")

@@ -7,7 +7,7 @@ from typing import Any
 from .. import random
 from .._checks import number, expect
 from ..backend import backend_of
-from .module import Backprop, Module, arguments_repr, onnx_node
+from .module import Backprop, Module, arguments_repr
 
 __all__ = ["Dropout"]
 
@@ -37,6 +37,5 @@ class Dropout(Module):
         mask = keep * (1 / (1 - self.p)) if self.p < 1 else keep
         return x * mask, lambda dy: dy * mask     # dy/dx = mask / (1 - p)
 
-    to_onnx = onnx_node("Identity")  # evaluation mode: dropout passes x through
 
     extra_repr = arguments_repr

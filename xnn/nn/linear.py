@@ -65,14 +65,6 @@ class Linear(Module):
 
         return y, backprop
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        bias = [g.parameter(self.bias)] if self.bias is not None else []
-        y = g.node("Gemm", [x, g.parameter(self.weight), *bias])  # weight is (in, out): no transB
-        shape_in = g.shapes.get(x)
-        g.shapes[y] = (shape_in[0], self.out_features) if shape_in else None
-        return y
-
     def arguments(self) -> dict[str, Any]:
         return {**super().arguments(), "bias": self.bias is not None}
 

@@ -262,17 +262,6 @@ def arguments_repr(module: Module) -> str:
     return ", ".join(f"{name}={value!r}" for name, value in module.arguments().items())
 
 
-def onnx_node(op: str, *attributes: str) -> Callable[[Module, Any, str], str]:
-    """A ``to_onnx`` method exporting the layer as one ONNX ``op`` node on its input, with the
-    layer's ``attributes`` (attribute names, e.g. "axis") as the node's: in a class body,
-    ``to_onnx = onnx_node("Relu")``."""
-
-    def to_onnx(self: Module, g: Any, x: str) -> str:
-        return g.node(op, [x], **{name: getattr(self, name) for name in attributes})
-
-    return to_onnx
-
-
 def _converted(where: str, name: str, value: Any, current: Any) -> Any:
     """``value`` as an array of ``current``'s shape, dtype, backend and device, or a TypeError
     or ValueError naming the entry. Nothing is assigned here."""
@@ -329,12 +318,6 @@ class Sequential(Module):
             return dy if input_grad else None
 
         return x, backprop
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        for layer in self.layers:
-            x = g.module(layer, x)
-        return x
 
     def append(self, layer: Module) -> Sequential:
         if not isinstance(layer, Module):

@@ -92,7 +92,7 @@ class BatchNorm1d(Module):
         batch_stats = self.training or not self.track_running_stats
         if batch_stats:
             n = x.shape[0]
-            if n < 2:
+            if n is not None and n < 2:  # None: unknown until run (xnn.onnx.export's trace)
                 raise ValueError(f"BatchNorm1d: batch statistics need more than 1 sample per "
                                  f"feature, got input shape {tuple(x.shape)}; use a larger "
                                  f"batch, or model.eval() to use the running statistics")
@@ -116,19 +116,6 @@ class BatchNorm1d(Module):
             return g * inv_std  # running statistics are constants: dx = g / sqrt(var + eps)
 
         return y, backprop
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        weight = g.parameter(self.weight) if self.affine else None
-        bias = g.parameter(self.bias) if self.affine else None
-        if not self.track_running_stats:  # eval also uses the batch's (biased) statistics
-            return g.normalize(x, *g.moments(x, 0), self.eps, weight, bias)
-        mean, var = g.buffer(self, "running_mean"), g.buffer(self, "running_var")
-        if g.dtype == "float64":  # xnn's order of operations: equal to 1e-16, not 1e-13
-            return g.normalize(x, mean, var, self.eps, weight, bias)
-        if weight is None:
-            weight, bias = g.array([1.0] * self.num_features), g.array([0.0] * self.num_features)
-        return g.node("BatchNormalization", [x, weight, bias, mean, var], epsilon=float(self.eps))
 
     def _update_running_stats(self, xp: Any, mean: Any, var: Any, n: int) -> None:
         self.num_batches_tracked = self.num_batches_tracked + 1
@@ -199,16 +186,6 @@ class LayerNorm(Module):
             return _normalized_backprop(xp, g, x_hat, inv_std, axis=-1)
 
         return y, backprop
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        weight = g.parameter(self.weight) if self.weight is not None else None
-        bias = g.parameter(self.bias) if self.bias is not None else None
-        if g.dtype == "float64":  # ONNX Runtime's LayerNormalization agrees to 1e-13 only
-            return g.normalize(x, *g.moments(x, -1), self.eps, weight, bias)
-        scale = weight if weight is not None else g.array([1.0] * self.normalized_shape[0])
-        return g.node("LayerNormalization", [x, scale] + ([bias] if bias else []), axis=-1,
-                      epsilon=float(self.eps))
 
     def arguments(self) -> dict[str, Any]:
         return {**super().arguments(), "bias": self.bias is not None}

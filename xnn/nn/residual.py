@@ -26,13 +26,11 @@ class Residual(Module):
 
     def forward(self, x: Any) -> tuple[Any, Backprop]:
         branch, branch_backprop = self.module.forward(x)
-        if tuple(branch.shape) != tuple(x.shape):
+        # an axis None (unknown until run, in xnn.onnx.export's trace) matches any
+        if len(branch.shape) != len(x.shape) or any(
+                a != b for a, b in zip(branch.shape, x.shape) if None not in (a, b)):
             raise ValueError(f"Residual: the wrapped {type(self.module).__name__} maps shape "
                              f"{tuple(x.shape)} to {tuple(branch.shape)}; a residual branch "
                              f"must keep the input's shape")
         # dy/dx = I + d module/dx: the gradient flows through the skip and through the branch
         return x + branch, lambda dy: dy + branch_backprop(dy)
-
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the evaluation-mode forward (see xnn.onnx.Graph)."""
-        return g.node("Add", [x, g.module(self.module, x)])

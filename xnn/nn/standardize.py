@@ -127,10 +127,5 @@ class Standardize(Module):
         std = self.std
         return (x - self.mean) / std, lambda dy: dy / std  # dL/dx = dy / std
 
-    def to_onnx(self, g: Any, x: str) -> str:
-        """The ONNX nodes of the forward (see xnn.onnx.Graph)."""
-        self._check_adapted()
-        return g.node("Div", [g.node("Sub", [x, g.buffer(self, "mean")]), g.buffer(self, "std")])
-
     def extra_repr(self) -> str:
         return f"{self.num_features}" + ("" if self.mean is not None else ", adapted=False")
