@@ -38,6 +38,7 @@ ALL_BACKENDS = [
 ]
 GPU_BACKENDS = {"cupy"}
 NAMED_ONLY = {"jax"}  # in the run only where XNN_TEST_BACKENDS names them (see the docstring)
+IMMUTABLE = {"jax"}  # arrays never written in place: updates rebind the slot to a new array
 
 
 def _wanted() -> set[str]:
