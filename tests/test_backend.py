@@ -179,10 +179,10 @@ def _fake_cupy(monkeypatch, get_device_count=lambda: 1, *, current=0, arange=Non
 def test_missing_cupy_says_how_to_install(monkeypatch):
     real_import = importlib.import_module
 
-    def without_cupy(name, *args):
+    def without_cupy(name, *args, **kwargs):  # jax's import passes package= by name
         if name == "cupy":
             raise ImportError("No module named 'cupy'")
-        return real_import(name, *args)
+        return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib, "import_module", without_cupy)
     with pytest.raises(BackendUnavailableError, match=r'pip install "xnn-mlp\[cuda12\]" \(in a clone of the repository: pip install -e "\.\[cuda12\]"\); for CUDA 13, the extra cuda13'):
