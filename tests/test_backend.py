@@ -113,8 +113,8 @@ def test_use_backend_is_local_to_its_thread():
 
 
 def test_unknown_backend_name_raises_value_error():
-    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*numpy, array_api_strict"):
-        xnn.set_backend("jax")
+    with pytest.raises(ValueError, match=r"unknown backend 'mxnet'.*numpy, array_api_strict"):
+        xnn.set_backend("mxnet")
     assert xnn.get_backend().name == "numpy"
 
 
@@ -179,10 +179,10 @@ def _fake_cupy(monkeypatch, get_device_count=lambda: 1, *, current=0, arange=Non
 def test_missing_cupy_says_how_to_install(monkeypatch):
     real_import = importlib.import_module
 
-    def without_cupy(name, *args):
+    def without_cupy(name, *args, **kwargs):  # jax's import passes package= by name
         if name == "cupy":
             raise ImportError("No module named 'cupy'")
-        return real_import(name, *args)
+        return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib, "import_module", without_cupy)
     with pytest.raises(BackendUnavailableError, match=r'pip install "xnn-mlp\[cuda12\]" \(in a clone of the repository: pip install -e "\.\[cuda12\]"\); for CUDA 13, the extra cuda13'):
@@ -398,7 +398,7 @@ def test_arrays_give_their_backends_namespace(backend):
 
 # (on the host, a GPU) for the devices the backend fixture runs on
 _PLACES = {"numpy": (True, False), "array_api_strict": (False, False), "torch": (True, False),
-           "cupy": (False, True)}
+           "cupy": (False, True), "jax": (False, False)}
 
 
 def test_backend_says_whether_it_is_the_host_or_a_gpu(backend):
@@ -441,6 +441,36 @@ def test_torch_backend_holds_only_its_device():
     with xnn.use_backend("torch", "cpu") as b:
         assert b.holds(torch.ones(2)) and not b.holds(np.ones(2))
         assert b.is_host and not b.is_gpu
+
+
+def test_jax_takes_its_devices_by_name_and_prints_them_back():
+    jax = pytest.importorskip("jax")
+    cpu = jax.devices("cpu")[0]
+    for device in (None, "cpu", "CPU", cpu):
+        b = xnn.set_backend("jax", device)
+        assert b.device == cpu and str(b) == "jax:cpu" and not b.is_host and not b.is_gpu
+    assert xnn.set_backend(str(b)) == b and b.holds(jax.numpy.ones(2, device=cpu))
+    with pytest.raises(ValueError, match="jax has no device 'tpu'; expected 'cpu', 'gpu'"):
+        xnn.set_backend("jax", "tpu")
+    with pytest.raises(TypeError, match="jax device must be a str or jax Device"):
+        xnn.set_backend("jax", 0)
+
+
+def test_jax_without_a_gpu_says_so_naming_the_fix():
+    jax = pytest.importorskip("jax")
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("jax sees a GPU here")
+    with pytest.raises(xnn.BackendUnavailableError, match="jax sees no GPU.*jax\\[cuda12\\]"):
+        xnn.set_backend("jax", "gpu:0")
+
+
+def test_jax_keeps_float64_and_int64(backend):
+    # on jax, x64 mode: without it JAX would make float32 and int32 arrays of these
+    x = xnn.asarray(np.arange(3.0), dtype="float64")
+    labels = xnn.asarray(np.arange(3))
+    assert xnn.backend.dtype_name(x.dtype) == "float64"
+    assert xnn.backend.dtype_name(labels.dtype) == "int64"
+    assert xnn.backend.dtype_name((x * 2).dtype) == "float64"
 
 
 def test_numpy_views_host_arrays_without_a_copy(backend):

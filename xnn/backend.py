@@ -1,7 +1,7 @@
 """Backend selection and placement: which array library and device xnn computes on, and
 where an array lives.
 
-With namespace.py, the only module of xnn that knows numpy, cupy or torch. Everything else
+With namespace.py, the only module of xnn that knows numpy, cupy, torch or jax. Everything else
 takes its namespace from its inputs (``array_namespace(x)``) or from :func:`get_backend`, and
 asks a :class:`Backend` placement questions (``is_host``, ``is_gpu``, ``holds(x)``).
 """
@@ -225,6 +225,44 @@ def _probe_cupy(cupy: Any) -> None:
                                       f"instead of 56.0 for a test matmul)")
 
 
+def _load_jax(device: Any) -> Backend:
+    jax = _import("jax", install_hint("jax"))
+    # float64 is one of xnn's two dtypes (and labels are int64): without x64 mode JAX makes
+    # float32 and int32 arrays of those requests, with only a warning. Process-wide, as JAX has it.
+    jax.config.update("jax_enable_x64", True)
+    dev = _jax_device(jax, device)
+    return Backend("jax", array_namespace(jax.numpy.zeros(0, device=dev)), dev)
+
+
+def _jax_device(jax: Any, device: Any) -> Any:
+    """The jax Device of ``device``: None or 'cpu' (the CPU), 'gpu' or 'cuda' (GPU 0), 'gpu:N'
+    or 'cuda:N', or a jax Device. Another type is a TypeError; another value a ValueError."""
+    expected = "expected 'cpu', 'gpu', 'gpu:N' or a jax Device"
+    if isinstance(device, jax.Device):
+        return device
+    if device in (None, "cpu", "cpu:0"):
+        return jax.devices("cpu")[0]
+    if not isinstance(device, str):
+        raise TypeError(f"jax device must be a str or jax Device ({expected}), "
+                        f"got {type(device).__name__}")
+    kind, _, index = device.partition(":")
+    if kind not in ("gpu", "cuda") or not (index or "0").isdigit():
+        raise ValueError(f"jax has no device {device!r}; {expected}")
+    try:
+        gpus = jax.devices("gpu")
+    except RuntimeError as err:  # no GPU platform: "Unknown backend: 'gpu' requested, ..."
+        raise BackendUnavailableError(
+            f"jax device {device!r} was asked for but jax sees no GPU (jax {jax.__version__}); "
+            f"use device='cpu' or install jax with CUDA: pip install \"jax[cuda12]\"") from err
+    if int(index or 0) >= len(gpus):
+        raise ValueError(f"jax device {device!r} does not exist: jax sees {len(gpus)} GPU(s), "
+                         f"so N in 'gpu:N' must lie in [0, {len(gpus)})")
+    return gpus[int(index or 0)]
+
+
+def _jax_label(device: Any) -> str:
+    return "cpu" if device.platform == "cpu" else f"gpu:{device.id}"
+
 def _strict_label(device: Any) -> str:
     return str(device).split("'")[1] if "'" in str(device) else str(device)
 
@@ -256,6 +294,8 @@ _LOADERS = {
     "torch": _Library(_load_torch, host=lambda device: device.type == "cpu",
                       gpu=lambda device: device.type == "cuda"),
     "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id)),
+    # immutable arrays that NumPy may view but never fill: staged, not shared
+    "jax": _Library(_load_jax, gpu=lambda device: device.platform == "gpu", label=_jax_label),
 }
 BACKEND_NAMES = tuple(_LOADERS)
 _UNKNOWN = _Library(lambda device: None)  # an Array API library without an entry
@@ -463,6 +503,8 @@ def to_numpy(x: Any) -> Any:
         return x.get()
     if kind == "torch":
         return x.detach().cpu().numpy().copy()
+    if kind == "jax":  # from any device: from_dlpack reads only arrays in host memory
+        return _np.array(x)
     if kind == "array_api_strict":
         x = x.to_device(array_namespace(x).Device("CPU_DEVICE"))  # its namespace is the module
     if kind is not None:

@@ -341,10 +341,16 @@ class _Reducer:
         if held != layout:  # the first call, or the parameters changed: a new buffer
             flat = xp.empty((sum(sizes) + len(group),), dtype=like.dtype, device=like.device)
             self.buffers[key] = (layout, flat)
-        for p, start, size in zip(group, itertools.accumulate(sizes, initial=0), sizes):
-            flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
-        flat[-len(group):] = xp.asarray([0.0 if p.grad is None else 1.0 for p in group],
-                                  dtype=like.dtype, device=like.device)
+        flags = xp.asarray([0.0 if p.grad is None else 1.0 for p in group], dtype=like.dtype,
+                           device=like.device)
+        try:
+            for p, start, size in zip(group, itertools.accumulate(sizes, initial=0), sizes):
+                flat[start:start + size] = 0.0 if p.grad is None else xp.reshape(p.grad, (-1,))
+        except TypeError:  # immutable arrays (jax): the same layout, made anew by concatenation
+            return xp.concat([xp.zeros((size,), dtype=like.dtype, device=like.device)
+                              if p.grad is None else xp.reshape(p.grad, (-1,))
+                              for p, size in zip(group, sizes)] + [flags])
+        flat[-len(group):] = flags
         return flat
 
 

@@ -145,9 +145,10 @@ def is_array(obj: Any) -> bool:
 
 def library(x: Any) -> str:
     """The top-level module of an array's (or a device's) type ("numpy", "torch", "cupy",
-    "array_api_strict"), read from the type alone: asking array-api-compat would look the
+    "array_api_strict", "jax"), read from the type alone: asking array-api-compat would look the
     library up in sys.modules, where another thread may be half-way through importing it."""
-    return type(x).__module__.partition(".")[0]
+    name = type(x).__module__.partition(".")[0]
+    return "jax" if name == "jaxlib" else name  # jax's arrays and devices are jaxlib's types
 
 
 def dtype_name(dtype: Any) -> str:

@@ -259,14 +259,13 @@ class SGD(Optimizer):
                 grad = grad + weight_decay * p.value  # a new array: p.grad is never written
             if momentum:
                 state = states[p]
-                buf = state.get("momentum_buffer")
-                if buf is None:  # the first update, or momentum set since
+                if state.get("momentum_buffer") is None:  # the first update, or momentum set since
                     # a copy, not the gradient itself: the buffer is scaled in place next step
-                    buf = state["momentum_buffer"] = array_namespace(grad).asarray(grad,
-                                                                                  copy=True)
-                else:  # in place: the buffer is this optimizer's own array
-                    buf *= momentum
-                    buf += grad if not dampening else (1.0 - dampening) * grad
+                    state["momentum_buffer"] = array_namespace(grad).asarray(grad, copy=True)
+                else:  # written to the slot, not a local name: on jax that is the update itself
+                    state["momentum_buffer"] *= momentum
+                    state["momentum_buffer"] += grad if not dampening else (1.0 - dampening) * grad
+                buf = state["momentum_buffer"]
                 grad = grad + momentum * buf if nesterov else buf
             try:  # _subtract, written out: this loop is the whole step of a small network
                 p.value -= lr * grad
