@@ -29,10 +29,6 @@ LBFGS = {"test_lbfgs_classification", "test_lbfgs_regression",
          "test_predict_proba_multilabel", "test_sparse_matrices", "test_warm_start",
          "test_mlp_vs_poisson_glm_equivalent"}
 LBFGS_CASES = {"test_mlp_warm_start_no_convergence": "lbfgs"}
-# not built yet either; strict, so each fails loudly here once it is built and listed
-PENDING = {"test_partial_fit_errors": "partial_fit shown for lbfgs: issue 29",
-           "test_early_stopping_stratified": "bool labels shown as floats: issue 29",
-           "test_mlp_sample_weight_with_early_stopping": "sample_weight: issue 29"}
 
 
 def _load() -> dict:
@@ -62,5 +58,3 @@ def _mark_lbfgs(request: pytest.FixtureRequest) -> None:
     case = LBFGS_CASES.get(name)
     if name in LBFGS or (case is not None and case in request.node.callspec.id):
         request.applymarker(pytest.mark.xfail(reason=LBFGS_REASON, strict=False))
-    elif name in PENDING:
-        request.applymarker(pytest.mark.xfail(reason=PENDING[name], strict=True))
