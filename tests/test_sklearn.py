@@ -461,6 +461,30 @@ def test_pipeline_grid_search_and_cross_validation_work():
     assert search.best_score_ == pytest.approx(max(search.cv_results_["mean_test_score"]))
 
 
+def test_grid_search_on_a_dask_cluster_equals_the_serial_search():
+    # docs/sklearn.md: joblib's dask backend sends each (parameters, fold) fit to a worker
+    # process; same random_state, same folds: the same scores as fitting them one by one
+    distributed = pytest.importorskip("distributed", reason="the Dask search needs dask and "
+                                      "distributed: pip install dask distributed")
+    X, y = _data("multiclass")
+    search = GridSearchCV(MLPClassifier(**SMALL, max_iter=20, learning_rate_init=0.02),
+                          {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(5,), (9,)]}, cv=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        serial = clone(search).fit(X, y)
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None) as cluster, \
+                distributed.Client(cluster) as client, joblib.parallel_backend("dask"), \
+                distributed.get_task_stream(client) as tasks:
+            search.fit(X, y)
+    # the 12 fits (4 settings, 3 folds) ran as tasks on the cluster's workers
+    assert len(tasks.data) == 12 and all(t["worker"].startswith("tcp://") for t in tasks.data)
+    for key in ("mean_test_score", "std_test_score", "rank_test_score", "params"):
+        np.testing.assert_array_equal(search.cv_results_[key], serial.cv_results_[key])
+    assert search.best_params_ == serial.best_params_
+    np.testing.assert_array_equal(search.predict_proba(X), serial.predict_proba(X))
+
+
 def test_clone_copies_parameters_and_no_fitted_state():
     X, y = _data("binary")
     with warnings.catch_warnings():

@@ -614,7 +614,7 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_ : array
-        The class labels.
+        The class labels, in their own dtype (bool, int, str), as scikit-learn keeps them.
     coefs_, intercepts_ : list of arrays
         Each layer's weights ``(in, out)`` and biases, as scikit-learn's.
     loss_, loss_curve_ : float, list of float
