@@ -109,8 +109,8 @@ _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
 
 class _Steps(Steps):
     """scikit-learn's steps: batches in its row order, its per-batch loss (``objective``), and
-    the L2 penalty's gradient alpha W / rows added to the weights' between backprop and the
-    step. The loop hands the objective row indices, so targets and sample weights (``y`` and
+    the L2 penalty's gradient alpha W / divisor (the rows, or their summed sample weights)
+    added to the weights' between backprop and the step. The loop hands the objective row indices, so targets and sample weights (``y`` and
     ``sample_weight``, where the network is) travel in the same order."""
 
     def __init__(self, est: _BaseMLP, n: int, size: int, y: Any,
@@ -474,8 +474,8 @@ class _BaseMLP(BaseEstimator):
         try:
             rows = backend.xp.arange(n, device=backend.device)  # the loop orders and batches them
             train(self.model_, self._optimizer, X, rows, _Steps(self, n, size, y, w),
-                  epochs=epochs,
-                  metrics=[], callbacks=[_Epochs(self, n, incremental, validation)])
+                  epochs=epochs, metrics=[],
+                  callbacks=[_Epochs(self, n, incremental, validation)])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if validation is not None:  # the best weights seen, perhaps in an earlier warm fit
