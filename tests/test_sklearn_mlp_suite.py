@@ -4,7 +4,7 @@ The installed scikit-learn's ``sklearn/neural_network/tests/test_mlp.py`` is rea
 into this repository), its one import of the estimators is swapped for xnn.sklearn's, and its
 tests are executed into this module, where pytest collects them. ``global_random_seed`` gives
 42, scikit-learn's conftest default. Four tests reach into scikit-learn's private internals
-and are left out; those that need solver="lbfgs" are expected to fail until it is built.
+and are skipped, saying so; those that need solver="lbfgs" are expected to fail until it is built.
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def _load() -> dict:
     namespace: dict = {"__name__": __name__}
     exec(compile(text.replace(IMPORT, "from xnn.sklearn import MLPClassifier, MLPRegressor"),
                  str(SOURCE), "exec"), namespace)
-    return {name: f for name, f in namespace.items()
-            if name.startswith("test_") and name not in PRIVATE}
+    return {name: f for name, f in namespace.items() if name.startswith("test_")}
 
 
 globals().update(_load())
@@ -51,10 +50,12 @@ def global_random_seed() -> int:
 
 
 @pytest.fixture(autouse=True)
-def _mark_lbfgs(request: pytest.FixtureRequest) -> None:
-    """xfail the cases that need solver="lbfgs" (issue 29), non-strict so they show as XPASS
-    once it is built."""
+def _mark(request: pytest.FixtureRequest) -> None:
+    """Skip the tests of private internals; xfail the cases that need solver="lbfgs" (issue
+    29), non-strict so they show as XPASS once it is built."""
     name = request.node.originalname
+    if name in PRIVATE:
+        pytest.skip("uses scikit-learn's private internals, not its public behaviour")
     case = LBFGS_CASES.get(name)
     if name in LBFGS or (case is not None and case in request.node.callspec.id):
         request.applymarker(pytest.mark.xfail(reason=LBFGS_REASON, strict=False))
