@@ -592,6 +592,22 @@ def test_dispatch_sample_weight_trains_on_the_backend_as_on_numpy(backend, kind)
     np.testing.assert_allclose(xnn.to_numpy(est.coefs_[0]), host.coefs_[0], atol=tol)
 
 
+def test_sample_weight_that_requires_grad_is_detached_in_fit_and_score():
+    torch = pytest.importorskip("torch")
+    X, y = _data("binary")
+    Xt, yt = torch.tensor(X, requires_grad=True), torch.tensor(y)
+    w = torch.tensor(np.random.default_rng(3).uniform(0.1, 3.0, X.shape[0]), requires_grad=True)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns where a tensor that requires grad leaks
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**SMALL, max_iter=5).fit(Xt, yt, sample_weight=w)
+        score = clf.score(Xt, yt, sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        host = MLPClassifier(**SMALL, max_iter=5).fit(X, y, sample_weight=w.detach().numpy())
+    assert score == pytest.approx(host.score(X, y, sample_weight=w.detach().numpy()), abs=1e-9)
+
+
 def test_dispatch_early_stopping_and_multi_output_stay_on_the_backend(backend):
     X, y = _data("regression")
     Xb, yb = xnn.asarray(X, dtype="float64"), xnn.asarray(y, dtype="float64")

@@ -542,8 +542,9 @@ class _DetachedScore:
     """Placed before scikit-learn's ClassifierMixin or RegressorMixin, whose score it calls."""
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
+        """scikit-learn's score, with torch tensors that require grad (X, y, sample_weight)
+        detached first."""
+        return super().score(detached(X), detached(y), sample_weight=detached(sample_weight))
 
 
 class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
