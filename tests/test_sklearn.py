@@ -5,8 +5,10 @@ scikit-learn's own estimator checks are in tests/test_sklearn_checks.py.
 
 from __future__ import annotations
 
+import json
 import pathlib
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -159,6 +161,85 @@ def test_poisson_loss_is_scikit_learns_half_deviance_step_for_step():
     np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-10)
 
 
+def test_poisson_loss_sums_the_outputs_deviance_as_scikit_learn():
+    # scikit-learn averages the squared error over several outputs but sums Poisson's
+    X, y = _data("regression")
+    y = np.exp(y)
+    settings = dict(loss="poisson", solver="sgd", max_iter=10, batch_size=40,
+                    learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPRegressor(**SMALL, **settings).fit(X, y)
+        b = neural_network.MLPRegressor(**SMALL, **settings).fit(X, y)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-10)
+
+
+@pytest.mark.parametrize("y, message", [
+    ([0, 1, -1, 2], "Some value(s) of y are negative which is not allowed for Poisson"),
+    ([0, 0, 0, 0], "Sum of y is not positive which is necessary for Poisson regression."),
+])
+def test_poisson_refuses_targets_it_cannot_fit(y, message):
+    X = np.arange(8.0).reshape(4, 2)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MLPRegressor(loss="poisson").fit(X, np.array(y, dtype=float))
+    # a partial_fit batch of zero counts is an update like any other
+    MLPRegressor(loss="poisson", **SMALL).partial_fit(X, np.zeros(4))
+
+
+# scikit-learn divides each batch's loss, its L2 term and their gradients by the batch's summed
+# weights, and weights the early-stopping score; the same split takes the weights along
+WEIGHTED_SETTINGS = [
+    dict(solver="sgd", max_iter=15, batch_size=50, alpha=0.1),
+    dict(solver="adam", max_iter=15, batch_size=40, shuffle=False, learning_rate_init=0.01),
+    dict(solver="sgd", max_iter=40, early_stopping=True, n_iter_no_change=3),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("settings", WEIGHTED_SETTINGS, ids=lambda s: "-".join(
+    f"{k}={v}" for k, v in s.items()))
+def test_sample_weight_training_is_scikit_learns_step_for_step(kind, settings):
+    X, y = _data(kind)
+    w = np.random.default_rng(0).uniform(0.1, 3.0, X.shape[0])
+    ours, theirs = _pair(kind)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = ours(**SMALL, **settings).fit(X, y, sample_weight=w)
+        b = theirs(**SMALL, **settings).fit(X, y, sample_weight=w)
+        plain = ours(**SMALL, **settings).fit(X, y)
+    assert a.n_iter_ == b.n_iter_
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12, atol=1e-14)
+    assert not np.allclose(a.loss_curve_, plain.loss_curve_, rtol=1e-6)  # the weights count
+    for mine, sk in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(mine, sk, rtol=1e-10, atol=1e-12)
+    if settings.get("early_stopping"):
+        np.testing.assert_allclose(a.validation_scores_, b.validation_scores_, atol=1e-12)
+    assert a.score(X, y, sample_weight=w) == pytest.approx(b.score(X, y, sample_weight=w),
+                                                           abs=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+def test_partial_fit_with_sample_weight_is_scikit_learns(kind):
+    X, y = _data(kind)
+    w = np.random.default_rng(1).uniform(0.1, 3.0, X.shape[0])
+    ours, theirs = _pair(kind)
+    extra = {"classes": np.unique(y)} if kind != "regression" else {}
+    a, b = ours(**SMALL, batch_size=40), theirs(**SMALL, batch_size=40)
+    for est in (a, b):
+        est.partial_fit(X[:70], y[:70], sample_weight=w[:70], **extra)
+        est.partial_fit(X[70:], y[70:], w[70:])  # positional, third, as scikit-learn's
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    for mine, sk in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(mine, sk, rtol=1e-10, atol=1e-12)
+
+
+def test_sample_weight_of_the_wrong_length_is_scikit_learns_error():
+    X, y = _data("binary")
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(5,\), expected \(120,\)"):
+        MLPClassifier(**SMALL).fit(X, y, sample_weight=np.ones(5))
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("activation", ["tanh", "logistic"])
 def test_adam_training_is_scikit_learns_step_for_step(kind, activation):
@@ -221,6 +302,47 @@ def test_lbfgs_is_refused_with_a_clear_error():
     X, y = _data("binary")
     with pytest.raises(ValueError, match="solver='lbfgs' is not available in xnn.sklearn"):
         MLPClassifier(solver="lbfgs").fit(X, y)
+
+
+def test_partial_fit_is_offered_only_for_the_stochastic_solvers():
+    # scikit-learn's rule (_check_solver); its MLPRegressor passes the method itself, uncalled,
+    # to available_if, so it shows partial_fit for lbfgs too: xnn follows the rule for both
+    for ours in (MLPClassifier, MLPRegressor):
+        for solver in ("sgd", "adam", "lbfgs"):
+            assert hasattr(ours(solver=solver), "partial_fit") == (solver != "lbfgs")
+    assert not hasattr(neural_network.MLPClassifier(solver="lbfgs"), "partial_fit")
+    with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as err:
+        MLPRegressor(solver="lbfgs").partial_fit  # noqa: B018 - the look-up is the test
+    assert str(err.value.__cause__) == ("partial_fit is only available for stochastic "
+                                        "optimizers. lbfgs is not stochastic.")
+
+
+@pytest.mark.parametrize("labels", [[False, True], [3, 9], ["no", "yes"]],
+                         ids=["bool", "int", "str"])
+def test_early_stopping_split_error_names_the_classes_as_scikit_learn(labels):
+    X = [[1, 2], [2, 3], [3, 4], [4, 5]]
+    y = np.array(labels)[[0, 0, 0, 1]]
+    messages = []
+    for est in (MLPClassifier(early_stopping=True),
+                neural_network.MLPClassifier(early_stopping=True)):
+        with pytest.raises(ValueError, match="The least populated classes") as err:
+            est.fit(X, y)
+        messages.append(str(err.value))
+    assert messages[0] == messages[1] and "['True']" in messages[0]
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int32, np.int64, str, object])
+def test_classes_keep_the_labels_dtype_as_scikit_learn(dtype):
+    X, y = _data("binary")
+    labels = np.array([False, True], dtype=bool).astype(dtype)[y] if dtype is not str and \
+        dtype is not object else np.array(["no", "yes"], dtype=dtype)[y]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(**SMALL, max_iter=3).fit(X, labels)
+        b = neural_network.MLPClassifier(**SMALL, max_iter=3).fit(X, labels)
+    assert a.classes_.dtype == b.classes_.dtype and list(a.classes_) == list(b.classes_)
+    assert a.predict(X).dtype == b.predict(X).dtype
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
 
 
 def test_unfitted_estimator_raises_not_fitted():
@@ -340,6 +462,53 @@ def test_pipeline_grid_search_and_cross_validation_work():
     assert search.best_score_ == pytest.approx(max(search.cv_results_["mean_test_score"]))
 
 
+# run in a fresh interpreter: once a test puts benchmarks/ on sys.path, its distributed.py
+# shadows the `distributed` package that dask.distributed imports
+DASK_SEARCH = """
+import json, warnings
+import joblib
+from dask.distributed import Client, LocalCluster, get_task_stream
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV
+from xnn.sklearn import MLPClassifier
+
+warnings.simplefilter("ignore")
+X, y = make_classification(n_samples=120, n_features=6, n_informative=4, n_classes=3,
+                           random_state=0)
+search = GridSearchCV(MLPClassifier(hidden_layer_sizes=(7, 5), random_state=0, max_iter=20,
+                                    learning_rate_init=0.02),
+                      {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(5,), (9,)]}, cv=3)
+serial = clone(search).fit(X, y)
+with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                  dashboard_address=None) as cluster, Client(cluster) as client, \\
+        joblib.parallel_backend("dask"), get_task_stream(client) as tasks:
+    search.fit(X, y)
+print(json.dumps({"workers": sorted({t["worker"] for t in tasks.data}), "tasks": len(tasks.data),
+                  "results": [{k: [str(v) for v in r.cv_results_[k]] for k in
+                               ("mean_test_score", "std_test_score", "rank_test_score",
+                                "params")} for r in (search, serial)],
+                  "best": [str(r.best_params_) for r in (search, serial)],
+                  "proba": [r.predict_proba(X).tolist() for r in (search, serial)]}))
+"""
+
+
+def test_grid_search_on_a_dask_cluster_equals_the_serial_search():
+    # docs/sklearn.md: joblib's dask backend sends each (parameters, fold) fit to a worker
+    # process; same random_state, same folds: the same scores as fitting them one by one
+    out = subprocess.run([sys.executable, "-c", DASK_SEARCH], capture_output=True, text=True)
+    if re.search(r"ModuleNotFoundError: No module named '(dask|distributed)", out.stderr):
+        pytest.skip("the Dask search needs dask and distributed: pip install dask distributed")
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    # the 12 fits (4 settings, 3 folds) ran as tasks on the cluster's workers
+    assert found["tasks"] == 12 and all(w.startswith("tcp://") for w in found["workers"])
+    dask, serial = found["results"]
+    assert dask == serial and dask["mean_test_score"] != [str(0.0)] * 4
+    assert found["best"][0] == found["best"][1]
+    assert found["proba"][0] == found["proba"][1]
+
+
 def test_clone_copies_parameters_and_no_fitted_state():
     X, y = _data("binary")
     with warnings.catch_warnings():
@@ -408,6 +577,40 @@ def test_dispatch_trains_on_the_inputs_library_and_returns_its_arrays(backend, k
         np.testing.assert_allclose(xnn.to_numpy(pred), host.predict(X), atol=1e-7)
         # scikit-learn may average the hits in float32 on some devices: 1e-6, not 1e-9
         assert score == pytest.approx(host.score(X, y), abs=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["binary", "regression"])
+def test_dispatch_sample_weight_trains_on_the_backend_as_on_numpy(backend, kind):
+    X, y = _data(kind)
+    w = np.random.default_rng(2).uniform(0.1, 3.0, X.shape[0])
+    ours = MLPClassifier if kind != "regression" else MLPRegressor
+    settings = dict(**SMALL, max_iter=6, early_stopping=True, n_iter_no_change=2)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = ours(**settings).fit(*(xnn.asarray(a, dtype="float64") for a in (X, y, w)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        host = ours(**settings).fit(X, y, sample_weight=w)
+    assert str(backend_of(est.model_.parameters()[0].value)) == str(backend)
+    tol = 1e-4 if _is_gpu(backend) else 1e-9
+    np.testing.assert_allclose(est.validation_scores_, host.validation_scores_, atol=tol)
+    np.testing.assert_allclose(xnn.to_numpy(est.coefs_[0]), host.coefs_[0], atol=tol)
+
+
+def test_sample_weight_that_requires_grad_is_detached_in_fit_and_score():
+    torch = pytest.importorskip("torch")
+    X, y = _data("binary")
+    Xt, yt = torch.tensor(X, requires_grad=True), torch.tensor(y)
+    w = torch.tensor(np.random.default_rng(3).uniform(0.1, 3.0, X.shape[0]), requires_grad=True)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch warns where a tensor that requires grad leaks
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = MLPClassifier(**SMALL, max_iter=5).fit(Xt, yt, sample_weight=w)
+        score = clf.score(Xt, yt, sample_weight=w)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        host = MLPClassifier(**SMALL, max_iter=5).fit(X, y, sample_weight=w.detach().numpy())
+    assert score == pytest.approx(host.score(X, y, sample_weight=w.detach().numpy()), abs=1e-9)
 
 
 def test_dispatch_early_stopping_and_multi_output_stay_on_the_backend(backend):

@@ -41,7 +41,8 @@ try:
     from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                           unique_labels)
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as err:  # pragma: no cover - the sklearn extra is missing
     raise ImportError(f"xnn.sklearn needs scikit-learn (1.6 or later): "
                       f"{install_hint('sklearn')}") from err
@@ -63,38 +64,39 @@ _HIDDEN = {"identity": nn.Identity, "logistic": nn.Sigmoid, "tanh": nn.Tanh, "re
 # --- the objective: scikit-learn's loss, its L2 term, and the loss-link gradient -------------
 
 # Each data loss takes the last layer's pre-activation z (batch, outputs) and the targets and
-# returns scikit-learn's value and its delta, (act(z) - y) / rows, the gradient with respect to
-# z. For several regression outputs scikit-learn averages the value over them too but not the
-# gradient; so do these.
+# returns scikit-learn's per-row values and their sum's gradient with respect to z, act(z) - y;
+# the objective averages them, weighted by sample_weight where given (xnn's losses with
+# reduction="none" give exactly these). For several regression outputs scikit-learn averages
+# the squared error over them but not its gradient, and sums the Poisson deviance; so do these.
 
-_CROSS_ENTROPY = CrossEntropyLoss(validate=False)  # labels are checked on the host
-_BINARY = BCEWithLogitsLoss(reduction="sum")
+_CROSS_ENTROPY = CrossEntropyLoss(reduction="none", validate=False)  # labels checked on the host
+_BINARY = BCEWithLogitsLoss(reduction="none")
 
 
 def _softmax_loss(xp: Any, z: Any, labels: Any) -> tuple[Any, Any]:
-    """Cross-entropy of softmax(z), the mean over the rows."""
+    """Cross-entropy of softmax(z)."""
     return _CROSS_ENTROPY(z, labels)
 
 
 def _logistic_loss(xp: Any, z: Any, t: Any) -> tuple[Any, Any]:
-    """Binary cross-entropy of sigmoid(z), summed over the outputs, the mean over the rows."""
+    """Binary cross-entropy of sigmoid(z), summed over the outputs."""
     value, grad = _BINARY(z, t)
-    return value / z.shape[0], grad / z.shape[0]
+    return xp.sum(value, axis=1), grad
 
 
 def _identity_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
-    """Half the squared error, the mean over every element."""
+    """Half the squared error, the mean over the outputs."""
     diff = z - y
-    return xp.sum(diff * diff) / (2 * z.shape[0] * z.shape[1]), diff / z.shape[0]
+    return xp.sum(diff * diff, axis=1) / (2 * z.shape[1]), diff
 
 
 def _exp_loss(xp: Any, z: Any, y: Any) -> tuple[Any, Any]:
-    """Half the Poisson deviance of p = e^z, y log(y / p) - y + p, the mean over every element."""
+    """Half the Poisson deviance of p = e^z, y log(y / p) - y + p, summed over the outputs."""
     p = xp.exp(z)
     positive = y > 0
     # y log(y / p) = y (log y - z), which is 0 where y is 0 (log of 1 there, not of 0)
     term = xp.where(positive, y * (xp.log(xp.where(positive, y, 1.0)) - z), 0.0)
-    return xp.sum(term - y + p) / (z.shape[0] * z.shape[1]), (p - y) / z.shape[0]
+    return xp.sum(term - y + p, axis=1), p - y
 
 
 _OUTPUTS = {"softmax": nn.Softmax(), "logistic": nn.Sigmoid(), "identity": nn.Identity(),
@@ -107,27 +109,39 @@ _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
 
 class _Steps(Steps):
     """scikit-learn's steps: batches in its row order, its per-batch loss (``objective``), and
-    the L2 penalty's gradient alpha W / rows added to the weights' between backprop and the
-    step."""
+    the L2 penalty's gradient alpha W / divisor (the rows, or their summed sample weights)
+    added to the weights' between backprop and the step. The loop hands the objective row indices, so targets and sample weights (``y`` and
+    ``sample_weight``, where the network is) travel in the same order."""
 
-    def __init__(self, est: _BaseMLP, n: int, size: int) -> None:
+    def __init__(self, est: _BaseMLP, n: int, size: int, y: Any,
+                 sample_weight: Any) -> None:
         super().__init__(self.objective, n, size, self._order if est.shuffle else None)
         self.est, self.index = est, np.arange(n)
+        self.y, self.sample_weight = y, sample_weight
         self.data_loss = _DATA_LOSSES[est.out_activation_]
         self.weights = [layer.weight for layer in est._linears]
         self.alpha = float(est.alpha)
+        self.divisor: Any = None  # the batch's rows, or its summed sample weights
         if est.alpha:
             self.after_backward = self.penalty
 
-    def objective(self, z: Any, target: Any) -> tuple[Any, Any]:
-        """The data loss of ``out_activation`` plus 0.5 alpha sum ||W||^2 / rows over the
-        weights (not the biases), and the data loss's gradient (``penalty`` adds the L2's)."""
+    def objective(self, z: Any, rows: Any) -> tuple[Any, Any]:
+        """The data loss of ``out_activation`` plus 0.5 alpha sum ||W||^2 over the weights
+        (not the biases), both divided by the rows or the summed sample weights (scikit-learn's
+        np.average), and the data loss's gradient (``penalty`` adds the L2's)."""
         xp = array_namespace(z)
-        value, grad = self.data_loss(xp, z, target)
+        values, grad = self.data_loss(xp, z, xp.take(self.y, rows, axis=0))
+        if self.sample_weight is None:
+            self.divisor = z.shape[0]
+        else:
+            w = xp.take(self.sample_weight, rows, axis=0)
+            values, grad = values * w, grad * w[:, None]
+            self.divisor = xp.sum(w)
+        value = xp.sum(values)
         if self.alpha:
-            squares = sum(xp.sum(w.value * w.value) for w in self.weights)
-            value = value + (0.5 * self.alpha / z.shape[0]) * squares
-        return value, grad
+            value = value + 0.5 * self.alpha * sum(xp.sum(w.value * w.value)
+                                                   for w in self.weights)
+        return value / self.divisor, grad / self.divisor
 
     def _order(self, epoch: int) -> Any:
         # scikit-learn's own call: its MLP permutes the last epoch's order at each epoch
@@ -135,7 +149,7 @@ class _Steps(Steps):
         return self.index
 
     def penalty(self, run: Any, value: Any) -> Any:
-        scale = self.alpha / self.steps[run.batch][2]
+        scale = self.alpha / self.divisor
         for w in self.weights:
             w.grad = w.grad + scale * w.value
         return value
@@ -308,13 +322,24 @@ class _BaseMLP(BaseEstimator):
 
     # --- the fit ------------------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any) -> _BaseMLP:
-        """Fit the network to X, shape (n_samples, n_features), and y; returns self."""
-        self._validate_params()
-        return self._fit(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseMLP:
+        """Fit the network to X, shape (n_samples, n_features), and y; returns self.
 
-    def _fit(self, X: Any, y: Any, incremental: bool) -> _BaseMLP:
-        X, y = detached(X), detached(y)
+        Parameters
+        ----------
+        X : array-like or sparse matrix, shape (n_samples, n_features)
+            The inputs.
+        y : array-like, shape (n_samples,) or (n_samples, n_outputs)
+            Labels (classifier) or values (regressor).
+        sample_weight : array-like, shape (n_samples,), optional
+            Each row's weight in the loss, the L2 term and the early-stopping score, as in
+            scikit-learn: a batch's loss is divided by its summed weights.
+        """
+        self._validate_params()
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> _BaseMLP:
+        X, y, sample_weight = detached(X), detached(y), detached(sample_weight)
         if self.solver == "lbfgs":
             raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
                              "minibatch optimizers; use solver='adam' or 'sgd', or "
@@ -331,6 +356,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         X = X.toarray() if hasattr(X, "toarray") else X
+        if sample_weight is not None:
+            sample_weight = _host(_check_sample_weight(sample_weight, X))
         targets = self._targets(y)  # host NumPy: labels, indicators or values, 2-D except labels
         self._random_state = check_random_state(self.random_state)
         if first_pass:
@@ -338,7 +365,7 @@ class _BaseMLP(BaseEstimator):
             self._initialize(targets, [X.shape[1], *hidden], backend, self._dtype_for(X, backend))
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._make_optimizer()
-        self._train(X, targets, incremental)
+        self._train(X, targets, sample_weight, incremental)
         self._publish(X)
         return self
 
@@ -407,7 +434,7 @@ class _BaseMLP(BaseEstimator):
         return _Adam(params, lr=float(self.learning_rate_init),
                      betas=(float(self.beta_1), float(self.beta_2)), epsilon=float(self.epsilon))
 
-    def _train(self, X: Any, targets: Any, incremental: bool) -> None:
+    def _train(self, X: Any, targets: Any, sample_weight: Any, incremental: bool) -> None:
         """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
         scikit-learn's batching, row order, validation split and stopping rule, where the
         network is."""
@@ -416,10 +443,14 @@ class _BaseMLP(BaseEstimator):
         n = X.shape[0]
         X = _place(X, backend, dtype)
         y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
+        w = None if sample_weight is None else asarray(sample_weight, dtype=dtype,
+                                                       backend=backend)
         validation = None
         if self.early_stopping:
-            # scikit-learn stratifies when there is one output column (binary), not otherwise
-            stratify = targets if is_classifier(self) and self.n_outputs_ == 1 else None
+            # scikit-learn stratifies when there is one output column (binary), not otherwise,
+            # on its boolean indicator (so its errors name the classes ['False', 'True'])
+            binary = is_classifier(self) and self.n_outputs_ == 1
+            stratify = targets.astype(bool) if binary else None
             kept, val = train_test_split(np.arange(n), random_state=self._random_state,
                                          test_size=self.validation_fraction,
                                          stratify=stratify)
@@ -428,8 +459,10 @@ class _BaseMLP(BaseEstimator):
                                  "'validation_fraction' or the size of your dataset.")
             xp, device = backend.xp, backend.device
             val, kept = xp.asarray(val, device=device), xp.asarray(kept, device=device)
-            validation = (xp.take(X, val, axis=0), xp.take(y, val, axis=0))
+            validation = (xp.take(X, val, axis=0), xp.take(y, val, axis=0),
+                          None if w is None else xp.take(w, val, axis=0))
             X, y = xp.take(X, kept, axis=0), xp.take(y, kept, axis=0)
+            w = None if w is None else xp.take(w, kept, axis=0)
             n = X.shape[0]
         auto = self.batch_size == "auto"
         if not auto and self.batch_size > n:
@@ -439,8 +472,10 @@ class _BaseMLP(BaseEstimator):
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
         try:
-            train(self.model_, self._optimizer, X, y, _Steps(self, n, size), epochs=epochs,
-                  metrics=[], callbacks=[_Epochs(self, n, incremental, validation)])
+            rows = backend.xp.arange(n, device=backend.device)  # the loop orders and batches them
+            train(self.model_, self._optimizer, X, rows, _Steps(self, n, size, y, w),
+                  epochs=epochs, metrics=[],
+                  callbacks=[_Epochs(self, n, incremental, validation)])
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if validation is not None:  # the best weights seen, perhaps in an earlier warm fit
@@ -475,11 +510,14 @@ class _BaseMLP(BaseEstimator):
         both32 = dtype == "float32" and dtype_name(X.dtype) == "float32"
         return out, X, "float32" if both32 else "float64"
 
-    def _device_score(self, X: Any, y: Any) -> float:
-        """The validation score scikit-learn's ``_score`` gives (accuracy or R^2), computed
-        where the model is and read back as one float."""
+    def _device_score(self, X: Any, y: Any, sample_weight: Any) -> float:
+        """The validation score scikit-learn's ``_score`` gives (accuracy or R^2, weighted by
+        ``sample_weight`` where given), computed where the model is, read back as one float."""
         out = _OUTPUTS[self.out_activation_](self.model_(X))
-        return float(self._score_on_device(array_namespace(out), out, y))
+        xp = array_namespace(out)
+        w = xp.ones(out.shape[:1], dtype=out.dtype, device=out.device) if sample_weight is None \
+            else sample_weight
+        return float(self._score_on_device(xp, out, y, w))
 
 
 def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linear:
@@ -492,12 +530,21 @@ def _linear(coef: Any, intercept: Any, backend: Backend, dtype: str) -> nn.Linea
     return linear
 
 
+def _offers_partial_fit(est: _BaseMLP) -> bool:
+    """scikit-learn's rule: partial_fit exists for the minibatch solvers, not for lbfgs."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                             f"{est.solver} is not stochastic.")
+    return True
+
+
 class _DetachedScore:
     """Placed before scikit-learn's ClassifierMixin or RegressorMixin, whose score it calls."""
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """scikit-learn's score, with torch tensors that require grad detached first."""
-        return super().score(detached(X), detached(y), sample_weight=sample_weight)
+        """scikit-learn's score, with torch tensors that require grad (X, y, sample_weight)
+        detached first."""
+        return super().score(detached(X), detached(y), sample_weight=detached(sample_weight))
 
 
 class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
@@ -568,7 +615,7 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     Attributes
     ----------
     classes_ : array
-        The class labels.
+        The class labels, in their own dtype (bool, int, str), as scikit-learn keeps them.
     coefs_, intercepts_ : list of arrays
         Each layer's weights ``(in, out)`` and biases, as scikit-learn's.
     loss_, loss_curve_ : float, list of float
@@ -638,22 +685,26 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
             return np.argmax(onehot, axis=1).astype(np.int64)
         return onehot.astype(np.float64)
 
-    def _score_on_device(self, xp: Any, proba: Any, y: Any) -> Any:
-        """Accuracy (subset accuracy for multilabel) of the labels the probabilities give."""
+    def _score_on_device(self, xp: Any, proba: Any, y: Any, w: Any) -> Any:
+        """Accuracy (subset accuracy for multilabel) of the labels the probabilities give,
+        weighted by ``w``."""
         if y.ndim == 1:  # class indices
             hit = xp.argmax(proba, axis=1) == y
         else:
             hit = xp.all((proba > 0.5) == (y > 0.5), axis=1)
-        return xp.mean(xp.astype(hit, proba.dtype))
+        return xp.sum(xp.astype(hit, proba.dtype) * w) / xp.sum(w)
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
-        """One epoch over (X, y); ``classes`` (all the labels) is needed on the first call."""
+    @available_if(_offers_partial_fit)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None,
+                    classes: Any = None) -> MLPClassifier:
+        """One epoch over (X, y), weighted by ``sample_weight`` as in ``fit``; ``classes`` (all
+        the labels) is needed on the first call."""
         self._validate_params()
         y = detached(y)
         if _check_partial_fit_first_call(self, classes):
             multilabel = type_of_target(y).startswith("multilabel")
             self._label_binarizer = LabelBinarizer().fit(_host(y if multilabel else classes))
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Any:
         """Predicted labels, shape (n_samples,) or (n_samples, n_classes) for multilabel."""
@@ -795,27 +846,36 @@ class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _check_targets(self, y: Any, incremental: bool) -> None:
-        if self.loss == "poisson" and np.any(y < 0):
+        """Poisson's targets, with scikit-learn's messages (its trees'): counts, and some
+        positive ones to fit (a partial_fit batch of zeros is a valid update)."""
+        if self.loss != "poisson":
+            return
+        if np.any(y < 0):
             raise ValueError("Some value(s) of y are negative which is not allowed for "
                              "Poisson regression.")
+        if not incremental and not np.sum(y) > 0:
+            raise ValueError("Sum of y is not positive which is necessary for Poisson "
+                             "regression.")
 
     def _targets(self, y: Any) -> Any:
         return np.reshape(np.asarray(y, dtype=np.float64), (y.shape[0], -1))
 
-    def _score_on_device(self, xp: Any, pred: Any, y: Any) -> Any:
-        """R^2 averaged over the outputs, with scikit-learn's force_finite rule; NaN where a
-        prediction is not finite (a classifier's labels always are)."""
-        residual = xp.sum((y - pred) ** 2, axis=0)
-        total = xp.sum((y - xp.mean(y, axis=0)) ** 2, axis=0)
+    def _score_on_device(self, xp: Any, pred: Any, y: Any, w: Any) -> Any:
+        """R^2 weighted by ``w`` and averaged over the outputs, with scikit-learn's
+        force_finite rule; NaN where a prediction is not finite."""
+        w = w[:, None]
+        residual = xp.sum(w * (y - pred) ** 2, axis=0)
+        total = xp.sum(w * (y - xp.sum(w * y, axis=0) / xp.sum(w)) ** 2, axis=0)
         safe = xp.where(total == 0, 1, total)
         perfect = xp.astype(residual == 0, pred.dtype)  # R² of a constant target: 1 or 0
         r2 = xp.mean(xp.where(total == 0, perfect, 1 - residual / safe))
         return xp.where(xp.all(xp.isfinite(pred)), r2, xp.full_like(r2, math.nan))
 
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over (X, y)."""
+    @available_if(_offers_partial_fit)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over (X, y), weighted by ``sample_weight`` as in ``fit``."""
         self._validate_params()
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Any:
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs)."""
