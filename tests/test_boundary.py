@@ -170,6 +170,20 @@ def test_bce_takes_the_ends_of_0_1_and_an_empty_batch(backend):
     losses.BCELoss(reduction="sum")(xnn.asarray(np.zeros((0, 1))), xnn.asarray(np.zeros((0, 1))))
 
 
+@pytest.mark.parametrize("dtype", ["float16", "int32", "bool", np.int64])
+@pytest.mark.parametrize("make", [lambda d: nn.Linear(2, 3, dtype=d),
+                                  lambda d: nn.BatchNorm1d(3, dtype=d),
+                                  lambda d: nn.LayerNorm(3, dtype=d),
+                                  lambda d: nn.Standardize(3, dtype=d)],
+                         ids=["Linear", "BatchNorm1d", "LayerNorm", "Standardize"])
+def test_layers_with_parameters_refuse_a_dtype_they_cannot_train_in(make, dtype):
+    """The constructor's dtype, as Module.to's: float32 or float64 (an int layer cannot learn)."""
+    with pytest.raises(ValueError, match=r"^\w+: dtype must be 'float32' or 'float64' \(or None, "
+                                         r"xnn's default\), got "):
+        make(dtype)
+    make("float64")  # the float dtypes are taken
+
+
 @pytest.mark.parametrize("dtype", ["float16", "int32", "bool"])
 def test_module_to_refuses_dtypes_other_than_float32_and_float64(dtype):
     model = nn.Linear(2, 1)

@@ -10,7 +10,7 @@ import numbers
 import os
 from typing import Any
 
-from .backend import backend_of, device_label, to_numpy
+from .backend import FLOAT_DTYPES, backend_of, device_label, to_numpy
 from .namespace import (_NAMESPACES, HOST_XP, TRACKS_GRAD, array_namespace, dtype_name, is_array,
                         requires_grad)
 
@@ -236,6 +236,16 @@ def flag(owner: Any, name: str, value: Any) -> bool:
         return bool(value)
     raise ArgumentTypeError(f"{owner_name(owner)}: {name} must be True or False, got "
                             f"{kind.__name__} {value!r}")
+
+
+def float_dtype(owner: Any, dtype: Any) -> Any:
+    """``dtype`` of a layer's parameters, after checking it is float32 or float64 (a name or a
+    dtype object) or None (xnn's default): an integer or float16 layer cannot train."""
+    name = dtype if dtype is None or isinstance(dtype, str) else dtype_name(dtype)
+    if name is not None and name not in FLOAT_DTYPES:
+        raise ValueError(f"{owner_name(owner)}: dtype must be 'float32' or 'float64' (or None, "
+                         f"xnn's default), got {dtype!r}")
+    return dtype
 
 
 def env_int(name: str, default: int, *, low: int) -> int:

@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from .. import random
-from .._checks import expect, flag, integer
+from .._checks import expect, flag, float_dtype, integer
 from .init import Initializer, uniform_fan_in
 from .module import Backprop, Module, Parameter
 
@@ -38,6 +38,7 @@ class Linear(Module):
                  dtype: Any = None) -> None:
         self.in_features = integer(self, "in_features", in_features, low=1)
         self.out_features = integer(self, "out_features", out_features, low=1)
+        dtype = float_dtype(self, dtype)
         self.weight = Parameter(init((in_features, out_features), dtype=dtype))
         bias = flag(self, "bias", bias)
         if bias_init is None:  # torch.nn.Linear's: the weight's U(-b, b), b = 1/sqrt(in_features)

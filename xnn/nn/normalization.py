@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from .._checks import expect, flag, integer, number
+from .._checks import expect, flag, float_dtype, integer, number
 from .init import ones, zeros
 from .module import Backprop, Module, Parameter
 
@@ -62,6 +62,7 @@ class BatchNorm1d(Module):
                          number(self, "momentum", momentum, low=0.0, high=1.0))
         self.affine = flag(self, "affine", affine)
         self.track_running_stats = flag(self, "track_running_stats", track_running_stats)
+        dtype = float_dtype(self, dtype)
         shape = (num_features,)
         self.weight = Parameter(ones(shape, dtype)) if affine else None
         self.bias = Parameter(zeros(shape, dtype)) if affine else None
@@ -161,6 +162,7 @@ class LayerNorm(Module):
         self.normalized_shape = (integer(self, "normalized_shape", normalized_shape, low=1),)
         self.eps = number(self, "eps", eps, low=0.0, low_open=True)
         self.elementwise_affine = flag(self, "elementwise_affine", elementwise_affine)
+        dtype = float_dtype(self, dtype)
         shape = self.normalized_shape
         self.weight = Parameter(ones(shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(zeros(shape, dtype)) if elementwise_affine and bias else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._checks import expect, integer
+from .._checks import expect, float_dtype, integer
 from ..backend import (array_namespace, asarray, backend_of, dtype_name, get_backend,
                        resolve_dtype, to_numpy)
 from ..data import NotFittedError, StandardScaler, _taken
@@ -48,9 +48,7 @@ class Standardize(Module):
     def __init__(self, num_features: int, *, mean: Any = None, std: Any = None,
                  dtype: Any = None) -> None:
         self.num_features = integer(self, "num_features", num_features, low=1)
-        self.dtype = dtype_name(resolve_dtype(get_backend().xp, dtype))
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"Standardize: dtype must be float32 or float64, got {self.dtype}")
+        self.dtype = dtype_name(resolve_dtype(get_backend().xp, float_dtype(self, dtype)))
         self.mean = self.std = None
         if (mean is None) != (std is None):
             raise ValueError("Standardize: give both mean and std, or neither and call "
