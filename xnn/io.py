@@ -91,8 +91,9 @@ def save(path: str | os.PathLike, model: Module, optimizer: Optimizer | None = N
         An optimizer over ``model``'s parameters, whose hyperparameters and state are saved
         so that training resumes where it stopped.
     extra : dict or None, default None
-        Anything else to keep with the model (epoch, class names, ...), as JSON data; it
-        comes back as ``Checkpoint.extra``.
+        Anything else to keep with the model (epoch, class names, ...), as JSON data in
+        which arrays of any backend may sit (stored as tensors, never pickled); it comes back
+        as ``Checkpoint.extra``, its arrays as NumPy arrays of the same dtype and shape.
 
     Raises
     ------
