@@ -225,6 +225,22 @@ def _probe_cupy(cupy: Any) -> None:
                                       f"instead of 56.0 for a test matmul)")
 
 
+def _cupy_upload(host: Any, device: Any) -> Any:
+    """A host batch on the GPU through page-locked (pinned) memory, copied on a stream of its
+    own: a copy from pinned memory runs at the bus's speed and overlaps the kernels that the
+    training thread queues meanwhile; from another thread, ``device`` is made current here
+    (CUDA's current device is per thread)."""
+    cupy = _import("cupy", _CUPY_FIX)
+    with device:
+        pinned = _import("cupyx", _CUPY_FIX).empty_pinned(host.shape, host.dtype)
+        pinned[...] = host
+        out = cupy.empty(host.shape, host.dtype)
+        stream = cupy.cuda.Stream(non_blocking=True)
+        out.set(pinned, stream=stream)
+        stream.synchronize()  # the batch is whole before the training thread sees it
+    return out
+
+
 def _load_jax(device: Any) -> Backend:
     jax = _import("jax", install_hint("jax"))
     # float64 is one of xnn's two dtypes (and labels are int64): without x64 mode JAX makes
@@ -275,6 +291,7 @@ class _Library:
     host: Callable[[Any], bool] = lambda device: False
     gpu: Callable[[Any], bool] = lambda device: False
     label: Callable[[Any], str] = str
+    upload: Callable[[Any, Backend], Any] | None = None
 
 
 # Adding a backend is adding its entry here, under the top-level module name of its array type:
@@ -285,15 +302,18 @@ class _Library:
 #       (Backend.is_host: MPI and shared memory use them directly; else they are staged);
 #   gpu(device): whether that is a CUDA GPU (Backend.is_gpu: float32 by default there);
 #   label(device): the device as set_backend takes it back, when str(device) is not that;
+#   upload(host, backend): a fresh NumPy array of its final dtype on the device, where the
+#       library has a faster way than asarray's copy (upload() below; called from any thread);
 # and a branch in to_numpy where NumPy's from_dlpack cannot copy its arrays to the host.
 # Everything else xnn does with arrays is the Array API standard, through array_namespace.
 _LOADERS = {
-    "numpy": _Library(_load_numpy, host=lambda device: True),
+    "numpy": _Library(_load_numpy, host=lambda device: True, upload=lambda host, b: host),
     # its arrays are not NumPy's to share: the strict library refuses such interop by design
     "array_api_strict": _Library(_load_array_api_strict, label=_strict_label),
     "torch": _Library(_load_torch, host=lambda device: device.type == "cpu",
                       gpu=lambda device: device.type == "cuda"),
-    "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id)),
+    "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id),
+                     upload=lambda host, b: _cupy_upload(host, b.device)),
     # immutable arrays that NumPy may view but never fill: staged, not shared
     "jax": _Library(_load_jax, gpu=lambda device: device.platform == "gpu", label=_jax_label),
 }
@@ -552,6 +572,14 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     return xp.asarray(obj, dtype=target, device=b.device, copy=True)
+
+
+def upload(host: Any, backend: Backend) -> Any:
+    """A fresh host NumPy array, already of its final dtype, on ``backend``'s device: handed
+    over as it is to NumPy, through pinned memory to CuPy, copied by asarray elsewhere. Safe
+    from a background thread (fit's prefetching reader, xnn/stream.py)."""
+    move = _library(backend.name).upload
+    return asarray(host, backend=backend) if move is None else move(host, backend)
 
 
 def backend_of(x: Any) -> Backend:

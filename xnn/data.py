@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 from . import random
 from ._checks import check_labels, expect, flag, integer, is_labels, read_numbers
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .random import host_generator
+from .stream import Source, Stream
 
 # check_same_length, check_seed and take_rows are fit's and the splitters' own tools, not API
-__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot"]
+__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot", "Stream"]
 
 
 def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
@@ -63,8 +66,9 @@ def _taken(owner: str, name: str, data: Any, labels_ok: bool, like: Any = None) 
 
 def check_same_length(owner: str, X: Any, y: Any) -> int:
     """The number of rows, after checking X and y are arrays with the same number of them."""
-    expect(owner, X, dtype=None, what="X")
-    expect(owner, y, dtype=None, what="y")
+    for what, data in (("X", X), ("y", y)):
+        if not isinstance(data, Source):  # rows read a batch at a time: checked when made
+            expect(owner, data, dtype=None, what=what)
     if X.ndim == 0 or y.ndim == 0:
         raise ValueError(f"{owner}: X and y need a leading sample axis, got shapes "
                          f"{tuple(X.shape)} and {tuple(y.shape)}")
@@ -79,11 +83,20 @@ def check_seed(owner: str, seed: Any) -> int | None:
     return None if seed is None else integer(owner, "seed", seed, low=0)
 
 
-def permutations(n: int, seed: int | None) -> Callable[[int], Any]:
+def permutations(n: int, seed: int | None, batch: int | None = None) -> Callable[[int], Any]:
     """A row order per epoch (a host permutation of n rows) from ``seed``'s own generator, or
-    from xnn's seeded generator when ``seed`` is None."""
+    from xnn's seeded generator when ``seed`` is None. With ``batch`` (fit's shuffle="batch",
+    as Keras has it): the order of the full batches of ``batch`` consecutive rows is drawn;
+    the rows of each keep their order, and a short last batch stays last."""
     draw = random.permutation if seed is None else host_generator(seed).permutation
-    return lambda epoch: draw(n)
+    if batch is None:
+        return lambda epoch: draw(n)
+    full = n // batch
+
+    def blocks(epoch: int) -> Any:
+        rows = draw(full)[:, None] * batch + np.arange(batch)
+        return np.concatenate([rows.reshape(-1), np.arange(full * batch, n)])
+    return blocks
 
 
 def _permutation(owner: str, n: int, seed: Any) -> Any:

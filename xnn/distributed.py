@@ -34,6 +34,7 @@ from .nn.module import Module, Parameter
 from .nn.normalization import BatchNorm1d
 from .optim._checks import check_grads, parameter_list, placements
 from .optim.optimizers import Optimizer
+from .stream import Source
 
 __all__ = ["init", "rank", "world_size", "is_initialized", "barrier", "broadcast_parameters",
            "allreduce_gradients", "DistributedOptimizer"]
@@ -688,6 +689,9 @@ def _digest(arrays: list[Any]) -> str:
     backend's memory is the host's (Backend.is_host), else from a copy on the host."""
     h = hashlib.blake2b(digest_size=8)
     for a in arrays:
+        if isinstance(a, Source):  # rows read from storage, a part at a time
+            a.fingerprint(h)
+            continue
         h.update(f"{tuple(a.shape)} {dtype_name(a.dtype)};".encode())
         h.update(np.ascontiguousarray(host_view(a) if backend_of(a).is_host else to_numpy(a)).data)
     return h.hexdigest()

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from ._checks import read_numbers
-from .backend import array_namespace, asarray, backend_of, is_array
+from .backend import array_namespace, backend_of, is_array
 from .nn.module import Module, accepts_input_grad
 from .progress import ProgressBar
+from .stream import Source, epoch_batches, outputs
 
 __all__ = ["History", "TrainingRun", "Steps", "train", "evaluate_logs", "log_keys", "mode",
            "to_host"]
@@ -112,7 +113,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
           metrics: list, callbacks: list, scheduler: Any = None,
           validation: tuple[Any, Any] | None = None, progress: bool = False) -> History:
     """Train for ``epochs`` over (X, y) as ``steps`` says; returns the History."""
-    backend = backend_of(X)
+    backend = backend_of(model.parameters()[0].value)  # where X and y are, or are read to
     dtype = model.parameters()[0].value.dtype
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
     forward_kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
@@ -122,7 +123,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
     book = _Logbook(backend.xp, dtype, history, bar, watched=bool(callbacks) or plateau)
-    run_epoch = _epoch_runner(run, steps, metrics, callbacks, forward_kwargs, X.shape[0])
+    run_epoch = _epoch_runner(run, steps, metrics, callbacks, forward_kwargs)
     try:
         with mode(model, training=True):
             model.zero_grad()  # a step uses the gradient of its own batch only
@@ -132,12 +133,9 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                 run.epoch = epoch
                 for cb in callbacks:
                     cb.on_epoch_begin(run)
-                if steps.order is None:
-                    Xe, ye = X, y
-                else:  # a permutation needs no bounds check (take_rows' would read back)
-                    index = asarray(steps.order(epoch), dtype="int64", backend=backend)
-                    Xe, ye = backend.xp.take(X, index, axis=0), backend.xp.take(y, index, axis=0)
-                done = run_epoch(Xe, ye)
+                order = None if steps.order is None else steps.order(epoch)
+                with epoch_batches(X, y, order, steps.steps, backend) as batch:
+                    done = run_epoch(batch)
                 if done is None:  # a callback stopped training mid-epoch: no epoch to log
                     break
                 logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)
@@ -166,9 +164,10 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
 
 
 def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list,
-                  forward_kwargs: dict, n: int) -> Callable[[Any, Any], tuple | None]:
-    """One pass over (X, y) of ``n`` rows: forward, loss, backprop, the hook, the callbacks,
-    the step; what stays the same from epoch to epoch is looked up once, here.
+                  forward_kwargs: dict) -> Callable[[Callable], tuple | None]:
+    """One pass over the batches that ``batch(start, stop)`` gives (xnn/stream.py): forward,
+    loss, backprop, the hook, the callbacks, the step; what stays the same from epoch to epoch
+    is looked up once, here.
 
     The pass returns (values, rows, scores, score_rows) of the steps taken; None when a
     callback stopped training mid-epoch. A callback's ``before_step`` returning False skips
@@ -177,10 +176,10 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
     model, optimizer = run.model, run.optimizer
     stepper = steps.optimizer(optimizer)
     loss_of, after_backward, batches = steps.loss_of, steps.after_backward, steps.steps
-    whole = len(batches) == 1 and batches[0][:2] == (0, n)  # X and y themselves, not views
     votes = bool(callbacks) or steps.votes  # whether each step asks steps.agree
 
-    def run_epoch(X: Any, y: Any) -> tuple[list, list, list, list] | None:
+    def run_epoch(batch: Callable[[int, int], tuple[Any, Any]]
+                  ) -> tuple[list, list, list, list] | None:
         values: list = []
         rows: list[int] = []
         scores: list = []
@@ -188,7 +187,7 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
         for run.batch, (start, stop, size) in enumerate(batches):
             value = None
             if stop > start:  # a rank's share of a batch of fewer rows than ranks can be empty
-                xb, yb = (X, y) if whole else (X[start:stop, ...], y[start:stop, ...])
+                xb, yb = batch(start, stop)
                 pred, backprop = model.forward(xb, **forward_kwargs)
                 value, dpred = loss_of(pred, yb)
                 backprop(dpred)
@@ -230,7 +229,8 @@ def evaluate_logs(model: Module, X: Any, y: Any, loss: Callable, metrics: list,
                   prefix: str) -> dict[str, Any]:
     """Loss and metrics on (X, y) in eval mode, as the device gives them."""
     with mode(model, training=False):
-        pred = model(X)
+        # rows read from storage: the outputs (and targets) whole, the inputs never
+        pred, y = outputs(model, (X, y)) if isinstance(X, Source) else (model(X), y)
         value = loss(pred, y)[0]
         logs = {f"{prefix}loss": value if value.ndim == 0 else array_namespace(value).mean(value)}
         for name, fn in metrics:

@@ -9,6 +9,7 @@ from .backend import array_namespace
 from .nn.module import Module
 from .loop import mode
 from .data import as_data
+from .stream import Source, outputs, pass_rows, source, streams
 from .train import model_backend
 
 __all__ = ["predict"]
@@ -67,18 +68,24 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     backend, dtype = model_backend(model, "predict", trains=False)
     if batch_size is not None:
         batch_size = integer("predict", "batch_size", batch_size, low=1)
-    X = as_data("predict", "X", X, backend, dtype, labels_ok=False)
+    if streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 32 MiB of rows
+        X = source("predict", "X", X, backend, dtype, labels_ok=False, checked=False)
+        batch_size = batch_size or pass_rows(X)
+    else:
+        X = as_data("predict", "X", X, backend, dtype, labels_ok=False)
     if X.ndim == 0:
         raise ValueError("predict: X must have a first axis of rows, got a 0-d array")
     n = X.shape[0]
     if batch_size is not None and batch_size < n:
         _check_rows_independent(model, batch_size, n)
     with mode(model, training=False):
+        if isinstance(X, Source):
+            return outputs(model, (X,), batch_size)[0]
         if batch_size is None or batch_size >= n:
             return model(X)
-        outputs = [model(X[start:min(start + batch_size, n), ...])
-                   for start in range(0, n, batch_size)]
-    return array_namespace(outputs[0]).concat(outputs, axis=0)
+        parts = [model(X[start:min(start + batch_size, n), ...])
+                 for start in range(0, n, batch_size)]
+    return array_namespace(parts[0]).concat(parts, axis=0)
 
 
 def _check_rows_independent(model: Module, batch_size: int, n: int) -> None:

@@ -18,6 +18,7 @@ from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, o
 from .metrics import get_metric
 from .nn.module import Module
 from .nn.normalization import BatchNorm1d
+from .stream import Source, non_finite, source, streams
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
 
@@ -142,7 +143,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if batch_size is not None:
         batch_size = integer("fit", "batch_size", batch_size, low=1)
     seed = check_seed("fit", seed)
-    shuffle = flag("fit", "shuffle", shuffle)
+    if isinstance(shuffle, str) and shuffle != "batch":
+        raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}")
+    shuffle = shuffle if shuffle == "batch" else flag("fit", "shuffle", shuffle)
     progress = flag("fit", "progress", progress)
     distributed = flag("fit", "distributed", distributed)
     _check_loss("fit", loss)
@@ -156,11 +159,13 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     n = X.shape[0]
     size = n if batch_size is None else min(batch_size, n)
     _check_batch_rows(model, n, size)
-    loss = _check_first_batch(model, loss, metrics, X[:size, ...], y[:size, ...],
+    first = [d.rows(0, size) if isinstance(d, Source) else d[:size, ...] for d in (X, y)]
+    loss = _check_first_batch(model, loss, metrics, *first,
                               [y] if validation is None else [y, validation[1]])
 
     # reordering a single full batch changes nothing but rounding
-    order = permutations(n, seed) if shuffle and size < n else None
+    order = (permutations(n, seed, size if shuffle == "batch" else None)
+             if shuffle and size < n else None)
     if distributed:
         from .distributed import fit_steps, rank  # noqa: PLC0415 - MPI glue, used only here
 
@@ -217,9 +222,7 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     backend, dtype = model_backend(model, "evaluate")
     _check_loss("evaluate", loss)
     metrics = _get_metrics("evaluate", metrics)
-    X = as_data("evaluate", "X", X, backend, dtype, labels_ok=False)
-    y = as_data("evaluate", "y", y, backend, dtype, labels_ok=True)
-    check_same_length("evaluate", X, y)
+    X, y, _ = _rows("evaluate", "X", "y", X, y, backend, dtype)
     logs = evaluate_logs(model, X, y, loss, metrics, prefix="")
     floats = to_host(backend.xp, dtype, [[v] for v in logs.values()])
     return {name: column[0] for name, column in zip(logs, floats)}
@@ -289,9 +292,7 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if validation_split is not None:
         validation_split = number("fit", "validation_split", validation_split, low=0.0,
                                   high=1.0, low_open=True, high_open=True)
-    X = as_data("fit", "X", X, backend, dtype, labels_ok=False)
-    y = as_data("fit", "y", y, backend, dtype, labels_ok=True)
-    n = check_same_length("fit", X, y)
+    X, y, n = _rows("fit", "X", "y", X, y, backend, dtype)
     if n == 0:
         raise ValueError(f"fit: X and y have no rows (shapes {tuple(X.shape)} and "
                          f"{tuple(y.shape)}); there is nothing to train on")
@@ -302,6 +303,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
             raise ValueError(f"fit: validation_split={validation_split} leaves no training rows "
                              f"out of {n}")
         cut = n - n_val
+        if isinstance(X, Source):
+            return X.part(0, cut), y.part(0, cut), (X.part(cut, n), y.part(cut, n))
         return X[:cut, ...], y[:cut, ...], (X[cut:, ...], y[cut:, ...])
     if validation_data is None:
         return X, y, None
@@ -309,25 +312,42 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
     if not pair or len(validation_data) != 2:
         got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
         raise ValueError(f"fit: validation_data must be a pair (X_val, y_val), got {got}")
-    X_val = as_data("fit", "X_val", validation_data[0], backend, dtype, labels_ok=False)
-    y_val = as_data("fit", "y_val", validation_data[1], backend, dtype, labels_ok=True)
-    check_same_length("fit (validation_data)", X_val, y_val)
+    X_val, y_val, _ = _rows("fit", "X_val", "y_val", *validation_data, backend, dtype,
+                            pair=" (validation_data)")
     _check_like_training(X, y, X_val, y_val)
     _check_finite(X_val=X_val, y_val=y_val)
     return X, y, (X_val, y_val)
 
 
+def _rows(owner: str, x_name: str, y_name: str, X: Any, y: Any, backend: Backend,
+          dtype: Any, pair: str = "") -> tuple[Any, Any, int]:
+    """X, y and their number of rows: on the model's backend (as_data), or, when either
+    streams (xnn/stream.py), Sources read a batch at a time and checked as they pass (fit's
+    NaN/Inf check; its label check once it knows the model's width). ``pair``: what the
+    length check's message adds to ``owner``."""
+    if streams(X, y):
+        checked = owner == "fit"
+        X = source(owner, x_name, X, backend, dtype, labels_ok=False, checked=checked)
+        y = source(owner, y_name, y, backend, dtype, labels_ok=True, checked=checked)
+    else:
+        X = as_data(owner, x_name, X, backend, dtype, labels_ok=False)
+        y = as_data(owner, y_name, y, backend, dtype, labels_ok=True)
+    return X, y, check_same_length(owner + pair, X, y)
+
+
 def _check_finite(**named: Any) -> None:
-    """Refuse NaN/Inf in each named array before training starts, naming the first bad row."""
+    """Refuse NaN/Inf in each named array before training starts, naming the first bad row
+    (rows that stream are checked as they are read)."""
     for name, arr in named.items():
+        if isinstance(arr, Source):
+            continue
         xp = array_namespace(arr)
         if not xp.isdtype(arr.dtype, "real floating"):
             continue
         bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
         if bool(xp.any(bad_rows)):
             rows = to_numpy(bad_rows).nonzero()[0]
-            raise ValueError(f"fit: {name} contains NaN or Inf in {len(rows)} row(s), first at "
-                             f"row {int(rows[0])}; clean or drop those rows before training")
+            raise ValueError(non_finite("fit", name, len(rows), int(rows[0])))
 
 
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
@@ -335,7 +355,8 @@ def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
     targets are labels where the training targets are values (or the reverse): the loss would
     refuse it only after the first epoch had trained the model."""
     def kind(a: Any) -> str:
-        return "labels" if is_labels(array_namespace(a), a) else "values"
+        labels = a.labels if isinstance(a, Source) else is_labels(array_namespace(a), a)
+        return "labels" if labels else "values"
 
     for name, seen, val in (("X", X, X_val), ("y", y, y_val)):
         if tuple(val.shape[1:]) != tuple(seen.shape[1:]) or kind(val) != kind(seen):
@@ -393,7 +414,7 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
     # labels are checked below, all of them, once
     copy.copy(step_loss if checks_labels else loss)(pred, y)
     if checks_labels:
-        every_label_a_class = [loss.check_targets(t, pred.shape[-1]) for t in labels]
+        every_label_a_class = [_check_labels(loss, t, pred.shape[-1]) for t in labels]
         if all(every_label_a_class) and hasattr(step_loss, "every_label_a_class"):
             if step_loss is loss:
                 step_loss = copy.copy(loss)
@@ -410,3 +431,13 @@ def _check_first_batch(model: Module, loss: Callable, metrics: list, X: Any, y: 
             raise TypeError(f"fit: metric {name!r} must return a number or a 0-d array, "
                             f"got {type(value).__name__}") from None
     return step_loss
+
+
+def _check_labels(loss: Any, labels: Any, classes: int) -> bool:
+    """``loss.check_targets`` on every label now, or, for labels that stream, on each batch
+    as it is read; returns whether every label is known to be a class."""
+    if not isinstance(labels, Source):
+        return loss.check_targets(labels, classes)
+    if labels.labels:
+        labels.labels_checked = lambda batch: loss.check_targets(batch, classes)
+    return False

@@ -1,0 +1,249 @@
+"""Training on rows read from storage a batch at a time (xnn/stream.py): a memmap, a zarr or
+h5py-like object or an explicit xnn.data.Stream trains as the same rows in memory would, bit for
+bit; only a few batches are read ahead, in a background thread; NaN/Inf rows and bad labels are
+refused as they pass, before the step that would use them; shuffle="batch" reads whole batches."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import callbacks, losses, nn, optim
+from xnn.stream import PREFETCH
+
+from model_state import assert_state, host_state
+
+
+class Rows:
+    """Rows in 'storage' that only index as h5py does (slices, increasing integer arrays) and
+    are no array of any library; each read is logged as (thread name, row numbers)."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values, self.shape, self.dtype = values, values.shape, values.dtype
+        self.reads: list[tuple[str, np.ndarray]] = []
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            rows = np.arange(*index.indices(self.shape[0]))
+        else:
+            rows = np.asarray(index)
+            if (np.diff(rows) <= 0).any():
+                raise TypeError("Indexing elements must be in increasing order")  # h5py's
+        self.reads.append((threading.current_thread().name, rows))
+        return self.values[index]
+
+    def rows_read(self) -> list[np.ndarray]:
+        return [rows for _, rows in self.reads]
+
+
+def _memmap(tmp_path, values: np.ndarray, name: str) -> np.memmap:
+    m = np.memmap(tmp_path / name, dtype=values.dtype, mode="w+", shape=values.shape)
+    m[:] = values
+    return m
+
+
+def _data(n: int = 203, classes: int | None = None):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 5))
+    y = (rng.integers(0, classes, n) if classes else
+         np.stack([np.sin(X[:, 0]), X[:, 1] * X[:, 2]], axis=1))
+    return X, y
+
+
+def _fit(X, y, classes: int | None = None, **kwargs):
+    """A fresh model trained on (X, y) from seed 0: (History, weights on the host, model)."""
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, classes or 2))
+    loss = losses.CrossEntropyLoss() if classes else losses.MSELoss()
+    options = {"epochs": 3, "batch_size": 16, "seed": 1, "progress": False, **kwargs}
+    history = xnn.fit(model, X, y, loss=loss, optimizer=optim.Adam(model.parameters(), lr=0.01),
+                      **options)
+    return history, host_state(model), model
+
+
+def _same(a, b) -> None:
+    """Two fits ended with the same weights, bit for bit, and the same History."""
+    assert a[0].history == b[0].history
+    assert list(a[1]) == list(b[1])
+    for name in a[1]:
+        np.testing.assert_array_equal(a[1][name], b[1][name], err_msg=name)
+
+
+# --- 1. streamed data train as the same rows in memory --------------------------------------
+
+@pytest.mark.parametrize("classes", [None, 3])
+@pytest.mark.parametrize("storage", ["memmap", "indexed", "Stream"])
+def test_a_streamed_fit_equals_the_in_memory_fit_bit_for_bit(backend, tmp_path, storage,
+                                                             classes):
+    X, y = _data(classes=classes)
+    X_val, y_val = X[:40] * 0.5, y[:40]
+    stored = {"memmap": lambda a, name: _memmap(tmp_path, a, name),
+              "indexed": lambda a, name: Rows(a),
+              "Stream": lambda a, name: xnn.data.Stream(a)}[storage]
+    memory = _fit(X, y, classes, metrics=["mae" if classes is None else "accuracy"],
+                  validation_data=(X_val, y_val))
+    streamed = _fit(stored(X, "X"), stored(y, "y"), classes,
+                    metrics=["mae" if classes is None else "accuracy"],
+                    validation_data=(stored(X_val, "X_val"), stored(y_val, "y_val")))
+    _same(streamed, memory)
+
+
+def test_a_streamed_fit_reads_a_batch_at_a_time_in_a_background_thread(backend):
+    X, y = _data()
+    stored_X, stored_y = Rows(X), Rows(y)
+    _fit(stored_X, stored_y, batch_size=16, epochs=2)
+    (first_thread, first), *reads = stored_X.reads
+    np.testing.assert_array_equal(first, np.arange(16))  # fit's check of the first batch
+    assert len(reads) == 2 * 13  # 203 rows: 12 batches of 16 and one of 11, per epoch
+    assert max(rows.shape[0] for _, rows in reads) == 16
+    assert {thread for thread, _ in reads} == {"xnn-stream-reader"}
+    for epoch in (reads[:13], reads[13:]):  # each epoch reads every row once
+        assert sorted(np.concatenate([rows for _, rows in epoch]).tolist()) == list(range(203))
+    assert [r.tolist() for r in stored_y.rows_read()] == [r.tolist() for r in
+                                                           stored_X.rows_read()]
+
+
+def test_the_reader_stays_a_bounded_number_of_batches_ahead_of_the_steps(backend):
+    X, y = _data()
+    stored = Rows(X)
+    ahead = []  # batches read beyond the one each step trains on, seen before the step
+
+    def before_step(run, loss):
+        ahead.append(len(stored.reads) - 1 - (run.batch + 1))  # the first read is fit's check
+        return True
+
+    _fit(stored, y, epochs=1, callbacks=[callbacks.LambdaCallback(before_step=before_step)])
+    assert len(ahead) == 13 and 0 <= min(ahead) and max(ahead) <= PREFETCH + 1
+
+
+def test_evaluate_and_predict_read_streamed_rows_as_the_rows_in_memory(backend, tmp_path):
+    X, y = _data(classes=3)
+    _, _, model = _fit(X, y, classes=3)
+    stored_X, stored_y = _memmap(tmp_path, X, "X"), Rows(y)
+    expected = xnn.to_numpy(xnn.predict(model, X, batch_size=50))
+    np.testing.assert_array_equal(xnn.to_numpy(xnn.predict(model, stored_X, batch_size=50)),
+                                  expected)
+    np.testing.assert_allclose(xnn.to_numpy(xnn.predict(model, Rows(X))),
+                               xnn.to_numpy(xnn.predict(model, X)), rtol=1e-6, atol=1e-7)
+    scores = xnn.evaluate(model, stored_X, stored_y, loss=losses.CrossEntropyLoss(),
+                          metrics=["accuracy"])
+    assert scores == pytest.approx(xnn.evaluate(model, X, y, loss=losses.CrossEntropyLoss(),
+                                                metrics=["accuracy"]), rel=1e-6)
+
+
+def test_validation_split_of_streamed_rows_holds_out_the_same_last_rows(backend, tmp_path):
+    X, y = _data()
+    memory = _fit(X, y, validation_split=0.25)
+    streamed = _fit(_memmap(tmp_path, X, "X"), y, validation_split=0.25)
+    _same(streamed, memory)
+
+
+@pytest.mark.parametrize("library", ["zarr", "h5py"])
+def test_zarr_and_h5py_arrays_train_as_the_rows_in_memory(tmp_path, library):
+    pytest.importorskip(library)
+    X, y = _data(classes=3)
+    if library == "zarr":
+        import zarr  # noqa: PLC0415
+
+        def stored(a, name):
+            z = zarr.create_array(store=str(tmp_path / name), shape=a.shape, dtype=a.dtype,
+                                  chunks=(32, *a.shape[1:]))
+            z[:] = a
+            return z
+    else:
+        import h5py  # noqa: PLC0415
+
+        f = h5py.File(tmp_path / "data.h5", "w")
+
+        def stored(a, name):
+            return f.create_dataset(name, data=a)
+    with xnn.use_backend("numpy"):
+        _same(_fit(stored(X, "X"), stored(y, "y"), classes=3), _fit(X, y, classes=3))
+
+
+# --- 3. what fit checks in memory, it checks as the rows pass -------------------------------
+
+def _stopped_at(step: int):
+    """A callback that stops fit before its step ``step`` of the first epoch."""
+    def before_step(run, loss):
+        if run.epoch == 0 and run.batch == step:
+            run.stop("reference")
+            return False
+        return True
+    return callbacks.LambdaCallback(before_step=before_step)
+
+
+def _bad_row(n: int, size: int, seed: int) -> tuple[int, int]:
+    """A row outside the first ``size`` rows (fit checks those first) and the step of the
+    first epoch that trains on it, by fit's row order for ``seed``."""
+    order = np.random.default_rng(seed).permutation(n)
+    position = next(i for i in range(size * 3, n) if order[i] >= size)
+    return int(order[position]), position // size
+
+
+@pytest.mark.parametrize("where", ["X", "y"])
+def test_nan_in_streamed_rows_is_refused_before_the_step_that_would_use_it(backend, tmp_path,
+                                                                           where):
+    X, y = _data()
+    row, step = _bad_row(X.shape[0], 16, seed=1)
+    bad = {"X": X.copy(), "y": y.copy()}
+    bad[where][row, 1] = np.nan
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2))
+    with pytest.raises(ValueError, match=rf"fit: {where} contains NaN or Inf in 1 row\(s\), "
+                                         rf"first at row {row}; .* before the step"):
+        xnn.fit(model, _memmap(tmp_path, bad["X"], "X"), _memmap(tmp_path, bad["y"], "y"),
+                loss=losses.MSELoss(), optimizer=optim.Adam(model.parameters(), lr=0.01),
+                epochs=3, batch_size=16, seed=1, progress=False)
+    # the steps before it trained; the one that would use the row changed nothing
+    _, before, _ = _fit(X, y, callbacks=[_stopped_at(step)])
+    xnn.seed(0)
+    initial = host_state(nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2)))
+    assert step > 0 and any(not np.array_equal(initial[k], v) for k, v in before.items())
+    assert_state(model, before)
+
+
+def test_a_label_out_of_range_in_streamed_rows_is_refused_naming_its_row(backend, tmp_path):
+    X, y = _data(classes=3)
+    row, step = _bad_row(X.shape[0], 16, seed=1)
+    y[row] = 7
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
+    with pytest.raises(ValueError, match=rf"labels must lie in \[0, 3\), got values in \[0, 7\]; "
+                                         rf"first at row {row} of y"):
+        xnn.fit(model, _memmap(tmp_path, X, "X"), _memmap(tmp_path, y, "y"),
+                loss=losses.CrossEntropyLoss(), optimizer=optim.Adam(model.parameters(), lr=0.01),
+                epochs=3, batch_size=16, seed=1, progress=False)
+    y[row] = 0
+    assert_state(model, _fit(X, y, classes=3, callbacks=[_stopped_at(step)])[1])
+
+
+@pytest.mark.parametrize("case", ["complex", "text", "length", "validation width"])
+def test_streamed_data_are_refused_up_front_with_the_in_memory_message(backend, tmp_path, case):
+    X, y = _data()
+    X_val, y_val = X[:10], y[:10]
+    if case == "complex":
+        X = X + 1j
+    elif case == "text":
+        X = X.astype(str)
+    elif case == "length":
+        y = y[:-1]
+    else:
+        X_val = X_val[:, :4]
+    messages = []
+    for stored in (lambda a: a, Rows):  # in memory, then streamed
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(5, 2))
+        before = host_state(model)
+        with pytest.raises((TypeError, ValueError)) as error:
+            xnn.fit(model, stored(X), y, loss=losses.MSELoss(), epochs=1,
+                    optimizer=optim.SGD(model.parameters(), lr=0.1), progress=False,
+                    validation_data=(stored(X_val), y_val))
+        assert_state(model, before)
+        messages.append(str(error.value))
+    in_memory, streamed = messages
+    assert streamed.split(";")[0] == in_memory.split(";")[0] or (
+        case == "text" and streamed.startswith("fit: X has the non-numeric dtype"))

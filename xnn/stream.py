@@ -1,0 +1,289 @@
+"""Rows read from storage a batch at a time: fit, evaluate and predict on data that is not in
+memory (docs/streaming.md).
+
+The rule: X and y stream when either is an :class:`Stream`, a ``np.memmap``, or an object
+that is not an array of a supported library but has ``shape``, ``dtype`` and ``__getitem__``
+(a zarr array, an h5py dataset); pandas objects and everything else are loaded whole, as
+before. Each is then a :class:`Source`: its rows are gathered on the host in the order the
+epoch draws (the permutation fit uses in memory, so the same batches and, with the same seed,
+the same weights bit for bit), checked as they pass, and moved to the device by a background
+thread a few batches ahead of the step (:class:`_Reader`). A step reads only its own rows:
+under ``fit(distributed=True)``, each rank its share of each batch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to_numpy, upload
+
+__all__ = ["Stream"]
+
+# batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those waiting,
+# the one being read, the step's)
+PREFETCH = 2
+# rows per pass of evaluate, of validation and of predict without batch_size: 32 MiB of input
+PASS_BYTES = 2 ** 25
+
+
+class Stream:
+    """Rows that ``fit``, ``evaluate`` and ``predict`` read a batch at a time, never whole.
+
+    fit streams X and y on its own when either is a ``np.memmap`` or an object that is not an
+    array of a supported library but has ``shape``, ``dtype`` and row indexing (a zarr array,
+    an h5py dataset); ``Stream(data)`` asks for it explicitly, for an in-memory NumPy array
+    too. Only the batches being read ahead and the one training are ever in host memory or on
+    the device (docs/streaming.md).
+
+    Parameters
+    ----------
+    data : array_like
+        Rows along the first axis: anything with ``shape``, ``dtype`` (a NumPy dtype) and
+        ``data[i:j]`` and ``data[sorted_int_array]`` returning rows NumPy can convert.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xnn
+    >>> X = xnn.data.Stream(np.zeros((1000, 3), np.float32))
+    >>> X.shape
+    (1000, 3)
+    """
+
+    def __init__(self, data: Any) -> None:
+        missing = [a for a in ("shape", "dtype", "__getitem__") if not hasattr(data, a)]
+        if missing:
+            raise TypeError(f"Stream: expected rows with shape, dtype and indexing, got "
+                            f"{type(data).__name__} without {', '.join(missing)}")
+        self.data = data
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of the rows, as the data give it."""
+        return tuple(self.data.shape)
+
+    def __repr__(self) -> str:
+        return f"Stream({type(self.data).__name__} of shape {self.shape})"
+
+
+def streams(*data: Any) -> bool:
+    """Whether any of ``data`` is read a batch at a time (the rule of the module docstring)."""
+    return any(isinstance(d, (Stream, np.memmap))
+               or (not is_array(d) and not type(d).__module__.startswith("pandas")
+                   and all(hasattr(d, a) for a in ("shape", "dtype", "__getitem__")))
+               for d in data)
+
+
+def non_finite(owner: str, name: str, count: int, first: int) -> str:
+    """The message of NaN or Inf found in ``count`` rows of ``name``, the first at row
+    ``first`` (fit's check, in memory and as rows stream)."""
+    return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}; "
+            f"clean or drop those rows before training")
+
+
+class Source:
+    """Rows ``start:stop`` of stored ``data``, read on the host as the model takes them (floats
+    in its dtype, 1-D integer targets as int64 labels) and moved to ``backend``.
+
+    ``checked``: refuse NaN/Inf rows as they are read (fit's training and validation data);
+    ``labels_checked``: fit's label check (``loss.check_targets``), set once it knows the
+    model's output width. Both raise naming the row of ``data``.
+    """
+
+    def __init__(self, owner: str, name: str, data: Any, backend: Backend, dtype: np.dtype,
+                 labels: bool, checked: bool, start: int = 0, stop: int | None = None) -> None:
+        self.owner, self.name, self.data, self.backend = owner, name, data, backend
+        self.dtype, self.labels, self.checked = dtype, labels, checked
+        self.start, self.stop = start, data.shape[0] if stop is None else stop
+        self.labels_checked: Callable[[Any], Any] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stop - self.start, *self.data.shape[1:])
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+    def part(self, start: int, stop: int) -> Source:
+        """Rows start:stop of these rows (fit's validation_split), read the same way."""
+        return Source(self.owner, self.name, self.data, self.backend, self.dtype, self.labels,
+                      self.checked, self.start + start, self.start + stop)
+
+    def rows(self, start: int, stop: int) -> Any:
+        """Rows start:stop on the device, read now (fit's first batch)."""
+        return upload(self.read(slice(start, stop)), self.backend)
+
+    def read(self, rows: slice | np.ndarray) -> np.ndarray:
+        """The rows ``rows`` (a slice, or host row numbers in any order) as a new host array,
+        checked."""
+        data = self.data
+        at = (np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows) + self.start
+        if at.shape[0] < 2 or (np.diff(at) == 1).all():
+            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
+            first = int(at[0]) if at.shape[0] else self.start
+            host = np.array(data[first:first + at.shape[0]], dtype=self.dtype)
+        elif isinstance(data, np.ndarray):  # NumPy gathers in any order (a memmap reads pages)
+            host = np.asarray(data[at], dtype=self.dtype)
+        else:  # h5py takes increasing row numbers only: read sorted, put back in order
+            ranks = np.argsort(at, kind="stable")
+            host = np.empty((at.shape[0], *self.shape[1:]), dtype=self.dtype)
+            host[ranks] = np.asarray(data[at[ranks]], dtype=self.dtype)
+        if self.checked and self.dtype.kind == "f":
+            bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
+            if bad.shape[0]:
+                raise ValueError(non_finite(self.owner, self.name, bad.shape[0],
+                                            int(at[bad].min())) + _AS_READ)
+        if self.labels_checked is not None:
+            self._check_labels(host, at)
+        return host
+
+    def _check_labels(self, labels: np.ndarray, at: np.ndarray) -> None:
+        """The loss's label check on a batch; on failure the message names the first bad row
+        (found by asking the same check of each row: only when one fails)."""
+        try:
+            self.labels_checked(labels)
+        except ValueError as err:
+            first = min(int(r) for label, r in zip(labels, at) if _refused(
+                self.labels_checked, np.asarray([label], dtype=labels.dtype)))
+            raise ValueError(f"{err}; first at row {first} of {self.name}{_AS_READ}") from None
+
+    def fingerprint(self, h: Any) -> None:
+        """Feed ``h`` (a hashlib digest) the rows' shape and dtype, and their values where they
+        are a NumPy array (a memmap), read PASS_BYTES at a time (fit(distributed=True)'s check
+        that the ranks hold the same data)."""
+        h.update(f"{self.shape} {dtype_name(self.dtype)};".encode())
+        if isinstance(self.data, np.ndarray):
+            step = pass_rows(self)
+            for s in range(self.start, self.stop, step):
+                h.update(np.ascontiguousarray(self.data[s:min(s + step, self.stop)]).data)
+
+
+_AS_READ = " (found as the rows were read, before the step that would use them)"
+
+
+def _refused(check: Callable[[Any], Any], labels: np.ndarray) -> bool:
+    try:
+        check(labels)
+    except ValueError:
+        return True
+    return False
+
+
+def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
+           labels_ok: bool, checked: bool) -> Source:
+    """``data`` as rows read a batch at a time onto ``backend``: floats become ``float_dtype``,
+    1-D integer targets (with ``labels_ok``) int64 labels, as ``xnn.data.as_data`` converts
+    whole arrays. An array of a library's device (a small y beside a memmapped X) is copied to
+    the host first; data that are not real numbers are a TypeError naming ``owner``."""
+    if isinstance(data, Stream):
+        data = data.data
+    elif not streams(data):
+        data = to_numpy(data)
+    kind = np.dtype(data.dtype).kind
+    if kind not in "biuf":  # complex, text, objects: as as_data refuses them
+        what = "complex" if kind == "c" else "non-numeric"
+        raise TypeError(f"{owner}: {name} has the {what} dtype {np.dtype(data.dtype)}; xnn "
+                        f"trains on real numbers")
+    labels = labels_ok and len(data.shape) == 1 and kind in "iu"
+    target = np.dtype("int64" if labels else dtype_name(float_dtype))
+    return Source(owner, name, data, backend, target, labels, checked)
+
+
+def pass_rows(rows: Source) -> int:
+    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them."""
+    per_row = rows.dtype.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+    return max(1, PASS_BYTES // max(1, per_row))
+
+
+class _Reader:
+    """Reads ``batches`` ((start, stop) of the row ``order``, None: rows in place) of
+    ``sources`` in a background thread, at most PREFETCH ahead of the consumer, checked and on
+    the device. An error reading or checking a batch is raised by ``next`` when the consumer
+    asks for that batch: before the step that would use it."""
+
+    def __init__(self, sources: tuple[Source, ...], batches: list[tuple[int, int]],
+                 order: Any) -> None:
+        self.queue: queue.Queue = queue.Queue(PREFETCH)
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(sources, batches, order),
+                                       name="xnn-stream-reader", daemon=True)
+        self.thread.start()
+
+    def _read(self, sources: tuple[Source, ...], batches: list[tuple[int, int]],
+              order: Any) -> None:
+        try:
+            for start, stop in batches:
+                rows = slice(start, stop) if order is None else order[start:stop]
+                if not self._put(tuple(upload(s.read(rows), s.backend) for s in sources)):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        while not self.closed.is_set():
+            try:
+                self.queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self) -> tuple[Any, ...]:
+        """The next batch (one array per source), waiting for it if it is not read yet."""
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        """Stop reading (an epoch that ends early leaves batches unread) and wait for the
+        thread."""
+        self.closed.set()
+        self.thread.join()
+
+
+@contextmanager
+def epoch_batches(X: Any, y: Any, order: Any, steps: list[tuple[int, int, int]],
+                  backend: Backend) -> Iterator[Callable[[int, int], tuple[Any, Any]]]:
+    """``batch(start, stop)``: rows start:stop of the epoch's row ``order`` (None: in place)
+    of (X, y), asked for in the order of ``steps`` ((start, stop, rows) of each, as
+    xnn.loop.Steps has them; empty ones are not asked for). In memory: slices of X and y
+    gathered once in that order; Sources: read ahead from storage."""
+    if isinstance(X, Source):
+        reader = _Reader((X, y), [(s, e) for s, e, _ in steps if e > s], order)
+        try:
+            yield lambda start, stop: reader.next()
+        finally:
+            reader.close()
+        return
+    if order is not None:  # a permutation needs no bounds check (take_rows' would read back)
+        index = asarray(order, dtype="int64", backend=backend)
+        X, y = backend.xp.take(X, index, axis=0), backend.xp.take(y, index, axis=0)
+    n = X.shape[0]
+    yield lambda start, stop: ((X, y) if stop - start == n  # X and y themselves, not views
+                               else (X[start:stop, ...], y[start:stop, ...]))
+
+
+def outputs(model: Any, sources: tuple[Source, ...], size: int | None = None) -> list[Any]:
+    """``model``'s outputs for every row of ``sources[0]`` (then the other sources' rows, read
+    beside them), ``size`` rows at a time (None: PASS_BYTES of input), each joined into one
+    array: the inputs are never whole, the outputs (and targets) are."""
+    n = sources[0].shape[0]
+    size = size or pass_rows(sources[0])
+    batches = [(s, min(s + size, n)) for s in range(0, max(n, 1), size)]  # 0 rows: one empty
+    reader = _Reader(sources, batches, None)
+    parts: list[list[Any]] = [[] for _ in sources]
+    try:
+        for _ in batches:
+            first, *rest = reader.next()
+            for kept, part in zip(parts, (model(first), *rest)):
+                kept.append(part)
+    finally:
+        reader.close()
+    return [p[0] if len(p) == 1 else array_namespace(p[0]).concat(p, axis=0) for p in parts]
