@@ -247,3 +247,34 @@ def test_streamed_data_are_refused_up_front_with_the_in_memory_message(backend, 
     in_memory, streamed = messages
     assert streamed.split(";")[0] == in_memory.split(";")[0] or (
         case == "text" and streamed.startswith("fit: X has the non-numeric dtype"))
+
+
+# --- 4. shuffle="batch": whole batches of consecutive rows, in a drawn order ----------------
+
+def test_batch_shuffle_reads_each_batch_as_consecutive_rows_in_a_new_order_each_epoch(backend):
+    X, y = _data()
+    stored = Rows(X)
+    streamed = _fit(stored, y, shuffle="batch", epochs=2)
+    _same(streamed, _fit(X, y, shuffle="batch", epochs=2))
+    reads = stored.rows_read()[1:]  # after fit's check of the first batch
+    starts = []
+    for rows in reads:
+        assert np.array_equal(rows, np.arange(rows[0], rows[0] + rows.shape[0]))
+        starts.append(int(rows[0]))
+    first, second = starts[:13], starts[13:]
+    assert first[-1] == second[-1] == 192  # the short last batch (11 rows) stays last
+    assert sorted(first) == sorted(second) == list(range(0, 203, 16)) and first != second
+
+
+def test_batch_shuffle_differs_from_the_row_shuffle_and_from_none(backend):
+    X, y = _data()
+    weights = [_fit(X, y, shuffle=how)[1] for how in (True, "batch", False)]
+    for a, b in ((0, 1), (1, 2)):
+        assert any(not np.array_equal(weights[a][k], weights[b][k]) for k in weights[a])
+
+
+def test_fit_refuses_a_shuffle_that_is_not_a_bool_or_batch(backend):
+    X, y = _data()
+    with pytest.raises(ValueError, match=r"fit: shuffle must be True, False or 'batch', got "
+                                         r"'rows'"):
+        _fit(X, y, shuffle="rows")

@@ -23,7 +23,10 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     ``batch_size=None`` runs all rows at once; an integer runs that many rows at a time (less
     memory for big X) and joins the outputs, except where a layer's output depends on the rest
     of its batch (``batch_dependent``: BatchNorm1d without running statistics), which is a
-    ValueError naming the layer rather than outputs that change with batch_size. Dropout and
+    ValueError naming the layer rather than outputs that change with batch_size. X that
+    ``fit`` would read a batch at a time (a ``np.memmap``, zarr, h5py, ``xnn.data.Stream``)
+    is read ``batch_size`` rows at a time (None: 32 MiB of X), a few batches ahead of the
+    forward passes; only the outputs are whole. Dropout and
     batch normalization run in evaluation mode during the call, and each module's own
     train/eval mode is put back after.
     The result is an array of the model's backend: ``xnn.to_numpy`` reads it to the host.
@@ -35,7 +38,8 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     model : xnn.nn.Module
         The network (or a single layer without parameters, run on the active backend).
     X : array_like
-        The inputs, one row per sample, as ``fit`` takes them.
+        The inputs, one row per sample, as ``fit`` takes them (in memory or read a batch at
+        a time).
     batch_size : int or None, default None
         Rows per forward pass; None runs all rows at once.
 

@@ -31,7 +31,10 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
 
     X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
-    targets stay labels, as int64; complex data is refused). ``batch_size=None`` trains full batch, as
+    targets stay labels, as int64; complex data is refused). When either is not in memory (a
+    ``np.memmap``, a zarr array, an h5py dataset, an ``xnn.data.Stream``), both are read a
+    batch at a time instead, a few batches ahead of the step, in the same row order: the same
+    weights as in memory (docs/streaming.md). ``batch_size=None`` trains full batch, as
     the tutorials do. Rows are shuffled each epoch from ``seed``'s own generator, or from xnn's
     seeded generator when ``seed`` is None. ``validation_split`` holds out the last rows, as
     Keras does. Training loss and metrics are batch-size-weighted means over the steps taken
@@ -41,7 +44,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     loss without validation data).
 
     Everything is checked before anything changes: arguments, the data (types, lengths,
-    complex, NaN/Inf), validation data like the training data, a forward pass of the first
+    complex, NaN/Inf; rows that stream are checked for NaN/Inf and labels as they are read,
+    before the step that would use them), validation data like the training data, a forward pass of the first
     batch in evaluation mode through the loss and every metric, class labels against the
     model's output width, batches BatchNorm1d could not train on (a last batch of one
     row; like torch's, it needs two), and each callback's ``set_params`` (EarlyStopping's and
@@ -69,10 +73,14 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         training runs.
     X : array_like
         The inputs, one row per sample: an array of any backend, a NumPy array, nested lists
-        or a pandas DataFrame; ``(N, features)`` for a model that starts with a Linear.
+        or a pandas DataFrame; ``(N, features)`` for a model that starts with a Linear. Or
+        rows read a batch at a time: a ``np.memmap``, anything with ``shape``, ``dtype`` and
+        row indexing that is no array of a supported library (zarr, h5py), or an
+        ``xnn.data.Stream``.
     y : array_like
         The targets, ``N`` rows: ``(N, outputs)`` floats for regression (one output is
-        ``(N, 1)``), or ``(N,)`` integer class labels for CrossEntropyLoss and NLLLoss.
+        ``(N, 1)``), or ``(N,)`` integer class labels for CrossEntropyLoss and NLLLoss; in
+        memory or read a batch at a time, as X.
     loss : callable
         ``loss(pred, target) -> (value, grad)``: an ``xnn.losses`` loss such as
         ``MSELoss()`` or ``CrossEntropyLoss()``, or a custom one (docs/custom-layers.md).
@@ -83,14 +91,17 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     batch_size : int or None, default None
         Rows per step; the last batch of an epoch holds what is left. None trains full batch,
         one step per epoch.
-    shuffle : bool, default True
-        Reorder the rows at each epoch (no effect when training full batch).
+    shuffle : bool or "batch", default True
+        Reorder the rows at each epoch (no effect when training full batch). ``"batch"``
+        (Keras' option for HDF5 data) reorders whole batches of consecutive rows, a short last
+        batch staying last: each batch is one sequential read of storage, but its rows are
+        the same every epoch, so store the rows shuffled once (docs/streaming.md).
     seed : int or None, default None
         Seed of the shuffling's own generator, for an order that does not depend on other
         draws; None draws from xnn's generator (``xnn.seed``).
     validation_data : tuple (X_val, y_val) or None, default None
         Rows scored after each epoch in evaluation mode, logged as ``val_loss`` and
-        ``val_<metric>``.
+        ``val_<metric>``; in memory or read a batch at a time, as X.
     validation_split : float or None, default None
         Hold out this fraction (between 0 and 1) of the last rows as validation data, as Keras
         does. Not together with ``validation_data``.
@@ -188,7 +199,9 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     """Loss and metrics of ``model`` on (X, y) in evaluation mode, as floats.
 
     X and y are converted and checked as ``fit`` converts them, and the model's own
-    train/eval mode is put back after the call.
+    train/eval mode is put back after the call. X and y that ``fit`` would read a batch at a
+    time are read so here too (32 MiB of X at a time); the outputs and targets are joined
+    to score them at once, so every metric is exact.
 
     Parameters
     ----------
