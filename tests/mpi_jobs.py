@@ -420,8 +420,44 @@ def habit(folder: str, case: str) -> None:
     with open(os.path.join(folder, f"habit-{me}.json"), "w") as f:
         json.dump(info, f)
 
+def stream(folder: str) -> None:
+    """fit(distributed=True) on rows read from storage: the rows each rank reads while
+    training, and its weights against the same fit on the rows in memory and one process."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    X, y = small_data()
+    reads = []
+
+    class Rows:  # a stored array that only indexes, logging the rows it hands out
+        shape, dtype = X.shape, X.dtype
+
+        def __getitem__(self, index):
+            reads.append(np.arange(*index.indices(X.shape[0])).tolist()
+                         if isinstance(index, slice) else np.asarray(index).tolist())
+            return X[index]
+
+    path = os.path.join(folder, "y.npy")
+    if distributed.rank() == 0:
+        np.save(path, y)
+    distributed.barrier()
+    weights = {}
+    for how, data, ranks in (("streamed", (Rows(), np.load(path, mmap_mode="r")), True),
+                             ("memory", (X, y), True), ("alone", (X, y), False)):
+        xnn.seed(0)
+        model = small_model()
+        xnn.fit(model, *data, loss=xnn.losses.MSELoss(), epochs=2, batch_size=16, seed=3,
+                optimizer=xnn.optim.Adam(model.parameters(), lr=0.01), progress=False,
+                distributed=ranks)
+        weights[how] = {k: xnn.to_numpy(v) for k, v in model.state_dict().items()}
+    np.savez(os.path.join(folder, f"stream-{distributed.rank()}.npz"),
+             **{f"{how}/{k}": v for how, w in weights.items() for k, v in w.items()})
+    with open(os.path.join(folder, f"stream-{distributed.rank()}.json"), "w") as f:
+        json.dump(reads, f)
+
+
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
      "train": train, "vote": vote, "reduce_paths": reduce_paths,
-     "reduce_mismatch": reduce_mismatch, "losses": losses, "habit": habit}[job](folder, *rest)
+     "reduce_mismatch": reduce_mismatch, "losses": losses, "habit": habit,
+     "stream": stream}[job](folder, *rest)

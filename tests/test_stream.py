@@ -5,6 +5,7 @@ refused as they pass, before the step that would use them; shuffle="batch" reads
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -278,3 +279,30 @@ def test_fit_refuses_a_shuffle_that_is_not_a_bool_or_batch(backend):
     with pytest.raises(ValueError, match=r"fit: shuffle must be True, False or 'batch', got "
                                          r"'rows'"):
         _fit(X, y, shuffle="rows")
+
+
+# --- 5. fit(distributed=True): each rank reads only its share of each batch -----------------
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_each_rank_reads_only_its_share_and_trains_as_in_memory(tmp_path, ranks):
+    from test_distributed import _load, _relative, run_job  # noqa: PLC0415
+
+    done = run_job(ranks, "stream", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    generator = np.random.default_rng(3)  # fit's row order of each epoch for seed=3
+    order = [generator.permutation(101) for _ in range(2)]
+    batches = [(s, min(16, 101 - s)) for s in range(0, 101, 16)]  # 6 x 16 rows + 5 rows
+    for r in range(ranks):
+        reads = json.loads((tmp_path / f"stream-{r}.json").read_text())
+        assert reads[0] == list(range(16))  # fit's check of the first batch, every rank
+        shares = [sorted(rows[s + m * r // ranks:s + m * (r + 1) // ranks].tolist())
+                  for rows in order for s, m in batches]
+        assert [sorted(rows) for rows in reads[1:]] == [share for share in shares if share]
+    weights = [_load(tmp_path, f"stream-{r}") for r in range(ranks)]
+    for name in weights[0]:
+        if name.startswith("streamed/"):
+            kept = name[len("streamed/"):]
+            for w in weights:  # every rank: the in-memory distributed fit's weights
+                np.testing.assert_array_equal(w[name], w[f"memory/{kept}"])
+                np.testing.assert_array_equal(w[name], weights[0][name])
+            assert _relative(weights[0][name], weights[0][f"alone/{kept}"]) <= 1e-12
