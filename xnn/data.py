@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
-import numpy as np
-
 from . import random
 from ._checks import check_labels, expect, flag, integer, is_labels, read_numbers
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
@@ -94,8 +92,10 @@ def permutations(n: int, seed: int | None, batch: int | None = None) -> Callable
     full = n // batch
 
     def blocks(epoch: int) -> Any:
-        rows = draw(full)[:, None] * batch + np.arange(batch)
-        return np.concatenate([rows.reshape(-1), np.arange(full * batch, n)])
+        first = draw(full) * batch  # a host array: its namespace is NumPy's
+        xp = array_namespace(first)
+        rows = xp.reshape(first[:, None] + xp.arange(batch), (-1,))
+        return xp.concat([rows, xp.arange(full * batch, n)])
     return blocks
 
 
