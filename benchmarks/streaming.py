@@ -6,8 +6,10 @@ DataLoader + training loop over the same memmap, side by side, as the rows grow.
 
 Each point writes (once, kept in --folder) X: rows x 50 float32 features and y: rows x 1, as
 memmaps, then runs each configuration in a fresh process with one BLAS thread: its peak RSS
-(ru_maxrss: what the process held at most, libraries included) and the rows/s of its epochs
-(the first epoch, which also warms the page cache, is left out when there are several).
+(ru_maxrss: what the process held at most, libraries included), the peak of its own memory
+(RssAnon, sampled every 5 ms: the RSS without the memmap's pages, which are the system's page
+cache mapped in, shared and reclaimable) and the rows/s of its epochs (the first epoch, which
+also warms the page cache, is left out when there are several).
 The network is 50-64-64-1 (ReLU), MSE, Adam, batches of 256, shuffled rows, float32:
 
 - ``memory``: fit on X and y read whole into memory first (np.array of the memmaps);
@@ -28,6 +30,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +70,28 @@ def write_data(folder: Path, rows: int) -> tuple[Path, Path]:
 
 def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def own_mib() -> float:
+    """RssAnon of /proc/self/status: resident memory that is not a file's pages."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssAnon")) / 1024
+
+
+class _OwnPeak:
+    """The peak of own_mib(), sampled every 5 ms by a thread from its start on."""
+
+    def __init__(self) -> None:
+        self.peak, self.done = own_mib(), threading.Event()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.005):
+            self.peak = max(self.peak, own_mib())
+
+    def stop(self) -> float:
+        self.done.set()
+        return max(self.peak, own_mib())
 
 
 class _Clock:
@@ -138,9 +163,10 @@ def run_torch(x_path: Path, y_path: Path, epochs: int) -> dict:
 
 def child(args: argparse.Namespace) -> None:
     x_path, y_path = Path(args.x), Path(args.y)
+    own = _OwnPeak()
     result = (run_torch(x_path, y_path, args.epochs) if args.child == "torch"
               else run_xnn(x_path, y_path, args.epochs, streamed=args.child == "streamed"))
-    print(json.dumps(result))
+    print(json.dumps({**result, "peak_own_mib": own.stop()}))
 
 
 def measure(kind: str, x_path: Path, y_path: Path, epochs: int) -> dict:
@@ -172,7 +198,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return []
     results = []
     print(f"{'rows':>10} {'data MiB':>9} {'kind':>9} {'rows/s':>10} {'RSS before':>11} "
-          f"{'peak RSS':>9}")
+          f"{'peak RSS':>9} {'peak own':>9}")
     for rows in (int(r) for r in args.rows.split(",")):
         x_path, y_path = write_data(Path(args.folder), rows)
         data_mib = (x_path.stat().st_size + y_path.stat().st_size) / 2 ** 20
@@ -181,7 +207,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             point[kind] = r = measure(kind, x_path, y_path, args.epochs)
             results.append({"rows": rows, "kind": kind, "data_mib": data_mib, **r})
             print(f"{rows:>10} {data_mib:>9.0f} {kind:>9} {r['rows_per_s']:>10.0f} "
-                  f"{r['rss_before_mib']:>10.0f}M {r['peak_rss_mib']:>8.0f}M")
+                  f"{r['rss_before_mib']:>10.0f}M {r['peak_rss_mib']:>8.0f}M "
+                  f"{r['peak_own_mib']:>8.0f}M")
         if "streamed" in point:
             for other in ("memory", "torch"):
                 if other in point:

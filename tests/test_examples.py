@@ -34,6 +34,8 @@ CASES = [
      lambda m: m["test_accuracy"] > 0.9),
     ("sklearn_pipeline", ["--epochs", "12", "--lr", "0.01"], ["loss_curves.png"],
      lambda m: m["test_accuracy"] > 0.9),
+    ("streaming", ["--rows", "20000", "--epochs", "3", "--lr", "0.003"], ["loss.png"],
+     lambda m: m["val_r2"] > 0.8 and m["rss_growth_mib"] <= m["budget_mib"]),
 ]
 
 

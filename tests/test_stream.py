@@ -92,15 +92,6 @@ def test_a_streamed_fit_equals_the_in_memory_fit_bit_for_bit(backend, tmp_path, 
     _same(streamed, memory)
 
 
-def test_a_memmap_larger_than_the_pass_budget_is_unmapped_as_read_and_trains_the_same(
-        backend, tmp_path, monkeypatch):
-    monkeypatch.setattr(xnn.stream, "PASS_BYTES", 4096)  # the file: 203 x 5 float64, 8 KB
-    X, y = _data()
-    stored = _memmap(tmp_path, X, "X")
-    assert xnn.stream.source("fit", "X", stored, backend, "float32", False, True).mapping
-    _same(_fit(stored, y, validation_data=(stored, y)), _fit(X, y, validation_data=(X, y)))
-
-
 def test_a_streamed_fit_reads_a_batch_at_a_time_in_a_background_thread(backend):
     X, y = _data()
     stored_X, stored_y = Rows(X), Rows(y)

@@ -25,7 +25,7 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     of its batch (``batch_dependent``: BatchNorm1d without running statistics), which is a
     ValueError naming the layer rather than outputs that change with batch_size. X that
     ``fit`` would read a batch at a time (a ``np.memmap``, zarr, h5py, ``xnn.data.Stream``)
-    is read ``batch_size`` rows at a time (None: 32 MiB of X), a few batches ahead of the
+    is read ``batch_size`` rows at a time (None: 4 MiB of X), a few batches ahead of the
     forward passes; only the outputs are whole. Dropout and
     batch normalization run in evaluation mode during the call, and each module's own
     train/eval mode is put back after.
@@ -72,7 +72,7 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     backend, dtype = model_backend(model, "predict", trains=False)
     if batch_size is not None:
         batch_size = integer("predict", "batch_size", batch_size, low=1)
-    if streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 32 MiB of rows
+    if streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 4 MiB of rows
         X = source("predict", "X", X, backend, dtype, labels_ok=False, checked=False)
         batch_size = batch_size or pass_rows(X)
     else:

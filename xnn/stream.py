@@ -13,7 +13,6 @@ under ``fit(distributed=True)``, each rank its share of each batch.
 
 from __future__ import annotations
 
-import mmap
 import queue
 import threading
 from contextlib import contextmanager
@@ -28,8 +27,9 @@ __all__ = ["Stream"]
 # batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those waiting,
 # the one being read, the step's)
 PREFETCH = 2
-# rows per pass of evaluate, of validation and of predict without batch_size: 32 MiB of input
-PASS_BYTES = 2 ** 25
+# rows per read of evaluate, of validation and of predict without batch_size: 4 MiB of input
+# (the layers' outputs for them take as much again per 50 features of width)
+PASS_BYTES = 2 ** 22
 
 
 class Stream:
@@ -102,7 +102,6 @@ class Source:
         self.dtype, self.labels, self.checked = dtype, labels, checked
         self.start, self.stop = start, data.shape[0] if stop is None else stop
         self.labels_checked: Callable[[Any], Any] | None = None
-        self.mapping, self.touched = _shared_mapping(data), 0
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -136,8 +135,6 @@ class Source:
             ranks = np.argsort(at, kind="stable")
             host = np.empty((at.shape[0], *self.shape[1:]), dtype=self.dtype)
             host[ranks] = np.asarray(data[at[ranks]], dtype=self.dtype)
-        if self.mapping is not None:
-            self._release(at.shape[0])
         # a sum in float64 is finite unless a value is NaN or Inf: the rows only then
         if self.checked and self.dtype.kind == "f" and not np.isfinite(host.sum(dtype=np.float64)):
             bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
@@ -147,16 +144,6 @@ class Source:
         if self.labels_checked is not None:
             self._check_labels(host, at)
         return host
-
-    def _release(self, rows: int) -> None:
-        """Unmap a memmap's pages from this process once the rows read since the last time may
-        have mapped PASS_BYTES: the pages a read touches stay in the process's resident memory
-        until then, so that a pass over a file larger than memory would look as large. The
-        page cache keeps them: a read after this costs a page fault, not a disk read."""
-        self.touched += rows * (self.dtype.itemsize * _row_size(self) + mmap.PAGESIZE)
-        if self.touched >= PASS_BYTES:
-            self.mapping.madvise(mmap.MADV_DONTNEED)
-            self.touched = 0
 
     def _check_labels(self, labels: np.ndarray, at: np.ndarray) -> None:
         """The loss's label check on a batch; on failure the message names the first bad row
@@ -212,23 +199,8 @@ def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
 
 def pass_rows(rows: Source) -> int:
     """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them."""
-    return max(1, PASS_BYTES // max(1, rows.dtype.itemsize * _row_size(rows)))
-
-
-def _row_size(rows: Source) -> int:
-    return int(np.prod(rows.shape[1:], dtype=np.int64))
-
-
-def _shared_mapping(data: Any) -> mmap.mmap | None:
-    """The mmap under a np.memmap whose pages are the file's (not mode "c", copy-on-write,
-    whose changed pages only this process holds), where the system can unmap them; None for
-    a file of at most PASS_BYTES, which may stay mapped whole."""
-    if not isinstance(data, np.memmap) or data.mode == "c" or not hasattr(mmap, "MADV_DONTNEED"):
-        return None
-    base = data
-    while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
-    return base if base is not None and len(base) > PASS_BYTES else None  # else: all of it
+    per_row = rows.dtype.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
+    return max(1, PASS_BYTES // max(1, per_row))
 
 
 class _Reader:

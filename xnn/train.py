@@ -46,8 +46,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     Everything is checked before anything changes: arguments, the data (types, lengths,
     complex, NaN/Inf; rows that stream are checked for NaN/Inf and labels as they are read,
     before the step that would use them), validation data like the training data, a forward
-    pass of the first batch in evaluation mode through the loss and every metric, class labels against the
-    model's output width, batches BatchNorm1d could not train on (a last batch of one
+    pass of the first batch in evaluation mode through the loss and every metric, class
+    labels against the model's output width, batches BatchNorm1d could not train on (a last batch of one
     row; like torch's, it needs two), and each callback's ``set_params`` (EarlyStopping's and
     ModelCheckpoint's monitor and file-name template against the keys fit will log). A refused call leaves the model, optimizer and xnn's
     generator as they were. An error during training (or Ctrl-C) leaves the model as trained
@@ -200,7 +200,7 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
 
     X and y are converted and checked as ``fit`` converts them, and the model's own
     train/eval mode is put back after the call. X and y that ``fit`` would read a batch at a
-    time are read so here too (32 MiB of X at a time); the outputs and targets are joined
+    time are read so here too (4 MiB of X at a time); the outputs and targets are joined
     to score them at once, so every metric is exact.
 
     Parameters
