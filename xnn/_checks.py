@@ -56,7 +56,7 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
     """
     xp = _NAMESPACES.get(type(x)) or _namespace_of(owner, x, what)  # a namespace is truthy
     if like is not None and (type(x) is not type(like)
-                             or (xp is not HOST_XP and x.device != like.device)):
+                             or (xp is not HOST_XP and _device(x) != _device(like))):
         _check_place(owner, xp, x, like, what, like_what, fix)
     if shape is not None or ndim is not None or features is not None:
         got = x.shape  # read once: an array's attributes cost more than the comparisons
@@ -85,6 +85,11 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
                         f"xnn computes its own gradients, and autograd would keep a graph of "
                         f"every step alive: pass it detached ({what}.detach())")
     return xp
+
+
+def _device(x: Any) -> Any:
+    """x.device; None for a tracer inside a compiled step (jax's have no device attribute)."""
+    return getattr(x, "device", None)
 
 
 def _namespace_of(owner: Any, x: Any, what: str) -> Any:
@@ -151,7 +156,7 @@ def check_one_place(owner: Any, named: list[tuple[str, Any]],
     first, a0 = named[0]
     xp = _namespace_of(owner, a0, first)
     for what, a in named[1:]:
-        if type(a) is not type(a0) or (xp is not HOST_XP and a.device != a0.device):
+        if type(a) is not type(a0) or (xp is not HOST_XP and _device(a) != _device(a0)):
             _check_place(owner, _namespace_of(owner, a, what), a, a0, what, first, fix)
 
 

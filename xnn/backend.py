@@ -73,6 +73,13 @@ class Backend:
         """Whether it computes on a CUDA GPU (CuPy; torch on 'cuda')."""
         return _library(self.name).gpu(self.device)
 
+    @property
+    def compiler(self) -> Compiler | None:
+        """What compiles a whole training step or epoch into one call (jax.jit and lax.scan on
+        jax); None for a library that runs op by op (xnn.compiled says so in one line)."""
+        make = _library(self.name).compiler
+        return None if make is None else make()
+
     def holds(self, x: Any) -> bool:
         """Whether ``x`` is an array of this library on this device."""
         return (is_array(x) and array_namespace(x) is self.xp
@@ -276,6 +283,37 @@ def _jax_device(jax: Any, device: Any) -> Any:
     return gpus[int(index or 0)]
 
 
+@dataclass(frozen=True)
+class Compiler:
+    """A library's tracing compiler, as xnn.compiled uses it: ``jit(fn, donate_argnums)``,
+    ``scan(fn, carry, xs)`` (fn(carry, x) -> (carry, y) along xs' first axis), ``shapes(fn,
+    *args)`` (what fn returns, as abstract arrays, without running it) and ``avals(tree)`` (a
+    hashable description of a tree's structure, shapes and dtypes)."""
+
+    jit: Callable
+    scan: Callable
+    shapes: Callable
+    avals: Callable
+
+
+def _jax_compiler() -> Compiler:
+    import jax  # noqa: PLC0415 - loaded already by the backend that asks
+
+    def avals(tree: Any) -> tuple:
+        leaves, structure = jax.tree.flatten(tree)
+        return structure, tuple(
+            (tuple(a.shape), str(a.dtype), bool(getattr(a, "weak_type", False)))
+            if hasattr(a, "shape") else (type(a), a) for a in leaves)
+
+    return Compiler(jit=lambda fn, donate_argnums=(): jax.jit(fn, donate_argnums=donate_argnums),
+                    scan=jax.lax.scan, shapes=jax.eval_shape, avals=avals)
+
+
+def _jax_default() -> Any:
+    import jax  # noqa: PLC0415 - loaded already by the backend that asks
+    return jax.devices()[0]
+
+
 def _jax_label(device: Any) -> str:
     return "cpu" if device.platform == "cpu" else f"gpu:{device.id}"
 
@@ -292,6 +330,8 @@ class _Library:
     gpu: Callable[[Any], bool] = lambda device: False
     label: Callable[[Any], str] = str
     upload: Callable[[Any, Backend], Any] | None = None
+    compiler: Callable[[], Compiler] | None = None
+    default: Callable[[Any], bool] = lambda device: False
 
 
 # Adding a backend is adding its entry here, under the top-level module name of its array type:
@@ -304,6 +344,8 @@ class _Library:
 #   label(device): the device as set_backend takes it back, when str(device) is not that;
 #   upload(host, backend): a fresh NumPy array of its final dtype on the device, where the
 #       library has a faster way than asarray's copy (upload() below; called from any thread);
+#   compiler(): its tracing compiler (Backend.compiler), where it has one;
+#   default(device): whether arrays made without a device land there, and naming it costs;
 # and a branch in to_numpy where NumPy's from_dlpack cannot copy its arrays to the host.
 # Everything else xnn does with arrays is the Array API standard, through array_namespace.
 _LOADERS = {
@@ -315,7 +357,8 @@ _LOADERS = {
     "cupy": _Library(_load_cupy, gpu=lambda device: True, label=lambda device: str(device.id),
                      upload=lambda host, b: _cupy_upload(host, b.device)),
     # immutable arrays that NumPy may view but never fill: staged, not shared
-    "jax": _Library(_load_jax, gpu=lambda device: device.platform == "gpu", label=_jax_label),
+    "jax": _Library(_load_jax, gpu=lambda device: device.platform == "gpu", label=_jax_label,
+                    compiler=_jax_compiler, default=lambda device: device == _jax_default()),
 }
 BACKEND_NAMES = tuple(_LOADERS)
 _UNKNOWN = _Library(lambda device: None)  # an Array API library without an entry
@@ -571,7 +614,9 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
             obj = obj.astype(dtype_name(target))  # cast on the host: identical bits everywhere
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
-    return xp.asarray(obj, dtype=target, device=b.device, copy=True)
+    # a library's default device unnamed where naming it costs (jax: 10x, a sharding check)
+    device = None if _library(b.name).default(b.device) else b.device
+    return xp.asarray(obj, dtype=target, device=device, copy=True)
 
 
 def upload(host: Any, backend: Backend) -> Any:

@@ -16,6 +16,7 @@ from ._checks import check_labels, expect, flag, integer, is_labels, read_number
 from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .random import host_generator
+from .namespace import device_of
 from .stream import Source, Stream
 
 # check_same_length, check_seed and take_rows are fit's and the splitters' own tools, not API
@@ -270,5 +271,5 @@ def one_hot(labels: Any, num_classes: int, dtype: Any = None) -> Any:
         raise ValueError(f"one_hot: expected 1-D integer labels, got shape {tuple(labels.shape)} "
                          f"and dtype {dtype_name(labels.dtype)}")
     check_labels("one_hot", xp, labels, num_classes)
-    classes = xp.arange(num_classes, device=labels.device)
+    classes = xp.arange(num_classes, device=device_of(labels))
     return xp.astype(labels[:, None] == classes, resolve_dtype(xp, dtype))

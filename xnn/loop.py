@@ -111,8 +111,11 @@ class Steps:
 
 def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs: int,
           metrics: list, callbacks: list, scheduler: Any = None,
-          validation: tuple[Any, Any] | None = None, progress: bool = False) -> History:
-    """Train for ``epochs`` over (X, y) as ``steps`` says; returns the History."""
+          validation: tuple[Any, Any] | None = None, progress: bool = False,
+          jit_compile: bool = False) -> History:
+    """Train for ``epochs`` over (X, y) as ``steps`` says; returns the History.
+    ``jit_compile``: run compiled epochs, or compiled steps where a callback's before_step
+    sees each step or the rows are read from storage (xnn/compiled.py, xnn/stream.py)."""
     backend = backend_of(model.parameters()[0].value)  # where X and y are, or are read to
     dtype = model.parameters()[0].value.dtype
     # fit never uses dL/dX: the first layer can skip computing it (a third of its backward)
@@ -123,7 +126,23 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     run = TrainingRun(model, optimizer, history)
     bar = ProgressBar(epochs, enabled=progress)
     book = _Logbook(backend.xp, dtype, history, bar, watched=bool(callbacks) or plateau)
-    run_epoch = _epoch_runner(run, steps, metrics, callbacks, forward_kwargs)
+    epochs_at_once = compiled_steps = None
+    if jit_compile:
+        from . import compiled  # noqa: PLC0415 - only where asked for
+        compiler = compiled.compiler_of(backend, "fit")
+        # a compiled epoch takes X and y whole: rows read a batch at a time step by step
+        if isinstance(X, Source) or any(overrides_before_step(cb) for cb in callbacks):
+            compiled_steps = compiled.CompiledSteps(model, optimizer, steps.loss_of, metrics,
+                                                    compiler)
+        else:
+            epochs_at_once = compiled.CompiledEpochs(model, optimizer, steps, metrics, names,
+                                                     X, y, compiler)
+    # epochs run together where nothing needs the host between them: logs a bar redraws
+    # at most every ``together`` epochs
+    alone = bool(callbacks) or scheduler is not None or validation is not None
+    together = 1 if alone else _epochs_together(epochs, X.shape[0], len(steps.steps), progress)
+    ahead: list[dict[str, float]] = []  # logs of epochs a compiled call trained already
+    run_epoch = _epoch_runner(run, steps, metrics, callbacks, forward_kwargs, compiled_steps)
     try:
         with mode(model, training=True):
             model.zero_grad()  # a step uses the gradient of its own batch only
@@ -133,12 +152,17 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                 run.epoch = epoch
                 for cb in callbacks:
                     cb.on_epoch_begin(run)
-                order = None if steps.order is None else steps.order(epoch)
-                with epoch_batches(X, y, order, steps.steps, backend) as batch:
-                    done = run_epoch(batch)
-                if done is None:  # a callback stopped training mid-epoch: no epoch to log
-                    break
-                logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)
+                if epochs_at_once is not None:
+                    if not ahead:
+                        ahead = epochs_at_once.run(epoch, min(together, epochs - epoch))
+                    logs = ahead.pop(0)
+                else:
+                    order = None if steps.order is None else steps.order(epoch)
+                    with epoch_batches(X, y, order, steps.steps, backend) as batch:
+                        done = run_epoch(batch)
+                    if done is None:  # a callback stopped training mid-epoch: no epoch to log
+                        break
+                    logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)
                 if validation is not None:
                     logs.update(evaluate_logs(model, *validation, steps.loss, metrics,
                                               prefix="val_"))
@@ -163,15 +187,31 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     return history
 
 
+def overrides_before_step(callback: Any) -> bool:
+    """Whether a callback looks at each step (its before_step is not Callback's no-op)."""
+    from .callbacks import Callback  # noqa: PLC0415 - callbacks imports this module's users
+    own = getattr(type(callback), "before_step", None)
+    return "before_step" in vars(callback) or own is not Callback.before_step
+
+
+def _epochs_together(epochs: int, n: int, batches: int, progress: bool) -> int:
+    """How many epochs one compiled call runs: all of them (a hundredth with a progress bar,
+    so it moves), as far as their row orders and keys stay small (2^22 entries)."""
+    most = max(1, 2**22 // max(n, batches))
+    return max(1, min(epochs if not progress else -(-epochs // 100), most))
+
+
 def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list,
-                  forward_kwargs: dict) -> Callable[[Callable], tuple | None]:
+                  forward_kwargs: dict,
+                  compiled: Any = None) -> Callable[[Callable], tuple | None]:
     """One pass over the batches that ``batch(start, stop)`` gives (xnn/stream.py): forward,
     loss, backprop, the hook, the callbacks, the step; what stays the same from epoch to epoch
     is looked up once, here.
 
     The pass returns (values, rows, scores, score_rows) of the steps taken; None when a
     callback stopped training mid-epoch. A callback's ``before_step`` returning False skips
-    that step.
+    that step. ``compiled`` (xnn.compiled.CompiledSteps): its gradient and update run each
+    step's two halves as compiled calls.
     """
     model, optimizer = run.model, run.optimizer
     stepper = steps.optimizer(optimizer)
@@ -188,9 +228,12 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
             value = None
             if stop > start:  # a rank's share of a batch of fewer rows than ranks can be empty
                 xb, yb = batch(start, stop)
-                pred, backprop = model.forward(xb, **forward_kwargs)
-                value, dpred = loss_of(pred, yb)
-                backprop(dpred)
+                if compiled is None:
+                    pred, backprop = model.forward(xb, **forward_kwargs)
+                    value, dpred = loss_of(pred, yb)
+                    backprop(dpred)
+                else:
+                    value, step_scores = compiled.gradient(xb, yb)
             if after_backward is not None:
                 value = after_backward(run, value)
             if votes and not steps.agree(run, all(cb.before_step(run, value)
@@ -202,9 +245,13 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
             values.append(value)
             rows.append(size)
             if metrics and stop > start:
-                scores.append([fn(pred, yb) for _, fn in metrics])
+                scores.append([fn(pred, yb) for _, fn in metrics] if compiled is None
+                              else step_scores)
                 score_rows.append(stop - start)
-            stepper.step()
+            if compiled is None:
+                stepper.step()
+            else:
+                compiled.update()
             optimizer.zero_grad()
         return values, rows, scores, score_rows
     return run_epoch

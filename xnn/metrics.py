@@ -11,7 +11,7 @@ import math
 from typing import Any, Callable
 
 from ._checks import FLOAT, check_labels, expect, integer
-from .namespace import dtype_name
+from .namespace import device_of, dtype_name
 
 __all__ = ["accuracy", "binary_accuracy", "mse", "mae", "r2_score", "confusion_matrix",
            "get_metric", "Metric"]
@@ -138,7 +138,7 @@ def confusion_matrix(pred: Any, target: Any, num_classes: int) -> Any:
     if pred.ndim == 1:
         check_labels(f"{name} (predicted labels)", xp, pred, num_classes)
     predicted = xp.argmax(pred, axis=1) if pred.ndim == 2 else pred
-    classes = xp.arange(num_classes, device=target.device)
+    classes = xp.arange(num_classes, device=device_of(target))
     true_hot = xp.astype(xp.astype(target, xp.int64)[:, None] == classes, xp.int64)
     pred_hot = xp.astype(xp.astype(predicted, xp.int64)[:, None] == classes, xp.int64)
     return true_hot.T @ pred_hot

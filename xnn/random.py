@@ -115,10 +115,27 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
     """
     b = backend if backend is not None else get_backend()  # per step (dropout): no call
     xp = b.xp
-    key = int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
+    traced = _traced_keys.get()
+    key = draw_key() if traced is None else traced()
     # bits is uniform on [0, 2^32), so P(bits < p 2^32) = p up to 2^-32 (p = 0 and 1 are exact)
     keep = random_bits(xp, shape, key, b.device) < round(p * 2**32)
     return xp.astype(keep, resolve_dtype(xp, dtype))
+
+
+def draw_key() -> int:
+    """One key of :func:`bernoulli`'s masks, drawn from the host generator."""
+    return int(_current().integers(0, 2**63))  # k1 < 2^31: any 63 bits serve
+
+
+_traced_keys: contextvars.ContextVar[Callable[[], Any] | None] = contextvars.ContextVar(
+    "xnn_traced_keys", default=None)
+
+
+def traced_keys(next_key: Callable[[], Any]) -> ContextManager[Any]:
+    """Inside a ``with`` block, :func:`bernoulli` takes its keys from ``next_key()`` instead of
+    the host generator: a compiled step (xnn.compiled) gets its keys as an input, drawn on the
+    host in the order eager steps draw them, so its masks are the eager steps' masks."""
+    return scoped(_traced_keys, next_key)
 
 
 def permutation(n: int) -> Any:

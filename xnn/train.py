@@ -12,6 +12,7 @@ from ._checks import flag, integer, is_labels, number
 from .backend import (Backend, array_namespace, backend_of, dtype_name, get_backend,
                       resolve_dtype, to_numpy)
 from .callbacks import HOOKS, Callback
+from .compiled import NotCompilableError, wants_compile
 from .data import as_data, check_same_length, check_seed, permutations
 from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, on_device,
                    to_host, train)
@@ -27,7 +28,8 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         batch_size: int | None = None, shuffle: bool = True, seed: int | None = None,
         validation_data: tuple[Any, Any] | None = None, validation_split: float | None = None,
         metrics: Sequence[str | Callable] | None = (), callbacks: Iterable[Any] | None = (),
-        scheduler: Any = None, progress: bool = True, distributed: bool = False) -> History:
+        scheduler: Any = None, progress: bool = True, distributed: bool = False,
+        jit_compile: bool | str = False) -> History:
     """Train ``model`` on (X, y) for ``epochs`` passes; returns the per-epoch History.
 
     X and y are moved once to the model's backend (floats cast to its dtype; 1-D integer
@@ -119,6 +121,14 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         Show the epochs' progress and logs on standard error.
     distributed : bool, default False
         Train data-parallel over the ranks of an MPI job (see above).
+    jit_compile : bool or "auto", default False
+        Compile the training (docs/backends.md): on a backend with a compiler (jax), each
+        epoch, or run of epochs where nothing needs the host between them (no callbacks,
+        schedule or validation data), is one compiled call; with a callback's
+        ``before_step``, each step's gradient and update are. The weights equal the eager
+        run's (float64: to rounding), dropout's masks and the shuffling included. True
+        refuses a backend without a compiler (``xnn.compiled.NotCompilableError``); "auto"
+        compiles where it can and runs eagerly elsewhere.
 
     Returns
     -------
@@ -159,6 +169,10 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     shuffle = shuffle if shuffle == "batch" else flag("fit", "shuffle", shuffle)
     progress = flag("fit", "progress", progress)
     distributed = flag("fit", "distributed", distributed)
+    jit_compile = wants_compile("fit", jit_compile, backend)
+    if jit_compile and distributed:
+        raise NotCompilableError("fit: jit_compile=True does not run distributed (each step "
+                                 "sums the ranks' gradients on the host): pass one of them")
     _check_loss("fit", loss)
     _check_steps("optimizer", optimizer)
     if scheduler is not None:
@@ -191,7 +205,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         steps = Steps(loss, n, size, order)
     return train(model, optimizer, X, y, steps, epochs=epochs, metrics=metrics,
                  callbacks=callbacks, scheduler=scheduler, validation=validation,
-                 progress=progress)
+                 progress=progress, jit_compile=jit_compile)
 
 
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,

@@ -14,6 +14,7 @@ from typing import Any
 from .._checks import (HOST_XP, check_labels, expect, flag, int_range, integer, is_labels,
                        number, read_numbers)
 from ..backend import dtype_name
+from ..namespace import device_of
 from ..nn.activations import log_softmax, sigmoid
 from .base import Loss, check_weight
 
@@ -137,7 +138,7 @@ class _ClassLoss(Loss):
         """The (classes,) class weights: the given ones (checked), or ones."""
         classes = scores.shape[1]
         if self.weight is None:
-            return xp.ones((classes,), dtype=scores.dtype, device=scores.device)
+            return xp.ones((classes,), dtype=scores.dtype, device=device_of(scores))
         if tuple(self.weight.shape) != (classes,):
             raise ValueError(f"{type(self).__name__}: expected a weight of shape ({classes},), "
                              f"one per class, got shape {tuple(self.weight.shape)}")
@@ -157,7 +158,7 @@ class _ClassLoss(Loss):
         # holds 0..127)
         if classes > 128 and classes - 1 > int_range(xp, labels.dtype)[1]:
             labels = xp.astype(labels, xp.int64)
-        hot = labels[:, None] == _class_range(xp, classes, labels.dtype, labels.device)
+        hot = labels[:, None] == _class_range(xp, classes, labels.dtype, device_of(labels))
         if 0 <= self.ignore_index < classes:  # an ignored label that is also a class column
             hot = hot & ~(labels == self.ignore_index)[:, None]
         return hot  # any other ignore_index (-100) matches no column: its rows are all False
@@ -186,7 +187,10 @@ def _cached_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
 
 def _class_range(xp: Any, classes: int, dtype: Any, device: Any) -> Any:
     """arange(classes): the one-hot mask's columns, made once per (namespace, classes, dtype,
-    device) (an arange costs more than the comparison it feeds in a small loss)."""
+    device) (an arange costs more than the comparison it feeds in a small loss); not inside a
+    compiled step (device None), whose arrays must not outlive its trace."""
+    if device is None:
+        return xp.arange(classes, dtype=dtype)
     try:
         return _cached_range(xp, classes, dtype, device)
     except TypeError:  # an unhashable device or dtype object

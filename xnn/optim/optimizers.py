@@ -100,12 +100,22 @@ class Optimizer:
         for values that have since been replaced (``model.to()`` moves them to another backend,
         device or dtype) is moved beside the new ones first.
         """
-        if not check_grads(self, self._placed):
-            # state made beside values since replaced: moved (copied where it differs) and
-            # checked as load_state_dict would, before anything moves
-            self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
+        self._follow_values()
         self._update(self.params, self.state)
         self.steps += 1
+        self._placed_now()
+
+    def _follow_values(self) -> None:
+        """Check the grads; move state made beside values since replaced (``model.to()``)
+        beside the new ones (copied where it differs, checked as load_state_dict would)."""
+        if not check_grads(self, self._placed):
+            self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
+
+    def _placed_now(self) -> None:
+        """Record where the values are after an update that made new ones (every update on
+        jax, whose arrays are immutable; a read-only array's first): the state is beside them."""
+        if any(p.value is not held for p, held, *_ in self._placed):
+            self._placed = placements(self.params)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update(params, states)")
