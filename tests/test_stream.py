@@ -306,3 +306,13 @@ def test_each_rank_reads_only_its_share_and_trains_as_in_memory(tmp_path, ranks)
                 np.testing.assert_array_equal(w[name], w[f"memory/{kept}"])
                 np.testing.assert_array_equal(w[name], weights[0][name])
             assert _relative(weights[0][name], weights[0][f"alone/{kept}"]) <= 1e-12
+
+
+def test_jit_compile_trains_streamed_rows_step_by_step_as_in_memory(tmp_path):
+    pytest.importorskip("jax")
+    X, y = _data()
+    with xnn.use_backend("jax"):
+        memory = _fit(X, y, jit_compile=True)
+        streamed = _fit(_memmap(tmp_path, X, "X"), y, jit_compile=True)
+    for name, value in memory[1].items():  # compiled steps against compiled epochs: rounding
+        np.testing.assert_allclose(streamed[1][name], value, rtol=1e-5, atol=1e-6)
