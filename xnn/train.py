@@ -49,11 +49,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     complex, NaN/Inf; rows that stream are checked for NaN/Inf and labels as they are read,
     before the step that would use them), validation data like the training data, a forward
     pass of the first batch in evaluation mode through the loss and every metric, class
-    labels against the model's output width, batches BatchNorm1d could not train on (a last batch of one
-    row; like torch's, it needs two), and each callback's ``set_params`` (EarlyStopping's and
-    ModelCheckpoint's monitor and file-name template against the keys fit will log). A refused call leaves the model, optimizer and xnn's
-    generator as they were. An error during training (or Ctrl-C) leaves the model as trained
-    up to the failing step, with its gradients cleared.
+    labels against the model's output width, batches BatchNorm1d could not train on (a last
+    batch of one row; like torch's, it needs two), and each callback's ``set_params``
+    (EarlyStopping's and ModelCheckpoint's monitor and file-name template against the keys fit
+    will log). A refused call leaves the model, optimizer and xnn's generator as they were. An
+    error during training (or Ctrl-C) leaves the model as trained up to the failing step, with
+    its gradients cleared.
 
     fit trains in training mode and puts back each module's own train/eval mode when it
     returns or fails, as ``evaluate`` does: predict with ``xnn.predict``, or call
