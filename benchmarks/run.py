@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,6 +42,10 @@ TARGETS = {
     "arithmetic": (1.1, 1.0),
     "mlp-large": (1.05, 1.1),
 }
+# xnn on jax, compiled: at least this many times faster than xnn on NumPy, and at most this
+# many times the hand-written jax.jit loop's time (issue 26)
+JAX_SPEEDUP_TARGETS = {"xor": 2.0, "polynomial": 2.0, "arithmetic": 2.0, "mlp-large": 1.3}
+JAX_ANCHOR_TARGET = 1.1
 PEAK_FRACTION_TARGET = 0.8
 MEMORY_TARGET = 1.3
 
@@ -199,6 +203,7 @@ class Target:
     meter: Callable | None = None
     torch_meter: Callable | None = None
     info: dict[str, Any] = field(default_factory=dict)   # added to machine()
+    more: dict[str, Callable] = field(default_factory=dict)  # rows after the extras (--jax)
 
     @property
     def on_device(self) -> bool:
@@ -207,8 +212,9 @@ class Target:
     def implementations(self, extras: bool) -> dict[str, Callable]:
         """Row name -> trainer maker, the three implementations first."""
         if not self.on_device:
-            return dict(W.IMPLEMENTATIONS, **(W.EXTRAS if extras else {}))
-        return W.device_implementations(self.xnn_backend, self.hand, self.torch_device, extras)
+            return dict(W.IMPLEMENTATIONS, **(W.EXTRAS if extras else {}), **self.more)
+        return dict(W.device_implementations(self.xnn_backend, self.hand, self.torch_device,
+                                             extras), **self.more)
 
     def time(self, name: str, trainer: Any) -> tuple[float, float]:
         """Seconds of one whole training from the initial weights, and its final loss."""
@@ -677,6 +683,7 @@ def report(results: dict[str, Any]) -> str:
         lines.append("final loss (same math, float32): " + "; ".join(
             f"{r['workload']}: " + ", ".join(f"{n} {v:.5g}" for n, v in r["final_loss"].items()
                                              if n in main) for r in rows))
+    lines += _jax_lines(rows)
     big = next((r for r in rows if r["workload"] == "mlp-large"), None)
     if big is not None:
         peak = results["matmul_peak"]
@@ -734,6 +741,28 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _jax_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The --jax table: compiled xnn on jax against xnn on NumPy and the hand-written jax.jit
+    loop, each against its target."""
+    compiled, anchor = "xnn on jax, compiled", "jax.jit"
+    rows = [r for r in rows if compiled in r["seconds"] and anchor in r["seconds"]]
+    if not rows:
+        return []
+    table = [["workload", "xnn (numpy)", "xnn on jax", compiled, anchor,
+              "speed-up over xnn (numpy)", f"{compiled} / {anchor}"], ["---"] * 7]
+    for r in rows:
+        s = r["seconds"]
+        speedup, ratio = s["xnn"] / s[compiled], s[compiled] / s[anchor]
+        want = JAX_SPEEDUP_TARGETS.get(r["workload"])
+        table.append([r["workload"], _fmt_time(s["xnn"]), _fmt_time(s["xnn on jax"]),
+                      _fmt_time(s[compiled]), _fmt_time(s[anchor]),
+                      f"{speedup:.2f}x" + (f" (>= {want}: {'ok' if speedup >= want else 'MISS'})"
+                                           if want else ""),
+                      f"{ratio:.2f} (<= {JAX_ANCHOR_TARGET}: "
+                      f"{'ok' if ratio <= JAX_ANCHOR_TARGET else 'MISS'})"])
+    return ["", "jax (--jax), medians of the same interleaved runs:", *_markdown(table)]
+
+
 def _markdown(table: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     return ["| " + " | ".join(c.ljust(w) if c != "---" else "-" * w
@@ -751,6 +780,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--threads", type=int, default=None,
                    help="threads for torch and the BLAS (default: numpy's BLAS default)")
     p.add_argument("--no-extras", action="store_true", help="skip the extra xnn rows")
+    p.add_argument("--jax", action="store_true",
+                   help="add xnn on jax (eager and compiled) and a hand-written jax.jit loop")
     p.add_argument("--no-memory", action="store_true")
     p.add_argument("--no-scaling", action="store_true")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for the results")
@@ -771,6 +802,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         except xnn.BackendUnavailableError as err:
             sys.exit(f"run.py --backend cupy: {err}")
 
+    if args.jax:
+        import jax_workloads  # noqa: PLC0415 - needs jax
+
+        target = replace(target, more=jax_workloads.ROWS)
     import torch  # noqa: PLC0415
 
     threads = args.threads or blas_info()["threads"] or os.cpu_count()
@@ -792,7 +827,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     command = "python benchmarks/run.py" + (" " + " ".join(argv if argv is not None
                                                            else sys.argv[1:])).rstrip()
     results: dict[str, Any] = {"command": command.strip(), "backend": target.backend,
-                               "implementations": list(target.implementations(extras=False)),
+                               "implementations": [n for n in target.implementations(False)
+                                                   if n not in target.more],
                                "repeats": repeats, "machine": machine(threads, target),
                                "workloads": []}
     load = os.getloadavg()[0]

@@ -19,7 +19,8 @@ updates: it goes in as a number and comes back one higher per step, without a re
 
 from __future__ import annotations
 
-import math
+import functools
+import types
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -206,12 +207,13 @@ def _scan(compiler: Compiler, body: Callable, carry: Any, xs: Any, length: int) 
     if length == 0:
         return carry, None
     first = _index(xs, 0)
+    if length == 1:  # no loop around one step (a full-batch epoch): XLA fuses it with the rest
+        carry, y0 = body(carry, first)
+        return carry, _tree_map(lambda a: a[None, ...], y0)
     out = compiler.shapes(body, carry, first)[0]
     if compiler.avals(out) == compiler.avals(carry):
         return compiler.scan(body, carry, xs)
     carry, y0 = body(carry, first)
-    if length == 1:
-        return carry, _tree_map(lambda a: a[None, ...], y0)
     carry, ys = compiler.scan(body, carry, _tree_map(lambda a: a[1:, ...], xs))
     xp = _namespace_of_tree(ys)
     return carry, _tree_map2(lambda a, b: xp.concat([a[None, ...], b]), y0, ys)
@@ -259,7 +261,9 @@ def _signature(*objects: Any) -> tuple:
             return tuple((type(m), m.training, _settings(m)) for m in obj.modules())
         if is_array(obj) or isinstance(obj, Parameter):
             return ("array", id(obj))
-        if hasattr(obj, "__dict__") and not callable(obj) or hasattr(obj, "hyperparameters"):
+        if isinstance(obj, _FUNCTIONS):  # a metric function, a clip lambda: itself
+            return obj
+        if hasattr(obj, "__dict__"):  # a loss, an optimizer: its class and settings
             return (type(obj), _settings(obj))
         try:
             hash(obj)
@@ -267,6 +271,10 @@ def _signature(*objects: Any) -> tuple:
         except TypeError:
             return ("object", id(obj))
     return tuple(of(o) for o in objects)
+
+
+_FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+              functools.partial)
 
 
 def _settings(obj: Any) -> tuple:
