@@ -316,3 +316,10 @@ def test_jit_compile_trains_streamed_rows_step_by_step_as_in_memory(tmp_path):
         streamed = _fit(_memmap(tmp_path, X, "X"), y, jit_compile=True)
     for name, value in memory[1].items():  # compiled steps against compiled epochs: rounding
         np.testing.assert_allclose(streamed[1][name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_stream_refuses_what_has_no_rows_to_index():
+    with pytest.raises(TypeError, match=r"Stream: expected rows with shape, dtype and indexing, "
+                                        r"got list without shape, dtype"):
+        xnn.data.Stream([[1.0, 2.0]])
+    assert repr(xnn.data.Stream(np.zeros((4, 2)))) == "Stream(ndarray of shape (4, 2))"
