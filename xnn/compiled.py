@@ -31,7 +31,7 @@ from ._checks import flag
 from .backend import Backend, Compiler, asarray, backend_of, is_array, to_numpy
 from .nn.module import Module, Parameter, accepts_input_grad
 
-__all__ = ["train_step", "TrainStep", "compiler_of", "NotCompilableError"]
+__all__ = ["train_step", "TrainStep", "NotCompilableError"]
 
 
 class NotCompilableError(ValueError):

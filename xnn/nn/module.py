@@ -50,7 +50,8 @@ _KERAS_METHODS = {
     "fit": "use xnn.fit(model, X, y, loss=..., optimizer=..., epochs=...)",
     "predict": "use xnn.predict(model, X)",
     "evaluate": "use xnn.evaluate(model, X, y, loss=...)",
-    "compile": "xnn has no compile step: pass loss= and optimizer= to xnn.fit(model, X, y, ...)",
+    "compile": "xnn has no compile step: pass loss= and optimizer= to xnn.fit(model, X, y, ...) "
+               "(jit_compile=True there compiles the training, on jax)",
     "save": "use xnn.save(path, model)",
 }
 
