@@ -27,9 +27,9 @@ from typing import Any, Callable
 import numpy as np  # the host side: dropout keys and row orders, drawn where eager draws them
 
 from . import random
-from ._checks import flag
+from ._checks import expect, flag
 from .backend import Backend, Compiler, asarray, backend_of, is_array, to_numpy
-from .nn.module import Module, Parameter, accepts_input_grad
+from .nn.module import Module, Parameter, accepts_input_grad, model_backend
 
 __all__ = ["train_step", "TrainStep", "NotCompilableError"]
 
@@ -145,7 +145,7 @@ class _Step:
                 f"a compiled step updates through an xnn.optim optimizer's _update, and "
                 f"{type(optimizer).__name__} has none: train with jit_compile=False")
         self.model, self.loss_of, self.optimizer = model, loss_of, optimizer
-        self.metrics, self.clip = metrics, clip
+        self.metrics, self.clip_grads = metrics, clip
         self.slots = _Slots(model, optimizer)
         self.kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
 
@@ -156,8 +156,8 @@ class _Step:
             pred, backprop = self.model.forward(xb, **self.kwargs)
         value, dpred = self.loss_of(pred, yb)
         backprop(dpred)
-        if self.clip is not None:
-            self.clip(self.slots.params)
+        if self.clip_grads is not None:
+            self.clip_grads(self.slots.params)
         return value, [fn(pred, yb) for _, fn in self.metrics]
 
     def update(self) -> None:
@@ -276,8 +276,9 @@ def _settings(obj: Any) -> tuple:
 
 
 class _Compiled:
-    """A compiled function and the objects it traces with: ``bind`` points it at the current
-    model, loss and optimizer (alike, by signature), whose code runs if it is traced again."""
+    """A compiled function and the objects it traces with: each call names the current ones
+    (a model, loss and optimizer alike by signature), whose code runs if it is traced again
+    (a new shape)."""
 
     def __init__(self, make: Callable[[Callable[[], Any]], Callable]) -> None:
         self.current: Any = None
@@ -321,8 +322,10 @@ class TrainStep:
 
     def __call__(self, x: Any, y: Any) -> Any:
         step, opt = self.step, self.step.optimizer
+        like = step.slots.params[0].value
+        expect("train_step", x, like=like, what="x", like_what="model's parameters")
+        expect("train_step", y, like=like, dtype=None, what="y", like_what="model's parameters")
         if self.compiler is None:  # eager, where the user asked for that
-            opt._follow_values()
             value, _ = step.gradient(x, y)
             opt.step()
             opt.zero_grad()
@@ -392,7 +395,6 @@ def train_step(model: Module, loss: Callable, optimizer: Any, *, clip: Callable 
     >>> float(last) < first
     True
     """
-    from .train import model_backend  # noqa: PLC0415 - train imports this module
     backend, _ = model_backend(model, "train_step")
     if clip is not None and not callable(clip):
         raise TypeError(f"train_step: clip must be callable as clip(params), got "

@@ -6,10 +6,9 @@ from typing import Any
 
 from ._checks import integer
 from .backend import array_namespace
-from .nn.module import Module
+from .nn.module import Module, model_backend
 from .loop import mode
 from .data import as_data
-from .train import model_backend
 
 __all__ = ["predict"]
 
