@@ -71,8 +71,8 @@ class JaxJitTrainer:
         jax, jnp, w = self.jax, self.jnp, self.w
         act = {"sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh, "relu": jax.nn.relu}[w.activation]
         h = xb
-        for k, (W, b) in enumerate(params):
-            h = h @ W + b
+        for k, (weight, b) in enumerate(params):
+            h = h @ weight + b
             if k < len(params) - 1:
                 h = act(h)
         if w.output == "sigmoid":

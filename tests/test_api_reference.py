@@ -26,7 +26,7 @@ MODULES = ["xnn.nn", "xnn.nn.init", "xnn.losses", "xnn.optim", "xnn.optim.schedu
            "xnn.metrics", "xnn.callbacks", "xnn.data", "xnn.datasets", "xnn.random", "xnn.io",
            "xnn.plot", "xnn.testing", "xnn.parity", "xnn.rank_parity", "xnn.tutorials",
            "xnn.backend", "xnn.onnx", "xnn.distributed", "xnn.sklearn", "xnn.train",
-           "xnn.predict"]
+           "xnn.predict", "xnn.compiled"]
 # modules of xnn's machinery, reached through the public ones (xnn.fit runs xnn.loop's epochs)
 MACHINERY = {"xnn.architecture", "xnn.cli", "xnn.extras", "xnn.loop", "xnn.namespace",
              "xnn.progress", "xnn.stream"}

@@ -60,6 +60,33 @@ def test_three_implementations_train_to_the_same_loss(name):
         assert value == pytest.approx(reference, rel=1e-4), (label, losses)
 
 
+@pytest.mark.parametrize("name", ["xor", "polynomial", "arithmetic", "mlp-large"])
+def test_jax_rows_train_to_the_numpy_loss(name):
+    """--jax: xnn on jax (eager and compiled) and the hand-written jax.jit loop train the
+    same network; the compiled row repeats itself from the same start."""
+    pytest.importorskip("jax")
+    import jax_workloads as JW  # noqa: PLC0415
+
+    w, X, y, weights = W.load(_tiny()[name])
+    orders = W.batch_orders(w)
+    numpy = W.NumpyTrainer(w, X, y, weights, orders)
+    numpy.reset()
+    reference = numpy.run()
+    for label, make in JW.ROWS.items():
+        trainer = make(w, X, y, weights, orders)
+        trainer.reset()
+        value = trainer.run()
+        trainer.reset()
+        assert trainer.run() == value, label
+        if label == "xnn on jax, compiled" and w.steps_per_epoch() > 1:
+            assert np.isfinite(value)  # fit logs the epoch's mean loss, in its own order
+            continue
+        assert value == pytest.approx(reference, rel=1e-3), (label, value, reference)
+    lines = bench._jax_lines([{"workload": name, "seconds": {
+        "xnn": 1.0, "xnn on jax": 2.0, "xnn on jax, compiled": 0.4, "jax.jit": 0.5}}])
+    assert "2.50x" in lines[-1] and "0.80 (<= 1.1: ok)" in lines[-1]
+
+
 def test_flops_count_leaves_out_the_first_layers_input_gradient():
     w = replace(W.workloads()["mlp-large"], n=256)
     forward = 2 * 256 * (784 * 1024 + 1024 * 1024 + 1024 * 10)

@@ -37,7 +37,7 @@ def test_docs_and_readme_install_the_distribution_not_pypis_xnn():
 
 
 NEEDS = {  # what a page's code uses -> extras of which one must be installed
-    r'"array_api_strict"': {"strict", "test"},
+    r'"array_api_strict"|^\s*import array_api_strict': {"strict", "test"},
     r'"torch"': {"torch"},
     r"xnn\.plot\.": {"plot", "examples"},
     r"^\s*import pytest": {"test"},

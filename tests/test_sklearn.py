@@ -298,12 +298,6 @@ def test_partial_fit_refuses_early_stopping():
         MLPRegressor(**SMALL, early_stopping=True).partial_fit(X, y)
 
 
-def test_lbfgs_is_refused_with_a_clear_error():
-    X, y = _data("binary")
-    with pytest.raises(ValueError, match="solver='lbfgs' is not available in xnn.sklearn"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
-
-
 def test_partial_fit_is_offered_only_for_the_stochastic_solvers():
     # scikit-learn's rule (_check_solver); its MLPRegressor passes the method itself, uncalled,
     # to available_if, so it shows partial_fit for lbfgs too: xnn follows the rule for both

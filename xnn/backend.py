@@ -287,13 +287,15 @@ def _jax_device(jax: Any, device: Any) -> Any:
 class Compiler:
     """A library's tracing compiler, as xnn.compiled uses it: ``jit(fn, donate_argnums)``,
     ``scan(fn, carry, xs)`` (fn(carry, x) -> (carry, y) along xs' first axis), ``shapes(fn,
-    *args)`` (what fn returns, as abstract arrays, without running it) and ``avals(tree)`` (a
-    hashable description of a tree's structure, shapes and dtypes)."""
+    *args)`` (what fn returns, as abstract arrays, without running it), ``avals(tree)`` (a
+    hashable description of a tree's structure, shapes and dtypes) and ``tree_map(fn,
+    *trees)`` (fn over the arrays of nested lists, tuples and dicts)."""
 
     jit: Callable
     scan: Callable
     shapes: Callable
     avals: Callable
+    tree_map: Callable
 
 
 def _jax_compiler() -> Compiler:
@@ -306,7 +308,8 @@ def _jax_compiler() -> Compiler:
             if hasattr(a, "shape") else (type(a), a) for a in leaves)
 
     return Compiler(jit=lambda fn, donate_argnums=(): jax.jit(fn, donate_argnums=donate_argnums),
-                    scan=jax.lax.scan, shapes=jax.eval_shape, avals=avals)
+                    scan=jax.lax.scan, shapes=jax.eval_shape, avals=avals,
+                    tree_map=jax.tree.map)
 
 
 def _jax_default() -> Any:

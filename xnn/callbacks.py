@@ -33,6 +33,14 @@ class Callback:
     """Base class: override the hooks you need; each does nothing by default."""
 
     params: dict[str, Any] = {}
+    sees_steps = False
+    """Whether before_step looks at each step (a class or instance that defines it): fit's
+    compiled training then runs compiled steps instead of whole compiled epochs."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "before_step" in vars(cls):
+            cls.sees_steps = True
 
     def set_params(self, params: dict[str, Any]) -> None:
         """Called by fit before any change: ``params["epochs"]`` and ``params["metrics"]``,
@@ -246,3 +254,4 @@ class LambdaCallback(Callback):
                 setattr(self, name, fn)
         if before_step is not None:
             self.before_step = lambda run, loss: before_step(run, loss) is not False
+            self.sees_steps = True

@@ -27,11 +27,11 @@ from typing import Any, Callable
 import numpy as np  # the host side: dropout keys and row orders, drawn where eager draws them
 
 from . import random
-from ._checks import flag
+from ._checks import expect, flag
 from .backend import Backend, Compiler, asarray, backend_of, is_array, to_numpy
-from .nn.module import Module, Parameter, accepts_input_grad
+from .nn.module import Module, Parameter, accepts_input_grad, model_backend
 
-__all__ = ["train_step", "TrainStep", "compiler_of", "NotCompilableError"]
+__all__ = ["train_step", "TrainStep", "NotCompilableError"]
 
 
 class NotCompilableError(ValueError):
@@ -145,7 +145,7 @@ class _Step:
                 f"a compiled step updates through an xnn.optim optimizer's _update, and "
                 f"{type(optimizer).__name__} has none: train with jit_compile=False")
         self.model, self.loss_of, self.optimizer = model, loss_of, optimizer
-        self.metrics, self.clip = metrics, clip
+        self.metrics, self.clip_grads = metrics, clip
         self.slots = _Slots(model, optimizer)
         self.kwargs = {"input_grad": False} if accepts_input_grad(model) else {}
 
@@ -156,8 +156,8 @@ class _Step:
             pred, backprop = self.model.forward(xb, **self.kwargs)
         value, dpred = self.loss_of(pred, yb)
         backprop(dpred)
-        if self.clip is not None:
-            self.clip(self.slots.params)
+        if self.clip_grads is not None:
+            self.clip_grads(self.slots.params)
         return value, [fn(pred, yb) for _, fn in self.metrics]
 
     def update(self) -> None:
@@ -200,46 +200,20 @@ class _Step:
         self.optimizer._placed_now()
 
 
-def _scan(compiler: Compiler, body: Callable, carry: Any, xs: Any, length: int) -> tuple:
+def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,
+          length: int) -> tuple:
     """body along xs' first axis (``length`` items), threading carry: the compiler's scan,
     with the first item run on its own when it changes the carry's structure (an optimizer's
     first update makes its state), so the scan's carry keeps one shape."""
-    if length == 0:
-        return carry, None
-    first = _index(xs, 0)
+    first = compiler.tree_map(lambda a: a[0, ...], xs)
     if length == 1:  # no loop around one step (a full-batch epoch): XLA fuses it with the rest
         carry, y0 = body(carry, first)
-        return carry, _tree_map(lambda a: a[None, ...], y0)
-    out = compiler.shapes(body, carry, first)[0]
-    if compiler.avals(out) == compiler.avals(carry):
+        return carry, compiler.tree_map(lambda a: a[None, ...], y0)
+    if compiler.avals(compiler.shapes(body, carry, first)[0]) == compiler.avals(carry):
         return compiler.scan(body, carry, xs)
     carry, y0 = body(carry, first)
-    carry, ys = compiler.scan(body, carry, _tree_map(lambda a: a[1:, ...], xs))
-    xp = _namespace_of_tree(ys)
-    return carry, _tree_map2(lambda a, b: xp.concat([a[None, ...], b]), y0, ys)
-
-
-def _index(tree: Any, i: int) -> Any:
-    return _tree_map(lambda a: a[i, ...], tree)
-
-
-def _tree_map(fn: Callable, tree: Any) -> Any:
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_tree_map(fn, t) for t in tree)
-    return None if tree is None else fn(tree)
-
-
-def _tree_map2(fn: Callable, a: Any, b: Any) -> Any:
-    if isinstance(a, (list, tuple)):
-        return type(a)(_tree_map2(fn, x, y) for x, y in zip(a, b))
-    return fn(a, b)
-
-
-def _namespace_of_tree(tree: Any) -> Any:
-    from .backend import array_namespace  # noqa: PLC0415
-    leaves = []
-    _tree_map(leaves.append, tree)
-    return array_namespace(leaves[0])
+    carry, ys = compiler.scan(body, carry, compiler.tree_map(lambda a: a[1:, ...], xs))
+    return carry, compiler.tree_map(lambda a, b: xp.concat([a[None, ...], b]), y0, ys)
 
 
 # --- the compiled functions, kept for models alike ------------------------------------------------
@@ -302,8 +276,9 @@ def _settings(obj: Any) -> tuple:
 
 
 class _Compiled:
-    """A compiled function and the objects it traces with: ``bind`` points it at the current
-    model, loss and optimizer (alike, by signature), whose code runs if it is traced again."""
+    """A compiled function and the objects it traces with: each call names the current ones
+    (a model, loss and optimizer alike by signature), whose code runs if it is traced again
+    (a new shape)."""
 
     def __init__(self, make: Callable[[Callable[[], Any]], Callable]) -> None:
         self.current: Any = None
@@ -347,8 +322,10 @@ class TrainStep:
 
     def __call__(self, x: Any, y: Any) -> Any:
         step, opt = self.step, self.step.optimizer
+        like = step.slots.params[0].value
+        expect("train_step", x, like=like, what="x", like_what="model's parameters")
+        expect("train_step", y, like=like, dtype=None, what="y", like_what="model's parameters")
         if self.compiler is None:  # eager, where the user asked for that
-            opt._follow_values()
             value, _ = step.gradient(x, y)
             opt.step()
             opt.zero_grad()
@@ -418,7 +395,6 @@ def train_step(model: Module, loss: Callable, optimizer: Any, *, clip: Callable 
     >>> float(last) < first
     True
     """
-    from .train import model_backend  # noqa: PLC0415 - train imports this module
     backend, _ = model_backend(model, "train_step")
     if clip is not None and not callable(clip):
         raise TypeError(f"train_step: clip must be callable as clip(params), got "
@@ -488,7 +464,7 @@ class CompiledEpochs:
             ye = y if order is None else xp.take(y, order, axis=0)
             return self.epoch(tree, lr, xp, Xe, ye, k)
 
-        return _scan(self.compiler, epoch, tree, (index, keys), count)
+        return _scan(self.compiler, xp, epoch, tree, (index, keys), count)
 
     def epoch(self, tree: dict, lr: Any, xp: Any, X: Any, y: Any, keys: Any) -> tuple:
         """One traced epoch over rows already in its order: (tree, its logs in name order)."""
@@ -505,8 +481,8 @@ class CompiledEpochs:
         cut = full * size
         Xb = xp.reshape(X[:cut, ...], (full, size, *X.shape[1:]))
         yb = xp.reshape(y[:cut, ...], (full, size, *y.shape[1:]))
-        tree, (vals, scored) = _scan(self.compiler, body, tree, (Xb, yb, keys[:full, ...]),
-                                     full)
+        tree, (vals, scored) = _scan(self.compiler, xp, body, tree,
+                                     (Xb, yb, keys[:full, ...]), full)
         values = [vals[i] for i in range(full)]
         scores = [[s[i] for s in scored] for i in range(full)]
         for i, (start, stop, _) in enumerate(batches[full:], start=full):

@@ -131,7 +131,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
         from . import compiled  # noqa: PLC0415 - only where asked for
         compiler = compiled.compiler_of(backend, "fit")
         # a compiled epoch takes X and y whole: rows read a batch at a time step by step
-        if isinstance(X, Source) or any(overrides_before_step(cb) for cb in callbacks):
+        if isinstance(X, Source) or any(getattr(cb, "sees_steps", True) for cb in callbacks):
             compiled_steps = compiled.CompiledSteps(model, optimizer, steps.loss_of, metrics,
                                                     compiler)
         else:
@@ -185,13 +185,6 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
     for cb in callbacks:
         cb.on_train_end(run)
     return history
-
-
-def overrides_before_step(callback: Any) -> bool:
-    """Whether a callback looks at each step (its before_step is not Callback's no-op)."""
-    from .callbacks import Callback  # noqa: PLC0415 - callbacks imports this module's users
-    own = getattr(type(callback), "before_step", None)
-    return "before_step" in vars(callback) or own is not Callback.before_step
 
 
 def _epochs_together(epochs: int, n: int, batches: int, progress: bool) -> int:

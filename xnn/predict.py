@@ -6,11 +6,10 @@ from typing import Any
 
 from ._checks import integer
 from .backend import array_namespace
-from .nn.module import Module
+from .nn.module import Module, model_backend
 from .loop import mode
 from .data import as_data
 from .stream import Source, outputs, pass_rows, source, streams
-from .train import model_backend
 
 __all__ = ["predict"]
 

@@ -8,8 +8,11 @@ hidden activation; it outputs the last layer's pre-activation (logits for a clas
 loss. Training runs xnn's epoch loop (xnn/loop.py) with an xnn optimizer (SGD, or Adam with
 scikit-learn's epsilon); scikit-learn's row order and the L2 penalty's gradient are its hooks
 (``_Steps``), and what it does at each epoch's end (``loss_curve_``, the stopping rule, the
-'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``. With
-the same ``random_state`` and data the result is scikit-learn's network, to rounding.
+'invscaling' and 'adaptive' learning rates, early stopping) is a callback, ``_Epochs``.
+``solver="lbfgs"`` minimizes the same objective over every row at once: scipy's L-BFGS-B on
+NumPy, as scikit-learn does, and elsewhere its Array API port (xnn/optim/_lbfgs.py), which keeps
+the parameters on the device. With the same ``random_state`` and data the result is
+scikit-learn's network, to rounding.
 
 Where the work runs: ``backend=None`` trains on the input's library and device when
 scikit-learn's ``array_api_dispatch`` is on, else on xnn's active backend. ``dtype=None`` is
@@ -32,6 +35,7 @@ import numpy as np
 from .extras import install_hint
 
 try:
+    import scipy.optimize
     from sklearn import get_config, neural_network
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
     from sklearn.exceptions import ConvergenceWarning
@@ -41,6 +45,7 @@ try:
     from sklearn.utils._param_validation import StrOptions
     from sklearn.utils.multiclass import (_check_partial_fit_first_call, type_of_target,
                                           unique_labels)
+    from sklearn.utils.optimize import _check_optimize_result
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as err:  # pragma: no cover - the sklearn extra is missing
@@ -55,6 +60,7 @@ from .callbacks import Callback
 from .loop import Steps, train
 from .losses import BCEWithLogitsLoss, CrossEntropyLoss
 from .optim import SGD, Adam
+from .optim._lbfgs import lbfgs
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -110,8 +116,10 @@ _DATA_LOSSES = {"softmax": _softmax_loss, "logistic": _logistic_loss,
 class _Steps(Steps):
     """scikit-learn's steps: batches in its row order, its per-batch loss (``objective``), and
     the L2 penalty's gradient alpha W / divisor (the rows, or their summed sample weights)
-    added to the weights' between backprop and the step. The loop hands the objective row indices, so targets and sample weights (``y`` and
-    ``sample_weight``, where the network is) travel in the same order."""
+    added to the weights' between backprop and the step. The loop hands the objective row
+    indices, so targets and sample weights (``y`` and ``sample_weight``, where the network is)
+    travel in the same order; ``solver="lbfgs"`` takes ``objective`` and ``penalty`` over
+    every row."""
 
     def __init__(self, est: _BaseMLP, n: int, size: int, y: Any,
                  sample_weight: Any) -> None:
@@ -301,7 +309,7 @@ def _float_dtypes(X: Any) -> tuple[Any, Any]:
     return xp.float64, xp.float32
 
 
-# --- the estimators -------------------------------------------------------------------------------
+# --- the estimators ------------------------------------------------------------------------------
 
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share: parameters, the network, the fit."""
@@ -340,10 +348,6 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, incremental: bool) -> _BaseMLP:
         X, y, sample_weight = detached(X), detached(y), detached(sample_weight)
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not available in xnn.sklearn: xnn trains with "
-                             "minibatch optimizers; use solver='adam' or 'sgd', or "
-                             "sklearn.neural_network for L-BFGS")
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if not all(isinstance(h, Integral) and not isinstance(h, bool) for h in hidden):
@@ -363,9 +367,12 @@ class _BaseMLP(BaseEstimator):
         if first_pass:
             backend = self._backend_for(X)
             self._initialize(targets, [X.shape[1], *hidden], backend, self._dtype_for(X, backend))
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
-        self._train(X, targets, sample_weight, incremental)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(*self._on_device(X, targets, sample_weight))
+        else:
+            if not incremental or not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+            self._train(X, targets, sample_weight, incremental)
         self._publish(X)
         return self
 
@@ -414,6 +421,8 @@ class _BaseMLP(BaseEstimator):
         self.model_ = nn.Sequential(*layers[:-1])  # no hidden activation after the last layer
         # early stopping's best weights: the initial ones until a validation score beats -inf
         self._best_values = [_copy(p.value) for p in self.model_.parameters()]
+        if self.solver == "lbfgs":  # scikit-learn's lbfgs keeps no curve and no best loss
+            return
         self.loss_curve_ = []
         self._no_improvement_count = 0
         # early stopping follows the validation score, else the training loss
@@ -434,17 +443,71 @@ class _BaseMLP(BaseEstimator):
         return _Adam(params, lr=float(self.learning_rate_init),
                      betas=(float(self.beta_1), float(self.beta_2)), epsilon=float(self.epsilon))
 
+    def _on_device(self, X: Any, targets: Any, sample_weight: Any) -> tuple[Any, Any, Any]:
+        """X, the targets and the sample weights where the network is, in its dtype (class
+        indices stay integers)."""
+        weight = self.model_.parameters()[0].value
+        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
+        y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
+        w = None if sample_weight is None else asarray(sample_weight, dtype=dtype,
+                                                       backend=backend)
+        return _place(X, backend, dtype), y, w
+
+    def _fit_lbfgs(self, X: Any, y: Any, w: Any) -> None:
+        """scikit-learn's L-BFGS: its objective (``_Steps``'s, over every row at once) over the
+        weights then the biases, flattened as scikit-learn packs them, minimized by scipy's
+        L-BFGS-B on NumPy and by its Array API port (xnn/optim/_lbfgs.py) elsewhere, which keeps
+        the parameters on the device."""
+        model, params = self.model_, [*(l.weight for l in self._linears),
+                                       *(l.bias for l in self._linears)]
+        backend = backend_of(X)
+        xp, dtype = backend.xp, params[0].value.dtype
+        steps = _Steps(self, X.shape[0], X.shape[0], y, w)
+        rows = xp.arange(X.shape[0], device=backend.device)
+
+        def unpack(flat: Any) -> None:
+            start = 0
+            for p in params:
+                size = math.prod(p.shape)
+                p.value = xp.reshape(flat[start:start + size], p.shape)
+                start += size
+
+        def loss_grad(flat: Any) -> tuple[Any, Any]:
+            unpack(flat)
+            model.zero_grad()
+            z, backprop = model.forward(X, input_grad=False)
+            value, dz = steps.objective(z, rows)
+            backprop(dz)
+            if steps.after_backward is not None:  # the L2 term's gradient
+                steps.after_backward(None, value)
+            return value, xp.concat([xp.reshape(p.grad, (-1,)) for p in params])
+
+        x0 = xp.concat([xp.reshape(p.value, (-1,)) for p in params])
+        if backend == host_backend():
+            def host_loss_grad(flat: Any) -> tuple[float, Any]:
+                # scipy works in float64 and writes its x in place: the model gets a copy
+                value, grad = loss_grad(np.asarray(flat, dtype=dtype, copy=True))
+                return float(value), np.asarray(grad, dtype=np.float64)
+
+            result = scipy.optimize.minimize(
+                host_loss_grad, np.asarray(x0, dtype=np.float64), method="L-BFGS-B", jac=True,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
+            x = np.asarray(result.x, dtype=dtype, copy=True)
+        else:
+            result = lbfgs(loss_grad, x0, max_iter=self.max_iter, max_fun=self.max_fun,
+                           gtol=self.tol)
+            x = result.x
+        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
+        self.loss_ = float(result.fun)
+        unpack(x)
+        model.zero_grad()
+
     def _train(self, X: Any, targets: Any, sample_weight: Any, incremental: bool) -> None:
         """Run xnn's epoch loop for up to max_iter epochs (one for partial_fit) with
         scikit-learn's batching, row order, validation split and stopping rule, where the
         network is."""
-        weight = self.model_.parameters()[0].value
-        backend, dtype = backend_of(weight), dtype_name(weight.dtype)
-        n = X.shape[0]
-        X = _place(X, backend, dtype)
-        y = asarray(targets, dtype=None if targets.ndim == 1 else dtype, backend=backend)
-        w = None if sample_weight is None else asarray(sample_weight, dtype=dtype,
-                                                       backend=backend)
+        X, y, w = self._on_device(X, targets, sample_weight)
+        backend, n = backend_of(X), X.shape[0]
         validation = None
         if self.early_stopping:
             # scikit-learn stratifies when there is one output column (binary), not otherwise,
@@ -560,8 +623,9 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
         The width of each hidden layer.
     activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
         The hidden layers' activation.
-    solver : {"adam", "sgd"}, default "adam"
-        The optimizer; ``"lbfgs"`` is refused.
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
+        The optimizer: minibatch Adam or SGD, or L-BFGS over every row at once (scipy's
+        L-BFGS-B on NumPy, as in scikit-learn; its Array API port on other backends).
     alpha : float, default 0.0001
         The L2 penalty's strength (weights only, as in scikit-learn).
     batch_size : int or "auto", default "auto"
@@ -573,13 +637,15 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     power_t : float, default 0.5
         The exponent of "invscaling".
     max_iter : int, default 200
-        The most epochs; a ``ConvergenceWarning`` says when they ran out.
+        The most epochs (L-BFGS: iterations); a ``ConvergenceWarning`` says when they ran
+        out.
     shuffle : bool, default True
         Reorder the rows at each epoch.
     random_state : int, RandomState or None, default None
         Seeds the initial weights, the row order and the early-stopping split.
     tol : float, default 1e-4
-        The improvement of the loss (or validation score) that counts as progress.
+        The improvement of the loss (or validation score) that counts as progress; for
+        L-BFGS, the largest gradient entry at which it stops.
     verbose : bool, default False
         Print the loss at each epoch.
     warm_start : bool, default False
@@ -602,7 +668,7 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     n_iter_no_change : int, default 10
         Epochs without an improvement by ``tol`` before training stops.
     max_fun : int, default 15000
-        Unused (an L-BFGS setting), kept for scikit-learn's API.
+        L-BFGS only: the most loss evaluations (checked at the end of an iteration).
     backend : str or None, default None
         Where training runs: None is the input's library under scikit-learn's
         ``array_api_dispatch``, else xnn's active backend; or a name ("torch", "cupy:0").
@@ -619,9 +685,10 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
     coefs_, intercepts_ : list of arrays
         Each layer's weights ``(in, out)`` and biases, as scikit-learn's.
     loss_, loss_curve_ : float, list of float
-        The last epoch's training loss and every epoch's.
+        The last epoch's training loss and every epoch's (L-BFGS: the final loss, and no
+        ``loss_curve_``, ``best_loss_`` or ``validation_scores_``, as in scikit-learn).
     n_iter_ : int
-        The epochs run.
+        The epochs (L-BFGS: iterations) run.
     out_activation_ : str
         "softmax" (multiclass) or "logistic" (binary, multilabel), applied by ``predict``.
     model_ : xnn.nn.Sequential
@@ -756,7 +823,7 @@ class MLPRegressor(_DetachedScore, RegressorMixin, _BaseMLP):
         As in ``MLPClassifier``.
     activation : {"identity", "logistic", "tanh", "relu"}, default "relu"
         As in ``MLPClassifier``.
-    solver : {"adam", "sgd"}, default "adam"
+    solver : {"adam", "sgd", "lbfgs"}, default "adam"
         As in ``MLPClassifier``.
     alpha : float, default 0.0001
         As in ``MLPClassifier``.

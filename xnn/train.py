@@ -9,15 +9,14 @@ import math
 from typing import Any, Callable, Iterable, Sequence
 
 from ._checks import flag, integer, is_labels, number
-from .backend import (Backend, array_namespace, backend_of, dtype_name, get_backend,
-                      resolve_dtype, to_numpy)
+from .backend import Backend, array_namespace, dtype_name, to_numpy
 from .callbacks import HOOKS, Callback
 from .compiled import NotCompilableError, wants_compile
 from .data import as_data, check_same_length, check_seed, permutations
 from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, on_device,
                    to_host, train)
 from .metrics import get_metric
-from .nn.module import Module
+from .nn.module import Module, model_backend
 from .nn.normalization import BatchNorm1d
 from .stream import Source, non_finite, source, streams
 
@@ -257,20 +256,6 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
 
 
 # --- the checks made before anything changes ----------------------------------------------------
-
-def model_backend(model: Module, owner: str, trains: bool = True) -> tuple[Backend, Any]:
-    """The backend and dtype of ``model``'s parameters; a model without any is refused where it
-    ``trains``, else runs on the active backend in the default dtype."""
-    if not isinstance(model, Module):
-        raise TypeError(f"{owner}: model must be an xnn.nn.Module, got {type(model).__name__}")
-    params = model.parameters()
-    if params:
-        return backend_of(params[0].value), params[0].value.dtype
-    if trains:
-        raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
-    backend = get_backend()
-    return backend, resolve_dtype(backend.xp)
-
 
 def _check_loss(owner: str, loss: Any) -> None:
     if not callable(loss):

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any, Callable, Iterator
 
 from .._checks import flag, is_kind
-from ..backend import (Backend, array_namespace, asarray, backend_of, dtype_name, is_array,
-                       resolve_backend, to_numpy)
+from ..backend import (Backend, array_namespace, asarray, backend_of, dtype_name, get_backend,
+                       is_array, resolve_backend, resolve_dtype, to_numpy)
 
 __all__ = ["Parameter", "Module", "Sequential", "Backprop", "accepts_input_grad"]
 
@@ -50,7 +50,8 @@ _KERAS_METHODS = {
     "fit": "use xnn.fit(model, X, y, loss=..., optimizer=..., epochs=...)",
     "predict": "use xnn.predict(model, X)",
     "evaluate": "use xnn.evaluate(model, X, y, loss=...)",
-    "compile": "xnn has no compile step: pass loss= and optimizer= to xnn.fit(model, X, y, ...)",
+    "compile": "xnn has no compile step: pass loss= and optimizer= to xnn.fit(model, X, y, ...) "
+               "(jit_compile=True there compiles the training, on jax)",
     "save": "use xnn.save(path, model)",
 }
 
@@ -242,6 +243,20 @@ class Module:
             return f"{type(self).__name__}({self.extra_repr()})"
         rows = [f"  ({name}): " + repr(child).replace("\n", "\n  ") for name, child in children]
         return "\n".join([f"{type(self).__name__}(", *rows, ")"])
+
+
+def model_backend(model: Module, owner: str, trains: bool = True) -> tuple[Backend, Any]:
+    """The backend and dtype of ``model``'s parameters; a model without any is refused where it
+    ``trains``, else runs on the active backend in the default dtype."""
+    if not isinstance(model, Module):
+        raise TypeError(f"{owner}: model must be an xnn.nn.Module, got {type(model).__name__}")
+    params = model.parameters()
+    if params:
+        return backend_of(params[0].value), params[0].value.dtype
+    if trains:
+        raise ValueError(f"{owner}: {type(model).__name__} has no parameters to train")
+    backend = get_backend()
+    return backend, resolve_dtype(backend.xp)
 
 
 def accepts_input_grad(module: Module) -> bool:

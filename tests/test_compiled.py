@@ -1,0 +1,238 @@
+"""Compiled training (xnn/compiled.py): fit(jit_compile=True) and train_step give the eager
+step's weights, dropout masks, logs and optimizer state; backends without a compiler say so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import xnn
+from xnn import callbacks, losses, nn, optim, parity
+from xnn.compiled import NotCompilableError, train_step
+
+
+@pytest.fixture
+def compiling(backend):
+    """The backend under test where it has a compiler (jax); skipped elsewhere."""
+    if backend.compiler is None:
+        pytest.skip(f"{backend.name} has no compiler")
+    return backend
+
+
+@pytest.fixture
+def eager_only(backend):
+    """The backend under test where it has no compiler."""
+    if backend.compiler is not None:
+        pytest.skip(f"{backend.name} has a compiler")
+    return backend
+
+
+def host(model) -> dict[str, np.ndarray]:
+    return {k: xnn.to_numpy(v) for k, v in model.state_dict().items()}
+
+
+def max_rel(a: dict, b: dict) -> float:
+    return max(float(np.max(np.abs(a[k] - b[k])) / max(np.max(np.abs(a[k])), 1e-300))
+               for k in a)
+
+
+def fit_twice(make, X, y, **kwargs):
+    """The same fit eagerly and compiled, from the same seed: (model, history, optimizer)."""
+    out = []
+    for jit in (False, True):
+        xnn.seed(0)
+        model, opt = make()
+        history = xnn.fit(model, X, y, progress=False, jit_compile=jit, optimizer=opt,
+                          **kwargs)
+        out.append((model, history, opt))
+    return out
+
+
+@pytest.mark.parametrize("name", parity.TUTORIALS)
+def test_compiled_fit_equals_eager_on_every_tutorial_network(compiling, float64, name):
+    """200 steps (or the epochs nearest) of each tutorial network: <= 1e-10 relative."""
+    t = parity.tutorial(name)
+    X, y = t.data()
+    n = X.shape[0]
+    size = t.batch_size or n
+    epochs = max(1, 200 // -(-n // size))
+
+    def make():
+        model = t.build()
+        return model, t.optimizer(model.parameters())
+
+    (m0, h0, o0), (m1, h1, o1) = fit_twice(make, X, y, loss=t.loss(), epochs=epochs,
+                                           batch_size=t.batch_size, seed=3)
+    assert max_rel(host(m0), host(m1)) <= 1e-10
+    np.testing.assert_allclose(h1["loss"], h0["loss"], rtol=1e-10)
+    assert o1.steps == o0.steps == epochs * -(-n // size)
+    steps0 = [s.get("step") for s in o0.state.values()]
+    steps1 = [s.get("step") for s in o1.state.values()]
+    assert steps1 == steps0 and all(type(s) is type(t) for s, t in zip(steps0, steps1))
+
+
+def test_compiled_fit_drops_what_eager_drops(compiling, float64):
+    """Dropout's masks come from the same host keys: equal weights, and the generator ends
+    where the eager run leaves it."""
+    X, y = xnn.datasets.arithmetic(120, dtype="float64")
+
+    def make():
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.4), nn.Linear(16, 3))
+        return model, optim.SGD(model.parameters(), lr=1e-3, momentum=0.5)
+
+    runs = []
+    for jit in (False, True):
+        xnn.seed(0)
+        model, opt = make()
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=3, batch_size=32,
+                progress=False, jit_compile=jit)
+        runs.append((host(model), float(xnn.random.uniform((1,))[0])))
+    assert max_rel(runs[0][0], runs[1][0]) <= 1e-12
+    assert runs[0][1] == runs[1][1]
+
+
+def test_compiled_fit_with_batchnorm_metrics_validation_and_schedule(compiling, float64):
+    """Running statistics, metrics, val_ logs and a schedule stepped per epoch as eager."""
+    X, y = xnn.datasets.arithmetic(150, dtype="float64")
+
+    def make():
+        model = nn.Sequential(nn.Linear(2, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 3))
+        # not Adam: the bias before BatchNorm has a gradient of rounding noise only, which
+        # Adam's division by its root mean square turns into whole steps
+        opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return model, opt
+
+    runs = []
+    for jit in (False, True):
+        xnn.seed(0)
+        model, opt = make()
+        history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=4,
+                          batch_size=40, metrics=["mae"], validation_split=0.2,
+                          scheduler=optim.schedules.StepLR(opt, step_size=1, gamma=0.5),
+                          progress=False, jit_compile=jit)
+        runs.append((host(model), history, opt.lr))
+    assert max_rel(runs[0][0], runs[1][0]) <= 1e-10
+    for key in ("loss", "mae", "val_loss", "val_mae"):
+        np.testing.assert_allclose(runs[1][1][key], runs[0][1][key], rtol=1e-10)
+    assert runs[0][2] == runs[1][2] == 0.01 * 0.5 ** 4
+
+
+def test_compiled_fit_runs_steps_a_callback_skips_as_eager(compiling, float64):
+    """A before_step callback gets compiled steps: the steps it skips are skipped."""
+    X, y = xnn.datasets.arithmetic(96, dtype="float64")
+    seen = []
+
+    def every_other(run, loss):
+        seen.append(run.batch)
+        return run.batch % 2 == 0
+
+    def make():
+        model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+        return model, optim.Adam(model.parameters(), lr=0.01)
+
+    runs = []
+    for jit in (False, True):
+        seen.clear()
+        xnn.seed(0)
+        model, opt = make()
+        history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=2,
+                          batch_size=32, callbacks=[callbacks.LambdaCallback(
+                              before_step=every_other)], progress=False, jit_compile=jit)
+        runs.append((host(model), history["loss"], list(seen), opt.steps))
+    assert max_rel(runs[0][0], runs[1][0]) <= 1e-12
+    np.testing.assert_allclose(runs[1][1], runs[0][1], rtol=1e-12)
+    assert runs[0][2] == runs[1][2] == [0, 1, 2, 0, 1, 2]
+    assert runs[0][3] == runs[1][3] == 4
+
+
+def test_train_step_equals_the_eager_hand_loop_with_clipping_and_lr_changes(compiling,
+                                                                           float64):
+    """train_step with clip and an lr set between steps (no new compile) equals the loop."""
+    X, y = xnn.datasets.arithmetic(64, dtype="float64")
+    clip = lambda ps: optim.clip_grad_norm(ps, 0.5)  # noqa: E731
+
+    def make():
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3))
+        return model, optim.AdamW(model.parameters(), lr=0.01)
+
+    model, opt = make()
+    loss = losses.SmoothL1Loss()
+    eager = []
+    for i in range(30):
+        opt.lr = 0.01 / (1 + i)
+        pred, backprop = model.forward(X)
+        value, dpred = loss(pred, y)
+        backprop(dpred)
+        clip(model.parameters())
+        opt.step()
+        opt.zero_grad()
+        eager.append(float(value))
+    reference, ref_draw = host(model), float(xnn.random.uniform((1,))[0])
+
+    model, opt = make()
+    step = train_step(model, loss, opt, clip=clip)
+    compiled = []
+    for i in range(30):
+        opt.lr = 0.01 / (1 + i)
+        compiled.append(float(step(X, y)))
+    np.testing.assert_allclose(compiled, eager, rtol=1e-12)
+    assert max_rel(reference, host(model)) <= 1e-12
+    assert float(xnn.random.uniform((1,))[0]) == ref_draw  # the masks' keys, drawn as eager
+    from xnn.compiled import _CACHE
+    kept = len(_CACHE)
+    opt.lr = 0.5
+    step(X, y)
+    assert len(_CACHE) == kept  # the same compiled function: lr is an input
+    assert opt.steps == 31 and all(s["step"] == 31 for s in opt.state.values())
+
+
+def test_train_step_state_saves_and_loads_like_eager(compiling, float64, tmp_path):
+    """After compiled steps the model and optimizer save and load (ints stay ints)."""
+    X, y = xnn.datasets.arithmetic(32, dtype="float64")
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 3))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    step = train_step(model, losses.MSELoss(), opt)
+    for _ in range(3):
+        step(X, y)
+    state = opt.state_dict()
+    assert state["state"]["step"] == [3, 3, 3, 3] and state["steps"] == 3
+    xnn.save(tmp_path / "m.safetensors", model, optimizer=opt)
+    loaded = xnn.load(tmp_path / "m.safetensors")
+    assert max_rel(host(model), host(loaded.model)) == 0
+
+
+def test_without_a_compiler_jit_compile_says_so_in_one_line(eager_only):
+    """True is refused in one line naming the backend; 'auto' and False run eagerly."""
+    X, y = xnn.datasets.xor()
+    model = nn.Sequential(nn.Linear(2, 2), nn.Tanh(), nn.Linear(2, 1))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(NotCompilableError) as err:
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=1, progress=False,
+                jit_compile=True)
+    assert "\n" not in str(err.value) and eager_only.name in str(err.value)
+    assert opt.steps == 0
+    with pytest.raises(NotCompilableError):
+        train_step(model, losses.MSELoss(), opt)
+    history = xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=2,
+                      progress=False, jit_compile="auto")
+    assert len(history["loss"]) == 2 and opt.steps == 2
+    step = train_step(model, losses.MSELoss(), opt, jit_compile="auto")
+    before = host(model)
+    assert float(step(X, y)) >= 0 and opt.steps == 3
+    assert max_rel(before, host(model)) > 0
+
+
+def test_jit_compile_is_refused_with_distributed_and_bad_values(backend):
+    X, y = xnn.datasets.xor()
+    model = nn.Sequential(nn.Linear(2, 1))
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(TypeError, match="jit_compile"):
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=1, progress=False,
+                jit_compile="yes")
+    if backend.compiler is not None:
+        with pytest.raises(NotCompilableError, match="distributed"):
+            xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=1,
+                    progress=False, jit_compile=True, distributed=True)
+    assert opt.steps == 0
