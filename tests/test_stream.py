@@ -276,8 +276,8 @@ def test_batch_shuffle_differs_from_the_row_shuffle_and_from_none(backend):
 
 def test_fit_refuses_a_shuffle_that_is_not_a_bool_or_batch(backend):
     X, y = _data()
-    with pytest.raises(ValueError, match=r"fit: shuffle must be True, False or 'batch', got "
-                                         r"'rows'"):
+    with pytest.raises(TypeError, match=r"fit: shuffle must be True or False, got str 'rows'; "
+                                        r"or 'batch', to shuffle whole batches"):
         _fit(X, y, shuffle="rows")
 
 

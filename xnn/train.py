@@ -8,7 +8,7 @@ import copy
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-from ._checks import flag, integer, is_labels, number
+from ._checks import ArgumentTypeError, flag, integer, is_labels, number
 from .backend import Backend, array_namespace, dtype_name, to_numpy
 from .callbacks import HOOKS, Callback
 from .compiled import NotCompilableError, wants_compile
@@ -164,8 +164,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     if batch_size is not None:
         batch_size = integer("fit", "batch_size", batch_size, low=1)
     seed = check_seed("fit", seed)
-    if isinstance(shuffle, str) and shuffle != "batch":
-        raise ValueError(f"fit: shuffle must be True, False or 'batch', got {shuffle!r}")
+    if isinstance(shuffle, str) and shuffle != "batch":  # flag()'s refusal, and the third way
+        raise ArgumentTypeError(f"fit: shuffle must be True or False, got str {shuffle!r}; or "
+                                f"'batch', to shuffle whole batches of consecutive rows")
     shuffle = shuffle if shuffle == "batch" else flag("fit", "shuffle", shuffle)
     progress = flag("fit", "progress", progress)
     distributed = flag("fit", "distributed", distributed)
