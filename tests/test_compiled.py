@@ -10,6 +10,8 @@ import xnn
 from xnn import callbacks, losses, nn, optim, parity
 from xnn.compiled import NotCompilableError, train_step
 
+import catalogue
+
 
 @pytest.fixture
 def compiling(backend):
@@ -69,6 +71,66 @@ def test_compiled_fit_equals_eager_on_every_tutorial_network(compiling, float64,
     steps0 = [s.get("step") for s in o0.state.values()]
     steps1 = [s.get("step") for s in o1.state.values()]
     assert steps1 == steps0 and all(type(s) is type(t) for s, t in zip(steps0, steps1))
+
+
+def compiled_and_eager(make, X, y, loss, **kwargs) -> tuple[dict, dict]:
+    """The weights after 2 epochs of 2 steps of fit, eager and compiled, from one seed (a
+    short program: the tutorial networks' test above runs the compiled loops)."""
+    out = []
+    for jit in (False, True):
+        xnn.seed(0)
+        model, opt = make()
+        xnn.fit(model, X, y, loss=loss, optimizer=opt, epochs=2, batch_size=20,
+                progress=False, jit_compile=jit, **kwargs)
+        out.append(host(model))
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.layers()))
+def test_every_layer_compiles_to_the_eager_weights(compiling, float64, name):
+    """Each public layer between two Linears: its forward and backprop traced give eager's
+    weights (and buffers: running statistics, an adapted layer's)."""
+    rng = np.random.default_rng(0)
+    X, y = xnn.asarray(rng.normal(size=(40, 8))), xnn.asarray(rng.normal(size=(40, 1)))
+
+    def make():
+        layer = catalogue.layers()[name]()
+        if hasattr(layer, "adapt"):
+            layer.adapt(X)
+        model = nn.Sequential(nn.Linear(8, 8), layer, nn.Linear(8, 1))
+        return model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    eager, compiled = compiled_and_eager(make, X, y, losses.MSELoss())
+    assert max_rel(eager, compiled) <= 1e-10
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.loss_classes()))
+def test_every_loss_compiles_to_the_eager_weights(compiling, float64, name):
+    loss = catalogue.construct(catalogue.loss_classes()[name])
+    kind, last = catalogue.target_of(loss)
+    y = catalogue.probe_targets(rows=40, width=4)[kind]
+
+    def make():
+        model = nn.Sequential(nn.Linear(3, 4), last())
+        return model, optim.Adam(model.parameters(), lr=0.01)
+
+    X = xnn.asarray(np.random.default_rng(2).normal(size=(40, 3)))
+    eager, compiled = compiled_and_eager(make, X, y, loss)
+    assert max_rel(eager, compiled) <= 1e-10
+
+
+@pytest.mark.parametrize("name", sorted(catalogue.optimizer_classes()))
+def test_every_optimizer_compiles_to_the_eager_weights(compiling, float64, name):
+    cls = catalogue.optimizer_classes()[name]
+    X, y = xnn.datasets.arithmetic(48, dtype="float64")
+    X, y = X / 100, y / 100
+
+    def make():
+        model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+        return model, catalogue.construct(cls, params=model.parameters())
+
+    eager, compiled = compiled_and_eager(make, X, y, losses.MSELoss())
+    assert max_rel(eager, compiled) <= 1e-10
 
 
 def test_compiled_fit_drops_what_eager_drops(compiling, float64):

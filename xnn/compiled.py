@@ -231,8 +231,9 @@ def _signature(*objects: Any) -> tuple:
             return obj
         if isinstance(obj, (list, tuple)):
             return tuple(of(o) for o in obj)
-        if isinstance(obj, Module):
-            return tuple((type(m), m.training, _settings(m)) for m in obj.modules())
+        if isinstance(obj, Module):  # its buffers are inputs, not settings
+            return tuple((type(m), m.training, _settings(m, {n for n, _ in m.named_buffers()}))
+                         for m in obj.modules())
         if is_array(obj) or isinstance(obj, Parameter):
             return ("array", id(obj))
         if isinstance(obj, _FUNCTIONS):  # a metric function, a clip lambda: itself
@@ -251,15 +252,15 @@ _FUNCTIONS = (types.FunctionType, types.BuiltinFunctionType, types.MethodType,
               functools.partial)
 
 
-def _settings(obj: Any) -> tuple:
-    """An object's own Python settings (not its arrays, modules or parameters, which are
-    inputs or have their own entries)."""
+def _settings(obj: Any, inputs: set[str] = frozenset()) -> tuple:
+    """An object's own Python settings (not its modules, parameters or the buffers named in
+    ``inputs``, which are inputs or have their own entries; other arrays by identity)."""
     names = getattr(obj, "hyperparameters", None)
     items = ([(k, getattr(obj, k)) for k in names if k != "lr"] if names is not None
              else sorted(vars(obj).items()))
     out = []
     for name, value in items:
-        if isinstance(value, (Module, Parameter)) or name == "training":
+        if isinstance(value, (Module, Parameter)) or name == "training" or name in inputs:
             continue
         if is_array(value):
             out.append((name, "array", id(value)))
