@@ -196,8 +196,7 @@ class _Step:
                         value.dtype):
                     new[key] = int(value)
         self.slots.write(after)
-        self.optimizer.steps += steps
-        self.optimizer._placed_now()
+        self.optimizer.steps += steps  # its placements follow at the next _follow_values
 
 
 def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,

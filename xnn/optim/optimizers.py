@@ -103,19 +103,19 @@ class Optimizer:
         self._follow_values()
         self._update(self.params, self.state)
         self.steps += 1
-        self._placed_now()
 
     def _follow_values(self) -> None:
-        """Check the grads; move state made beside values since replaced (``model.to()``)
-        beside the new ones (copied where it differs, checked as load_state_dict would)."""
+        """Check the grads; where values were replaced since the state was placed, record
+        them when they lie where the old ones lay (an update that rebinds: every one on jax,
+        whose arrays are immutable; a read-only array's first), else move the state beside
+        them (``model.to()``: copied where it differs, checked as load_state_dict would)."""
         if not check_grads(self, self._placed):
-            self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
-
-    def _placed_now(self) -> None:
-        """Record where the values are after an update that made new ones (every update on
-        jax, whose arrays are immutable; a read-only array's first): the state is beside them."""
-        if any(p.value is not held for p, held, *_ in self._placed):
-            self._placed = placements(self.params)
+            now = placements(self.params)
+            if all(type(a[1]) is type(b[1]) and a[2:] == b[2:]
+                   for a, b in zip(self._placed, now)):
+                self._placed = now
+            else:
+                self._load(f"{type(self).__name__}.step", self.state_dict(), copy=False)
 
     def _update(self, params: list[Parameter], states: dict[Parameter, dict[str, Any]]) -> None:
         raise NotImplementedError(f"{type(self).__name__} must implement _update(params, states)")
