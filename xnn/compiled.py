@@ -172,15 +172,21 @@ class _Step:
         self.update()
         return out
 
-    def count_keys(self, compiler: Compiler, tree: dict, xb: Any, yb: Any) -> int:
-        """How many dropout keys one step asks for, found by tracing it without running it."""
+    def count_keys(self, compiler: Compiler, signature: tuple, xb: Any, yb: Any) -> int:
+        """How many dropout keys one step asks for, found by tracing it without running it
+        (once per signature and batch shape)."""
+        key = (signature, tuple(xb.shape), tuple(yb.shape))
+        if key in _KEY_COUNTS:
+            return _KEY_COUNTS[key]
         counter = _Keys(None)
+        tree = self.slots.read()
 
         def counted(xb: Any, yb: Any) -> Any:
             with random.traced_keys(counter):
                 return self.model.forward(xb, **self.kwargs)[0]
 
         compiler.shapes(_pure(self.slots, counted), tree, self.optimizer._lr, xb, yb)
+        _KEY_COUNTS[key] = counter.used
         return counter.used
 
     def settle(self, before: dict[str, Any], after: dict[str, Any], steps: int) -> None:
@@ -218,6 +224,7 @@ def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,
 # --- the compiled functions, kept for models alike ------------------------------------------------
 
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
+_KEY_COUNTS: dict[tuple, int] = {}  # dropout keys per step, by signature and batch shapes
 _CACHE_SIZE = 16
 
 
@@ -314,7 +321,6 @@ class TrainStep:
                  compiler: Compiler | None) -> None:
         self.step = _Step(model, loss, optimizer, [], clip)
         self.compiler = compiler
-        self.keys: dict[tuple, int] = {}  # dropout keys per step, by the batch's shapes
         # the layers', loss's and clip's settings, read once; the modes and the optimizer's
         # hyperparameters, which people change between steps, at each step
         self.signature = _signature("train_step", model, loss, clip, type(optimizer))
@@ -332,15 +338,12 @@ class TrainStep:
             return value
         opt._follow_values()
         tree = step.slots.read()
-        shapes = (tuple(x.shape), tuple(y.shape))
-        if shapes not in self.keys:
-            self.keys[shapes] = step.count_keys(self.compiler, tree, x, y)
         compiler = self.compiler
         key = (self.signature, _settings(opt), tuple(m.training for m in self.modules))
+        count = step.count_keys(compiler, key, x, y)
         compiled = _cached(key, lambda current: compiler.jit(
             lambda *args: _pure(current().slots, current().whole)(*args), donate_argnums=(0,)))
-        keys = asarray(_draw_keys(self.keys[shapes], 1)[0], dtype="int64",
-                       backend=backend_of(x))
+        keys = asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(x))
         out, (value, _) = compiled(step, tree, opt._lr, x, y, keys)
         step.settle(tree, out, 1)
         return value
@@ -417,7 +420,6 @@ class CompiledEpochs:
         self.step = _Step(model, steps.loss_of, optimizer, metrics, None)
         self.steps, self.names, self.X, self.y, self.compiler = steps, names, X, y, compiler
         self.xp = backend_of(X).xp
-        self.keys: int | None = None  # dropout keys per step, found at the first call
         self.signature = _signature("epochs", model, steps.loss_of, metrics, type(optimizer),
                                     steps.steps, steps.order is None)
 
@@ -427,16 +429,15 @@ class CompiledEpochs:
         opt._follow_values()
         tree = step.slots.read()
         batches = steps.steps
-        if self.keys is None:
-            start, stop, _ = batches[0]
-            self.keys = step.count_keys(self.compiler, tree, self.X[start:stop, ...],
-                                        self.y[start:stop, ...])
+        start, stop, _ = batches[0]
+        count_keys = step.count_keys(self.compiler, self.signature, self.X[start:stop, ...],
+                                     self.y[start:stop, ...])
         # drawn as eager epochs draw: each epoch's row order, then its steps' dropout keys
         orders, keys = [], []
         for epoch in range(first, first + count):
             if steps.order is not None:
                 orders.append(steps.order(epoch))
-            keys.append(_draw_keys(self.keys, len(batches)))
+            keys.append(_draw_keys(count_keys, len(batches)))
         backend = backend_of(self.X)
         index = None if not orders else asarray(np.stack(orders), dtype="int64",
                                                  backend=backend)
@@ -507,20 +508,16 @@ class CompiledSteps:
                  compiler: Compiler) -> None:
         self.step = _Step(model, loss_of, optimizer, metrics, None)
         self.compiler = compiler
-        self.keys: dict[tuple, int] = {}
         self.signature = _signature("steps", model, loss_of, metrics, type(optimizer))
 
     def gradient(self, xb: Any, yb: Any) -> tuple[Any, list]:
         """Leaves the grads in the parameters (and the buffers' new values); (loss, metrics)."""
         step, opt = self.step, self.step.optimizer
         tree = step.slots.read()
-        shapes = (tuple(xb.shape), tuple(yb.shape))
-        if shapes not in self.keys:
-            self.keys[shapes] = step.count_keys(self.compiler, tree, xb, yb)
+        count = step.count_keys(self.compiler, self.signature, xb, yb)
         compiled = _cached((self.signature, "gradient"), lambda current: self.compiler.jit(
             lambda *args: _pure(current().slots, current().gradient)(*args)))
-        keys = asarray(_draw_keys(self.keys[shapes], 1)[0], dtype="int64",
-                       backend=backend_of(xb))
+        keys = asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(xb))
         out, (value, scores) = compiled(step, tree, opt._lr, xb, yb, keys)
         step.settle(tree, out, 0)
         return value, scores
