@@ -443,7 +443,8 @@ class CompiledEpochs:
                                                  backend=backend)
         keys = asarray(np.stack(keys), dtype="int64", backend=backend)
         key = (self.signature, _settings(opt), count)
-        compiled = _cached(key, lambda current: self.compiler.jit(
+        compiler = self.compiler  # not self: a kept function must not keep this fit's data
+        compiled = _cached(key, lambda current: compiler.jit(
             lambda tree, lr, X, y, index, keys: current().epochs(tree, lr, X, y, index, keys,
                                                                  count),
             donate_argnums=(0,)))
@@ -515,7 +516,8 @@ class CompiledSteps:
         step, opt = self.step, self.step.optimizer
         tree = step.slots.read()
         count = step.count_keys(self.compiler, self.signature, xb, yb)
-        compiled = _cached((self.signature, "gradient"), lambda current: self.compiler.jit(
+        compiler = self.compiler  # not self (see CompiledEpochs.run)
+        compiled = _cached((self.signature, "gradient"), lambda current: compiler.jit(
             lambda *args: _pure(current().slots, current().gradient)(*args)))
         keys = asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(xb))
         out, (value, scores) = compiled(step, tree, opt._lr, xb, yb, keys)
@@ -528,12 +530,13 @@ class CompiledSteps:
         opt._follow_values()
         tree = step.slots.read()
         grads = [p.grad for p in step.slots.params]  # an argument apart: not donated
+        compiler = self.compiler  # not self (see CompiledEpochs.run)
 
         def make(current: Callable) -> Callable:
             def update(tree: dict, lr: Any, grads: list) -> tuple:
                 pure = _pure(current().slots, current().update, grads_in=True)
                 return pure({**tree, "grads": grads}, lr)
-            return self.compiler.jit(update, donate_argnums=(0,))
+            return compiler.jit(update, donate_argnums=(0,))
 
         out, _ = _cached((self.signature, "update", _settings(opt)), make)(step, tree, opt._lr,
                                                                           grads)
