@@ -131,6 +131,14 @@ def _draw_keys(count: int, steps: int) -> np.ndarray:
                     dtype=np.int64).reshape(steps, count)
 
 
+def _step_keys(count: int, like: Any) -> Any:
+    """One step's dropout keys on ``like``'s device; None for a step without dropout (no
+    copy to the device at each step)."""
+    if not count:
+        return None
+    return asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(like))
+
+
 # --- one step --------------------------------------------------------------------------------------
 
 class _Step:
@@ -343,7 +351,7 @@ class TrainStep:
         count = step.count_keys(compiler, key, x, y)
         compiled = _cached(key, lambda current: compiler.jit(
             lambda *args: _pure(current().slots, current().whole)(*args), donate_argnums=(0,)))
-        keys = asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(x))
+        keys = _step_keys(count, x)
         out, (value, _) = compiled(step, tree, opt._lr, x, y, keys)
         step.settle(tree, out, 1)
         return value
@@ -519,7 +527,7 @@ class CompiledSteps:
         compiler = self.compiler  # not self (see CompiledEpochs.run)
         compiled = _cached((self.signature, "gradient"), lambda current: compiler.jit(
             lambda *args: _pure(current().slots, current().gradient)(*args)))
-        keys = asarray(_draw_keys(count, 1)[0], dtype="int64", backend=backend_of(xb))
+        keys = _step_keys(count, xb)
         out, (value, scores) = compiled(step, tree, opt._lr, xb, yb, keys)
         step.settle(tree, out, 0)
         return value, scores
