@@ -488,3 +488,18 @@ def test_numpy_namespace_matmul_of_one_column_refuses_mismatched_shapes():
     np.testing.assert_array_equal(xp.matmul(a, b), np.matmul(a, b))
     with pytest.raises(ValueError):
         xp.matmul(a, np.ones((3, 4)))  # a broadcast multiply would give a (3, 4) array
+
+
+def test_numpy_namespace_tensordot_over_rows_equals_numpys():
+    # a Linear layer's dL/dW = tensordot(x, dy, axes=([0], [0])): the fast path is x.T @ dy
+    xp = xnn.namespace.array_namespace(np.ones(1))
+    g = np.random.default_rng(0)
+    for rows in (1, 7, 64):
+        x = g.standard_normal((rows, 5)).astype(np.float32)
+        dy = g.standard_normal((rows, 3)).astype(np.float32)
+        np.testing.assert_array_equal(xp.tensordot(x, dy, axes=([0], [0])),
+                                      np.tensordot(x, dy, axes=([0], [0])))
+    a, b = g.standard_normal((4, 5)), g.standard_normal((5, 3))  # other axes: NumPy's own
+    np.testing.assert_array_equal(xp.tensordot(a, b, axes=1), np.tensordot(a, b, axes=1))
+    with pytest.raises(ValueError):
+        xp.tensordot(np.ones((3, 2)), np.ones((4, 2)), axes=([0], [0]))  # 3 rows against 4

@@ -59,7 +59,7 @@ class Linear(Module):
             y += bias.value  # in place: y was just made here and nothing else holds it
 
         def backprop(dy: Any) -> Any:
-            weight.accumulate(x.T @ dy)                # dL/dW = x^T dy
+            weight.accumulate(xp.tensordot(x, dy, axes=([0], [0])))  # dL/dW = x^T dy
             if bias is not None:
                 bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
             return xp.matmul(dy, w.T) if input_grad else None  # dL/dx = dy W^T
