@@ -286,7 +286,8 @@ def _jax_device(jax: Any, device: Any) -> Any:
 @dataclass(frozen=True)
 class Compiler:
     """A library's tracing compiler, as xnn.compiled uses it: ``jit(fn, donate_argnums)``,
-    ``scan(fn, carry, xs)`` (fn(carry, x) -> (carry, y) along xs' first axis), ``shapes(fn,
+    ``scan(fn, carry, xs, length)`` (fn(carry, x) -> (carry, y) along xs' first axis, of
+    ``length`` items: xs may hold None), ``shapes(fn,
     *args)`` (what fn returns, as abstract arrays, without running it), ``avals(tree)`` (a
     hashable description of a tree's structure, shapes and dtypes) and ``tree_map(fn,
     *trees)`` (fn over the arrays of nested lists, tuples and dicts)."""

@@ -218,14 +218,15 @@ def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,
     """body along xs' first axis (``length`` items), threading carry: the compiler's scan,
     with the first item run on its own when it changes the carry's structure (an optimizer's
     first update makes its state), so the scan's carry keeps one shape."""
-    first = compiler.tree_map(lambda a: a[0, ...], xs)
+    first = compiler.tree_map(lambda a: a[0, ...], xs)  # None items stay None
     if length == 1:  # no loop around one step (a full-batch epoch): XLA fuses it with the rest
         carry, y0 = body(carry, first)
         return carry, compiler.tree_map(lambda a: a[None, ...], y0)
     if compiler.avals(compiler.shapes(body, carry, first)[0]) == compiler.avals(carry):
-        return compiler.scan(body, carry, xs)
+        return compiler.scan(body, carry, xs, length=length)
     carry, y0 = body(carry, first)
-    carry, ys = compiler.scan(body, carry, compiler.tree_map(lambda a: a[1:, ...], xs))
+    carry, ys = compiler.scan(body, carry, compiler.tree_map(lambda a: a[1:, ...], xs),
+                              length=length - 1)
     return carry, compiler.tree_map(lambda a, b: xp.concat([a[None, ...], b]), y0, ys)
 
 
@@ -445,11 +446,12 @@ class CompiledEpochs:
         for epoch in range(first, first + count):
             if steps.order is not None:
                 orders.append(steps.order(epoch))
-            keys.append(_draw_keys(count_keys, len(batches)))
+            if count_keys:
+                keys.append(_draw_keys(count_keys, len(batches)))
         backend = backend_of(self.X)
-        index = None if not orders else asarray(np.stack(orders), dtype="int64",
-                                                 backend=backend)
-        keys = asarray(np.stack(keys), dtype="int64", backend=backend)
+        index, keys = (None if not drawn else asarray(np.stack(drawn), dtype="int64",
+                                                      backend=backend)
+                       for drawn in (orders, keys))  # none drawn: no copy to the device
         key = (self.signature, _settings(opt), count)
         compiler = self.compiler  # not self: a kept function must not keep this fit's data
         compiled = _cached(key, lambda current: compiler.jit(
@@ -492,12 +494,12 @@ class CompiledEpochs:
         Xb = xp.reshape(X[:cut, ...], (full, size, *X.shape[1:]))
         yb = xp.reshape(y[:cut, ...], (full, size, *y.shape[1:]))
         tree, (vals, scored) = _scan(self.compiler, xp, body, tree,
-                                     (Xb, yb, keys[:full, ...]), full)
+                                     (Xb, yb, None if keys is None else keys[:full, ...]), full)
         values = [vals[i] for i in range(full)]
         scores = [[s[i] for s in scored] for i in range(full)]
         for i, (start, stop, _) in enumerate(batches[full:], start=full):
             tree, (value, score) = whole(tree, lr, X[start:stop, ...], y[start:stop, ...],
-                                         keys[i, ...])
+                                         None if keys is None else keys[i, ...])
             values.append(value)
             scores.append(score)
         rows = [b[2] for b in batches]
