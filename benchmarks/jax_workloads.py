@@ -8,11 +8,14 @@ a hand-written JAX loop.
   kept for models alike, so the warm-up compiles them (it trains the whole schedule: a
   shorter one would compile another length).
 - "jax.jit": the anchor, what a JAX user writes: ``jax.value_and_grad`` of the network's loss
-  and the optimizer's update in one jitted epoch (the row order, lax.scan over the full
-  batches, the short last one), called once per epoch.
+  and the optimizer's update in one jitted epoch (the row order drawn by
+  ``jax.random.permutation``, lax.scan over the full batches, the short last one), called
+  once per epoch.
 
-All three train the workload's float32 network from the same initial weights; the anchor
-shuffles with the workload's orders, fit with its own seed.
+All three train the workload's float32 network from the same initial weights. Each draws its
+row orders as it runs, as a training loop must: "xnn on jax" takes the workload's orders as
+the other hand-written rows do; fit draws its own from its seed on the host (the orders an
+eager fit draws) and the anchor its own inside the jitted epoch, from a key it carries.
 """
 
 from __future__ import annotations
@@ -55,7 +58,6 @@ class JaxJitTrainer:
 
         self.jax, self.jnp, self.w, self.weights = jax, jnp, w, weights
         self.X, self.y = jnp.asarray(X), jnp.asarray(y)
-        self.orders = [None if o is None else jnp.asarray(o) for o in orders]
         size = w.n if w.batch_size is None else w.batch_size
         self.full, self.size = w.n // size, size
         self.epoch = jax.jit(self._epoch, donate_argnums=(0, 1))
@@ -65,7 +67,20 @@ class JaxJitTrainer:
         self.params = [(jnp.array(W), jnp.array(b)) for W, b in self.weights]
         zeros = [(jnp.zeros_like(W), jnp.zeros_like(b)) for W, b in self.params]
         self.state = {"t": jnp.zeros((), jnp.int32), "m": zeros,
-                      "v": [(jnp.zeros_like(W), jnp.zeros_like(b)) for W, b in self.params]}
+                      "v": [(jnp.zeros_like(W), jnp.zeros_like(b)) for W, b in self.params],
+                      "key": self.jax.random.key(1)}
+
+    def drawn_orders(self) -> list[np.ndarray | None]:
+        """The row orders ``run`` draws inside its jitted epochs, drawn here eagerly (the same
+        keys give the same permutations), for a check that trains on them elsewhere."""
+        jax, key, orders = self.jax, self.jax.random.key(1), []
+        for _ in range(self.w.epochs):
+            if not self.w.shuffle:
+                orders.append(None)
+                continue
+            key, draw = jax.random.split(key)
+            orders.append(np.asarray(jax.random.permutation(draw, self.w.n)))
+        return orders
 
     def _loss(self, params: list, xb: Any, yb: Any) -> Any:
         jax, jnp, w = self.jax, self.jnp, self.w
@@ -97,7 +112,7 @@ class JaxJitTrainer:
         v = jax.tree.map(lambda v, g: b2 * v + (1 - b2) * g * g, state["v"], grads)
         new = jax.tree.map(lambda p, m, v: p - w.lr * (m / c1) / (jnp.sqrt(v / c2) + eps),
                            params, m, v)
-        return new, {"t": t, "m": m, "v": v}
+        return new, {**state, "t": t, "m": m, "v": v}
 
     def _step(self, carry: tuple, batch: tuple) -> tuple[tuple, Any]:
         params, state = carry
@@ -105,10 +120,12 @@ class JaxJitTrainer:
         params, state = self._update(params, state, grads)
         return (params, state), loss
 
-    def _epoch(self, params: list, state: dict, X: Any, y: Any, order: Any) -> tuple:
-        jnp, full, size = self.jnp, self.full, self.size
-        if order is not None:
-            X, y = X[order], y[order]
+    def _epoch(self, params: list, state: dict, X: Any, y: Any) -> tuple:
+        jax, jnp, full, size = self.jax, self.jnp, self.full, self.size
+        if self.w.shuffle:
+            key, draw = jax.random.split(state["key"])
+            order = jax.random.permutation(draw, X.shape[0])
+            X, y, state = X[order], y[order], {**state, "key": key}
         cut = full * size
         batches = (X[:cut].reshape(full, size, *X.shape[1:]),
                    y[:cut].reshape(full, size, *y.shape[1:]))
@@ -120,8 +137,8 @@ class JaxJitTrainer:
 
     def run(self, max_steps: int | None = None) -> float:
         params, state, loss = self.params, self.state, None
-        for i, order in enumerate(self.orders):
-            params, state, loss = self.epoch(params, state, self.X, self.y, order)
+        for i in range(self.w.epochs):
+            params, state, loss = self.epoch(params, state, self.X, self.y)
             if max_steps is not None and (i + 1) * (self.full + 1) >= max_steps:
                 break
         self.params, self.state = params, state
