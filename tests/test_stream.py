@@ -6,6 +6,7 @@ refused as they pass, before the step that would use them; shuffle="batch" reads
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 import xnn
 from xnn import callbacks, losses, nn, optim
-from xnn.stream import PREFETCH
+from xnn.stream import PREFETCH, source
 
 from model_state import assert_state, host_state
 
@@ -323,3 +324,58 @@ def test_stream_refuses_what_has_no_rows_to_index():
                                         r"got list without shape, dtype"):
         xnn.data.Stream([[1.0, 2.0]])
     assert repr(xnn.data.Stream(np.zeros((4, 2)))) == "Stream(ndarray of shape (4, 2))"
+
+
+# --- 6. a memmap is read from its file: the rows it gives, and no pages kept mapped ---------
+
+def _source(data, backend):
+    return source("fit", "X", data, backend, "float32", labels_ok=False, checked=True)
+
+
+@pytest.mark.parametrize("stored", ["npy", "raw with offset", "view", "copy-on-write"])
+def test_reads_of_a_memmap_give_the_rows_its_indexing_gives(backend, tmp_path, stored):
+    values = np.random.default_rng(0).normal(size=(301, 3, 2)).astype(np.float32)
+    if stored == "npy":  # rows after the .npy header
+        np.save(tmp_path / "X.npy", values)
+        data = np.load(tmp_path / "X.npy", mmap_mode="r")
+    elif stored in ("raw with offset", "view"):
+        (tmp_path / "X.f32").write_bytes(b"\0" * 12 + values.tobytes())
+        data = np.memmap(tmp_path / "X.f32", np.float32, "r", offset=12, shape=values.shape)
+        data = data[5:250] if stored == "view" else data
+    else:  # a private change the file does not have: read by indexing
+        np.save(tmp_path / "X.npy", values)
+        data = np.load(tmp_path / "X.npy", mmap_mode="c")
+        data[7, 1, 0] = 99.0
+    rows = _source(data, backend)
+    assert (rows.file is None) == (stored == "copy-on-write")
+    n = data.shape[0]
+    shuffled = np.random.default_rng(1).permutation(n)
+    for at in (shuffled[:64], np.sort(shuffled[:64]), np.arange(3, 40), np.arange(0),
+               np.array([n - 1]), np.arange(n)):
+        np.testing.assert_array_equal(rows.read(at), data[at])
+    np.testing.assert_array_equal(rows.read(slice(10, 20)), data[10:20])
+    part = rows.part(n - 50, n)  # validation_split's last rows
+    np.testing.assert_array_equal(part.read(shuffled[:20] % 50), data[n - 50:][shuffled[:20] % 50])
+
+
+def _rss_file_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile")) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_reading_every_row_of_a_memmap_keeps_none_of_its_pages_mapped(backend, tmp_path):
+    rows, width = 2 ** 16, 256  # 64 MiB of float32
+    with open(tmp_path / "X.f32", "wb") as f:  # written without mapping it here
+        for start in range(0, rows, 4096):
+            f.write(np.full((4096, width), start, np.float32).tobytes())
+    data = np.memmap(tmp_path / "X.f32", np.float32, "r", shape=(rows, width))
+    stored = _source(data, backend)
+    before = _rss_file_mib()
+    order = np.random.default_rng(0).permutation(rows)
+    for start in range(0, rows, 4096):  # a shuffled epoch, then a pass in order
+        at = order[start:start + 4096]
+        assert (stored.read(at)[:, 0] == at // 4096 * 4096).all()
+    for start in range(0, rows, 4096):
+        stored.read(slice(start, start + 4096))
+    assert _rss_file_mib() - before < 4

@@ -13,6 +13,8 @@ under ``fit(distributed=True)``, each rank its share of each batch.
 
 from __future__ import annotations
 
+import mmap
+import os
 import queue
 import threading
 from contextlib import contextmanager
@@ -102,6 +104,7 @@ class Source:
         self.dtype, self.labels, self.checked = dtype, labels, checked
         self.start, self.stop = start, data.shape[0] if stop is None else stop
         self.labels_checked: Callable[[Any], Any] | None = None
+        self.file = _in_file(data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -123,18 +126,8 @@ class Source:
     def read(self, rows: slice | np.ndarray) -> np.ndarray:
         """The rows ``rows`` (a slice, or host row numbers in any order) as a new host array,
         checked."""
-        data = self.data
         at = (np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows) + self.start
-        if at.shape[0] < 2 or (np.diff(at) == 1).all():
-            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
-            first = int(at[0]) if at.shape[0] else self.start
-            host = np.array(data[first:first + at.shape[0]], dtype=self.dtype)
-        elif isinstance(data, np.ndarray):  # NumPy gathers in any order (a memmap reads pages)
-            host = np.asarray(data[at], dtype=self.dtype)
-        else:  # h5py takes increasing row numbers only: read sorted, put back in order
-            ranks = np.argsort(at, kind="stable")
-            host = np.empty((at.shape[0], *self.shape[1:]), dtype=self.dtype)
-            host[ranks] = np.asarray(data[at[ranks]], dtype=self.dtype)
+        host = np.array(self._stored(at), dtype=self.dtype)
         # a sum in float64 is finite unless a value is NaN or Inf: the rows only then
         if self.checked and self.dtype.kind == "f" and not np.isfinite(host.sum(dtype=np.float64)):
             bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
@@ -143,6 +136,23 @@ class Source:
                                             int(at[bad].min())) + _AS_READ)
         if self.labels_checked is not None:
             self._check_labels(host, at)
+        return host
+
+    def _stored(self, at: np.ndarray) -> np.ndarray:
+        """Rows ``at`` of the stored data (row numbers in any order), as they are stored."""
+        data = self.data
+        if self.file is not None:  # a memmap: read from its file, mapping none of its pages
+            return _read_file(*self.file, at, data.dtype, data.shape[1:])
+        if at.shape[0] < 2 or (np.diff(at) == 1).all():
+            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
+            first = int(at[0]) if at.shape[0] else self.start
+            return data[first:first + at.shape[0]]
+        if isinstance(data, np.ndarray):  # NumPy gathers in any order
+            return data[at]
+        # h5py takes increasing row numbers only: read sorted, put back in order
+        ranks = np.argsort(at, kind="stable")
+        host = np.empty((at.shape[0], *data.shape[1:]), dtype=data.dtype)
+        host[ranks] = data[at[ranks]]
         return host
 
     def _check_labels(self, labels: np.ndarray, at: np.ndarray) -> None:
@@ -163,7 +173,42 @@ class Source:
         if isinstance(self.data, np.ndarray):
             step = pass_rows(self)
             for s in range(self.start, self.stop, step):
-                h.update(np.ascontiguousarray(self.data[s:min(s + step, self.stop)]).data)
+                h.update(np.ascontiguousarray(self._stored(np.arange(s, min(s + step,
+                                                                        self.stop)))).data)
+
+
+def _in_file(data: Any) -> tuple[str, int] | None:
+    """(path, byte offset of row 0) of a memmap whose rows lie one after another in a file it
+    maps shared, which reads of the file see as they are; None for anything else (a memmap of
+    mode "c" holds changes of its own: it is read by indexing)."""
+    if not isinstance(data, np.memmap) or data.mode == "c" or not data.flags.c_contiguous:
+        return None
+    root = data  # a view's offset is its base's: count from the memmap that owns the mapping
+    while isinstance(root.base, np.memmap):
+        root = root.base
+    if not isinstance(root.base, mmap.mmap) or data.filename is None:
+        return None
+    return data.filename, root.offset + data.ctypes.data - root.ctypes.data
+
+
+def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
+               shape: tuple[int, ...]) -> np.ndarray:
+    """Rows ``at`` of a C-ordered (rows, *shape) array of ``dtype`` stored at ``offset`` in
+    the file ``path``, read with pread. Indexing a memmap maps the file's pages into the
+    process, which keeps them (its RSS grows to the file's size over a shuffled epoch); a read
+    copies the rows and maps nothing. Consecutive rows are one read; others one read a row."""
+    size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if at.shape[0] < 2 or (np.diff(at) == 1).all():
+            first = int(at[0]) if at.shape[0] else 0
+            data = os.pread(fd, size * at.shape[0], offset + size * first)
+        else:
+            read = os.pread
+            data = b"".join([read(fd, size, p) for p in (at * size + offset).tolist()])
+    finally:
+        os.close(fd)
+    return np.frombuffer(data, dtype=dtype).reshape(at.shape[0], *shape)
 
 
 _AS_READ = " (found as the rows were read, before the step that would use them)"
