@@ -190,16 +190,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--kinds", default="memory,streamed,torch")
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--write", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--x", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--y", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
         return []
+    if args.write:
+        write_data(Path(args.folder), args.write)
+        return []
     results = []
     print(f"{'rows':>10} {'data MiB':>9} {'kind':>9} {'rows/s':>10} {'RSS before':>11} "
           f"{'peak RSS':>9} {'peak own':>9}")
     for rows in (int(r) for r in args.rows.split(",")):
+        # written by a child of its own: a child's ru_maxrss starts at its parent's RSS when it
+        # is forked, which writing the data would have raised
+        subprocess.run([sys.executable, __file__, "--write", str(rows), "--folder", args.folder],
+                       check=True)
         x_path, y_path = write_data(Path(args.folder), rows)
         data_mib = (x_path.stat().st_size + y_path.stat().st_size) / 2 ** 20
         point = {}
