@@ -208,6 +208,35 @@ def test_nan_in_streamed_rows_is_refused_before_the_step_that_would_use_it(backe
     assert_state(model, before)
 
 
+
+def test_nan_in_row_9000001_of_ten_million_stored_rows_is_refused_before_its_step(backend,
+                                                                                tmp_path):
+    rows, size, bad = 10 ** 7, 2 ** 20, 9_000_001  # one float32 feature: a 40 MB file
+    np.linspace(-1, 1, rows, dtype=np.float32).tofile(tmp_path / "X.f32")
+    X = np.memmap(tmp_path / "X.f32", np.float32, "r+", shape=(rows, 1))
+    y = np.array(X) * np.float32(0.5)  # in memory, beside the memmapped X
+    X[bad, 0] = np.nan
+    models = []
+
+    def fit(*extra):
+        xnn.seed(0)
+        models.append(nn.Linear(1, 1))
+        xnn.fit(models[-1], X, y, loss=losses.MSELoss(), epochs=1, batch_size=size,
+                shuffle=False, optimizer=optim.SGD(models[-1].parameters(), lr=0.1),
+                progress=False, callbacks=list(extra))
+        return host_state(models[-1])
+
+    initial = fit(_stopped_at(0))
+    with pytest.raises(ValueError, match=r"fit: X contains NaN or Inf in 1 row\(s\), first at "
+                                         r"row 9000001; .* before the step that would use them"):
+        fit()
+    # the steps before the bad row's batch trained; the step that would use it changed nothing
+    X[bad, 0] = 0.0
+    stopped = fit(_stopped_at(bad // size))
+    assert any(not np.array_equal(initial[k], v) for k, v in stopped.items())
+    assert_state(models[1], stopped)
+
+
 def test_a_label_out_of_range_in_streamed_rows_is_refused_naming_its_row(backend, tmp_path):
     X, y = _data(classes=3)
     row, step = _bad_row(X.shape[0], 16, seed=1)
