@@ -13,6 +13,7 @@ under ``fit(distributed=True)``, each rank its share of each batch.
 
 from __future__ import annotations
 
+import copy
 import mmap
 import os
 import queue
@@ -24,7 +25,7 @@ import numpy as np
 
 from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to_numpy, upload
 
-__all__ = ["Stream"]
+__all__ = ["Stream", "BatchDataset"]
 
 # batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those waiting,
 # the one being read, the step's)
@@ -74,17 +75,53 @@ class Stream:
         return f"Stream({type(self.data).__name__} of shape {self.shape})"
 
 
+
+class BatchDataset:
+    """Batches that ``fit``, ``evaluate`` and ``predict`` read one at a time by index, as
+    Keras' ``PyDataset``: for data without row indexing (parquet files, a generator's chunks).
+
+    Subclass it and define ``__len__`` (the number of batches) and ``__getitem__(i)``: the
+    i-th batch as a pair ``(x, y)`` of arrays NumPy can convert (``x`` alone is enough for
+    ``predict``). Pass it as X with y=None: fit trains one step per batch, reading the next
+    ones in the background and checking each as it passes; ``shuffle=True`` shuffles the
+    order of the batches each epoch, ``validation_split`` holds out the last batches, and
+    ``validation_data`` may be another BatchDataset (docs/streaming.md).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xnn
+    >>> class Chunks(xnn.data.BatchDataset):
+    ...     def __len__(self):
+    ...         return 3
+    ...     def __getitem__(self, i):
+    ...         x = np.full((4, 2), i, np.float32)
+    ...         return x, x.sum(axis=1, keepdims=True)
+    >>> model = xnn.nn.Linear(2, 1)
+    >>> history = xnn.fit(model, Chunks(), None, loss=xnn.losses.MSELoss(), epochs=2,
+    ...                   optimizer=xnn.optim.SGD(model.parameters(), lr=0.01), progress=False)
+    >>> len(history["loss"])
+    2
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError("BatchDataset: define __len__, the number of batches")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError("BatchDataset: define __getitem__(i), the i-th batch (x, y)")
+
+
 def streams(*data: Any) -> bool:
     """Whether any of ``data`` is read a batch at a time (the rule of the module docstring)."""
-    return any(isinstance(d, (Stream, np.memmap))
+    return any(isinstance(d, (Stream, BatchDataset, np.memmap))
                or (not is_array(d) and not type(d).__module__.startswith("pandas")
                    and all(hasattr(d, a) for a in ("shape", "dtype", "__getitem__")))
                for d in data)
 
 
-def non_finite(owner: str, name: str, count: int, first: int) -> str:
+def non_finite(owner: str, name: str, count: int, first: int | str) -> str:
     """The message of NaN or Inf found in ``count`` rows of ``name``, the first at row
-    ``first`` (fit's check, in memory and as rows stream)."""
+    ``first`` (fit's check, in memory and as rows stream; "3 of batch 7" in a BatchDataset)."""
     return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}; "
             f"clean or drop those rows before training")
 
@@ -116,8 +153,9 @@ class Source:
 
     def part(self, start: int, stop: int) -> Source:
         """Rows start:stop of these rows (fit's validation_split), read the same way."""
-        return Source(self.owner, self.name, self.data, self.backend, self.dtype, self.labels,
-                      self.checked, self.start + start, self.start + stop)
+        part = copy.copy(self)
+        part.start, part.stop = self.start + start, self.start + stop
+        return part
 
     def rows(self, start: int, stop: int) -> Any:
         """Rows start:stop on the device, read now (fit's first batch)."""
@@ -133,10 +171,15 @@ class Source:
             bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
             if bad.shape[0]:
                 raise ValueError(non_finite(self.owner, self.name, bad.shape[0],
-                                            int(at[bad].min())) + _AS_READ)
+                                            self._first(at, bad)) + _AS_READ)
         if self.labels_checked is not None:
             self._check_labels(host, at)
         return host
+
+    def _first(self, at: np.ndarray, found: np.ndarray) -> int | str:
+        """The first row, in the stored data's numbering, of rows ``found`` of a read of
+        ``at`` (positions in it)."""
+        return int(at[found].min())
 
     def _stored(self, at: np.ndarray) -> np.ndarray:
         """Rows ``at`` of the stored data (row numbers in any order), as they are stored."""
@@ -161,8 +204,8 @@ class Source:
         try:
             self.labels_checked(labels)
         except ValueError as err:
-            first = min(int(r) for label, r in zip(labels, at) if _refused(
-                self.labels_checked, np.asarray([label], dtype=labels.dtype)))
+            first = self._first(at, np.array([k for k, label in enumerate(labels) if _refused(
+                self.labels_checked, np.asarray([label], dtype=labels.dtype))]))
             raise ValueError(f"{err}; first at row {first} of {self.name}{_AS_READ}") from None
 
     def fingerprint(self, h: Any) -> None:
@@ -175,6 +218,56 @@ class Source:
             for s in range(self.start, self.stop, step):
                 h.update(np.ascontiguousarray(self._stored(np.arange(s, min(s + step,
                                                                         self.stop)))).data)
+
+
+
+class BatchRows(Source):
+    """Part ``part`` (0: x, 1: y) of the batches of a BatchDataset, as a Source whose "rows"
+    are the batches: fit steps through them one at a time (a batch size of 1), so its row
+    order is the order of the batches, and a read of batch i is ``items[i][part]``."""
+
+    def __init__(self, owner: str, name: str, items: _Items, part: int, backend: Backend,
+                 dtype: np.dtype, labels: bool, checked: bool) -> None:
+        super().__init__(owner, name, items.first[part], backend, dtype, labels, checked,
+                         0, len(items.dataset))
+        self.items, self.index = items, part
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (self.stop - self.start, *self.data.shape[1:])
+
+    def _first(self, at: np.ndarray, found: np.ndarray) -> str:
+        return f"{int(found.min())} of batch {int(at[0])}"
+
+    def _stored(self, at: np.ndarray) -> np.ndarray:
+        return self.items.get(int(at[0]))[self.index]
+
+
+class _Items:
+    """A BatchDataset's batches as (x, y) host arrays, the last one kept: x and y of a batch
+    are two reads of it (by the same thread, one after the other), and the dataset is asked
+    once."""
+
+    def __init__(self, owner: str, dataset: BatchDataset, parts: int) -> None:
+        self.owner, self.dataset, self.parts = owner, dataset, parts
+        if len(dataset) < 1:
+            raise ValueError(f"{owner}: the BatchDataset {type(dataset).__name__} has no "
+                             f"batches (len {len(dataset)})")
+        self.last: tuple[int, tuple[np.ndarray, ...]] | None = None
+        self.first = self.get(0)
+
+    def get(self, i: int) -> tuple[np.ndarray, ...]:
+        """Batch ``i`` as ``parts`` host arrays."""
+        if self.last is None or self.last[0] != i:
+            item = self.dataset[i]
+            pair = isinstance(item, (tuple, list))
+            if self.parts == 2 and not (pair and len(item) == 2):
+                got = f"{len(item)} items" if pair else type(item).__name__
+                raise TypeError(f"{self.owner}: batch {i} of the BatchDataset "
+                                f"{type(self.dataset).__name__} must be a pair (x, y), got {got}")
+            parts = tuple(item[:self.parts]) if pair else (item,)
+            self.last = (i, tuple(np.asarray(to_numpy(p)) for p in parts))
+        return self.last[1]
 
 
 def _in_file(data: Any) -> tuple[str, int] | None:
@@ -223,11 +316,13 @@ def _refused(check: Callable[[Any], Any], labels: np.ndarray) -> bool:
 
 
 def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
-           labels_ok: bool, checked: bool) -> Source:
+           labels_ok: bool, checked: bool, make: Callable[..., Source] | None = None) -> Source:
     """``data`` as rows read a batch at a time onto ``backend``: floats become ``float_dtype``,
     1-D integer targets (with ``labels_ok``) int64 labels, as ``xnn.data.as_data`` converts
     whole arrays. An array of a library's device (a small y beside a memmapped X) is copied to
-    the host first; data that are not real numbers are a TypeError naming ``owner``."""
+    the host first; data that are not real numbers are a TypeError naming ``owner``. ``make``:
+    the Source made of (backend, dtype, labels, checked) when ``data`` only shows its kind (a
+    BatchDataset's first batch)."""
     if isinstance(data, Stream):
         data = data.data
     elif not streams(data):
@@ -239,11 +334,27 @@ def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
                         f"trains on real numbers")
     labels = labels_ok and len(data.shape) == 1 and kind in "iu"
     target = np.dtype("int64" if labels else dtype_name(float_dtype))
+    if make is not None:
+        return make(backend, target, labels, checked)
     return Source(owner, name, data, backend, target, labels, checked)
 
 
+
+def batch_sources(owner: str, names: tuple[str, ...], dataset: BatchDataset, backend: Backend,
+                  float_dtype: Any, checked: bool) -> tuple[BatchRows, ...]:
+    """The x (and, with two ``names``, y) parts of ``dataset``'s batches as Sources, converted
+    as ``source`` converts stored rows."""
+    items = _Items(owner, dataset, len(names))
+    return tuple(source(owner, name, items.first[k], backend, float_dtype, k == 1, checked,
+                        lambda *args, k=k: BatchRows(owner, name, items, k, *args))
+                 for k, name in enumerate(names))
+
+
 def pass_rows(rows: Source) -> int:
-    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them."""
+    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them (one
+    batch of a BatchDataset)."""
+    if isinstance(rows, BatchRows):
+        return 1
     per_row = rows.dtype.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
     return max(1, PASS_BYTES // max(1, per_row))
 

@@ -18,7 +18,8 @@ from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, o
 from .metrics import get_metric
 from .nn.module import Module, model_backend
 from .nn.normalization import BatchNorm1d
-from .stream import Source, non_finite, source, streams
+from .stream import (BatchDataset, BatchRows, Source, batch_sources, non_finite, source,
+                     streams)
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
 
@@ -183,8 +184,15 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     callbacks = _check_callbacks(callbacks or (), {
         "epochs": epochs, "metrics": log_keys(metrics, validation is not None)})
     n = X.shape[0]
-    size = n if batch_size is None else min(batch_size, n)
-    _check_batch_rows(model, n, size)
+    if isinstance(X, BatchRows):  # its batches are the steps, one "row" each
+        if batch_size is not None or distributed:
+            raise ValueError(f"fit: a BatchDataset X makes its own batches; "
+                             f"{'distributed=True' if distributed else 'batch_size'} does not "
+                             f"apply to it (pass batch_size=None, distributed=False)")
+        size = 1
+    else:
+        size = n if batch_size is None else min(batch_size, n)
+        _check_batch_rows(model, n, size)
     first = [d.rows(0, size) if isinstance(d, Source) else d[:size, ...] for d in (X, y)]
     loss = _check_first_batch(model, loss, metrics, *first,
                               [y] if validation is None else [y, validation[1]])
@@ -322,6 +330,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
         return X[:cut, ...], y[:cut, ...], (X[cut:, ...], y[cut:, ...])
     if validation_data is None:
         return X, y, None
+    if isinstance(validation_data, BatchDataset):
+        validation_data = (validation_data, None)
     pair = isinstance(validation_data, (tuple, list))
     if not pair or len(validation_data) != 2:
         got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
@@ -339,7 +349,12 @@ def _rows(owner: str, x_name: str, y_name: str, X: Any, y: Any, backend: Backend
     streams (xnn/stream.py), Sources read a batch at a time and checked as they pass (fit's
     NaN/Inf check; its label check once it knows the model's width). ``pair``: what the
     length check's message adds to ``owner``."""
-    if streams(X, y):
+    if isinstance(X, BatchDataset):
+        if y is not None:
+            raise ValueError(f"{owner}: a BatchDataset X gives the targets with its batches; "
+                             f"pass {y_name}=None")
+        X, y = batch_sources(owner, (x_name, y_name), X, backend, dtype, owner == "fit")
+    elif streams(X, y):
         checked = owner == "fit"
         X = source(owner, x_name, X, backend, dtype, labels_ok=False, checked=checked)
         y = source(owner, y_name, y, backend, dtype, labels_ok=True, checked=checked)
