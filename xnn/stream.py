@@ -8,7 +8,11 @@ before. Each is then a :class:`Source`: its rows are gathered on the host in the
 epoch draws (the permutation fit uses in memory, so the same batches and, with the same seed,
 the same weights bit for bit), checked as they pass, and moved to the device by a background
 thread a few batches ahead of the step (:class:`_Reader`). A step reads only its own rows:
-under ``fit(distributed=True)``, each rank its share of each batch.
+under ``fit(distributed=True)``, each rank its share of each batch. A memmap's rows are read
+from its file (pread), which maps none of its pages into the process.
+
+Data without row indexing come as a :class:`BatchDataset` (batches by index): a
+:class:`BatchRows` Source whose rows are its batches, stepped through one at a time.
 """
 
 from __future__ import annotations
@@ -75,7 +79,6 @@ class Stream:
         return f"Stream({type(self.data).__name__} of shape {self.shape})"
 
 
-
 class BatchDataset:
     """Batches that ``fit``, ``evaluate`` and ``predict`` read one at a time by index, as
     Keras' ``PyDataset``: for data without row indexing (parquet files, a generator's chunks).
@@ -113,7 +116,7 @@ class BatchDataset:
 
 def streams(*data: Any) -> bool:
     """Whether any of ``data`` is read a batch at a time (the rule of the module docstring)."""
-    return any(isinstance(d, (Stream, BatchDataset, np.memmap))
+    return any(isinstance(d, (Stream, np.memmap))
                or (not is_array(d) and not type(d).__module__.startswith("pandas")
                    and all(hasattr(d, a) for a in ("shape", "dtype", "__getitem__")))
                for d in data)
@@ -220,7 +223,6 @@ class Source:
                                                                         self.stop)))).data)
 
 
-
 class BatchRows(Source):
     """Part ``part`` (0: x, 1: y) of the batches of a BatchDataset, as a Source whose "rows"
     are the batches: fit steps through them one at a time (a batch size of 1), so its row
@@ -231,10 +233,6 @@ class BatchRows(Source):
         super().__init__(owner, name, items.first[part], backend, dtype, labels, checked,
                          0, len(items.dataset))
         self.items, self.index = items, part
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return (self.stop - self.start, *self.data.shape[1:])
 
     def _first(self, at: np.ndarray, found: np.ndarray) -> str:
         return f"{int(found.min())} of batch {int(at[0])}"
@@ -316,38 +314,40 @@ def _refused(check: Callable[[Any], Any], labels: np.ndarray) -> bool:
 
 
 def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
-           labels_ok: bool, checked: bool, make: Callable[..., Source] | None = None) -> Source:
+           labels_ok: bool, checked: bool) -> Source:
     """``data`` as rows read a batch at a time onto ``backend``: floats become ``float_dtype``,
     1-D integer targets (with ``labels_ok``) int64 labels, as ``xnn.data.as_data`` converts
     whole arrays. An array of a library's device (a small y beside a memmapped X) is copied to
-    the host first; data that are not real numbers are a TypeError naming ``owner``. ``make``:
-    the Source made of (backend, dtype, labels, checked) when ``data`` only shows its kind (a
-    BatchDataset's first batch)."""
+    the host first; data that are not real numbers are a TypeError naming ``owner``."""
     if isinstance(data, Stream):
         data = data.data
     elif not streams(data):
         data = to_numpy(data)
+    return Source(owner, name, data, backend, *_read_as(owner, name, data, float_dtype,
+                                                        labels_ok), checked)
+
+
+def batch_sources(owner: str, names: tuple[str, ...], dataset: BatchDataset, backend: Backend,
+                  float_dtype: Any, checked: bool) -> tuple[BatchRows, ...]:
+    """The x (and, with two ``names``, y) parts of ``dataset``'s batches as Sources, read as
+    ``source`` reads stored rows (their kind: the first batch's)."""
+    items = _Items(owner, dataset, len(names))
+    return tuple(BatchRows(owner, name, items, k, backend,
+                           *_read_as(owner, name, items.first[k], float_dtype, k == 1), checked)
+                 for k, name in enumerate(names))
+
+
+def _read_as(owner: str, name: str, data: Any, float_dtype: Any,
+             labels_ok: bool) -> tuple[np.dtype, bool]:
+    """The host dtype rows of ``data`` are read in, and whether they are class labels; data
+    that are not real numbers are a TypeError naming ``owner``."""
     kind = np.dtype(data.dtype).kind
     if kind not in "biuf":  # complex, text, objects: as as_data refuses them
         what = "complex" if kind == "c" else "non-numeric"
         raise TypeError(f"{owner}: {name} has the {what} dtype {np.dtype(data.dtype)}; xnn "
                         f"trains on real numbers")
     labels = labels_ok and len(data.shape) == 1 and kind in "iu"
-    target = np.dtype("int64" if labels else dtype_name(float_dtype))
-    if make is not None:
-        return make(backend, target, labels, checked)
-    return Source(owner, name, data, backend, target, labels, checked)
-
-
-
-def batch_sources(owner: str, names: tuple[str, ...], dataset: BatchDataset, backend: Backend,
-                  float_dtype: Any, checked: bool) -> tuple[BatchRows, ...]:
-    """The x (and, with two ``names``, y) parts of ``dataset``'s batches as Sources, converted
-    as ``source`` converts stored rows."""
-    items = _Items(owner, dataset, len(names))
-    return tuple(source(owner, name, items.first[k], backend, float_dtype, k == 1, checked,
-                        lambda *args, k=k: BatchRows(owner, name, items, k, *args))
-                 for k, name in enumerate(names))
+    return np.dtype("int64" if labels else dtype_name(float_dtype)), labels
 
 
 def pass_rows(rows: Source) -> int:
