@@ -6,9 +6,10 @@ DataLoader + training loop over the same memmap, side by side, as the rows grow.
 
 Each point writes (once, kept in --folder) X: rows x 50 float32 features and y: rows x 1, as
 memmaps, then runs each configuration in a fresh process with one BLAS thread: its peak RSS
-(ru_maxrss: what the process held at most, libraries included), the peak of its own memory
-(RssAnon, sampled every 5 ms: the RSS without the memmap's pages, which are the system's page
-cache mapped in, shared and reclaimable) and the rows/s of its epochs (the first epoch, which
+(ru_maxrss: what the process held at most, libraries and mapped file pages included), the
+peak of its own memory (RssAnon, sampled every 5 ms: the RSS without a memmap's pages mapped in
+by indexing it, which are the system's page cache, shared and reclaimable; xnn's streamed fit
+maps none, it reads the rows with pread) and the rows/s of its epochs (the first epoch, which
 also warms the page cache, is left out when there are several).
 The network is 50-64-64-1 (ReLU), MSE, Adam, batches of 256, shuffled rows, float32:
 
