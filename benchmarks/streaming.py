@@ -15,6 +15,8 @@ The network is 50-64-64-1 (ReLU), MSE, Adam, batches of 256, shuffled rows, floa
 
 - ``memory``: fit on X and y read whole into memory first (np.array of the memmaps);
 - ``streamed``: fit on the memmaps themselves (xnn/stream.py: a batch at a time, read ahead);
+- ``batches`` (not in the default --kinds): fit on an ``xnn.data.BatchDataset`` of the files'
+  consecutive chunks of 256 rows, read with ``np.fromfile``, in a shuffled order of chunks;
 - ``torch``: a torch Dataset over the same memmaps, DataLoader(batch_size=256, shuffle=True)
   with a batch sampler (one fancy index per batch, as xnn reads) and the same network and
   optimizer in a plain PyTorch loop.
@@ -110,22 +112,43 @@ class _Clock:
         return rows * len(timed) / float(np.sum(timed))
 
 
-def run_xnn(x_path: Path, y_path: Path, epochs: int, streamed: bool) -> dict:
+def chunks(x_path: Path, y_path: Path) -> object:
+    """The rows as an xnn.data.BatchDataset of BATCH consecutive rows a batch."""
+    import xnn  # noqa: PLC0415 - in the child only
+
+    stored = [(path, np.load(path, mmap_mode="r")) for path in (x_path, y_path)]
+
+    class Chunks(xnn.data.BatchDataset):
+        def __len__(self) -> int:
+            return -(-stored[0][1].shape[0] // BATCH)
+
+        def __getitem__(self, i: int) -> tuple:
+            start, stop = i * BATCH, min((i + 1) * BATCH, stored[0][1].shape[0])
+            return tuple(np.fromfile(path, a.dtype, (stop - start) * a.shape[1],
+                                     offset=a.offset + start * a.strides[0])
+                         .reshape(-1, a.shape[1]) for path, a in stored)
+    return Chunks()
+
+
+def run_xnn(x_path: Path, y_path: Path, epochs: int, kind: str) -> dict:
     import xnn  # noqa: PLC0415 - in the child only
     from xnn import nn  # noqa: PLC0415
 
     X, y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
-    if not streamed:
+    rows, batch_size = X.shape[0], BATCH
+    if kind == "memory":
         X, y = np.array(X), np.array(y)
+    elif kind == "batches":
+        X, y, batch_size = chunks(x_path, y_path), None, None
     before = peak_rss_mib()
     xnn.seed(0)
     model = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN),
                           nn.ReLU(), nn.Linear(HIDDEN, 1))
     clock = _Clock()
-    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=epochs, batch_size=BATCH, seed=0,
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=epochs, batch_size=batch_size, seed=0,
             optimizer=xnn.optim.Adam(model.parameters(), lr=LR), progress=False,
             callbacks=[xnn.callbacks.LambdaCallback(on_epoch_end=lambda run, logs: clock.tick())])
-    return {"rows_per_s": clock.rows_per_s(X.shape[0]), "rss_before_mib": before,
+    return {"rows_per_s": clock.rows_per_s(rows), "rss_before_mib": before,
             "peak_rss_mib": peak_rss_mib()}
 
 
@@ -166,7 +189,7 @@ def child(args: argparse.Namespace) -> None:
     x_path, y_path = Path(args.x), Path(args.y)
     own = _OwnPeak()
     result = (run_torch(x_path, y_path, args.epochs) if args.child == "torch"
-              else run_xnn(x_path, y_path, args.epochs, streamed=args.child == "streamed"))
+              else run_xnn(x_path, y_path, args.epochs, args.child))
     print(json.dumps({**result, "peak_own_mib": own.stop()}))
 
 

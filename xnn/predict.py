@@ -39,7 +39,7 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
         The network (or a single layer without parameters, run on the active backend).
     X : array_like
         The inputs, one row per sample, as ``fit`` takes them (in memory or read a batch at
-        a time).
+        a time; an ``xnn.data.BatchDataset`` is read a batch of its own at a time).
     batch_size : int or None, default None
         Rows per forward pass; None runs all rows at once.
 

@@ -79,11 +79,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         or a pandas DataFrame; ``(N, features)`` for a model that starts with a Linear. Or
         rows read a batch at a time: a ``np.memmap``, anything with ``shape``, ``dtype`` and
         row indexing that is no array of a supported library (zarr, h5py), or an
-        ``xnn.data.Stream``.
-    y : array_like
+        ``xnn.data.Stream``. Or an ``xnn.data.BatchDataset`` (batches ``(x, y)`` by index,
+        one step each; y=None and batch_size=None).
+    y : array_like or None
         The targets, ``N`` rows: ``(N, outputs)`` floats for regression (one output is
         ``(N, 1)``), or ``(N,)`` integer class labels for CrossEntropyLoss and NLLLoss; in
-        memory or read a batch at a time, as X.
+        memory or read a batch at a time, as X. None when X is a BatchDataset.
     loss : callable
         ``loss(pred, target) -> (value, grad)``: an ``xnn.losses`` loss such as
         ``MSELoss()`` or ``CrossEntropyLoss()``, or a custom one (docs/custom-layers.md).
@@ -102,12 +103,13 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     seed : int or None, default None
         Seed of the shuffling's own generator, for an order that does not depend on other
         draws; None draws from xnn's generator (``xnn.seed``).
-    validation_data : tuple (X_val, y_val) or None, default None
+    validation_data : tuple (X_val, y_val), BatchDataset or None, default None
         Rows scored after each epoch in evaluation mode, logged as ``val_loss`` and
         ``val_<metric>``; in memory or read a batch at a time, as X.
     validation_split : float or None, default None
         Hold out this fraction (between 0 and 1) of the last rows as validation data, as Keras
-        does. Not together with ``validation_data``.
+        does (of the last batches, for a BatchDataset). Not together with
+        ``validation_data``.
     metrics : list of str or callable, default ()
         Logged at each epoch under their names: names that ``xnn.metrics.get_metric`` takes
         (``"accuracy"``, ``"mae"``, ``"r2_score"``, ...), or functions ``metric(pred, target)``
@@ -231,9 +233,9 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     model : xnn.nn.Module
         The network to score.
     X : array_like
-        The inputs, as ``fit`` takes them.
-    y : array_like
-        The targets, as ``fit`` takes them.
+        The inputs, as ``fit`` takes them (a BatchDataset too).
+    y : array_like or None
+        The targets, as ``fit`` takes them (None with a BatchDataset).
     loss : callable
         ``loss(pred, target) -> (value, grad)``, as in ``fit``.
     metrics : list of str or callable, default ()
