@@ -271,8 +271,10 @@ class _Items:
 def _in_file(data: Any) -> tuple[str, int] | None:
     """(path, byte offset of row 0) of a memmap whose rows lie one after another in a file it
     maps shared, which reads of the file see as they are; None for anything else (a memmap of
-    mode "c" holds changes of its own: it is read by indexing)."""
-    if not isinstance(data, np.memmap) or data.mode == "c" or not data.flags.c_contiguous:
+    mode "c" holds changes of its own: it is read by indexing), and where there is no pread
+    (Windows)."""
+    if (not isinstance(data, np.memmap) or data.mode == "c" or not data.flags.c_contiguous
+            or not hasattr(os, "pread")):
         return None
     root = data  # a view's offset is its base's: count from the memmap that owns the mapping
     while isinstance(root.base, np.memmap):
