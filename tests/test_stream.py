@@ -1,7 +1,9 @@
 """Training on rows read from storage a batch at a time (xnn/stream.py): a memmap, a zarr or
 h5py-like object or an explicit xnn.data.Stream trains as the same rows in memory would, bit for
 bit; only a few batches are read ahead, in a background thread; NaN/Inf rows and bad labels are
-refused as they pass, before the step that would use them; shuffle="batch" reads whole batches."""
+refused as they pass, before the step that would use them; shuffle="batch" reads whole batches;
+a memmap's rows are read from its file, mapping none of its pages; an xnn.data.BatchDataset
+trains one step per batch, as the same batches in memory would."""
 
 from __future__ import annotations
 
