@@ -6,14 +6,17 @@ DataLoader + training loop over the same memmap, side by side, as the rows grow.
 
 Each point writes (once, kept in --folder) X: rows x 50 float32 features and y: rows x 1, as
 memmaps, then runs each configuration in a fresh process with one BLAS thread: its peak RSS
-(ru_maxrss: what the process held at most, libraries included), the peak of its own memory
-(RssAnon, sampled every 5 ms: the RSS without the memmap's pages, which are the system's page
-cache mapped in, shared and reclaimable) and the rows/s of its epochs (the first epoch, which
+(ru_maxrss: what the process held at most, libraries and mapped file pages included), the
+peak of its own memory (RssAnon, sampled every 5 ms: the RSS without a memmap's pages mapped in
+by indexing it, which are the system's page cache, shared and reclaimable; xnn's streamed fit
+maps none, it reads the rows with pread) and the rows/s of its epochs (the first epoch, which
 also warms the page cache, is left out when there are several).
 The network is 50-64-64-1 (ReLU), MSE, Adam, batches of 256, shuffled rows, float32:
 
 - ``memory``: fit on X and y read whole into memory first (np.array of the memmaps);
 - ``streamed``: fit on the memmaps themselves (xnn/stream.py: a batch at a time, read ahead);
+- ``batches`` (not in the default --kinds): fit on an ``xnn.data.BatchDataset`` of the files'
+  consecutive chunks of 256 rows, read with ``np.fromfile``, in a shuffled order of chunks;
 - ``torch``: a torch Dataset over the same memmaps, DataLoader(batch_size=256, shuffle=True)
   with a batch sampler (one fancy index per batch, as xnn reads) and the same network and
   optimizer in a plain PyTorch loop.
@@ -109,22 +112,43 @@ class _Clock:
         return rows * len(timed) / float(np.sum(timed))
 
 
-def run_xnn(x_path: Path, y_path: Path, epochs: int, streamed: bool) -> dict:
+def chunks(x_path: Path, y_path: Path) -> object:
+    """The rows as an xnn.data.BatchDataset of BATCH consecutive rows a batch."""
+    import xnn  # noqa: PLC0415 - in the child only
+
+    stored = [(path, np.load(path, mmap_mode="r")) for path in (x_path, y_path)]
+
+    class Chunks(xnn.data.BatchDataset):
+        def __len__(self) -> int:
+            return -(-stored[0][1].shape[0] // BATCH)
+
+        def __getitem__(self, i: int) -> tuple:
+            start, stop = i * BATCH, min((i + 1) * BATCH, stored[0][1].shape[0])
+            return tuple(np.fromfile(path, a.dtype, (stop - start) * a.shape[1],
+                                     offset=a.offset + start * a.strides[0])
+                         .reshape(-1, a.shape[1]) for path, a in stored)
+    return Chunks()
+
+
+def run_xnn(x_path: Path, y_path: Path, epochs: int, kind: str) -> dict:
     import xnn  # noqa: PLC0415 - in the child only
     from xnn import nn  # noqa: PLC0415
 
     X, y = np.load(x_path, mmap_mode="r"), np.load(y_path, mmap_mode="r")
-    if not streamed:
+    rows, batch_size = X.shape[0], BATCH
+    if kind == "memory":
         X, y = np.array(X), np.array(y)
+    elif kind == "batches":
+        X, y, batch_size = chunks(x_path, y_path), None, None
     before = peak_rss_mib()
     xnn.seed(0)
     model = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN),
                           nn.ReLU(), nn.Linear(HIDDEN, 1))
     clock = _Clock()
-    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=epochs, batch_size=BATCH, seed=0,
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=epochs, batch_size=batch_size, seed=0,
             optimizer=xnn.optim.Adam(model.parameters(), lr=LR), progress=False,
             callbacks=[xnn.callbacks.LambdaCallback(on_epoch_end=lambda run, logs: clock.tick())])
-    return {"rows_per_s": clock.rows_per_s(X.shape[0]), "rss_before_mib": before,
+    return {"rows_per_s": clock.rows_per_s(rows), "rss_before_mib": before,
             "peak_rss_mib": peak_rss_mib()}
 
 
@@ -165,7 +189,7 @@ def child(args: argparse.Namespace) -> None:
     x_path, y_path = Path(args.x), Path(args.y)
     own = _OwnPeak()
     result = (run_torch(x_path, y_path, args.epochs) if args.child == "torch"
-              else run_xnn(x_path, y_path, args.epochs, streamed=args.child == "streamed"))
+              else run_xnn(x_path, y_path, args.epochs, args.child))
     print(json.dumps({**result, "peak_own_mib": own.stop()}))
 
 
@@ -190,16 +214,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--kinds", default="memory,streamed,torch")
     parser.add_argument("--json", default=None, help="also write the rows here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--write", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--x", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--y", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
         return []
+    if args.write:
+        write_data(Path(args.folder), args.write)
+        return []
     results = []
     print(f"{'rows':>10} {'data MiB':>9} {'kind':>9} {'rows/s':>10} {'RSS before':>11} "
           f"{'peak RSS':>9} {'peak own':>9}")
     for rows in (int(r) for r in args.rows.split(",")):
+        # written by a child of its own: a child's ru_maxrss starts at its parent's RSS when it
+        # is forked, which writing the data would have raised
+        subprocess.run([sys.executable, __file__, "--write", str(rows), "--folder", args.folder],
+                       check=True)
         x_path, y_path = write_data(Path(args.folder), rows)
         data_mib = (x_path.stat().st_size + y_path.stat().st_size) / 2 ** 20
         point = {}

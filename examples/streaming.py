@@ -9,9 +9,8 @@ xnn.fit, with the last 10% of the rows as validation data (validation_split) and
 row order: fit reads each batch's rows in a background thread, a few batches ahead, and never
 holds the data whole. The run reports how much the process's own memory (its anonymous
 resident memory, sampled every few milliseconds) grew at most during fit, against --budget-mb,
-and the data's size beside it. The memmap's pages that the reads touch are mapped into the
-process too, but they are the system's page cache (RssFile): shared, and dropped when memory
-is short, so they are not counted against the budget.
+and the data's size beside it. fit reads the memmaps' rows from their files (pread), so none
+of their pages are mapped into the process either: its peak RSS does not grow with the file.
 """
 
 from __future__ import annotations

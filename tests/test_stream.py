@@ -1,11 +1,14 @@
 """Training on rows read from storage a batch at a time (xnn/stream.py): a memmap, a zarr or
 h5py-like object or an explicit xnn.data.Stream trains as the same rows in memory would, bit for
 bit; only a few batches are read ahead, in a background thread; NaN/Inf rows and bad labels are
-refused as they pass, before the step that would use them; shuffle="batch" reads whole batches."""
+refused as they pass, before the step that would use them; shuffle="batch" reads whole batches;
+a memmap's rows are read from its file, mapping none of its pages; an xnn.data.BatchDataset
+trains one step per batch, as the same batches in memory would."""
 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 
 import xnn
 from xnn import callbacks, losses, nn, optim
-from xnn.stream import PREFETCH
+from xnn.stream import PREFETCH, source
 
 from model_state import assert_state, host_state
 
@@ -207,6 +210,35 @@ def test_nan_in_streamed_rows_is_refused_before_the_step_that_would_use_it(backe
     assert_state(model, before)
 
 
+
+def test_nan_in_row_9000001_of_ten_million_stored_rows_is_refused_before_its_step(backend,
+                                                                                tmp_path):
+    rows, size, bad = 10 ** 7, 2 ** 20, 9_000_001  # one float32 feature: a 40 MB file
+    np.linspace(-1, 1, rows, dtype=np.float32).tofile(tmp_path / "X.f32")
+    X = np.memmap(tmp_path / "X.f32", np.float32, "r+", shape=(rows, 1))
+    y = np.array(X) * np.float32(0.5)  # in memory, beside the memmapped X
+    X[bad, 0] = np.nan
+    models = []
+
+    def fit(*extra):
+        xnn.seed(0)
+        models.append(nn.Linear(1, 1))
+        xnn.fit(models[-1], X, y, loss=losses.MSELoss(), epochs=1, batch_size=size,
+                shuffle=False, optimizer=optim.SGD(models[-1].parameters(), lr=0.1),
+                progress=False, callbacks=list(extra))
+        return host_state(models[-1])
+
+    initial = fit(_stopped_at(0))
+    with pytest.raises(ValueError, match=r"fit: X contains NaN or Inf in 1 row\(s\), first at "
+                                         r"row 9000001; .* before the step that would use them"):
+        fit()
+    # the steps before the bad row's batch trained; the step that would use it changed nothing
+    X[bad, 0] = 0.0
+    stopped = fit(_stopped_at(bad // size))
+    assert any(not np.array_equal(initial[k], v) for k, v in stopped.items())
+    assert_state(models[1], stopped)
+
+
 def test_a_label_out_of_range_in_streamed_rows_is_refused_naming_its_row(backend, tmp_path):
     X, y = _data(classes=3)
     row, step = _bad_row(X.shape[0], 16, seed=1)
@@ -323,3 +355,191 @@ def test_stream_refuses_what_has_no_rows_to_index():
                                         r"got list without shape, dtype"):
         xnn.data.Stream([[1.0, 2.0]])
     assert repr(xnn.data.Stream(np.zeros((4, 2)))) == "Stream(ndarray of shape (4, 2))"
+
+
+# --- 6. a memmap is read from its file: the rows it gives, and no pages kept mapped ---------
+
+def _source(data, backend):
+    return source("fit", "X", data, backend, "float32", labels_ok=False, checked=True)
+
+
+@pytest.mark.parametrize("stored", ["npy", "raw with offset", "view", "copy-on-write"])
+def test_reads_of_a_memmap_give_the_rows_its_indexing_gives(backend, tmp_path, stored):
+    values = np.random.default_rng(0).normal(size=(301, 3, 2)).astype(np.float32)
+    if stored == "npy":  # rows after the .npy header
+        np.save(tmp_path / "X.npy", values)
+        data = np.load(tmp_path / "X.npy", mmap_mode="r")
+    elif stored in ("raw with offset", "view"):
+        (tmp_path / "X.f32").write_bytes(b"\0" * 12 + values.tobytes())
+        data = np.memmap(tmp_path / "X.f32", np.float32, "r", offset=12, shape=values.shape)
+        data = data[5:250] if stored == "view" else data
+    else:  # a private change the file does not have: read by indexing
+        np.save(tmp_path / "X.npy", values)
+        data = np.load(tmp_path / "X.npy", mmap_mode="c")
+        data[7, 1, 0] = 99.0
+    rows = _source(data, backend)
+    assert (rows.file is None) == (stored == "copy-on-write")
+    n = data.shape[0]
+    shuffled = np.random.default_rng(1).permutation(n)
+    for at in (shuffled[:64], np.sort(shuffled[:64]), np.arange(3, 40), np.arange(0),
+               np.array([n - 1]), np.arange(n)):
+        np.testing.assert_array_equal(rows.read(at), data[at])
+    np.testing.assert_array_equal(rows.read(slice(10, 20)), data[10:20])
+    part = rows.part(n - 50, n)  # validation_split's last rows
+    np.testing.assert_array_equal(part.read(shuffled[:20] % 50), data[n - 50:][shuffled[:20] % 50])
+
+
+def _rss_file_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile")) / 1024
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_reading_every_row_of_a_memmap_keeps_none_of_its_pages_mapped(backend, tmp_path):
+    rows, width = 2 ** 16, 256  # 64 MiB of float32
+    with open(tmp_path / "X.f32", "wb") as f:  # written without mapping it here
+        for start in range(0, rows, 4096):
+            f.write(np.full((4096, width), start, np.float32).tobytes())
+    data = np.memmap(tmp_path / "X.f32", np.float32, "r", shape=(rows, width))
+    stored = _source(data, backend)
+    before = _rss_file_mib()
+    order = np.random.default_rng(0).permutation(rows)
+    for start in range(0, rows, 4096):  # a shuffled epoch, then a pass in order
+        at = order[start:start + 4096]
+        assert (stored.read(at)[:, 0] == at // 4096 * 4096).all()
+    for start in range(0, rows, 4096):
+        stored.read(slice(start, start + 4096))
+    assert _rss_file_mib() - before < 4
+
+
+# --- 7. a BatchDataset: batches read by index, for data without row indexing ----------------
+
+class Chunks(xnn.data.BatchDataset):
+    """Consecutive chunks of ``size`` rows of (X, y) as a BatchDataset; each read is logged as
+    (thread name, batch index)."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, size: int = 16) -> None:
+        self.X, self.y, self.size = X, y, size
+        self.reads: list[tuple[str, int]] = []
+
+    def __len__(self) -> int:
+        return -(-self.X.shape[0] // self.size)
+
+    def __getitem__(self, i: int):
+        self.reads.append((threading.current_thread().name, i))
+        rows = slice(i * self.size, (i + 1) * self.size)
+        return self.X[rows], self.y[rows]
+
+
+@pytest.mark.parametrize("classes", [None, 3])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_a_batch_dataset_trains_as_the_same_batches_in_memory_bit_for_bit(backend, classes,
+                                                                          shuffle):
+    X, y = _data(208, classes)  # 13 batches of 16: shuffle=True draws as shuffle="batch"
+    X_val, y_val = X[:40] * 0.5, y[:40]
+    metrics = ["mae" if classes is None else "accuracy"]
+    memory = _fit(X, y, classes, metrics=metrics, validation_data=(X_val, y_val),
+                  shuffle="batch" if shuffle else False)
+    batched = _fit(Chunks(X, y), None, classes, metrics=metrics, batch_size=None,
+                   validation_data=Chunks(X_val, y_val, 8), shuffle=shuffle)
+    _same(batched, memory)
+
+
+def test_a_batch_dataset_is_read_once_a_batch_in_the_background_in_a_new_order_each_epoch(
+        backend):
+    X, y = _data()
+    chunks = Chunks(X, y)
+    _fit(chunks, None, batch_size=None, epochs=2)
+    (first_thread, first), *reads = chunks.reads
+    assert first == 0  # fit's checks of the first batch (one call gives its x and y)
+    assert {thread for thread, _ in reads} == {"xnn-stream-reader"}
+    epochs = [[i for _, i in reads[:13]], [i for _, i in reads[13:]]]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(13))
+    assert epochs[0] != epochs[1] and epochs[0] != list(range(13))
+
+
+def test_evaluate_and_predict_read_a_batch_dataset_as_the_rows_in_memory(backend):
+    X, y = _data(classes=3)
+    _, _, model = _fit(X, y, classes=3)
+    np.testing.assert_allclose(xnn.to_numpy(xnn.predict(model, Chunks(X, y, 50))),
+                               xnn.to_numpy(xnn.predict(model, X)), rtol=1e-6, atol=1e-7)
+
+    class Inputs(Chunks):  # x alone: enough for predict
+        def __getitem__(self, i):
+            return super().__getitem__(i)[0]
+
+    np.testing.assert_array_equal(xnn.to_numpy(xnn.predict(model, Inputs(X, y, 50))),
+                                  xnn.to_numpy(xnn.predict(model, Chunks(X, y, 50))))
+    scores = xnn.evaluate(model, Chunks(X, y, 50), None, loss=losses.CrossEntropyLoss(),
+                          metrics=["accuracy"])
+    assert scores == pytest.approx(xnn.evaluate(model, X, y, loss=losses.CrossEntropyLoss(),
+                                                metrics=["accuracy"]), rel=1e-6)
+
+
+@pytest.mark.parametrize("where", ["X", "y", "label"])
+def test_a_bad_row_of_a_batch_is_refused_naming_batch_and_row_before_its_step(backend, where):
+    classes = 3 if where == "label" else None
+    X, y = _data(classes=classes)
+    bad = {"X": X.copy(), "y": y.copy()}
+    if where == "label":
+        bad["y"][7 * 16 + 3] = 9
+    else:
+        bad[where][7 * 16 + 3, 1] = np.nan
+    message = (r"labels must lie in \[0, 3\), got values in \[0, 9\]; first at row 3 of batch "
+               r"7 of y" if where == "label" else
+               rf"fit: {where} contains NaN or Inf in 1 row\(s\), first at row 3 of batch 7; ")
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, classes or 2))
+    with pytest.raises(ValueError, match=message + r".* before the step"):
+        xnn.fit(model, Chunks(bad["X"], bad["y"]), None, epochs=1, shuffle=False,
+                loss=losses.CrossEntropyLoss() if classes else losses.MSELoss(),
+                optimizer=optim.Adam(model.parameters(), lr=0.01), progress=False)
+    assert_state(model, _fit(X, y, classes, shuffle=False, callbacks=[_stopped_at(7)])[1])
+
+
+@pytest.mark.parametrize("case", ["y given", "batch_size", "not a pair", "no batches"])
+def test_fit_refuses_a_batch_dataset_it_cannot_step_through(backend, case):
+    X, y = _data()
+    class Xs(Chunks):  # batches without targets
+        def __getitem__(self, i):
+            return super().__getitem__(i)[0]
+
+    chunks = {"no batches": Chunks(X[:0], y[:0]), "not a pair": Xs(X, y)}.get(case,
+                                                                             Chunks(X, y))
+    message = {"y given": r"fit: a BatchDataset X gives the targets with its batches; pass "
+                          r"y=None",
+               "batch_size": r"fit: a BatchDataset X makes its own batches; batch_size does "
+                             r"not apply",
+               "not a pair": r"fit: batch 0 of the BatchDataset Xs must be a pair \(x, y\), "
+                             r"got ndarray",
+               "no batches": r"fit: the BatchDataset Chunks has no batches \(len 0\)"}[case]
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(5, 2))
+    with pytest.raises((TypeError, ValueError), match=message):
+        xnn.fit(model, chunks, y if case == "y given" else None, loss=losses.MSELoss(),
+                optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=1, progress=False,
+                batch_size=16 if case == "batch_size" else None)
+
+
+def test_parquet_row_groups_train_as_batches(backend, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    import pyarrow as pa  # noqa: PLC0415
+
+    X, y = _data(208)
+    table = pa.table({**{f"x{j}": X[:, j] for j in range(5)}, "t0": y[:, 0], "t1": y[:, 1]})
+    pq.write_table(table, tmp_path / "data.parquet", row_group_size=16)
+
+    class RowGroups(xnn.data.BatchDataset):
+        def __init__(self, path):
+            self.file = pq.ParquetFile(path)
+
+        def __len__(self):
+            return self.file.num_row_groups
+
+        def __getitem__(self, i):
+            group = self.file.read_row_group(i)
+            columns = [c.to_numpy() for c in group.columns]
+            return np.stack(columns[:5], axis=1), np.stack(columns[5:], axis=1)
+
+    _same(_fit(RowGroups(tmp_path / "data.parquet"), None, batch_size=None),
+          _fit(X, y, shuffle="batch"))

@@ -17,10 +17,11 @@ from .backend import (Backend, array_namespace, asarray, backend_of, dtype_name,
                       is_array, requires_grad, resolve_dtype, to_numpy)
 from .random import host_generator
 from .namespace import device_of
-from .stream import Source, Stream
+from .stream import BatchDataset, Source, Stream
 
 # check_same_length, check_seed and take_rows are fit's and the splitters' own tools, not API
-__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot", "Stream"]
+__all__ = ["train_test_split", "StandardScaler", "NotFittedError", "batches", "one_hot", "Stream",
+           "BatchDataset"]
 
 
 def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,

@@ -9,7 +9,8 @@ from .backend import array_namespace
 from .nn.module import Module, model_backend
 from .loop import mode
 from .data import as_data
-from .stream import Source, outputs, pass_rows, source, streams
+from .stream import (BatchDataset, Source, batch_sources, outputs, pass_rows, source,
+                     streams)
 
 __all__ = ["predict"]
 
@@ -38,7 +39,7 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
         The network (or a single layer without parameters, run on the active backend).
     X : array_like
         The inputs, one row per sample, as ``fit`` takes them (in memory or read a batch at
-        a time).
+        a time; an ``xnn.data.BatchDataset`` is read a batch of its own at a time).
     batch_size : int or None, default None
         Rows per forward pass; None runs all rows at once.
 
@@ -71,7 +72,12 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
     backend, dtype = model_backend(model, "predict", trains=False)
     if batch_size is not None:
         batch_size = integer("predict", "batch_size", batch_size, low=1)
-    if streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 4 MiB of rows
+    if isinstance(X, BatchDataset):  # one batch of it at a time
+        if batch_size is not None:
+            raise ValueError("predict: a BatchDataset X makes its own batches; pass "
+                             "batch_size=None")
+        X, = batch_sources("predict", ("X",), X, backend, dtype, checked=False)
+    elif streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 4 MiB of rows
         X = source("predict", "X", X, backend, dtype, labels_ok=False, checked=False)
         batch_size = batch_size or pass_rows(X)
     else:

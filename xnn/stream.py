@@ -8,11 +8,18 @@ before. Each is then a :class:`Source`: its rows are gathered on the host in the
 epoch draws (the permutation fit uses in memory, so the same batches and, with the same seed,
 the same weights bit for bit), checked as they pass, and moved to the device by a background
 thread a few batches ahead of the step (:class:`_Reader`). A step reads only its own rows:
-under ``fit(distributed=True)``, each rank its share of each batch.
+under ``fit(distributed=True)``, each rank its share of each batch. A memmap's rows are read
+from its file (pread), which maps none of its pages into the process.
+
+Data without row indexing come as a :class:`BatchDataset` (batches by index): a
+:class:`BatchRows` Source whose rows are its batches, stepped through one at a time.
 """
 
 from __future__ import annotations
 
+import copy
+import mmap
+import os
 import queue
 import threading
 from contextlib import contextmanager
@@ -22,7 +29,7 @@ import numpy as np
 
 from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to_numpy, upload
 
-__all__ = ["Stream"]
+__all__ = ["Stream", "BatchDataset"]
 
 # batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those waiting,
 # the one being read, the step's)
@@ -72,6 +79,41 @@ class Stream:
         return f"Stream({type(self.data).__name__} of shape {self.shape})"
 
 
+class BatchDataset:
+    """Batches that ``fit``, ``evaluate`` and ``predict`` read one at a time by index, as
+    Keras' ``PyDataset``: for data without row indexing (parquet files, a generator's chunks).
+
+    Subclass it and define ``__len__`` (the number of batches) and ``__getitem__(i)``: the
+    i-th batch as a pair ``(x, y)`` of arrays NumPy can convert (``x`` alone is enough for
+    ``predict``). Pass it as X with y=None: fit trains one step per batch, reading the next
+    ones in the background and checking each as it passes; ``shuffle=True`` shuffles the
+    order of the batches each epoch, ``validation_split`` holds out the last batches, and
+    ``validation_data`` may be another BatchDataset (docs/streaming.md).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import xnn
+    >>> class Chunks(xnn.data.BatchDataset):
+    ...     def __len__(self):
+    ...         return 3
+    ...     def __getitem__(self, i):
+    ...         x = np.full((4, 2), i, np.float32)
+    ...         return x, x.sum(axis=1, keepdims=True)
+    >>> model = xnn.nn.Linear(2, 1)
+    >>> history = xnn.fit(model, Chunks(), None, loss=xnn.losses.MSELoss(), epochs=2,
+    ...                   optimizer=xnn.optim.SGD(model.parameters(), lr=0.01), progress=False)
+    >>> len(history["loss"])
+    2
+    """
+
+    def __len__(self) -> int:
+        raise NotImplementedError("BatchDataset: define __len__, the number of batches")
+
+    def __getitem__(self, index: int) -> Any:
+        raise NotImplementedError("BatchDataset: define __getitem__(i), the i-th batch (x, y)")
+
+
 def streams(*data: Any) -> bool:
     """Whether any of ``data`` is read a batch at a time (the rule of the module docstring)."""
     return any(isinstance(d, (Stream, np.memmap))
@@ -80,9 +122,9 @@ def streams(*data: Any) -> bool:
                for d in data)
 
 
-def non_finite(owner: str, name: str, count: int, first: int) -> str:
+def non_finite(owner: str, name: str, count: int, first: int | str) -> str:
     """The message of NaN or Inf found in ``count`` rows of ``name``, the first at row
-    ``first`` (fit's check, in memory and as rows stream)."""
+    ``first`` (fit's check, in memory and as rows stream; "3 of batch 7" in a BatchDataset)."""
     return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}; "
             f"clean or drop those rows before training")
 
@@ -102,6 +144,7 @@ class Source:
         self.dtype, self.labels, self.checked = dtype, labels, checked
         self.start, self.stop = start, data.shape[0] if stop is None else stop
         self.labels_checked: Callable[[Any], Any] | None = None
+        self.file = _in_file(data)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -113,8 +156,9 @@ class Source:
 
     def part(self, start: int, stop: int) -> Source:
         """Rows start:stop of these rows (fit's validation_split), read the same way."""
-        return Source(self.owner, self.name, self.data, self.backend, self.dtype, self.labels,
-                      self.checked, self.start + start, self.start + stop)
+        part = copy.copy(self)
+        part.start, part.stop = self.start + start, self.start + stop
+        return part
 
     def rows(self, start: int, stop: int) -> Any:
         """Rows start:stop on the device, read now (fit's first batch)."""
@@ -123,26 +167,38 @@ class Source:
     def read(self, rows: slice | np.ndarray) -> np.ndarray:
         """The rows ``rows`` (a slice, or host row numbers in any order) as a new host array,
         checked."""
-        data = self.data
         at = (np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows) + self.start
-        if at.shape[0] < 2 or (np.diff(at) == 1).all():
-            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
-            first = int(at[0]) if at.shape[0] else self.start
-            host = np.array(data[first:first + at.shape[0]], dtype=self.dtype)
-        elif isinstance(data, np.ndarray):  # NumPy gathers in any order (a memmap reads pages)
-            host = np.asarray(data[at], dtype=self.dtype)
-        else:  # h5py takes increasing row numbers only: read sorted, put back in order
-            ranks = np.argsort(at, kind="stable")
-            host = np.empty((at.shape[0], *self.shape[1:]), dtype=self.dtype)
-            host[ranks] = np.asarray(data[at[ranks]], dtype=self.dtype)
+        host = np.array(self._stored(at), dtype=self.dtype)
         # a sum in float64 is finite unless a value is NaN or Inf: the rows only then
         if self.checked and self.dtype.kind == "f" and not np.isfinite(host.sum(dtype=np.float64)):
             bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
             if bad.shape[0]:
                 raise ValueError(non_finite(self.owner, self.name, bad.shape[0],
-                                            int(at[bad].min())) + _AS_READ)
+                                            self._first(at, bad)) + _AS_READ)
         if self.labels_checked is not None:
             self._check_labels(host, at)
+        return host
+
+    def _first(self, at: np.ndarray, found: np.ndarray) -> int | str:
+        """The first row, in the stored data's numbering, of rows ``found`` of a read of
+        ``at`` (positions in it)."""
+        return int(at[found].min())
+
+    def _stored(self, at: np.ndarray) -> np.ndarray:
+        """Rows ``at`` of the stored data (row numbers in any order), as they are stored."""
+        data = self.data
+        if self.file is not None:  # a memmap: read from its file, mapping none of its pages
+            return _read_file(*self.file, at, data.dtype, data.shape[1:])
+        if at.shape[0] < 2 or (np.diff(at) == 1).all():
+            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
+            first = int(at[0]) if at.shape[0] else self.start
+            return data[first:first + at.shape[0]]
+        if isinstance(data, np.ndarray):  # NumPy gathers in any order
+            return data[at]
+        # h5py takes increasing row numbers only: read sorted, put back in order
+        ranks = np.argsort(at, kind="stable")
+        host = np.empty((at.shape[0], *data.shape[1:]), dtype=data.dtype)
+        host[ranks] = data[at[ranks]]
         return host
 
     def _check_labels(self, labels: np.ndarray, at: np.ndarray) -> None:
@@ -151,8 +207,8 @@ class Source:
         try:
             self.labels_checked(labels)
         except ValueError as err:
-            first = min(int(r) for label, r in zip(labels, at) if _refused(
-                self.labels_checked, np.asarray([label], dtype=labels.dtype)))
+            first = self._first(at, np.array([k for k, label in enumerate(labels) if _refused(
+                self.labels_checked, np.asarray([label], dtype=labels.dtype))]))
             raise ValueError(f"{err}; first at row {first} of {self.name}{_AS_READ}") from None
 
     def fingerprint(self, h: Any) -> None:
@@ -163,7 +219,89 @@ class Source:
         if isinstance(self.data, np.ndarray):
             step = pass_rows(self)
             for s in range(self.start, self.stop, step):
-                h.update(np.ascontiguousarray(self.data[s:min(s + step, self.stop)]).data)
+                h.update(np.ascontiguousarray(self._stored(np.arange(s, min(s + step,
+                                                                        self.stop)))).data)
+
+
+class BatchRows(Source):
+    """Part ``part`` (0: x, 1: y) of the batches of a BatchDataset, as a Source whose "rows"
+    are the batches: fit steps through them one at a time (a batch size of 1), so its row
+    order is the order of the batches, and a read of batch i is ``items[i][part]``."""
+
+    def __init__(self, owner: str, name: str, items: _Items, part: int, backend: Backend,
+                 dtype: np.dtype, labels: bool, checked: bool) -> None:
+        super().__init__(owner, name, items.first[part], backend, dtype, labels, checked,
+                         0, len(items.dataset))
+        self.items, self.index = items, part
+
+    def _first(self, at: np.ndarray, found: np.ndarray) -> str:
+        return f"{int(found.min())} of batch {int(at[0])}"
+
+    def _stored(self, at: np.ndarray) -> np.ndarray:
+        return self.items.get(int(at[0]))[self.index]
+
+
+class _Items:
+    """A BatchDataset's batches as (x, y) host arrays, the last one kept: x and y of a batch
+    are two reads of it (by the same thread, one after the other), and the dataset is asked
+    once."""
+
+    def __init__(self, owner: str, dataset: BatchDataset, parts: int) -> None:
+        self.owner, self.dataset, self.parts = owner, dataset, parts
+        if len(dataset) < 1:
+            raise ValueError(f"{owner}: the BatchDataset {type(dataset).__name__} has no "
+                             f"batches (len {len(dataset)})")
+        self.last: tuple[int, tuple[np.ndarray, ...]] | None = None
+        self.first = self.get(0)
+
+    def get(self, i: int) -> tuple[np.ndarray, ...]:
+        """Batch ``i`` as ``parts`` host arrays."""
+        if self.last is None or self.last[0] != i:
+            item = self.dataset[i]
+            pair = isinstance(item, (tuple, list))
+            if self.parts == 2 and not (pair and len(item) == 2):
+                got = f"{len(item)} items" if pair else type(item).__name__
+                raise TypeError(f"{self.owner}: batch {i} of the BatchDataset "
+                                f"{type(self.dataset).__name__} must be a pair (x, y), got {got}")
+            parts = tuple(item[:self.parts]) if pair else (item,)
+            self.last = (i, tuple(np.asarray(to_numpy(p)) for p in parts))
+        return self.last[1]
+
+
+def _in_file(data: Any) -> tuple[str, int] | None:
+    """(path, byte offset of row 0) of a memmap whose rows lie one after another in a file it
+    maps shared, which reads of the file see as they are; None for anything else (a memmap of
+    mode "c" holds changes of its own: it is read by indexing), and where there is no pread
+    (Windows)."""
+    if (not isinstance(data, np.memmap) or data.mode == "c" or not data.flags.c_contiguous
+            or not hasattr(os, "pread")):
+        return None
+    root = data  # a view's offset is its base's: count from the memmap that owns the mapping
+    while isinstance(root.base, np.memmap):
+        root = root.base
+    if not isinstance(root.base, mmap.mmap) or data.filename is None:
+        return None
+    return data.filename, root.offset + data.ctypes.data - root.ctypes.data
+
+
+def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
+               shape: tuple[int, ...]) -> np.ndarray:
+    """Rows ``at`` of a C-ordered (rows, *shape) array of ``dtype`` stored at ``offset`` in
+    the file ``path``, read with pread. Indexing a memmap maps the file's pages into the
+    process, which keeps them (its RSS grows to the file's size over a shuffled epoch); a read
+    copies the rows and maps nothing. Consecutive rows are one read; others one read a row."""
+    size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if at.shape[0] < 2 or (np.diff(at) == 1).all():
+            first = int(at[0]) if at.shape[0] else 0
+            data = os.pread(fd, size * at.shape[0], offset + size * first)
+        else:
+            read = os.pread
+            data = b"".join([read(fd, size, p) for p in (at * size + offset).tolist()])
+    finally:
+        os.close(fd)
+    return np.frombuffer(data, dtype=dtype).reshape(at.shape[0], *shape)
 
 
 _AS_READ = " (found as the rows were read, before the step that would use them)"
@@ -187,18 +325,38 @@ def source(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any,
         data = data.data
     elif not streams(data):
         data = to_numpy(data)
+    return Source(owner, name, data, backend, *_read_as(owner, name, data, float_dtype,
+                                                        labels_ok), checked)
+
+
+def batch_sources(owner: str, names: tuple[str, ...], dataset: BatchDataset, backend: Backend,
+                  float_dtype: Any, checked: bool) -> tuple[BatchRows, ...]:
+    """The x (and, with two ``names``, y) parts of ``dataset``'s batches as Sources, read as
+    ``source`` reads stored rows (their kind: the first batch's)."""
+    items = _Items(owner, dataset, len(names))
+    return tuple(BatchRows(owner, name, items, k, backend,
+                           *_read_as(owner, name, items.first[k], float_dtype, k == 1), checked)
+                 for k, name in enumerate(names))
+
+
+def _read_as(owner: str, name: str, data: Any, float_dtype: Any,
+             labels_ok: bool) -> tuple[np.dtype, bool]:
+    """The host dtype rows of ``data`` are read in, and whether they are class labels; data
+    that are not real numbers are a TypeError naming ``owner``."""
     kind = np.dtype(data.dtype).kind
     if kind not in "biuf":  # complex, text, objects: as as_data refuses them
         what = "complex" if kind == "c" else "non-numeric"
         raise TypeError(f"{owner}: {name} has the {what} dtype {np.dtype(data.dtype)}; xnn "
                         f"trains on real numbers")
     labels = labels_ok and len(data.shape) == 1 and kind in "iu"
-    target = np.dtype("int64" if labels else dtype_name(float_dtype))
-    return Source(owner, name, data, backend, target, labels, checked)
+    return np.dtype("int64" if labels else dtype_name(float_dtype)), labels
 
 
 def pass_rows(rows: Source) -> int:
-    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them."""
+    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them (one
+    batch of a BatchDataset)."""
+    if isinstance(rows, BatchRows):
+        return 1
     per_row = rows.dtype.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
     return max(1, PASS_BYTES // max(1, per_row))
 

@@ -18,7 +18,8 @@ from .loop import (History, Steps, TrainingRun, evaluate_logs, log_keys, mode, o
 from .metrics import get_metric
 from .nn.module import Module, model_backend
 from .nn.normalization import BatchNorm1d
-from .stream import Source, non_finite, source, streams
+from .stream import (BatchDataset, BatchRows, Source, batch_sources, non_finite, source,
+                     streams)
 
 __all__ = ["fit", "evaluate", "History", "TrainingRun"]
 
@@ -78,11 +79,12 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         or a pandas DataFrame; ``(N, features)`` for a model that starts with a Linear. Or
         rows read a batch at a time: a ``np.memmap``, anything with ``shape``, ``dtype`` and
         row indexing that is no array of a supported library (zarr, h5py), or an
-        ``xnn.data.Stream``.
-    y : array_like
+        ``xnn.data.Stream``. Or an ``xnn.data.BatchDataset`` (batches ``(x, y)`` by index,
+        one step each; y=None and batch_size=None).
+    y : array_like or None
         The targets, ``N`` rows: ``(N, outputs)`` floats for regression (one output is
         ``(N, 1)``), or ``(N,)`` integer class labels for CrossEntropyLoss and NLLLoss; in
-        memory or read a batch at a time, as X.
+        memory or read a batch at a time, as X. None when X is a BatchDataset.
     loss : callable
         ``loss(pred, target) -> (value, grad)``: an ``xnn.losses`` loss such as
         ``MSELoss()`` or ``CrossEntropyLoss()``, or a custom one (docs/custom-layers.md).
@@ -101,12 +103,13 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     seed : int or None, default None
         Seed of the shuffling's own generator, for an order that does not depend on other
         draws; None draws from xnn's generator (``xnn.seed``).
-    validation_data : tuple (X_val, y_val) or None, default None
+    validation_data : tuple (X_val, y_val), BatchDataset or None, default None
         Rows scored after each epoch in evaluation mode, logged as ``val_loss`` and
         ``val_<metric>``; in memory or read a batch at a time, as X.
     validation_split : float or None, default None
         Hold out this fraction (between 0 and 1) of the last rows as validation data, as Keras
-        does. Not together with ``validation_data``.
+        does (of the last batches, for a BatchDataset). Not together with
+        ``validation_data``.
     metrics : list of str or callable, default ()
         Logged at each epoch under their names: names that ``xnn.metrics.get_metric`` takes
         (``"accuracy"``, ``"mae"``, ``"r2_score"``, ...), or functions ``metric(pred, target)``
@@ -183,8 +186,15 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
     callbacks = _check_callbacks(callbacks or (), {
         "epochs": epochs, "metrics": log_keys(metrics, validation is not None)})
     n = X.shape[0]
-    size = n if batch_size is None else min(batch_size, n)
-    _check_batch_rows(model, n, size)
+    if isinstance(X, BatchRows):  # its batches are the steps, one "row" each
+        if batch_size is not None or distributed:
+            raise ValueError(f"fit: a BatchDataset X makes its own batches; "
+                             f"{'distributed=True' if distributed else 'batch_size'} does not "
+                             f"apply to it (pass batch_size=None, distributed=False)")
+        size = 1
+    else:
+        size = n if batch_size is None else min(batch_size, n)
+        _check_batch_rows(model, n, size)
     first = [d.rows(0, size) if isinstance(d, Source) else d[:size, ...] for d in (X, y)]
     loss = _check_first_batch(model, loss, metrics, *first,
                               [y] if validation is None else [y, validation[1]])
@@ -223,9 +233,9 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
     model : xnn.nn.Module
         The network to score.
     X : array_like
-        The inputs, as ``fit`` takes them.
-    y : array_like
-        The targets, as ``fit`` takes them.
+        The inputs, as ``fit`` takes them (a BatchDataset too).
+    y : array_like or None
+        The targets, as ``fit`` takes them (None with a BatchDataset).
     loss : callable
         ``loss(pred, target) -> (value, grad)``, as in ``fit``.
     metrics : list of str or callable, default ()
@@ -322,6 +332,8 @@ def _prepare_data(backend: Backend, dtype: Any, X: Any, y: Any, validation_data:
         return X[:cut, ...], y[:cut, ...], (X[cut:, ...], y[cut:, ...])
     if validation_data is None:
         return X, y, None
+    if isinstance(validation_data, BatchDataset):
+        validation_data = (validation_data, None)
     pair = isinstance(validation_data, (tuple, list))
     if not pair or len(validation_data) != 2:
         got = f"{len(validation_data)} items" if pair else type(validation_data).__name__
@@ -339,7 +351,12 @@ def _rows(owner: str, x_name: str, y_name: str, X: Any, y: Any, backend: Backend
     streams (xnn/stream.py), Sources read a batch at a time and checked as they pass (fit's
     NaN/Inf check; its label check once it knows the model's width). ``pair``: what the
     length check's message adds to ``owner``."""
-    if streams(X, y):
+    if isinstance(X, BatchDataset):
+        if y is not None:
+            raise ValueError(f"{owner}: a BatchDataset X gives the targets with its batches; "
+                             f"pass {y_name}=None")
+        X, y = batch_sources(owner, (x_name, y_name), X, backend, dtype, owner == "fit")
+    elif streams(X, y):
         checked = owner == "fit"
         X = source(owner, x_name, X, backend, dtype, labels_ok=False, checked=checked)
         y = source(owner, y_name, y, backend, dtype, labels_ok=True, checked=checked)
