@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import weakref
 
 import numpy as np
 import pytest
@@ -361,6 +362,29 @@ def test_stream_refuses_what_has_no_rows_to_index():
 
 def _source(data, backend):
     return source("fit", "X", data, backend, "float32", labels_ok=False, checked=True)
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_an_epochs_row_order_is_freed_before_the_next_epoch_draws_its_own(backend, tmp_path,
+                                                                           monkeypatch,
+                                                                           streamed):
+    # the order is the one array of a streamed fit that grows with the rows (8 bytes a row):
+    # two at once would double it
+    X, y = _data()
+    if streamed:
+        X, y = _memmap(tmp_path, X, "X.dat"), _memmap(tmp_path, y, "y.dat")
+    drawn, real = [], xnn.random.permutation
+
+    def tracked(n):
+        assert all(ref() is None for ref in drawn), "the last epoch's order is still held"
+        order = real(n)
+        drawn.append(weakref.ref(order))
+        return order
+
+    monkeypatch.setattr(xnn.random, "permutation", tracked)
+    _fit(X, y, seed=None)
+    assert len(drawn) == 3
+
 
 
 @pytest.mark.parametrize("stored", ["npy", "raw with offset", "view", "copy-on-write"])
