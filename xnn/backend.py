@@ -615,7 +615,9 @@ def asarray(obj: Any, dtype: Any = None, *, backend: Backend | str | None = None
     target = None if dtype is None else resolve_dtype(xp, dtype)
     if isinstance(obj, _np.ndarray) and b.name != "numpy":
         if target is not None:
-            obj = obj.astype(dtype_name(target))  # cast on the host: identical bits everywhere
+            # cast on the host: identical bits everywhere (no copy where the dtype is the
+            # target's already: the library's asarray below copies)
+            obj = obj.astype(dtype_name(target), copy=False)
             target = None
         obj = _np.asarray(obj, order="C")  # ascontiguousarray would make 0-d arrays 1-d
     # a library's default device unnamed where naming it costs (jax: 10x, a sharding check)

@@ -441,17 +441,19 @@ class CompiledEpochs:
         start, stop, _ = batches[0]
         count_keys = step.count_keys(self.compiler, self.signature, self.X[start:stop, ...],
                                      self.y[start:stop, ...])
-        # drawn as eager epochs draw: each epoch's row order, then its steps' dropout keys
-        orders, keys = [], []
-        for epoch in range(first, first + count):
-            if steps.order is not None:
-                orders.append(steps.order(epoch))
-            if count_keys:
-                keys.append(_draw_keys(count_keys, len(batches)))
+        # drawn as eager epochs draw: each epoch's row order, then its steps' dropout keys,
+        # written into one host array each (none drawn: none, and no copy to the device)
+        orders = (None if steps.order is None
+                  else np.empty((count, self.X.shape[0]), dtype=np.int64))
+        keys = np.empty((count, len(batches), count_keys), dtype=np.int64) if count_keys else None
+        for i, epoch in enumerate(range(first, first + count)):
+            if orders is not None:
+                orders[i] = steps.order(epoch)
+            if keys is not None:
+                keys[i] = _draw_keys(count_keys, len(batches))
         backend = backend_of(self.X)
-        index, keys = (None if not drawn else asarray(np.stack(drawn), dtype="int64",
-                                                      backend=backend)
-                       for drawn in (orders, keys))  # none drawn: no copy to the device
+        index, keys = (None if drawn is None else asarray(drawn, backend=backend)
+                       for drawn in (orders, keys))
         key = (self.signature, _settings(opt), count)
         compiler = self.compiler  # not self: a kept function must not keep this fit's data
         compiled = _cached(key, lambda current: compiler.jit(
