@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import pathlib
 import subprocess
@@ -16,6 +17,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 pytest.importorskip("matplotlib", reason="the examples plot with matplotlib (xnn[plot])")
+
+
+def _example(name: str):
+    """examples/<name>.py as a module, loaded from its file: benchmarks/, which other test
+    files put on sys.path too, has modules of the same names (streaming, distributed)."""
+    module_name = f"_example_{name}"
+    if module_name not in sys.modules:
+        path = ROOT / "examples" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
 
 # example, extra arguments, the plots it writes, and what its returned metrics must satisfy
 CASES = [
@@ -44,7 +58,7 @@ def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, caps
                                                          plots, check):
     if name in ("digits", "sklearn_pipeline"):
         pytest.importorskip("sklearn", reason=f"{name}.py loads scikit-learn's bundled data")
-    example = importlib.import_module(name)
+    example = _example(name)
     metrics = example.main([*args, "--out", str(tmp_path), "--no-progress"])
     assert check(metrics), metrics
     for plot in plots:
@@ -56,7 +70,7 @@ def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, caps
 def test_digits_exports_onnx_and_onnx_runtime_predicts_as_xnn(tmp_path, capsys):
     pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
     pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
-    digits = importlib.import_module("digits")
+    digits = _example("digits")
     path = tmp_path / "digits.onnx"
     metrics = digits.main(["--epochs", "2", "--out", str(tmp_path), "--no-progress",
                            "--onnx", str(path)])
@@ -142,7 +156,7 @@ def test_epochs_below_one_are_refused_with_a_usage_error(tmp_path, epochs):
 def test_help_describes_the_example_and_every_flag(name):
     done = _run_example(name, "--help")
     assert done.returncode == 0
-    doc = importlib.import_module(name).__doc__.strip()
+    doc = _example(name).__doc__.strip()
     text = " ".join(done.stdout.split())
     assert " ".join(doc.split()) in text  # the whole description, not its first line
     flags = [line.split()[0] for line in done.stdout.splitlines()
@@ -222,7 +236,7 @@ def test_a_flag_a_run_needs_at_its_end_is_checked_before_training(tmp_path):
     (["--backends", "numpy,tensorflow"], "argument --backends: unknown backend 'tensorflow'"),
 ])
 def test_results_checks_every_example_and_backend_before_the_first_runs(capsys, args, expected):
-    results = importlib.import_module("results")
+    results = _example("results")
     with pytest.raises(SystemExit) as stop:
         results.main(args)
     captured = capsys.readouterr()
