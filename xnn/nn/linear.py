@@ -59,7 +59,9 @@ class Linear(Module):
             y += bias.value  # in place: y was just made here and nothing else holds it
 
         def backprop(dy: Any) -> Any:
-            weight.accumulate(xp.tensordot(x, dy, axes=([0], [0])))  # dL/dW = x^T dy
+            # dL/dW = x^T dy, a contraction over the batch rows: XLA compiles x.T @ dy of one
+            # output column into a slow column reduction, this into a GEMM
+            weight.accumulate(xp.tensordot(x, dy, axes=([0], [0])))
             if bias is not None:
                 bias.accumulate(xp.sum(dy, axis=0))    # dL/db = sum of dy over the batch
             return xp.matmul(dy, w.T) if input_grad else None  # dL/dx = dy W^T
