@@ -9,8 +9,7 @@ from .backend import array_namespace
 from .nn.module import Module, model_backend
 from .loop import mode
 from .data import as_data
-from .stream import (BatchDataset, Source, batch_sources, outputs, pass_rows, source,
-                     streams)
+from .stream import BatchDataset, Source, batch_sources, outputs, source, streams
 
 __all__ = ["predict"]
 
@@ -79,7 +78,7 @@ def predict(model: Module, X: Any, *, batch_size: int | None = None) -> Any:
         X, = batch_sources("predict", ("X",), X, backend, dtype, checked=False)
     elif streams(X):  # read a batch at a time (xnn/stream.py): batch_size, or 4 MiB of rows
         X = source("predict", "X", X, backend, dtype, labels_ok=False, checked=False)
-        batch_size = batch_size or pass_rows(X)
+        batch_size = batch_size or X.pass_rows()
     else:
         X = as_data("predict", "X", X, backend, dtype, labels_ok=False)
     if X.ndim == 0:

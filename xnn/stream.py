@@ -179,6 +179,11 @@ class Source:
             self._check_labels(host, at)
         return host
 
+    def pass_rows(self) -> int:
+        """Rows per read of a pass over these rows without a batch size: PASS_BYTES of them."""
+        per_row = self.dtype.itemsize * int(np.prod(self.shape[1:], dtype=np.int64))
+        return max(1, PASS_BYTES // max(1, per_row))
+
     def _first(self, at: np.ndarray, found: np.ndarray) -> int | str:
         """The first row, in the stored data's numbering, of rows ``found`` of a read of
         ``at`` (positions in it)."""
@@ -189,9 +194,8 @@ class Source:
         data = self.data
         if self.file is not None:  # a memmap: read from its file, mapping none of its pages
             return _read_file(*self.file, at, data.dtype, data.shape[1:])
-        if at.shape[0] < 2 or (np.diff(at) == 1).all():
-            # consecutive rows (no shuffle, shuffle="batch"): one sequential read
-            first = int(at[0]) if at.shape[0] else self.start
+        first = _first_of_run(at)
+        if first is not None:  # consecutive rows (no shuffle, shuffle="batch"): one read
             return data[first:first + at.shape[0]]
         if isinstance(data, np.ndarray):  # NumPy gathers in any order
             return data[at]
@@ -217,7 +221,7 @@ class Source:
         that the ranks hold the same data)."""
         h.update(f"{self.shape} {dtype_name(self.dtype)};".encode())
         if isinstance(self.data, np.ndarray):
-            step = pass_rows(self)
+            step = self.pass_rows()
             for s in range(self.start, self.stop, step):
                 h.update(np.ascontiguousarray(self._stored(np.arange(s, min(s + step,
                                                                         self.stop)))).data)
@@ -233,6 +237,9 @@ class BatchRows(Source):
         super().__init__(owner, name, items.first[part], backend, dtype, labels, checked,
                          0, len(items.dataset))
         self.items, self.index = items, part
+
+    def pass_rows(self) -> int:
+        return 1  # one batch at a time
 
     def _first(self, at: np.ndarray, found: np.ndarray) -> str:
         return f"{int(found.min())} of batch {int(at[0])}"
@@ -284,6 +291,14 @@ def _in_file(data: Any) -> tuple[str, int] | None:
     return data.filename, root.offset + data.ctypes.data - root.ctypes.data
 
 
+def _first_of_run(at: np.ndarray) -> int | None:
+    """The first of row numbers ``at`` when they are consecutive (one sequential read; 0 for
+    none), else None."""
+    if at.shape[0] < 2 or (np.diff(at) == 1).all():
+        return int(at[0]) if at.shape[0] else 0
+    return None
+
+
 def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
                shape: tuple[int, ...]) -> np.ndarray:
     """Rows ``at`` of a C-ordered (rows, *shape) array of ``dtype`` stored at ``offset`` in
@@ -291,10 +306,10 @@ def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
     process, which keeps them (its RSS grows to the file's size over a shuffled epoch); a read
     copies the rows and maps nothing. Consecutive rows are one read; others one read a row."""
     size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    first = _first_of_run(at)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if at.shape[0] < 2 or (np.diff(at) == 1).all():
-            first = int(at[0]) if at.shape[0] else 0
+        if first is not None:
             data = os.pread(fd, size * at.shape[0], offset + size * first)
         else:
             read = os.pread
@@ -352,13 +367,6 @@ def _read_as(owner: str, name: str, data: Any, float_dtype: Any,
     return np.dtype("int64" if labels else dtype_name(float_dtype)), labels
 
 
-def pass_rows(rows: Source) -> int:
-    """Rows per read of a pass over ``rows`` without a batch size: PASS_BYTES of them (one
-    batch of a BatchDataset)."""
-    if isinstance(rows, BatchRows):
-        return 1
-    per_row = rows.dtype.itemsize * int(np.prod(rows.shape[1:], dtype=np.int64))
-    return max(1, PASS_BYTES // max(1, per_row))
 
 
 class _Reader:
@@ -435,7 +443,7 @@ def outputs(model: Any, sources: tuple[Source, ...], size: int | None = None) ->
     beside them), ``size`` rows at a time (None: PASS_BYTES of input), each joined into one
     array: the inputs are never whole, the outputs (and targets) are."""
     n = sources[0].shape[0]
-    size = size or pass_rows(sources[0])
+    size = size or sources[0].pass_rows()
     batches = [(s, min(s + size, n)) for s in range(0, max(n, 1), size)]  # 0 rows: one empty
     reader = _Reader(sources, batches, None)
     parts: list[list[Any]] = [[] for _ in sources]
