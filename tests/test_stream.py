@@ -8,6 +8,7 @@ trains one step per batch, as the same batches in memory would."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import weakref
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 
 import xnn
-from xnn import callbacks, losses, nn, optim
+from xnn import callbacks, losses, nn, optim, stream
 from xnn.stream import PREFETCH, source
 
 from model_state import assert_state, host_state
@@ -387,8 +388,17 @@ def test_an_epochs_row_order_is_freed_before_the_next_epoch_draws_its_own(backen
 
 
 
+@pytest.fixture(params=["a batch of reads", "a read a row"])
+def reads(request, monkeypatch):
+    """How a memmap's scattered rows are read: one batch of reads (xnn.rowread), or one read a
+    row, as on a system without native AIO."""
+    if request.param == "a read a row":
+        monkeypatch.setattr(stream.rowread, "read_rows", lambda fd, out, offsets: None)
+    return request.param
+
+
 @pytest.mark.parametrize("stored", ["npy", "raw with offset", "view", "copy-on-write"])
-def test_reads_of_a_memmap_give_the_rows_its_indexing_gives(backend, tmp_path, stored):
+def test_reads_of_a_memmap_give_the_rows_its_indexing_gives(backend, tmp_path, stored, reads):
     values = np.random.default_rng(0).normal(size=(301, 3, 2)).astype(np.float32)
     if stored == "npy":  # rows after the .npy header
         np.save(tmp_path / "X.npy", values)
@@ -411,6 +421,19 @@ def test_reads_of_a_memmap_give_the_rows_its_indexing_gives(backend, tmp_path, s
     np.testing.assert_array_equal(rows.read(slice(10, 20)), data[10:20])
     part = rows.part(n - 50, n)  # validation_split's last rows
     np.testing.assert_array_equal(part.read(shuffled[:20] % 50), data[n - 50:][shuffled[:20] % 50])
+
+
+@pytest.mark.parametrize("at", [[5, 299, 2], [296, 297, 298, 299, 300]], ids=["rows", "a run"])
+def test_a_memmap_over_a_file_cut_short_is_refused_naming_the_file_and_first_row_missing(
+        backend, tmp_path, reads, at):
+    values = np.random.default_rng(0).normal(size=(301, 4)).astype(np.float32)
+    np.save(tmp_path / "X.npy", values)
+    data = np.load(tmp_path / "X.npy", mmap_mode="r")
+    rows = _source(data, backend)
+    os.truncate(tmp_path / "X.npy", data.offset + 16 * 298 + 5)  # rows 298 on are gone
+    with pytest.raises(OSError, match=rf"X.npy: reading row {298 if len(at) > 3 else 299} "
+                                      r"failed \((5|0) of 16 bytes read\); the file is shorter"):
+        rows.read(np.array(at))
 
 
 def _rss_file_mib() -> float:

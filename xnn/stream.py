@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from . import rowread
 from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to_numpy, upload
 
 __all__ = ["Stream", "BatchDataset"]
@@ -278,10 +279,10 @@ class _Items:
 def _in_file(data: Any) -> tuple[str, int] | None:
     """(path, byte offset of row 0) of a memmap whose rows lie one after another in a file it
     maps shared, which reads of the file see as they are; None for anything else (a memmap of
-    mode "c" holds changes of its own: it is read by indexing), and where there is no pread
+    mode "c" holds changes of its own: it is read by indexing), and where there is no preadv
     (Windows)."""
     if (not isinstance(data, np.memmap) or data.mode == "c" or not data.flags.c_contiguous
-            or not hasattr(os, "pread")):
+            or not hasattr(os, "preadv")):
         return None
     root = data  # a view's offset is its base's: count from the memmap that owns the mapping
     while isinstance(root.base, np.memmap):
@@ -304,19 +305,32 @@ def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
     """Rows ``at`` of a C-ordered (rows, *shape) array of ``dtype`` stored at ``offset`` in
     the file ``path``, read with pread. Indexing a memmap maps the file's pages into the
     process, which keeps them (its RSS grows to the file's size over a shuffled epoch); a read
-    copies the rows and maps nothing. Consecutive rows are one read; others one read a row."""
-    size = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+    copies the rows and maps nothing. Consecutive rows are one read; others are one batch of
+    reads submitted at once (xnn.rowread), or one read a row where the system has no such
+    call. A file shorter than its memmap says so (an OSError naming the file and the row)."""
+    out = np.empty((at.shape[0], *shape), dtype)
+    size = out.strides[0] if at.shape[0] else 0
     first = _first_of_run(at)
     fd = os.open(path, os.O_RDONLY)
     try:
         if first is not None:
-            data = os.pread(fd, size * at.shape[0], offset + size * first)
+            got = os.preadv(fd, [out.reshape(-1).view(np.uint8)], offset + size * first)
+            got = np.minimum(np.maximum(got - size * np.arange(at.shape[0]), 0), size)
         else:
-            read = os.pread
-            data = b"".join([read(fd, size, p) for p in (at * size + offset).tolist()])
+            offsets = at.astype(np.int64) * size + offset
+            got = rowread.read_rows(fd, out, offsets)
+            if got is None:  # one read a row
+                rows = out.reshape(at.shape[0], -1).view(np.uint8)
+                got = np.array([os.preadv(fd, [row], p) for row, p in zip(rows, offsets.tolist())])
     finally:
         os.close(fd)
-    return np.frombuffer(data, dtype=dtype).reshape(at.shape[0], *shape)
+    short = np.flatnonzero(got != size)
+    if short.shape[0]:
+        i = int(short[0])
+        why = os.strerror(-int(got[i])) if got[i] < 0 else f"{int(got[i])} of {size} bytes read"
+        raise OSError(f"{path}: reading row {int(at[i])} failed ({why}); the file is shorter "
+                      f"than the memmap over it (truncated since it was opened?) or unreadable")
+    return out
 
 
 _AS_READ = " (found as the rows were read, before the step that would use them)"

@@ -1,0 +1,85 @@
+"""xnn.rowread: scattered rows of a file read in one batch of system calls (Linux native AIO),
+each row's bytes where the file has them, and None where the system has no such call."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from xnn import rowread
+
+
+def _stored(tmp_path, rows: int = 5000, width: int = 7) -> tuple[np.ndarray, int]:
+    values = np.random.default_rng(0).normal(size=(rows, width)).astype(np.float32)
+    (tmp_path / "X.f32").write_bytes(b"\1" * 24 + values.tobytes())  # rows after 24 bytes
+    return values, os.open(tmp_path / "X.f32", os.O_RDONLY)
+
+
+def _read(fd: int, at: np.ndarray, width: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    out = np.full((at.shape[0], width), np.nan, np.float32)
+    got = rowread.read_rows(fd, out, at.astype(np.int64) * out.strides[0] + 24)
+    if got is None:
+        pytest.skip("this system has no native AIO (read_rows answers None)")
+    return out, got
+
+
+@pytest.mark.parametrize("count", [1, 64, rowread.DEPTH + 1, 5000])
+def test_a_batch_of_reads_fills_each_row_from_its_offset(tmp_path, count):
+    values, fd = _stored(tmp_path)
+    at = np.random.default_rng(count).permutation(5000)[:count]
+    out, got = _read(fd, at)
+    os.close(fd)
+    np.testing.assert_array_equal(got, np.full(count, 28))
+    np.testing.assert_array_equal(out, values[at])
+
+
+def test_rows_past_the_end_of_the_file_read_no_bytes_and_the_others_read_whole(tmp_path):
+    values, fd = _stored(tmp_path)
+    os.truncate(tmp_path / "X.f32", 24 + 28 * 100 + 10)  # row 100 is cut short
+    out, got = _read(fd, np.array([3, 100, 4000, 99]))
+    os.close(fd)
+    np.testing.assert_array_equal(got, [28, 10, 0, 28])
+    np.testing.assert_array_equal(out[[0, 3]], values[[3, 99]])
+
+
+def test_a_closed_file_descriptor_is_an_oserror_and_no_read_is_left_in_flight(tmp_path):
+    _, fd = _stored(tmp_path)
+    os.close(fd)
+    with pytest.raises(OSError) as error:
+        _read(fd, np.arange(10) * 3)
+    assert error.value.errno == errno.EBADF
+
+
+def test_threads_reading_at_once_each_get_their_own_rows(tmp_path):
+    values, fd = _stored(tmp_path)
+    orders = [np.random.default_rng(k).permutation(5000) for k in range(4)]
+    results: dict[int, np.ndarray] = {}
+
+    def read(k: int) -> None:
+        results[k] = np.concatenate([_read(fd, orders[k][s:s + 256])[0]
+                                     for s in range(0, 5000, 256)])
+
+    threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    os.close(fd)
+    if not results:
+        pytest.skip("this system has no native AIO (read_rows answers None)")
+    for k in range(4):
+        np.testing.assert_array_equal(results[k], values[orders[k]])
+
+
+def test_a_system_without_native_aio_is_answered_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(rowread, "_SYSCALL", None)
+    monkeypatch.setattr(rowread, "_LOCAL", threading.local())
+    _, fd = _stored(tmp_path)
+    out = np.zeros((3, 7), np.float32)
+    assert rowread.read_rows(fd, out, np.array([24, 52, 80])) is None
+    os.close(fd)
+    assert (out == 0).all()
