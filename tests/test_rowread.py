@@ -19,15 +19,20 @@ def _stored(tmp_path, rows: int = 5000, width: int = 7) -> tuple[np.ndarray, int
     return values, os.open(tmp_path / "X.f32", os.O_RDONLY)
 
 
-def _read(fd: int, at: np.ndarray, width: int = 7) -> tuple[np.ndarray, np.ndarray]:
-    out = np.full((at.shape[0], width), np.nan, np.float32)
-    got = rowread.read_rows(fd, out, at.astype(np.int64) * out.strides[0] + 24)
+def _read(fd: int, at: np.ndarray, width: int = 7,
+          runs: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``at`` (runs[i] rows from at[i], or one each) read into a new array."""
+    runs = np.ones(at.shape[0], np.int64) if runs is None else runs
+    out = np.full((int(runs.sum()), width), np.nan, np.float32)
+    size = out.strides[0]
+    buffers = out.ctypes.data + np.cumsum(np.append(0, runs[:-1])).astype(np.uint64) * size
+    got = rowread.read(fd, buffers, at.astype(np.int64) * size + 24, runs * size)
     if got is None:
         pytest.skip("this system has no native AIO (read_rows answers None)")
     return out, got
 
 
-@pytest.mark.parametrize("count", [1, 64, rowread.DEPTH + 1, 5000])
+@pytest.mark.parametrize("count", [0, 1, 64, rowread.DEPTH + 1, 5000])
 def test_a_batch_of_reads_fills_each_row_from_its_offset(tmp_path, count):
     values, fd = _stored(tmp_path)
     at = np.random.default_rng(count).permutation(5000)[:count]
@@ -35,6 +40,16 @@ def test_a_batch_of_reads_fills_each_row_from_its_offset(tmp_path, count):
     os.close(fd)
     np.testing.assert_array_equal(got, np.full(count, 28))
     np.testing.assert_array_equal(out, values[at])
+
+
+def test_reads_of_runs_of_rows_fill_each_run_from_its_offset(tmp_path):
+    values, fd = _stored(tmp_path)
+    at, runs = np.array([4000, 10, 2999, 0]), np.array([16, 1, 2, 7])
+    out, got = _read(fd, at, runs=runs)
+    os.close(fd)
+    np.testing.assert_array_equal(got, runs * 28)
+    np.testing.assert_array_equal(out, values[np.concatenate(
+        [np.arange(a, a + n) for a, n in zip(at, runs)])])
 
 
 def test_rows_past_the_end_of_the_file_read_no_bytes_and_the_others_read_whole(tmp_path):
@@ -80,6 +95,7 @@ def test_a_system_without_native_aio_is_answered_none(tmp_path, monkeypatch):
     monkeypatch.setattr(rowread, "_LOCAL", threading.local())
     _, fd = _stored(tmp_path)
     out = np.zeros((3, 7), np.float32)
-    assert rowread.read_rows(fd, out, np.array([24, 52, 80])) is None
+    buffers = out.ctypes.data + np.arange(3, dtype=np.uint64) * 28
+    assert rowread.read(fd, buffers, np.array([24, 52, 80]), np.full(3, 28)) is None
     os.close(fd)
     assert (out == 0).all()

@@ -97,32 +97,58 @@ def test_a_streamed_fit_equals_the_in_memory_fit_bit_for_bit(backend, tmp_path, 
     _same(streamed, memory)
 
 
-def test_a_streamed_fit_reads_a_batch_at_a_time_in_a_background_thread(backend):
+@pytest.mark.parametrize("group_rows", [16, 40, 2048])
+def test_a_streamed_fit_reads_runs_of_whole_batches_in_a_background_thread(backend, monkeypatch,
+                                                                           group_rows):
+    monkeypatch.setattr(stream, "GROUP_ROWS", group_rows)  # batches a read: 1, 2, all 13
     X, y = _data()
     stored_X, stored_y = Rows(X), Rows(y)
-    _fit(stored_X, stored_y, batch_size=16, epochs=2)
+    _fit(stored_X, stored_y, batch_size=16, epochs=2, shuffle=False)  # rows in place
     (first_thread, first), *reads = stored_X.reads
     np.testing.assert_array_equal(first, np.arange(16))  # fit's check of the first batch
-    assert len(reads) == 2 * 13  # 203 rows: 12 batches of 16 and one of 11, per epoch
-    assert max(rows.shape[0] for _, rows in reads) == 16
+    per_read = max(1, group_rows // 16)
+    assert len(reads) == 2 * -(-13 // per_read)  # 203 rows: 12 batches of 16 and one of 11
+    assert [r.tolist() for _, r in reads[:len(reads) // 2]] == [  # in order, whole batches
+        list(range(s, min(s + 16 * per_read, 203))) for s in range(0, 203, 16 * per_read)]
     assert {thread for thread, _ in reads} == {"xnn-stream-reader"}
-    for epoch in (reads[:13], reads[13:]):  # each epoch reads every row once
-        assert sorted(np.concatenate([rows for _, rows in epoch]).tolist()) == list(range(203))
     assert [r.tolist() for r in stored_y.rows_read()] == [r.tolist() for r in
                                                            stored_X.rows_read()]
 
 
-def test_the_reader_stays_a_bounded_number_of_batches_ahead_of_the_steps(backend):
+@pytest.mark.parametrize("group_rows", [16, 32])
+def test_the_reader_stays_a_bounded_number_of_batches_ahead_of_the_steps(backend, monkeypatch,
+                                                                         group_rows):
+    monkeypatch.setattr(stream, "GROUP_ROWS", group_rows)
     X, y = _data()
     stored = Rows(X)
     ahead = []  # batches read beyond the one each step trains on, seen before the step
 
     def before_step(run, loss):
-        ahead.append(len(stored.reads) - 1 - (run.batch + 1))  # the first read is fit's check
+        read = sum(rows.shape[0] for _, rows in stored.reads[1:])  # [0]: fit's check
+        ahead.append(-(-read // 16) - (run.batch + 1))
         return True
 
     _fit(stored, y, epochs=1, callbacks=[callbacks.LambdaCallback(before_step=before_step)])
-    assert len(ahead) == 13 and 0 <= min(ahead) and max(ahead) <= PREFETCH + 1
+    per_read = group_rows // 16  # the rest of the step's group, PREFETCH queued, one read
+    assert len(ahead) == 13 and 0 <= min(ahead)
+    assert max(ahead) <= per_read - 1 + (PREFETCH + 1) * per_read
+
+
+def test_a_bad_row_in_a_read_of_several_batches_stops_fit_before_its_own_batch(backend,
+                                                                               tmp_path):
+    X, y = _data()
+    X[16 * 5 + 3, 0] = np.inf  # batch 5 of a read of batches 0-7 (rows in place)
+    steps = []  # the batches whose step began
+
+    def before_step(run, loss):
+        steps.append(run.batch)
+        return True
+
+    with pytest.raises(ValueError, match=r"fit: X contains NaN or Inf in 1 row\(s\), first at "
+                                         r"row 83; .* before the step that would use them"):
+        _fit(_memmap(tmp_path, X, "X"), y, shuffle=False, epochs=1,
+             callbacks=[callbacks.LambdaCallback(before_step=before_step)])
+    assert steps == [0, 1, 2, 3, 4]
 
 
 def test_evaluate_and_predict_read_streamed_rows_as_the_rows_in_memory(backend, tmp_path):
@@ -292,10 +318,12 @@ def test_batch_shuffle_reads_each_batch_as_consecutive_rows_in_a_new_order_each_
     streamed = _fit(stored, y, shuffle="batch", epochs=2)
     _same(streamed, _fit(X, y, shuffle="batch", epochs=2))
     reads = stored.rows_read()[1:]  # after fit's check of the first batch
-    starts = []
-    for rows in reads:
+    for rows in reads:  # a read each run of consecutive rows (batches that follow in the file)
         assert np.array_equal(rows, np.arange(rows[0], rows[0] + rows.shape[0]))
-        starts.append(int(rows[0]))
+    rows = np.concatenate(reads)
+    batches = np.split(rows, np.flatnonzero(np.isin(rows, np.arange(0, 203, 16)))[1:])
+    assert all(np.array_equal(b, np.arange(b[0], b[0] + b.shape[0])) for b in batches)
+    starts = [int(b[0]) for b in batches]
     first, second = starts[:13], starts[13:]
     assert first[-1] == second[-1] == 192  # the short last batch (11 rows) stays last
     assert sorted(first) == sorted(second) == list(range(0, 203, 16)) and first != second
@@ -331,7 +359,13 @@ def test_each_rank_reads_only_its_share_and_trains_as_in_memory(tmp_path, ranks)
         assert reads[0] == list(range(16))  # fit's check of the first batch, every rank
         shares = [sorted(rows[s + m * r // ranks:s + m * (r + 1) // ranks].tolist())
                   for rows in order for s, m in batches]
-        assert [sorted(rows) for rows in reads[1:]] == [share for share in shares if share]
+        shares = [share for share in shares if share]
+        for rows in reads[1:]:  # each read: the shares of a run of whole batches
+            held: list[int] = []
+            while len(held) < len(rows):
+                held += shares.pop(0)
+            assert sorted(rows) == sorted(held)
+        assert shares == []
     weights = [_load(tmp_path, f"stream-{r}") for r in range(ranks)]
     for name in weights[0]:
         if name.startswith("streamed/"):
@@ -393,7 +427,7 @@ def reads(request, monkeypatch):
     """How a memmap's scattered rows are read: one batch of reads (xnn.rowread), or one read a
     row, as on a system without native AIO."""
     if request.param == "a read a row":
-        monkeypatch.setattr(stream.rowread, "read_rows", lambda fd, out, offsets: None)
+        monkeypatch.setattr(stream.rowread, "read", lambda fd, buffers, offsets, sizes: None)
     return request.param
 
 

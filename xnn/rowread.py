@@ -6,7 +6,7 @@ every call takes the GIL back from the training step running on the other thread
 one batch, the reads run in the kernel beside the step (benchmarks/streaming.py, 10^6 rows of 50
 float32, batches of 256: 0.34x the in-memory fit's rows/s read a row a call, 0.58x batched).
 Where there is no native AIO (not Linux, an architecture not listed, a sandbox that forbids it)
-``read_rows`` answers None and the caller reads a row a call."""
+``read`` answers None and the caller reads a row a call."""
 
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ _SETUP, _DESTROY, _SUBMIT, _GETEVENTS = _CALLS.get(platform.machine(), (0, 0, 0,
 
 
 class _Context:
-    """A kernel queue of reads (io_setup), one per thread, destroyed with the thread."""
+    """A kernel queue of reads (io_setup), one per thread, destroyed with the thread; its
+    request blocks are kept and refilled."""
 
     def __init__(self) -> None:
         handle = ctypes.c_ulong(0)
@@ -53,6 +54,12 @@ class _Context:
             raise OSError(ctypes.get_errno(), "io_setup")
         self.handle, self.syscall = ctypes.c_ulong(handle.value), _SYSCALL
         self.destroy = ctypes.c_long(_DESTROY)  # kept: a module's names are None at exit
+        self.blocks = np.zeros(DEPTH, _IOCB)
+        self.blocks["data"] = np.arange(DEPTH)  # each event names its request by this
+        self.blocks["opcode"] = _PREAD
+        self.pointers = (self.blocks.ctypes.data
+                         + np.arange(DEPTH, dtype=np.uint64) * np.uint64(_IOCB.itemsize))
+        self.events = np.zeros(DEPTH, _EVENT)
 
     def __del__(self) -> None:
         self.syscall(self.destroy, self.handle)
@@ -61,26 +68,25 @@ class _Context:
         """The system call's answer, called again while a signal interrupts it (EINTR)."""
         while True:
             answer = self.syscall(ctypes.c_long(number), self.handle,
-                              *(ctypes.c_long(a) for a in args))
+                                  *(ctypes.c_long(a) for a in args))
             if answer >= 0 or ctypes.get_errno() != errno.EINTR:
                 return answer
 
-    def read(self, fd: int, buffers: np.ndarray, offsets: np.ndarray, size: int) -> np.ndarray:
-        """Bytes read by each of the preads of ``size`` bytes at ``offsets`` of ``fd`` into
-        the addresses ``buffers`` (all of them have ended when it returns, failed or not)."""
+    def read(self, fd: int, buffers: np.ndarray, offsets: np.ndarray,
+             sizes: np.ndarray) -> np.ndarray:
+        """Bytes read by each of at most DEPTH preads of ``sizes`` bytes at ``offsets`` of
+        ``fd`` into the addresses ``buffers`` (all of them have ended when it returns, failed
+        or not: the kernel writes to no buffer after)."""
         count = offsets.shape[0]
-        blocks = np.zeros(count, _IOCB)
-        blocks["data"] = np.arange(count)
-        blocks["opcode"], blocks["fildes"], blocks["nbytes"] = _PREAD, fd, size
-        blocks["buf"], blocks["offset"] = buffers, offsets
-        pointers = blocks.ctypes.data + np.arange(count, dtype=np.uint64) * _IOCB.itemsize
-        events, got = np.zeros(count, _EVENT), np.zeros(count, np.int64)
+        blocks = self.blocks[:count]
+        blocks["fildes"], blocks["buf"] = fd, buffers
+        blocks["offset"], blocks["nbytes"] = offsets, sizes
         submitted = ended = 0
         error = None
         while True:
             if submitted < count and error is None:
                 answer = self._call(_SUBMIT, count - submitted,
-                                    pointers.ctypes.data + 8 * submitted)
+                                    self.pointers.ctypes.data + 8 * submitted)
                 if answer <= 0:  # reap what is in flight before saying so
                     error = OSError(ctypes.get_errno() if answer else errno.EAGAIN, "io_submit")
                 else:
@@ -88,22 +94,25 @@ class _Context:
             if ended == submitted:
                 break
             answer = self._call(_GETEVENTS, 1, submitted - ended,
-                                events.ctypes.data + _EVENT.itemsize * ended, 0)
-            if answer < 0:
-                raise OSError(ctypes.get_errno(), "io_getevents")  # cannot happen but for EFAULT
+                                self.events.ctypes.data + _EVENT.itemsize * ended, 0)
+            if answer < 0:  # EFAULT, EINVAL: a bug here, not the file's
+                raise OSError(ctypes.get_errno(), "io_getevents")
             ended += answer
         if error is not None:
             raise error
-        got[events["data"][:ended].astype(np.int64)] = events["res"][:ended]
+        got = np.zeros(count, np.int64)
+        got[self.events["data"][:ended].astype(np.int64)] = self.events["res"][:ended]
         return got
 
 
 _LOCAL = threading.local()
 
 
-def read_rows(fd: int, out: np.ndarray, offsets: np.ndarray) -> np.ndarray | None:
-    """Bytes read into each row of the C-contiguous ``out`` from ``offsets`` (int64, one per
-    row) of ``fd``, negative: an errno; None where there is no native AIO."""
+def read(fd: int, buffers: np.ndarray, offsets: np.ndarray,
+         sizes: np.ndarray) -> np.ndarray | None:
+    """Bytes read by each pread of ``sizes[i]`` bytes at ``offsets[i]`` of ``fd`` into the
+    address ``buffers[i]`` (negative: an errno), all submitted together; None where there is
+    no native AIO. The caller keeps the buffers alive and large enough."""
     context = getattr(_LOCAL, "context", None)
     if context is None:
         if _SYSCALL is None or getattr(_LOCAL, "refused", False):
@@ -113,8 +122,6 @@ def read_rows(fd: int, out: np.ndarray, offsets: np.ndarray) -> np.ndarray | Non
         except OSError:  # ENOSYS, EPERM (a seccomp filter), EAGAIN (aio-max-nr reached)
             _LOCAL.refused = True
             return None
-    size = out.strides[0]
-    buffers = out.ctypes.data + np.arange(out.shape[0], dtype=np.uint64) * np.uint64(size)
     return np.concatenate([np.zeros(0, np.int64)] + [
-        context.read(fd, buffers[s:s + DEPTH], offsets[s:s + DEPTH], size)
+        context.read(fd, buffers[s:s + DEPTH], offsets[s:s + DEPTH], sizes[s:s + DEPTH])
         for s in range(0, offsets.shape[0], DEPTH)])

@@ -7,7 +7,7 @@ that is not an array of a supported library but has ``shape``, ``dtype`` and ``_
 before. Each is then a :class:`Source`: its rows are gathered on the host in the order the
 epoch draws (the permutation fit uses in memory, so the same batches and, with the same seed,
 the same weights bit for bit), checked as they pass, and moved to the device by a background
-thread a few batches ahead of the step (:class:`_Reader`). A step reads only its own rows:
+thread a few batches ahead of the step, several batches a read (:class:`_Reader`). A step reads only its own rows:
 under ``fit(distributed=True)``, each rank its share of each batch. A memmap's rows are read
 from its file (pread), which maps none of its pages into the process.
 
@@ -32,9 +32,10 @@ from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to
 
 __all__ = ["Stream", "BatchDataset"]
 
-# batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those waiting,
-# the one being read, the step's)
+# groups of batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those
+# waiting, the one being read, the step's), each of at most GROUP_ROWS rows (or one batch)
 PREFETCH = 2
+GROUP_ROWS = 2048
 # rows per read of evaluate, of validation and of predict without batch_size: 4 MiB of input
 # (the layers' outputs for them take as much again per 50 features of width)
 PASS_BYTES = 2 ** 22
@@ -195,11 +196,14 @@ class Source:
         data = self.data
         if self.file is not None:  # a memmap: read from its file, mapping none of its pages
             return _read_file(*self.file, at, data.dtype, data.shape[1:])
-        first = _first_of_run(at)
-        if first is not None:  # consecutive rows (no shuffle, shuffle="batch"): one read
-            return data[first:first + at.shape[0]]
         if isinstance(data, np.ndarray):  # NumPy gathers in any order
             return data[at]
+        if not at.shape[0]:
+            return data[0:0]
+        starts, lengths = _runs(at)
+        if starts.shape[0] * 8 <= at.shape[0]:  # runs (no shuffle, shuffle="batch"): a read each
+            parts = [data[a:a + n] for a, n in zip(at[starts].tolist(), lengths.tolist())]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
         # h5py takes increasing row numbers only: read sorted, put back in order
         ranks = np.argsort(at, kind="stable")
         host = np.empty((at.shape[0], *data.shape[1:]), dtype=data.dtype)
@@ -292,12 +296,11 @@ def _in_file(data: Any) -> tuple[str, int] | None:
     return data.filename, root.offset + data.ctypes.data - root.ctypes.data
 
 
-def _first_of_run(at: np.ndarray) -> int | None:
-    """The first of row numbers ``at`` when they are consecutive (one sequential read; 0 for
-    none), else None."""
-    if at.shape[0] < 2 or (np.diff(at) == 1).all():
-        return int(at[0]) if at.shape[0] else 0
-    return None
+def _runs(at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The runs of consecutive row numbers in ``at``: (position in ``at`` of each one's first
+    row, its length). Each is one read: a batch of rows in place, or of shuffle="batch"."""
+    starts = np.flatnonzero(np.diff(at, prepend=at[:1] - 2) != 1)
+    return starts, np.diff(starts, append=at.shape[0])
 
 
 def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
@@ -305,31 +308,31 @@ def _read_file(path: str, offset: int, at: np.ndarray, dtype: np.dtype,
     """Rows ``at`` of a C-ordered (rows, *shape) array of ``dtype`` stored at ``offset`` in
     the file ``path``, read with pread. Indexing a memmap maps the file's pages into the
     process, which keeps them (its RSS grows to the file's size over a shuffled epoch); a read
-    copies the rows and maps nothing. Consecutive rows are one read; others are one batch of
-    reads submitted at once (xnn.rowread), or one read a row where the system has no such
-    call. A file shorter than its memmap says so (an OSError naming the file and the row)."""
+    copies the rows and maps nothing. Each run of consecutive rows is one read, submitted
+    together (xnn.rowread), or one call a run where the system has no such call. A file
+    shorter than its memmap says so (an OSError naming the file and the row)."""
     out = np.empty((at.shape[0], *shape), dtype)
     size = out.strides[0] if at.shape[0] else 0
-    first = _first_of_run(at)
+    starts, lengths = _runs(at)
+    sizes, offsets = lengths * size, at[starts].astype(np.int64) * size + offset
+    flat = out.reshape(-1).view(np.uint8)
     fd = os.open(path, os.O_RDONLY)
     try:
-        if first is not None:
-            got = os.preadv(fd, [out.reshape(-1).view(np.uint8)], offset + size * first)
-            got = np.minimum(np.maximum(got - size * np.arange(at.shape[0]), 0), size)
-        else:
-            offsets = at.astype(np.int64) * size + offset
-            got = rowread.read_rows(fd, out, offsets)
-            if got is None:  # one read a row
-                rows = out.reshape(at.shape[0], -1).view(np.uint8)
-                got = np.array([os.preadv(fd, [row], p) for row, p in zip(rows, offsets.tolist())])
+        got = None if starts.shape[0] < 2 else rowread.read(
+            fd, out.ctypes.data + starts.astype(np.uint64) * np.uint64(size), offsets, sizes)
+        if got is None:  # one run, or no native AIO here: one call a run
+            got = np.array([os.preadv(fd, [flat[a * size:(a + n) * size]], p) for a, n, p in
+                            zip(starts.tolist(), lengths.tolist(), offsets.tolist())], np.int64)
     finally:
         os.close(fd)
-    short = np.flatnonzero(got != size)
+    short = np.flatnonzero(got != sizes)
     if short.shape[0]:
         i = int(short[0])
-        why = os.strerror(-int(got[i])) if got[i] < 0 else f"{int(got[i])} of {size} bytes read"
-        raise OSError(f"{path}: reading row {int(at[i])} failed ({why}); the file is shorter "
-                      f"than the memmap over it (truncated since it was opened?) or unreadable")
+        first = int(at[starts[i]]) + max(int(got[i]), 0) // max(size, 1)  # the row cut short
+        why = (os.strerror(-int(got[i])) if got[i] < 0 else
+               f"{int(got[i]) % size if size else 0} of {size} bytes read")
+        raise OSError(f"{path}: reading row {first} failed ({why}); the file is shorter than "
+                      f"the memmap over it (truncated since it was opened?) or unreadable")
     return out
 
 
@@ -383,16 +386,35 @@ def _read_as(owner: str, name: str, data: Any, float_dtype: Any,
 
 
 
+def _groups(batches: list[tuple[int, int]], rows: int) -> Iterator[list[tuple[int, int]]]:
+    """``batches`` in runs of consecutive ones of at most ``rows`` rows together (a batch
+    larger than that alone)."""
+    group: list[tuple[int, int]] = []
+    held = 0
+    for start, stop in batches:
+        if group and held + stop - start > rows:
+            yield group
+            group, held = [], 0
+        group.append((start, stop))
+        held += stop - start
+    if group:
+        yield group
+
+
 class _Reader:
     """Reads ``batches`` ((start, stop) of the row ``order``, None: rows in place) of
-    ``sources`` in a background thread, at most PREFETCH ahead of the consumer, checked and on
-    the device. An error reading or checking a batch is raised by ``next`` when the consumer
-    asks for that batch: before the step that would use it."""
+    ``sources`` in a background thread, at most PREFETCH groups ahead of the consumer, checked
+    and on the device. A group is a run of batches of at most GROUP_ROWS rows (and a Source's
+    pass_rows: BatchRows, one batch) read by one read of each source: a read costs the GIL,
+    which the step on the consumer's thread waits for, once a group, not once a batch. An
+    error reading or checking a batch is raised by ``next`` when the consumer asks for that
+    batch: before the step that would use it, after the steps of the batches before it."""
 
     def __init__(self, sources: tuple[Source, ...], batches: list[tuple[int, int]],
                  order: Any) -> None:
         self.queue: queue.Queue = queue.Queue(PREFETCH)
         self.closed = threading.Event()
+        self.ready: list[Any] = []  # the batches of the group taken from the queue, in reverse
         self.thread = threading.Thread(target=self._read, args=(sources, batches, order),
                                        name="xnn-stream-reader", daemon=True)
         self.thread.start()
@@ -400,12 +422,12 @@ class _Reader:
     def _read(self, sources: tuple[Source, ...], batches: list[tuple[int, int]],
               order: Any) -> None:
         try:
-            for start, stop in batches:
-                rows = slice(start, stop) if order is None else order[start:stop]
-                if not self._put(tuple(upload(s.read(rows), s.backend) for s in sources)):
+            rows = min([GROUP_ROWS] + [s.pass_rows() for s in sources])
+            for group in _groups(batches, rows):
+                if not self._put(_read_group(sources, group, order)):
                     return
         except BaseException as error:  # handed to the consumer, raised there
-            self._put(error)
+            self._put([error])
 
     def _put(self, item: Any) -> bool:
         while not self.closed.is_set():
@@ -418,7 +440,9 @@ class _Reader:
 
     def next(self) -> tuple[Any, ...]:
         """The next batch (one array per source), waiting for it if it is not read yet."""
-        item = self.queue.get()
+        if not self.ready:
+            self.ready = self.queue.get()[::-1]
+        item = self.ready.pop()
         if isinstance(item, BaseException):
             raise item
         return item
@@ -428,6 +452,32 @@ class _Reader:
         thread."""
         self.closed.set()
         self.thread.join()
+
+
+def _read_group(sources: tuple[Source, ...], group: list[tuple[int, int]],
+                order: Any) -> list[Any]:
+    """The batches ``group`` of ``sources``, each a tuple of arrays on the device, read by one
+    read of each source; where that read fails (a bad row), each batch is read alone, so the
+    batches before the bad one come whole and the error (last in the list) names its row."""
+    rows = [np.arange(start, stop) if order is None else order[start:stop]
+            for start, stop in group]
+    try:
+        hosts = [s.read(rows[0] if len(rows) == 1 else np.concatenate(rows)) for s in sources]
+    except Exception:
+        if len(group) == 1:
+            raise
+        read: list[Any] = []
+        for at in rows:
+            try:
+                read.append(tuple(upload(s.read(at), s.backend) for s in sources))
+            except Exception as error:  # handed to the consumer, raised there
+                return read + [error]
+        return read
+    if len(rows) == 1:  # whole: a BatchRows "row" is a batch
+        return [tuple(upload(host, s.backend) for s, host in zip(sources, hosts))]
+    ends = np.cumsum([0] + [at.shape[0] for at in rows]).tolist()
+    return [tuple(upload(host[a:b], s.backend) for s, host in zip(sources, hosts))
+            for a, b in zip(ends[:-1], ends[1:])]
 
 
 @contextmanager
