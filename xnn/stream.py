@@ -35,7 +35,7 @@ __all__ = ["Stream", "BatchDataset"]
 # groups of batches read ahead of the step: the host holds at most PREFETCH + 2 of them (those
 # waiting, the one being read, the step's), each of at most GROUP_ROWS rows (or one batch)
 PREFETCH = 2
-GROUP_ROWS = 2048
+GROUP_ROWS = 8192
 # rows per read of evaluate, of validation and of predict without batch_size: 4 MiB of input
 # (the layers' outputs for them take as much again per 50 features of width)
 PASS_BYTES = 2 ** 22
