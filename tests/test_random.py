@@ -137,3 +137,16 @@ def test_compare_backends_leaves_the_process_generator_as_it_was():
                                  optimizer=lambda ps: xnn.optim.SGD(ps, lr=0.5), steps=3,
                                  backends=["numpy", "array_api_strict"])
     assert random.get_state() == state
+
+
+@pytest.mark.parametrize("n", [0, 1, 203, 100_003])
+def test_a_permutation_is_the_generators_own_draw_held_in_half_the_memory(n):
+    drawn, reference = np.random.default_rng(7), np.random.default_rng(7)
+    rows = random.permutation(n, drawn)
+    np.testing.assert_array_equal(rows, reference.permutation(n))
+    assert rows.dtype == np.int32  # 4 bytes a row: a fit's order is its one growing array
+    assert drawn.random() == reference.random()  # the same draws were taken
+    xnn.seed(3)
+    first = random.permutation(n)
+    xnn.seed(3)
+    np.testing.assert_array_equal(first, random.permutation(n))

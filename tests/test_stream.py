@@ -403,16 +403,16 @@ def _source(data, backend):
 def test_an_epochs_row_order_is_freed_before_the_next_epoch_draws_its_own(backend, tmp_path,
                                                                            monkeypatch,
                                                                            streamed):
-    # the order is the one array of a streamed fit that grows with the rows (8 bytes a row):
+    # the order is the one array of a streamed fit that grows with the rows (4 bytes a row):
     # two at once would double it
     X, y = _data()
     if streamed:
         X, y = _memmap(tmp_path, X, "X.dat"), _memmap(tmp_path, y, "y.dat")
     drawn, real = [], xnn.random.permutation
 
-    def tracked(n):
+    def tracked(n, generator=None):
         assert all(ref() is None for ref in drawn), "the last epoch's order is still held"
-        order = real(n)
+        order = real(n, generator)
         drawn.append(weakref.ref(order))
         return order
 

@@ -88,7 +88,10 @@ def permutations(n: int, seed: int | None, batch: int | None = None) -> Callable
     from xnn's seeded generator when ``seed`` is None. With ``batch`` (fit's shuffle="batch",
     as Keras has it): the order of the full batches of ``batch`` consecutive rows is drawn;
     the rows of each keep their order, and a short last batch stays last."""
-    draw = random.permutation if seed is None else host_generator(seed).permutation
+    generator = None if seed is None else host_generator(seed)
+
+    def draw(rows: int) -> Any:
+        return random.permutation(rows, generator)
     if batch is None:
         return lambda epoch: draw(n)
     full = n // batch

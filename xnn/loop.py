@@ -160,7 +160,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
                     order = None if steps.order is None else steps.order(epoch)
                     with epoch_batches(X, y, order, steps.steps, backend) as batch:
                         done = run_epoch(batch)
-                    order = None  # gone before the next epoch draws its own (8 bytes a row)
+                    order = None  # gone before the next epoch draws its own (4 bytes a row)
                     if done is None:  # a callback stopped training mid-epoch: no epoch to log
                         break
                     logs = steps.epoch_logs(model, backend.xp, dtype, names, *done)

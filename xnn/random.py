@@ -138,9 +138,13 @@ def traced_keys(next_key: Callable[[], Any]) -> ContextManager[Any]:
     return scoped(_traced_keys, next_key)
 
 
-def permutation(n: int) -> Any:
-    """A host (NumPy) permutation of range(n), for shuffling indices."""
-    return _current().permutation(n)
+def permutation(n: int, generator: Any = None) -> Any:
+    """A host (NumPy) permutation of range(n) from ``generator`` (None: xnn's), the one its
+    ``permutation(n)`` draws, held as int32 where n allows: half the memory of int64, for a
+    fit's row order is the one array of a streamed fit that grows with the rows."""
+    rows = np.arange(n, dtype=np.int32 if n <= np.iinfo(np.int32).max else np.int64)
+    (_current() if generator is None else generator).shuffle(rows)  # permutation's own draws
+    return rows
 
 
 _LOW32 = 0xFFFFFFFF
