@@ -139,12 +139,13 @@ def test_compare_backends_leaves_the_process_generator_as_it_was():
     assert random.get_state() == state
 
 
-@pytest.mark.parametrize("n", [0, 1, 203, 100_003])
-def test_a_permutation_is_the_generators_own_draw_held_in_half_the_memory(n):
+@pytest.mark.parametrize("n", [0, 1, 203, 2 ** 20 - 1, 2 ** 20, 3_000_017])
+def test_a_permutation_is_the_generators_own_draw_in_half_the_memory_when_large(n):
     drawn, reference = np.random.default_rng(7), np.random.default_rng(7)
     rows = random.permutation(n, drawn)
     np.testing.assert_array_equal(rows, reference.permutation(n))
-    assert rows.dtype == np.int32  # 4 bytes a row: a fit's order is its one growing array
+    # 4 bytes a row from 2^20 rows: a fit's order is its one array growing with the rows
+    assert rows.dtype == (np.int32 if n >= 2 ** 20 else np.int64)
     assert drawn.random() == reference.random()  # the same draws were taken
     xnn.seed(3)
     first = random.permutation(n)
