@@ -110,11 +110,24 @@ def _own_seconds() -> float:
 
 DISTURBED = 0.1   # share of the machine's CPU time used by others that marks a run as disturbed
 RETRIES = 2       # a disturbed run is measured again, at most this many more times
+# before each run the main thread spins this long: a BLAS library's worker threads (OpenBLAS:
+# 2^28 cycles, ~0.1 s; OpenMP's) keep spinning after the last call of the run before, on the
+# cores the next run needs. Measured on mlp-large right after xnn on NumPy: xnn on jax,
+# compiled, 308 ms without it against 268 ms with OPENBLAS_THREAD_TIMEOUT=4 (jax.jit: 238,
+# 235). Spinning, not sleeping: an idle vCPU wakes up slow and the next run would pay.
+SETTLE = 0.25
 disturbed_runs = 0
 
 
 # fresh sets of data and trainers for a scaling point whose step is under a millisecond
 SETS = 5
+
+
+def _settle() -> None:
+    """Spin SETTLE seconds: the last run's BLAS threads stop spinning, this vCPU stays awake."""
+    end = time.perf_counter() + SETTLE
+    while time.perf_counter() < end:
+        pass
 
 
 def timed(trainer: Any) -> tuple[float, float]:
@@ -129,7 +142,8 @@ def timed(trainer: Any) -> tuple[float, float]:
     best = None
     for _ in range(1 + RETRIES):
         trainer.reset()
-        gc.collect()  # no sleep between runs: an idle vCPU wakes up slow and the next run pays
+        gc.collect()
+        _settle()
         busy0, own0 = _busy_seconds(), _own_seconds()
         t0 = time.perf_counter()
         loss = trainer.run()
