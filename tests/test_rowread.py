@@ -90,6 +90,28 @@ def test_threads_reading_at_once_each_get_their_own_rows(tmp_path):
         np.testing.assert_array_equal(results[k], values[orders[k]])
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_reads_with_a_queue_of_its_own(tmp_path):
+    values, fd = _stored(tmp_path)
+    at = np.random.default_rng(0).permutation(5000)[:300]
+    _read(fd, at)  # the parent's thread now has a queue, which a child does not inherit
+    readable, writable = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its reads of the same rows, as bytes down the pipe
+        try:
+            out, got = _read(fd, at)
+            os.write(writable, out.tobytes() if (got == 28).all() else b"short")
+        finally:
+            os._exit(0)
+    os.close(writable)
+    data = b""
+    while chunk := os.read(readable, 1 << 16):
+        data += chunk
+    os.waitpid(child, 0)
+    os.close(fd)
+    np.testing.assert_array_equal(np.frombuffer(data, np.float32).reshape(300, 7), values[at])
+
+
 def test_a_system_without_native_aio_is_answered_none(tmp_path, monkeypatch):
     monkeypatch.setattr(rowread, "_SYSCALL", None)
     monkeypatch.setattr(rowread, "_LOCAL", threading.local())

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import platform
 import sys
 import threading
@@ -53,7 +54,9 @@ class _Context:
         if _SYSCALL(ctypes.c_long(_SETUP), ctypes.c_long(DEPTH), ctypes.byref(handle)) != 0:
             raise OSError(ctypes.get_errno(), "io_setup")
         self.handle, self.syscall = ctypes.c_ulong(handle.value), _SYSCALL
-        self.destroy = ctypes.c_long(_DESTROY)  # kept: a module's names are None at exit
+        self.pid = os.getpid()  # a forked child has none of its parent's contexts
+        # kept: a module's names are None at exit
+        self.destroy, self.getpid = ctypes.c_long(_DESTROY), os.getpid
         self.blocks = np.zeros(DEPTH, _IOCB)
         self.blocks["data"] = np.arange(DEPTH)  # each event names its request by this
         self.blocks["opcode"] = _PREAD
@@ -62,7 +65,8 @@ class _Context:
         self.events = np.zeros(DEPTH, _EVENT)
 
     def __del__(self) -> None:
-        self.syscall(self.destroy, self.handle)
+        if self.pid == self.getpid():
+            self.syscall(self.destroy, self.handle)
 
     def _call(self, number: int, *args: int) -> int:
         """The system call's answer, called again while a signal interrupts it (EINTR)."""
@@ -114,7 +118,7 @@ def read(fd: int, buffers: np.ndarray, offsets: np.ndarray,
     address ``buffers[i]`` (negative: an errno), all submitted together; None where there is
     no native AIO. The caller keeps the buffers alive and large enough."""
     context = getattr(_LOCAL, "context", None)
-    if context is None:
+    if context is None or context.pid != os.getpid():
         if _SYSCALL is None or getattr(_LOCAL, "refused", False):
             return None
         try:
