@@ -28,7 +28,7 @@ def _read(fd: int, at: np.ndarray, width: int = 7,
     buffers = out.ctypes.data + np.cumsum(np.append(0, runs[:-1])).astype(np.uint64) * size
     got = rowread.read(fd, buffers, at.astype(np.int64) * size + 24, runs * size)
     if got is None:
-        pytest.skip("this system has no native AIO (read_rows answers None)")
+        pytest.skip("this system has no native AIO (rowread.read answers None)")
     return out, got
 
 
@@ -85,7 +85,7 @@ def test_threads_reading_at_once_each_get_their_own_rows(tmp_path):
         thread.join()
     os.close(fd)
     if not results:
-        pytest.skip("this system has no native AIO (read_rows answers None)")
+        pytest.skip("this system has no native AIO (rowread.read answers None)")
     for k in range(4):
         np.testing.assert_array_equal(results[k], values[orders[k]])
 
@@ -110,6 +110,21 @@ def test_a_forked_child_reads_with_a_queue_of_its_own(tmp_path):
     os.waitpid(child, 0)
     os.close(fd)
     np.testing.assert_array_equal(np.frombuffer(data, np.float32).reshape(300, 7), values[at])
+
+
+def test_a_file_the_kernel_cannot_read_asynchronously_is_answered_none(tmp_path, monkeypatch):
+    _, fd = _stored(tmp_path)
+    out = np.zeros((2, 7), np.float32)
+    buffers = out.ctypes.data + np.arange(2, dtype=np.uint64) * 28
+    if rowread.read(fd, buffers, np.array([24, 52]), np.full(2, 28)) is None:
+        pytest.skip("this system has no native AIO (rowread.read answers None)")
+
+    def refused(self, *args):
+        raise OSError(errno.EINVAL, "io_submit")
+
+    monkeypatch.setattr(rowread._Context, "read", refused)  # as for a file without read_iter
+    assert rowread.read(fd, buffers, np.array([24, 52]), np.full(2, 28)) is None
+    os.close(fd)
 
 
 def test_a_system_without_native_aio_is_answered_none(tmp_path, monkeypatch):

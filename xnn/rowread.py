@@ -116,7 +116,8 @@ def read(fd: int, buffers: np.ndarray, offsets: np.ndarray,
          sizes: np.ndarray) -> np.ndarray | None:
     """Bytes read by each pread of ``sizes[i]`` bytes at ``offsets[i]`` of ``fd`` into the
     address ``buffers[i]`` (negative: an errno), all submitted together; None where there is
-    no native AIO. The caller keeps the buffers alive and large enough."""
+    no native AIO, or none for this file. The caller keeps the buffers alive and large
+    enough."""
     context = getattr(_LOCAL, "context", None)
     if context is None or context.pid != os.getpid():
         if _SYSCALL is None or getattr(_LOCAL, "refused", False):
@@ -126,6 +127,15 @@ def read(fd: int, buffers: np.ndarray, offsets: np.ndarray,
         except OSError:  # ENOSYS, EPERM (a seccomp filter), EAGAIN (aio-max-nr reached)
             _LOCAL.refused = True
             return None
-    return np.concatenate([np.zeros(0, np.int64)] + [
-        context.read(fd, buffers[s:s + DEPTH], offsets[s:s + DEPTH], sizes[s:s + DEPTH])
-        for s in range(0, offsets.shape[0], DEPTH)])
+    try:
+        return np.concatenate([np.zeros(0, np.int64)] + [
+            context.read(fd, buffers[s:s + DEPTH], offsets[s:s + DEPTH], sizes[s:s + DEPTH])
+            for s in range(0, offsets.shape[0], DEPTH)])
+    except OSError as error:
+        if error.errno in _NOT_HERE:  # a file whose system has no AIO reads: read it a call
+            return None
+        raise
+
+
+# io_submit's answer for a file it cannot read asynchronously (some FUSE and special files)
+_NOT_HERE = {errno.EINVAL, errno.EOPNOTSUPP, errno.ENOSYS}
