@@ -4,9 +4,10 @@ preads, called through ctypes, which releases the GIL for the call.
 A streamed fit reads its shuffled rows one pread each. From Python that is a call a row, and
 every call takes the GIL back from the training step running on the other thread; submitted as
 one batch, the reads run in the kernel beside the step (benchmarks/streaming.py, 10^6 rows of 50
-float32, batches of 256: 0.34x the in-memory fit's rows/s read a row a call, 0.58x batched).
-Where there is no native AIO (not Linux, an architecture not listed, a sandbox that forbids it)
-``read`` answers None and the caller reads a row a call."""
+float32, batches of 256: 0.34x the in-memory fit's rows/s read a row a call, 0.58x a batch a
+submission, 0.52-0.90x a run of 32 batches; docs/streaming.md). Where there is no native AIO
+(not Linux, an architecture not listed, a sandbox that forbids it, a file it cannot read)
+``read`` answers None and the caller reads a run of rows a call."""
 
 from __future__ import annotations
 
