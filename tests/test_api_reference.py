@@ -29,7 +29,7 @@ MODULES = ["xnn.nn", "xnn.nn.init", "xnn.losses", "xnn.optim", "xnn.optim.schedu
            "xnn.predict", "xnn.compiled"]
 # modules of xnn's machinery, reached through the public ones (xnn.fit runs xnn.loop's epochs)
 MACHINERY = {"xnn.architecture", "xnn.cli", "xnn.extras", "xnn.loop", "xnn.namespace",
-             "xnn.progress", "xnn.stream"}
+             "xnn.progress", "xnn.rowread", "xnn.stream"}
 # helpers xnn's own modules share, not for users: out of their module's __all__ and the reference
 INTERNAL = ["xnn.data.check_same_length", "xnn.data.check_seed", "xnn.data.take_rows",
             "xnn.data.permutations", "xnn.io.write_arrays", "xnn.io.write_atomically",

@@ -20,6 +20,8 @@ import threading
 
 import numpy as np
 
+__all__ = ["read", "DEPTH"]
+
 # (io_setup, io_destroy, io_submit, io_getevents) of linux/unistd.h
 _CALLS = {"x86_64": (206, 207, 209, 208), "aarch64": (0, 1, 2, 4)}
 # struct iocb and struct io_event of linux/aio_abi.h, 64-bit little-endian
