@@ -298,3 +298,39 @@ def test_jit_compile_is_refused_with_distributed_and_bad_values(backend):
             xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=opt, epochs=1,
                     progress=False, jit_compile=True, distributed=True)
     assert opt.steps == 0
+
+
+def test_a_compiled_epochs_program_does_not_grow_with_its_steps(compiling, monkeypatch):
+    """The steps' losses and metrics stay stacked into the epoch's logs: a program an
+    operation a step took seconds to trace and compile at 10,000 steps."""
+    import jax  # noqa: PLC0415 - the compiling backend is jax's
+
+    from xnn import compiled  # noqa: PLC0415
+
+    seen = []
+    real = compiled._Compiled.__call__
+
+    def recording(self, current, *args):
+        shapes = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype)
+                              if hasattr(a, "shape") else a, args)
+        seen.append((self, current, shapes))  # before the call donates its buffers
+        return real(self, current, *args)
+
+    monkeypatch.setattr(compiled._Compiled, "__call__", recording)
+
+    def program_lines(steps: int) -> int:
+        X, y = xnn.datasets.arithmetic(8 * steps + 3)  # full batches of 8, and a short one
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 3))
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(),
+                lr=0.01), epochs=1, batch_size=8, metrics=["mae"], progress=False,
+                jit_compile=True)
+        kept, current, shapes = seen[-1]
+        kept.current = current
+        try:
+            return len(kept.fn.lower(*shapes).as_text().splitlines())
+        finally:
+            kept.current = None
+
+    few, many = program_lines(20), program_lines(400)
+    assert many <= few + 10, (few, many)

@@ -623,12 +623,12 @@ class _Shares(Steps):
 
     failed = staticmethod(_left_fit)  # a rank leaving fit on its own ends the job
 
-    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
-                   rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
+    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: Any,
+                   rows: list[int], columns: list, score_rows: list[int]) -> dict[str, Any]:
         """The epoch's logs over every rank's rows, the same floats on every rank: the loss
         from the steps' global losses, each metric the mean of the ranks' row-weighted sums.
         BatchNorm statistics become rank 0's, so every rank validates the same model."""
-        logs = super().epoch_logs(model, xp, dtype, names, values, rows, scores, score_rows)
+        logs = super().epoch_logs(model, xp, dtype, names, values, rows, columns, score_rows)
         if len(names) > 1:  # a rank whose shares were all empty has no metric of its own
             count = sum(score_rows)
             means = to_host(xp, dtype, [[logs.get(name, 0.0)] for name in names[1:]])

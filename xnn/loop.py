@@ -96,16 +96,17 @@ class Steps:
         """What happens when an error (or Ctrl-C, sys.exit) leaves the loop, before it
         propagates."""
 
-    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: list,
-                   rows: list[int], scores: list, score_rows: list[int]) -> dict[str, Any]:
+    def epoch_logs(self, model: Module, xp: Any, dtype: Any, names: list[str], values: Any,
+                   rows: list[int], columns: list, score_rows: list[int]) -> dict[str, Any]:
         """The epoch's training logs, still on the device: each quantity's batch-size-weighted
         mean over the steps taken (NaN when a callback skipped them all). ``values``: the
-        steps' losses and ``rows`` their batches' sizes; ``scores``: the metrics' values."""
-        if not values:
+        steps' losses and ``rows`` their batches' sizes; ``columns``: each metric's values
+        over the steps (each as ``mean`` takes them)."""
+        if not rows:
             return dict.fromkeys(names, math.nan)
         logs = {"loss": mean(xp, values, rows)}
-        for name, column in zip(names[1:], zip(*scores)):
-            logs[name] = mean(xp, list(column), score_rows)
+        for name, column in zip(names[1:], columns):
+            logs[name] = mean(xp, column, score_rows)
         return logs
 
 
@@ -202,9 +203,9 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
     loss, backprop, the hook, the callbacks, the step; what stays the same from epoch to epoch
     is looked up once, here.
 
-    The pass returns (values, rows, scores, score_rows) of the steps taken; None when a
-    callback stopped training mid-epoch. A callback's ``before_step`` returning False skips
-    that step. ``compiled`` (xnn.compiled.CompiledSteps): its gradient and update run each
+    The pass returns (values, rows, columns, score_rows) of the steps taken (columns: each
+    metric's values over them); None when a callback stopped training mid-epoch. A
+    callback's ``before_step`` returning False skips that step. ``compiled`` (xnn.compiled.CompiledSteps): its gradient and update run each
     step's two halves as compiled calls.
     """
     model, optimizer = run.model, run.optimizer
@@ -247,23 +248,25 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
             else:
                 compiled.update()
             optimizer.zero_grad()
-        return values, rows, scores, score_rows
+        return values, rows, [list(column) for column in zip(*scores)], score_rows
     return run_epoch
 
 
-def mean(xp: Any, values: list, rows: list[int]) -> Any:
-    """sum(v_i rows_i) / sum(rows_i) of per-step values: 0-d device arrays (a loss with
-    reduction "none" is averaged first), or numbers (a metric returning floats), on the host."""
-    if len(values) == 1:  # one step: its value, whatever it is
-        value = values[0]
-        return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
-    if not all(on_device(xp, v) for v in values):
-        return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
-    values = [v if v.ndim == 0 else xp.mean(v) for v in values]
+def mean(xp: Any, values: Any, rows: list[int]) -> Any:
+    """sum(v_i rows_i) / sum(rows_i) of per-step values: a list of 0-d device arrays (a loss
+    with reduction "none" is averaged first) or of numbers (a metric returning floats), on the
+    host; or one device array of them, a step an entry (a compiled epoch's)."""
+    if isinstance(values, list):
+        if len(values) == 1:  # one step: its value, whatever it is
+            value = values[0]
+            return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
+        if not all(on_device(xp, v) for v in values):
+            return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
+        values = xp.stack([v if v.ndim == 0 else xp.mean(v) for v in values])
     if rows[-1] == rows[0]:  # every batch full
-        return xp.mean(xp.stack(values))
+        return xp.mean(values)
     # only the epoch's last batch can be short
-    return (xp.sum(xp.stack(values[:-1])) * rows[0] + values[-1] * rows[-1]) / sum(rows)
+    return (xp.sum(values[:-1]) * rows[0] + values[-1] * rows[-1]) / sum(rows)
 
 
 def evaluate_logs(model: Module, X: Any, y: Any, loss: Callable, metrics: list,
