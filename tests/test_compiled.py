@@ -334,3 +334,17 @@ def test_a_compiled_epochs_program_does_not_grow_with_its_steps(compiling, monke
 
     few, many = program_lines(20), program_lines(400)
     assert many <= few + 10, (few, many)
+
+
+def test_the_dropout_key_counts_kept_for_compiled_fits_are_bounded(compiling, monkeypatch):
+    from xnn import compiled  # noqa: PLC0415
+
+    monkeypatch.setattr(compiled, "_KEY_COUNTS_SIZE", 3)
+    monkeypatch.setattr(compiled, "_KEY_COUNTS", compiled.OrderedDict())
+    X, y = xnn.datasets.arithmetic(64)
+    for width in range(2, 8):  # six signatures: a search over the hidden width
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(2, width), nn.Dropout(0.2), nn.Linear(width, 3))
+        xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(),
+                lr=0.01), epochs=1, batch_size=16, progress=False, jit_compile=True)
+    assert len(compiled._KEY_COUNTS) == 3

@@ -195,6 +195,8 @@ class _Step:
 
         compiler.shapes(_pure(self.slots, counted), tree, self.optimizer._lr, xb, yb)
         _KEY_COUNTS[key] = counter.used
+        while len(_KEY_COUNTS) > _KEY_COUNTS_SIZE:  # the oldest go, as the cache's do
+            _KEY_COUNTS.popitem(last=False)
         return counter.used
 
     def settle(self, before: dict[str, Any], after: dict[str, Any], steps: int) -> None:
@@ -233,8 +235,10 @@ def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,
 # --- the compiled functions, kept for models alike ------------------------------------------------
 
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
-_KEY_COUNTS: dict[tuple, int] = {}  # dropout keys per step, by signature and batch shapes
 _CACHE_SIZE = 16
+# dropout keys a step, by signature and batch shapes: the last 256 (a search's many models)
+_KEY_COUNTS: OrderedDict[tuple, int] = OrderedDict()
+_KEY_COUNTS_SIZE = 256
 
 
 def _signature(*objects: Any) -> tuple:
