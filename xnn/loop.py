@@ -205,8 +205,9 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
 
     The pass returns (values, rows, columns, score_rows) of the steps taken (columns: each
     metric's values over them); None when a callback stopped training mid-epoch. A
-    callback's ``before_step`` returning False skips that step. ``compiled`` (xnn.compiled.CompiledSteps): its gradient and update run each
-    step's two halves as compiled calls.
+    callback's ``before_step`` returning False skips that step. ``compiled``
+    (xnn.compiled.CompiledSteps): its gradient and update run each step's two halves as
+    compiled calls.
     """
     model, optimizer = run.model, run.optimizer
     stepper = steps.optimizer(optimizer)

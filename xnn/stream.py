@@ -7,9 +7,10 @@ that is not an array of a supported library but has ``shape``, ``dtype`` and ``_
 before. Each is then a :class:`Source`: its rows are gathered on the host in the order the
 epoch draws (the permutation fit uses in memory, so the same batches and, with the same seed,
 the same weights bit for bit), checked as they pass, and moved to the device by a background
-thread a few batches ahead of the step, several batches a read (:class:`_Reader`). A step reads only its own rows:
-under ``fit(distributed=True)``, each rank its share of each batch. A memmap's rows are read
-from its file (pread), which maps none of its pages into the process.
+thread a few batches ahead of the step, several batches a read (:class:`_Reader`). A step
+reads only its own rows: under ``fit(distributed=True)``, each rank its share of each batch.
+A memmap's rows are read from its file (pread, submitted together: xnn/rowread.py), which
+maps none of its pages into the process.
 
 Data without row indexing come as a :class:`BatchDataset` (batches by index): a
 :class:`BatchRows` Source whose rows are its batches, stepped through one at a time.
@@ -170,7 +171,9 @@ class Source:
         """The rows ``rows`` (a slice, or host row numbers in any order) as a new host array,
         checked."""
         at = (np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows) + self.start
-        host = np.array(self._stored(at), dtype=self.dtype)
+        host = self._stored(at)
+        # a file's read is a new array already: cast only; other storage's may be a view
+        host = (np.asarray if self.file is not None else np.array)(host, dtype=self.dtype)
         # a sum in float64 is finite unless a value is NaN or Inf: the rows only then
         if self.checked and self.dtype.kind == "f" and not np.isfinite(host.sum(dtype=np.float64)):
             bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
@@ -382,8 +385,6 @@ def _read_as(owner: str, name: str, data: Any, float_dtype: Any,
                         f"trains on real numbers")
     labels = labels_ok and len(data.shape) == 1 and kind in "iu"
     return np.dtype("int64" if labels else dtype_name(float_dtype)), labels
-
-
 
 
 def _groups(batches: list[tuple[int, int]], rows: int) -> Iterator[list[tuple[int, int]]]:
