@@ -128,6 +128,42 @@ def test_fit_refuses_nan_in_x_naming_the_row(backend):
                 loss=xnn.losses.MSELoss(), optimizer=opt, epochs=1)
 
 
+def test_fit_takes_finite_rows_whose_sum_overflows(backend):
+    # the check reads one sum; 4 x 3e38 overflows float32, and that alone is no NaN or Inf
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(2, 1, dtype="float32"))
+    X = np.full((4, 2), 3e38, dtype=np.float32)
+    y = np.full((4, 1), 3e38, dtype=np.float32)
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                      optimizer=xnn.optim.SGD(model.parameters(), lr=0.0), epochs=1,
+                      progress=False)
+    assert len(history["loss"]) == 1
+    X[3, 1] = -np.inf
+    with pytest.raises(ValueError, match=r"X contains NaN or Inf in 1 row\(s\), first at row 3"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                optimizer=xnn.optim.SGD(model.parameters(), lr=0.0), epochs=1)
+
+
+@pytest.mark.parametrize("bad", [None, math.nan, math.inf], ids=["finite", "nan", "inf"])
+def test_terminate_on_nan_tells_huge_finite_gradients_from_nan(backend, bad):
+    # gradients of 3e38 sum past float32's range: only a NaN or Inf among them stops
+    model = nn.Linear(4, 1, dtype="float32")
+    for p in model.parameters():
+        p.grad = xnn.asarray(np.full(tuple(p.value.shape), 3e38, dtype=np.float32))
+    if bad is not None:
+        p.grad = xnn.asarray(np.array([bad], dtype=np.float32))
+    stopped = []
+    run = type("Run", (), {"model": model, "epoch": 0, "batch": 0,
+                           "stop": lambda self, reason: stopped.append(reason)})()
+    loss = xnn.asarray(np.float32(1.0))
+    if bad is None:
+        assert callbacks.TerminateOnNaN().before_step(run, loss) is True and not stopped
+    else:
+        with pytest.warns(RuntimeWarning, match="became NaN/Inf"):
+            assert callbacks.TerminateOnNaN().before_step(run, loss) is False
+        assert len(stopped) == 1
+
+
 class _TTY(io.StringIO):
     def isatty(self) -> bool:
         return True

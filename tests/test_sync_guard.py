@@ -254,7 +254,9 @@ def test_the_fit_guard_sees_a_callback_that_reads_every_step(device1):
     inside = _reads_between_steps(losses.MSELoss(), "values", nn.Identity, [],
                                   [xnn.callbacks.TerminateOnNaN()])  # one bool() per step
     assert len(inside) == 12, _report(inside)
-    assert all(e.kind == "__bool__" and e.site.startswith("xnn/callbacks.py:") for e in inside)
+    # all_finite's one read of the step's sums, called by the callback
+    assert all(e.kind == "__bool__" and e.site.startswith("xnn/_checks.py:")
+               and e.caller.startswith("xnn/callbacks.py:") for e in inside), _report(inside)
 
 
 # --- the recorder itself ----------------------------------------------------------------------

@@ -20,7 +20,7 @@ import string
 import warnings
 from typing import Any, Callable
 
-from ._checks import expect, flag, integer, number
+from ._checks import all_finite, expect, flag, integer, number
 from .backend import asarray, backend_of
 
 __all__ = ["Callback", "EarlyStopping", "TerminateOnNaN", "LambdaCallback", "ModelCheckpoint"]
@@ -229,7 +229,7 @@ class TerminateOnNaN(Callback):
     def before_step(self, run: Any, loss: Any) -> bool:
         xp = expect("TerminateOnNaN", loss, dtype=None, what="loss")
         arrays = [loss, *(p.grad for p in run.model.parameters() if p.grad is not None)]
-        if bool(xp.all(xp.stack([xp.all(xp.isfinite(a)) for a in arrays]))):  # one host read
+        if all_finite(xp, arrays):
             return True
         reason = (f"TerminateOnNaN: loss or gradients became NaN/Inf at epoch "
                   f"{run.epoch + 1}, batch {run.batch + 1}; that step was not taken, parameters "

@@ -53,7 +53,7 @@ except ImportError as err:  # pragma: no cover - the sklearn extra is missing
                       f"{install_hint('sklearn')}") from err
 
 from . import nn
-from ._checks import ArgumentTypeError
+from ._checks import ArgumentTypeError, all_finite
 from .backend import (Backend, array_namespace, asarray, backend_of, detached, dtype_name,
                       get_backend, host_backend, is_array, to_numpy, use_backend)
 from .callbacks import Callback
@@ -548,8 +548,7 @@ class _BaseMLP(BaseEstimator):
     def _publish(self, X: Any) -> None:
         """coefs_ and intercepts_ in X's namespace; refuse non-finite weights."""
         xp = array_namespace(self.model_.parameters()[0].value)
-        finite = xp.stack([xp.all(xp.isfinite(p.value)) for p in self.model_.parameters()])
-        if not bool(xp.all(finite)):  # one read back
+        if not all_finite(xp, [p.value for p in self.model_.parameters()]):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         self.coefs_ = [_like(layer.weight.value, X) for layer in self._linears]

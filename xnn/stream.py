@@ -29,7 +29,9 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from . import rowread
+from ._checks import all_finite, nonfinite_rows
 from .backend import Backend, array_namespace, asarray, dtype_name, is_array, to_numpy, upload
+from .namespace import HOST_XP
 
 __all__ = ["Stream", "BatchDataset"]
 
@@ -174,9 +176,8 @@ class Source:
         host = self._stored(at)
         # a file's read is a new array already: cast only; other storage's may be a view
         host = (np.asarray if self.file is not None else np.array)(host, dtype=self.dtype)
-        # a sum in float64 is finite unless a value is NaN or Inf: the rows only then
-        if self.checked and self.dtype.kind == "f" and not np.isfinite(host.sum(dtype=np.float64)):
-            bad = np.flatnonzero(~np.isfinite(host.reshape(host.shape[0], -1)).all(axis=1))
+        if self.checked and self.dtype.kind == "f" and not all_finite(HOST_XP, [host]):
+            bad = nonfinite_rows(HOST_XP, host)
             if bad.shape[0]:
                 raise ValueError(non_finite(self.owner, self.name, bad.shape[0],
                                             self._first(at, bad)) + _AS_READ)

@@ -8,8 +8,9 @@ import copy
 import math
 from typing import Any, Callable, Iterable, Sequence
 
-from ._checks import ArgumentTypeError, flag, integer, is_labels, number
-from .backend import Backend, array_namespace, dtype_name, to_numpy
+from ._checks import (ArgumentTypeError, all_finite, flag, integer, is_labels, nonfinite_rows,
+                      number)
+from .backend import Backend, array_namespace, dtype_name
 from .callbacks import HOOKS, Callback
 from .compiled import NotCompilableError, wants_compile
 from .data import as_data, check_same_length, check_seed, permutations
@@ -375,9 +376,10 @@ def _check_finite(**named: Any) -> None:
         xp = array_namespace(arr)
         if not xp.isdtype(arr.dtype, "real floating"):
             continue
-        bad_rows = xp.any(~xp.isfinite(xp.reshape(arr, (arr.shape[0], -1))), axis=1)
-        if bool(xp.any(bad_rows)):
-            rows = to_numpy(bad_rows).nonzero()[0]
+        if all_finite(xp, [arr]):
+            continue
+        rows = nonfinite_rows(xp, arr)
+        if len(rows):  # else a sum overflowed
             raise ValueError(non_finite("fit", name, len(rows), int(rows[0])))
 
 
