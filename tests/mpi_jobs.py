@@ -455,9 +455,62 @@ def stream(folder: str) -> None:
         json.dump(reads, f)
 
 
+def stream_batches(folder: str) -> None:
+    """fit(distributed=True) on BatchDatasets of consecutive chunks of 16 rows, each rank
+    keeping its share of each batch: of 96 rows against the in-memory distributed fit with
+    shuffle="batch" (the same batches when all are full), of 97 rows (a last batch of one row:
+    an empty share) against one process; the weights, validation losses, and the rows each
+    rank's steps took."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    X, y = small_data(97)
+    X_val, y_val = small_data(37)
+    seen: dict[str, list] = {}  # first feature of the rows each of this rank's steps took
+
+    class Chunks(xnn.data.BatchDataset):
+        def __init__(self, X, y):
+            self.X, self.y = X, y
+
+        def __len__(self):
+            return -(-self.X.shape[0] // 16)
+
+        def __getitem__(self, i):
+            return self.X[16 * i:16 * (i + 1)], self.y[16 * i:16 * (i + 1)]
+
+    weights, val = {}, {}
+    for how, data, validation, ranks in (
+            ("batches", (Chunks(X[:96], y[:96]), None), Chunks(X_val, y_val), True),
+            ("memory", (X[:96], y[:96]), (X_val, y_val), True),
+            ("short", (Chunks(X, y), None), None, True),
+            ("alone", (Chunks(X, y), None), None, False)):
+        xnn.seed(0)
+        model = small_model()
+        first, steps = model[0], seen.setdefault(how, [])
+        forward = first.forward
+
+        def logged(x, *args, _forward=forward, _first=first, _steps=steps, **kwargs):
+            if _first.training:  # a step, not fit's first-batch check or validation
+                _steps.append(xnn.to_numpy(x)[:, 0].tolist())
+            return _forward(x, *args, **kwargs)
+        first.forward = logged
+        history = xnn.fit(model, *data, loss=xnn.losses.MSELoss(), epochs=2, seed=3,
+                          batch_size=16 if how == "memory" else None,
+                          shuffle="batch" if how == "memory" else True,
+                          validation_data=validation,
+                          optimizer=xnn.optim.Adam(model.parameters(), lr=0.01),
+                          progress=False, distributed=ranks)
+        del first.forward
+        weights[how] = {k: xnn.to_numpy(v) for k, v in model.state_dict().items()}
+        val[how] = history.history.get("val_loss")
+    np.savez(os.path.join(folder, f"batches-{distributed.rank()}.npz"),
+             **{f"{how}/{k}": v for how, w in weights.items() for k, v in w.items()})
+    with open(os.path.join(folder, f"batches-{distributed.rank()}.json"), "w") as f:
+        json.dump({"seen": seen, "val_loss": val}, f)
+
+
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
      "train": train, "vote": vote, "reduce_paths": reduce_paths,
      "reduce_mismatch": reduce_mismatch, "losses": losses, "habit": habit,
-     "stream": stream}[job](folder, *rest)
+     "stream": stream, "stream_batches": stream_batches}[job](folder, *rest)

@@ -376,6 +376,51 @@ def test_each_rank_reads_only_its_share_and_trains_as_in_memory(tmp_path, ranks)
             assert _relative(weights[0][name], weights[0][f"alone/{kept}"]) <= 1e-12
 
 
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_each_rank_trains_on_its_share_of_each_batch_of_a_batch_dataset(tmp_path, ranks):
+    from test_distributed import _load, _relative, run_job  # noqa: PLC0415
+
+    done = run_job(ranks, "stream_batches", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    saw = [json.loads((tmp_path / f"batches-{r}.json").read_text()) for r in range(ranks)]
+    weights = [_load(tmp_path, f"batches-{r}") for r in range(ranks)]
+    X = np.random.default_rng(7).normal(size=(97, 3))  # mpi_jobs.small_data(97)
+    for mine in saw:  # the shares of the in-memory fit with shuffle="batch"
+        assert mine["seen"]["batches"] == mine["seen"]["memory"]
+        np.testing.assert_allclose(mine["val_loss"]["batches"], mine["val_loss"]["memory"],
+                                   rtol=1e-12)
+    for how, chunks in (("batches", 6), ("short", 7)):
+        assert len(saw[0]["seen"][how]) == 2 * chunks
+        for step in range(2 * chunks):  # the ranks' shares, in rank order, make one chunk
+            shares = [mine["seen"][how][step] for mine in saw]
+            rows = sum(shares, [])
+            start = 16 * (int(np.argmin(np.abs(X[:, 0] - rows[0]))) // 16)
+            assert rows == X[start:start + 16, 0].tolist()
+            m = len(rows)  # a rank's share: m // ranks or one more row (0 of the last 1)
+            assert [len(share) for share in shares] == [m * (r + 1) // ranks - m * r // ranks
+                                                        for r in range(ranks)]
+    for name in weights[0]:
+        kept = name.split("/", 1)[1]
+        for w in weights:  # every rank the same, the in-memory distributed fit's weights
+            np.testing.assert_array_equal(w[f"batches/{kept}"], w[f"memory/{kept}"])
+            np.testing.assert_array_equal(w[name], weights[0][name])
+        assert _relative(weights[0][f"short/{kept}"], weights[0][f"alone/{kept}"]) <= 1e-12
+
+
+def test_a_rank_names_a_bad_row_of_its_share_by_its_row_in_the_batch(backend):
+    from xnn.stream import batch_sources  # noqa: PLC0415 - what fit(distributed=True) cuts
+
+    X, y = _data()
+    X[16 + 13, 2] = np.nan  # batch 1, row 13: in the second of two shares (rows 8-15)
+    xs, _ = batch_sources("fit", ("X", "y"), Chunks(X, y), backend, "float64", True)
+    second = xs.cut(lambda m: (m // 2, m))
+    np.testing.assert_array_equal(second.read(np.array([0])), X[8:16])
+    with pytest.raises(ValueError, match=r"X contains NaN or Inf in 1 row\(s\), first at row 13 "
+                                         r"of batch 1"):
+        second.read(np.array([1]))
+    xs.cut(lambda m: (0, m // 2)).read(np.array([1]))  # the first share holds no bad row
+
+
 def test_jit_compile_trains_streamed_rows_step_by_step_as_in_memory(tmp_path):
     pytest.importorskip("jax")
     X, y = _data()

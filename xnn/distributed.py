@@ -34,7 +34,7 @@ from .nn.module import Module, Parameter
 from .nn.normalization import BatchNorm1d
 from .optim._checks import check_grads, parameter_list, placements
 from .optim.optimizers import Optimizer
-from .stream import Source
+from .stream import BatchRows, Source
 
 __all__ = ["init", "rank", "world_size", "is_initialized", "barrier", "broadcast_parameters",
            "allreduce_gradients", "DistributedOptimizer"]
@@ -555,7 +555,8 @@ def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order
     every = _agree_settings(_world, settings)
     broadcast_parameters(model)
     order = order if order is None or seeded else _root_draws(n, order)
-    return _Shares(model, loss, n, size, order, any(t["callbacks"] for t in every))
+    return _Shares(model, loss, n, size, order, any(t["callbacks"] for t in every),
+                   data[0] if isinstance(data[0], BatchRows) else None)
 
 
 class _Shares(Steps):
@@ -563,7 +564,8 @@ class _Shares(Steps):
 
     Every rank holds all the data and draws the same row order a one-process fit would. Global
     batch b of m rows is cut into world_size consecutive shares whose sizes differ by at most
-    one row; each rank backpropagates the gradient of its share's total (Loss.parts), and the
+    one row (``share``: by the steps' rows, or, for a BatchDataset's ``batches``, whose steps
+    are whole batches of sizes known once read, as each batch is read); each rank backpropagates the gradient of its share's total (Loss.parts), and the
     reduce sums the totals, counts and gradients and divides by the global count: the whole
     batch's loss and gradient, whatever the loss divides by (rows, class weights of the labels
     kept, nothing for "sum"). A rank whose share is empty (a batch of fewer rows than ranks,
@@ -573,18 +575,30 @@ class _Shares(Steps):
     """
 
     def __init__(self, model: Module, loss: Any, n: int, size: int, order: Any,
-                 voting: bool) -> None:
+                 voting: bool, batches: BatchRows | None = None) -> None:
         super().__init__(loss, n, size, order)
-        self.votes = voting
-        r, k = _world.rank, _world.size
-        self.steps = [(s + m * r // k, s + m * (r + 1) // k, m) for s, _, m in self.steps]
-        _check_batch_norm_shares(model, [m for _, _, m in self.steps], k)
+        self.votes, self.batches = voting, batches is not None
+        if batches is None:
+            self.steps = [(s + a, s + b, m) for s, _, m in self.steps for a, b in [self.share(m)]]
+        sizes = [batches.first_rows] if batches is not None else [m for _, _, m in self.steps]
+        _check_batch_norm_shares(model, sizes, _world.size)
         self.params = model.parameters()
         self.has_buffers = any(True for m in model.modules() for _ in m.named_buffers())
         self.parts = isinstance(loss, Loss) and type(loss)._terms is not Loss._terms
         self.loss_of, self.after_backward = self._loss_of, self._reduce
         reduction = loss.reduction if self.parts else "mean"
         self.divide, self.averaged = reduction == "mean", reduction != "sum"
+
+    @staticmethod
+    def share(m: int) -> tuple[int, int]:
+        """(start, stop) of this rank's share of a batch of ``m`` rows."""
+        r, k = _world.rank, _world.size
+        return m * r // k, m * (r + 1) // k
+
+    def reads(self, data: Any) -> Any:
+        """A BatchDataset's batches, cut to this rank's share of each as they are read; stored
+        rows as they are (the steps are shares already)."""
+        return data.cut(self.share) if self.batches and isinstance(data, BatchRows) else data
 
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""

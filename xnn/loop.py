@@ -87,6 +87,10 @@ class Steps:
         """What steps: the optimizer."""
         return optimizer
 
+    def reads(self, data: Any) -> Any:
+        """What this process reads of ``data`` (fit's X or y): all of it."""
+        return data
+
     def agree(self, run: TrainingRun, take: bool) -> bool:
         """Whether to go on, once the callbacks have said ``take``: at each step, whether it
         is taken; at each epoch end (``take``: no stop asked), whether training goes on."""

@@ -239,22 +239,43 @@ class Source:
 class BatchRows(Source):
     """Part ``part`` (0: x, 1: y) of the batches of a BatchDataset, as a Source whose "rows"
     are the batches: fit steps through them one at a time (a batch size of 1), so its row
-    order is the order of the batches, and a read of batch i is ``items[i][part]``."""
+    order is the order of the batches, and a read of batch i is ``items[i][part]`` (of it,
+    rows ``share(m)`` of its m rows, once ``cut``)."""
 
     def __init__(self, owner: str, name: str, items: _Items, part: int, backend: Backend,
                  dtype: np.dtype, labels: bool, checked: bool) -> None:
         super().__init__(owner, name, items.first[part], backend, dtype, labels, checked,
                          0, len(items.dataset))
         self.items, self.index = items, part
+        self.share: Callable[[int], tuple[int, int]] | None = None
+
+    def cut(self, share: Callable[[int], tuple[int, int]]) -> BatchRows:
+        """These batches as one rank of fit(distributed=True) trains on them: rows
+        ``share(m)`` (start, stop) of each batch of m rows. The dataset is still asked for
+        whole batches: it has no way to give part of one."""
+        part = copy.copy(self)
+        part.share = share
+        return part
+
+    @property
+    def first_rows(self) -> int:
+        """The rows of the first batch."""
+        return self.items.first[self.index].shape[0]
 
     def pass_rows(self) -> int:
         return 1  # one batch at a time
 
     def _first(self, at: np.ndarray, found: np.ndarray) -> str:
-        return f"{int(found.min())} of batch {int(at[0])}"
+        return f"{int(found.min()) + self._rows(int(at[0]))[0]} of batch {int(at[0])}"
+
+    def _rows(self, i: int) -> tuple[int, int]:
+        """(start, stop) of the rows of batch ``i`` read: all, or the share."""
+        m = self.items.get(i)[self.index].shape[0]
+        return (0, m) if self.share is None else self.share(m)
 
     def _stored(self, at: np.ndarray) -> np.ndarray:
-        return self.items.get(int(at[0]))[self.index]
+        start, stop = self._rows(int(at[0]))
+        return self.items.get(int(at[0]))[self.index][start:stop]
 
 
 class _Items:

@@ -188,10 +188,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         "epochs": epochs, "metrics": log_keys(metrics, validation is not None)})
     n = X.shape[0]
     if isinstance(X, BatchRows):  # its batches are the steps, one "row" each
-        if batch_size is not None or distributed:
-            raise ValueError(f"fit: a BatchDataset X makes its own batches; "
-                             f"{'distributed=True' if distributed else 'batch_size'} does not "
-                             f"apply to it (pass batch_size=None, distributed=False)")
+        if batch_size is not None:
+            raise ValueError("fit: a BatchDataset X makes its own batches; batch_size does not "
+                             "apply to it (pass batch_size=None)")
         size = 1
     else:
         size = n if batch_size is None else min(batch_size, n)
@@ -215,9 +214,9 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
         progress = progress and rank() == 0
     else:
         steps = Steps(loss, n, size, order)
-    return train(model, optimizer, X, y, steps, epochs=epochs, metrics=metrics,
-                 callbacks=callbacks, scheduler=scheduler, validation=validation,
-                 progress=progress, jit_compile=jit_compile)
+    return train(model, optimizer, steps.reads(X), steps.reads(y), steps, epochs=epochs,
+                 metrics=metrics, callbacks=callbacks, scheduler=scheduler,
+                 validation=validation, progress=progress, jit_compile=jit_compile)
 
 
 def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
