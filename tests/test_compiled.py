@@ -249,6 +249,57 @@ def test_train_step_equals_the_eager_hand_loop_with_clipping_and_lr_changes(comp
     assert opt.steps == 31 and all(s["step"] == 31 for s in opt.state.values())
 
 
+def test_train_step_checks_class_labels_before_each_compiled_call(compiling, float64):
+    """CrossEntropyLoss() as given (validate=True): the labels are checked on the host before
+    each call, the step equals the eager one, and a bad label changes nothing."""
+    X = xnn.random.normal((32, 6))
+    y = xnn.asarray(np.arange(32) % 4, dtype="int64")
+
+    def run(jit_compile):
+        xnn.seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.1), nn.Linear(8, 4))
+        step = train_step(model, losses.CrossEntropyLoss(), optim.Adam(model.parameters()),
+                          jit_compile=jit_compile)
+        return model, step, [float(step(X, y)) for _ in range(5)]
+
+    (eager, _, eager_losses), (model, step, losses_) = run(False), run(True)
+    np.testing.assert_allclose(losses_, eager_losses, rtol=1e-12)
+    assert max_rel(host(eager), host(model)) <= 1e-12
+    before = host(model)
+    with pytest.raises(ValueError, match=r"CrossEntropyLoss: labels must lie in \[0, 4\), got "
+                                         r"values in \[0, 4\]"):
+        step(X, xnn.asarray(np.arange(32) % 5, dtype="int64"))
+    assert all(np.array_equal(before[k], v) for k, v in host(model).items())
+
+
+def test_train_step_refuses_a_loss_that_reads_its_predictions_on_the_host(compiling):
+    model = nn.Sequential(nn.Linear(3, 1), nn.Sigmoid())
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(NotCompilableError, match=r"^train_step: BCELoss\(validate=True\) reads "
+                                                 r"its inputs back .* pass validate=False or "
+                                                 r"jit_compile=False$"):
+        train_step(model, losses.BCELoss(), opt)
+    step = train_step(model, losses.BCELoss(validate=False), opt)
+    assert np.isfinite(float(step(xnn.random.normal((8, 3)), xnn.random.uniform((8, 1)))))
+
+
+def test_compiled_fit_names_a_metric_that_reads_back_and_changes_nothing(compiling):
+    def host_mean(pred, target):  # a value on the host: cannot be traced
+        return float(xnn.to_numpy(pred).mean())
+
+    xnn.seed(0)
+    model = nn.Sequential(nn.Linear(3, 1))
+    before = host(model)
+    with pytest.raises(NotCompilableError, match=r"^fit: host_mean \(tests/test_compiled.py:\d+\) "
+                                                 r"reads an array's value back to the host, "
+                                                 r"which a compiled step cannot .* run it with "
+                                                 r"jit_compile=False$"):
+        xnn.fit(model, xnn.random.normal((16, 3)), xnn.random.normal((16, 1)), epochs=1,
+                loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(), lr=0.1),
+                metrics=[host_mean], jit_compile=True, progress=False)
+    assert all(np.array_equal(before[k], v) for k, v in host(model).items())
+
+
 def test_train_step_state_saves_and_loads_like_eager(compiling, float64, tmp_path):
     """After compiled steps the model and optimizer save and load (ints stay ints)."""
     X, y = xnn.datasets.arithmetic(32, dtype="float64")

@@ -289,14 +289,16 @@ class Compiler:
     ``scan(fn, carry, xs, length)`` (fn(carry, x) -> (carry, y) along xs' first axis, of
     ``length`` items: xs may hold None), ``shapes(fn,
     *args)`` (what fn returns, as abstract arrays, without running it), ``avals(tree)`` (a
-    hashable description of a tree's structure, shapes and dtypes) and ``tree_map(fn,
-    *trees)`` (fn over the arrays of nested lists, tuples and dicts)."""
+    hashable description of a tree's structure, shapes and dtypes), ``tree_map(fn,
+    *trees)`` (fn over the arrays of nested lists, tuples and dicts) and ``read_back`` (the
+    errors its tracing raises where traced code reads an array's value on the host)."""
 
     jit: Callable
     scan: Callable
     shapes: Callable
     avals: Callable
     tree_map: Callable
+    read_back: tuple[type[BaseException], ...] = ()
 
 
 def _jax_compiler() -> Compiler:
@@ -308,9 +310,12 @@ def _jax_compiler() -> Compiler:
             (tuple(a.shape), str(a.dtype), bool(getattr(a, "weak_type", False)))
             if hasattr(a, "shape") else (type(a), a) for a in leaves)
 
+    errors = jax.errors  # float(), bool() or int() of a tracer, np.asarray of one
     return Compiler(jit=lambda fn, donate_argnums=(): jax.jit(fn, donate_argnums=donate_argnums),
                     scan=jax.lax.scan, shapes=jax.eval_shape, avals=avals,
-                    tree_map=jax.tree.map)
+                    tree_map=jax.tree.map,
+                    read_back=(errors.ConcretizationTypeError, errors.TracerArrayConversionError,
+                               errors.TracerIntegerConversionError))
 
 
 def _jax_default() -> Any:

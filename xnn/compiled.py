@@ -19,7 +19,10 @@ updates: it goes in as a number and comes back one higher per step, without a re
 
 from __future__ import annotations
 
+import copy
 import functools
+import pathlib
+import traceback
 import types
 from collections import OrderedDict
 from typing import Any, Callable
@@ -27,8 +30,9 @@ from typing import Any, Callable
 import numpy as np  # the host side: dropout keys and row orders, drawn where eager draws them
 
 from . import random
-from ._checks import expect, flag
-from .backend import Backend, Compiler, asarray, backend_of, is_array, to_numpy
+from ._checks import expect, flag, is_labels
+from .backend import (Backend, Compiler, array_namespace, asarray, backend_of, is_array,
+                      to_numpy)
 from .nn.module import Module, Parameter, accepts_input_grad, model_backend
 
 __all__ = ["train_step", "TrainStep", "NotCompilableError"]
@@ -181,8 +185,13 @@ class _Step:
         return out
 
     def count_keys(self, compiler: Compiler, signature: tuple, xb: Any, yb: Any) -> int:
-        """How many dropout keys one step asks for, found by tracing it without running it
-        (once per signature and batch shape)."""
+        """How many dropout keys one step asks for (see ``traced``)."""
+        return self.traced(compiler, signature, xb, yb)[0]
+
+    def traced(self, compiler: Compiler, signature: tuple, xb: Any,
+               yb: Any) -> tuple[int, int]:
+        """(how many dropout keys one step asks for, the output's width), found by tracing
+        the forward without running it (once per signature and batch shape)."""
         key = (signature, tuple(xb.shape), tuple(yb.shape))
         if key in _KEY_COUNTS:
             return _KEY_COUNTS[key]
@@ -193,11 +202,11 @@ class _Step:
             with random.traced_keys(counter):
                 return self.model.forward(xb, **self.kwargs)[0]
 
-        compiler.shapes(_pure(self.slots, counted), tree, self.optimizer._lr, xb, yb)
-        _KEY_COUNTS[key] = counter.used
+        _, out = compiler.shapes(_pure(self.slots, counted), tree, self.optimizer._lr, xb, yb)
+        _KEY_COUNTS[key] = counter.used, out.shape[-1]
         while len(_KEY_COUNTS) > _KEY_COUNTS_SIZE:  # the oldest go, as the cache's do
             _KEY_COUNTS.popitem(last=False)
-        return counter.used
+        return _KEY_COUNTS[key]
 
     def settle(self, before: dict[str, Any], after: dict[str, Any], steps: int) -> None:
         """Write a compiled call's outputs into the objects. Integer state (a step count) is
@@ -236,8 +245,9 @@ def _scan(compiler: Compiler, xp: Any, body: Callable, carry: Any, xs: Any,
 
 _CACHE: OrderedDict[tuple, Any] = OrderedDict()
 _CACHE_SIZE = 16
-# dropout keys a step, by signature and batch shapes: the last 256 (a search's many models)
-_KEY_COUNTS: OrderedDict[tuple, int] = OrderedDict()
+# dropout keys a step and the output's width, by signature and batch shapes: the last 256 (a
+# search's many models)
+_KEY_COUNTS: OrderedDict[tuple, tuple[int, int]] = OrderedDict()
 _KEY_COUNTS_SIZE = 256
 
 
@@ -298,24 +308,47 @@ def _settings(obj: Any, inputs: set[str] = frozenset()) -> tuple:
 class _Compiled:
     """A compiled function and the objects it traces with: each call names the current ones
     (a model, loss and optimizer alike by signature), whose code runs if it is traced again
-    (a new shape)."""
+    (a new shape). Traced code that reads an array's value on the host is a
+    NotCompilableError naming it and ``owner``."""
 
-    def __init__(self, make: Callable[[Callable[[], Any]], Callable]) -> None:
+    def __init__(self, make: Callable[[Callable[[], Any]], Callable], compiler: Compiler,
+                 owner: str) -> None:
         self.current: Any = None
         self.fn = make(lambda: self.current)
+        self.read_back, self.owner = compiler.read_back, owner
 
     def __call__(self, current: Any, *args: Any) -> Any:
         self.current = current
         try:
             return self.fn(*args)
+        except self.read_back as error:  # raised while tracing: nothing ran, nothing donated
+            raise NotCompilableError(
+                f"{self.owner}: {_reader(error)} reads an array's value back to the host, "
+                f"which a compiled step cannot ({type(error).__name__} while tracing); run it "
+                f"with jit_compile=False") from error
         finally:
             self.current = None
 
 
-def _cached(key: tuple, make: Callable[[Callable[[], Any]], Callable]) -> _Compiled:
+def _reader(error: BaseException) -> str:
+    """'name (file:line)' of the innermost frame of ``error``'s traceback outside the tracing
+    library, NumPy and xnn's conversions (to_numpy, a check's read): the code that asked for
+    a value."""
+    libraries = ("jax", "jaxlib", "numpy", "array_api_compat")
+    helpers = {"backend.py", "namespace.py", "_checks.py"}
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        path = pathlib.PurePath(frame.filename)
+        if not (any(library in path.parts for library in libraries)
+                or (path.parent.name == "xnn" and path.name in helpers)):
+            return f"{frame.name} ({'/'.join(path.parts[-2:])}:{frame.lineno})"
+    return "the step"
+
+
+def _cached(key: tuple, make: Callable[[Callable[[], Any]], Callable], compiler: Compiler,
+            owner: str = "fit") -> _Compiled:
     found = _CACHE.get(key)
     if found is None:
-        found = _CACHE[key] = _Compiled(make)
+        found = _CACHE[key] = _Compiled(make, compiler, owner)
         if len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     else:
@@ -332,6 +365,17 @@ class TrainStep:
 
     def __init__(self, model: Module, loss: Callable, optimizer: Any, clip: Callable | None,
                  compiler: Compiler | None) -> None:
+        # a loss that checks its inputs on the host at each call (validate=True) traces without
+        # the check: class labels are checked before each call instead, as the loss would
+        self.checks: Any = None
+        if compiler is not None and getattr(loss, "validate", False) is True:
+            if not callable(getattr(loss, "check_targets", None)):
+                raise NotCompilableError(
+                    f"train_step: {type(loss).__name__}(validate=True) reads its inputs back to "
+                    f"the host at every call, which a compiled step cannot; pass validate=False "
+                    f"or jit_compile=False")
+            self.checks, loss = loss, copy.copy(loss)
+            loss.validate = False
         self.step = _Step(model, loss, optimizer, [], clip)
         self.compiler = compiler
         # the layers', loss's and clip's settings, read once; the modes and the optimizer's
@@ -349,13 +393,16 @@ class TrainStep:
             opt.step()
             opt.zero_grad()
             return value
-        opt._follow_values()
-        tree = step.slots.read()
         compiler = self.compiler
         key = (self.signature, _settings(opt), tuple(m.training for m in self.modules))
-        count = step.count_keys(compiler, key, x, y)
+        count, width = step.traced(compiler, key, x, y)
+        if self.checks is not None and is_labels(array_namespace(y), y):
+            self.checks.check_targets(y, width)
+        opt._follow_values()
+        tree = step.slots.read()
         compiled = _cached(key, lambda current: compiler.jit(
-            lambda *args: _pure(current().slots, current().whole)(*args), donate_argnums=(0,)))
+            lambda *args: _pure(current().slots, current().whole)(*args), donate_argnums=(0,)),
+            compiler, "train_step")
         keys = _step_keys(count, x)
         out, (value, _) = compiled(step, tree, opt._lr, x, y, keys)
         step.settle(tree, out, 1)
@@ -463,7 +510,7 @@ class CompiledEpochs:
         compiled = _cached(key, lambda current: compiler.jit(
             lambda tree, lr, X, y, index, keys: current().epochs(tree, lr, X, y, index, keys,
                                                                  count),
-            donate_argnums=(0,)))
+            donate_argnums=(0,)), compiler)
         out, logs = compiled(self, tree, opt._lr, self.X, self.y, index, keys)
         step.settle(tree, out, count * len(batches))
         # every log of every epoch in one transfer, each in the model's dtype as eager's
@@ -534,7 +581,7 @@ class CompiledSteps:
         count = step.count_keys(self.compiler, self.signature, xb, yb)
         compiler = self.compiler  # not self (see CompiledEpochs.run)
         compiled = _cached((self.signature, "gradient"), lambda current: compiler.jit(
-            lambda *args: _pure(current().slots, current().gradient)(*args)))
+            lambda *args: _pure(current().slots, current().gradient)(*args)), compiler)
         keys = _step_keys(count, xb)
         out, (value, scores) = compiled(step, tree, opt._lr, xb, yb, keys)
         step.settle(tree, out, 0)
@@ -554,6 +601,6 @@ class CompiledSteps:
                 return pure({**tree, "grads": grads}, lr)
             return compiler.jit(update, donate_argnums=(0,))
 
-        out, _ = _cached((self.signature, "update", _settings(opt)), make)(step, tree, opt._lr,
-                                                                          grads)
+        out, _ = _cached((self.signature, "update", _settings(opt)), make, compiler)(
+            step, tree, opt._lr, grads)
         step.settle(tree, out, 1)
