@@ -16,6 +16,9 @@ from typing import Callable
 import xnn
 from xnn.extras import install_hint
 
+# the backends xnn knows, numpy first; cupy's is an NVIDIA GPU
+NAMES = [name + (" (an NVIDIA GPU)" if name == "cupy" else "")
+         for name in xnn.backend.BACKEND_NAMES]
 
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
@@ -30,8 +33,8 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     parser = argparse.ArgumentParser(description=doc.strip(),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default=None,
-                        help="array library to run on: numpy (the default, or XNN_BACKEND's), "
-                             "array_api_strict, torch or cupy (an NVIDIA GPU)")
+                        help=f"array library to run on: numpy (the default, or XNN_BACKEND's), "
+                             f"{', '.join(NAMES[1:-1])} or {NAMES[-1]}")
     parser.add_argument("--device", default=None,
                         help="device of the backend: cuda or cuda:N (cupy, torch), device1 "
                              "(array_api_strict), cpu; applies to --backend, so a GPU needs "
@@ -52,7 +55,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
         extra(parser)
     args = parser.parse_args(argv)
     if args.backend is not None and not args.backend.strip():
-        parser.error("--backend needs a name: numpy, array_api_strict, torch or cupy")
+        parser.error(f"--backend needs a name: {', '.join(NAMES[:-1])} or {NAMES[-1]}")
     if args.backend or args.device is not None:
         name = args.backend or xnn.get_backend().name
         try:

@@ -116,6 +116,18 @@ def test_fit_refuses_bad_arguments(backend):
         xnn.optim.SGD(model.parameters(), lr=-0.1)
 
 
+def test_history_reads_as_a_mapping_of_its_logs(backend):
+    model, X, y, opt = _xor_setup()
+    history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=opt, epochs=3,
+                      metrics=["mae"], validation_data=(X, y), progress=False)
+    keys = ["loss", "mae", "val_loss", "val_mae"]
+    assert list(history) == list(history.keys()) == keys and len(history) == 4
+    assert dict(history) == history.history and dict(history.items())["mae"] == history["mae"]
+    assert "val_mae" in history and "accuracy" not in history and 0 not in history
+    with pytest.raises(KeyError, match="accuracy"):
+        history["accuracy"]
+
+
 def test_fit_refuses_nan_in_x_naming_the_row(backend):
     model, _, y, opt = _xor_setup()
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, np.nan], [1.0, 1.0]])

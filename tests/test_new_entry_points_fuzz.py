@@ -502,7 +502,8 @@ def test_fit_trains_without_a_progress_display_where_there_is_no_stderr(monkeypa
     (["--lr", "inf"], "--lr: expected a finite number above 0, got 'inf'"),
     (["--seed", "-1"], "--seed: expected an int of at least 0, got -1"),
     (["--out", "FILE"], "--out: FILE is a file; give a folder for the plots"),
-    (["--backend", ""], "--backend needs a name: numpy, array_api_strict, torch or cupy"),
+    (["--backend", ""], "--backend needs a name: numpy, array_api_strict, torch, cupy (an "
+                        "NVIDIA GPU) or jax"),
 ])
 def test_examples_command_line_refuses_bad_values_in_one_line(tmp_path, monkeypatch, capsys,
                                                               argv, message):

@@ -647,6 +647,19 @@ def test_fit_refuses_a_batch_dataset_it_cannot_step_through(backend, case):
                 batch_size=16 if case == "batch_size" else None)
 
 
+def test_fit_points_a_generator_of_batches_to_batch_dataset(backend):
+    model = nn.Sequential(nn.Linear(5, 2))
+    batches = (pair for pair in [_data()])
+    with pytest.raises(TypeError, match=r"fit: X cannot be used as data: .*got generator.*; for "
+                                        r"batches a generator or files give, subclass "
+                                        r"xnn.data.BatchDataset \(docs/streaming.md\)$"):
+        xnn.fit(model, batches, None, loss=losses.MSELoss(), epochs=1,
+                optimizer=optim.SGD(model.parameters(), lr=0.1))
+    with pytest.raises(TypeError, match=r"X cannot be used as data: .*NoneType[^;]*$"):
+        xnn.fit(model, None, None, loss=losses.MSELoss(), epochs=1,
+                optimizer=optim.SGD(model.parameters(), lr=0.1))
+
+
 def test_parquet_row_groups_train_as_batches(backend, tmp_path):
     pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
     import pyarrow as pa  # noqa: PLC0415

@@ -38,7 +38,10 @@ def as_data(owner: str, name: str, data: Any, backend: Backend, float_dtype: Any
         try:
             return asarray(obj, dtype=dtype, backend=backend)
         except TypeError as err:  # asarray's refusal, which names asarray, not the caller
-            raise TypeError(f"{owner}: {name} cannot be used as data: {err}") from err
+            # an iterator (a generator of batches) has no rows to index: a BatchDataset has
+            hint = ("; for batches a generator or files give, subclass xnn.data.BatchDataset "
+                    "(docs/streaming.md)" if isinstance(obj, Iterator) else "")
+            raise TypeError(f"{owner}: {name} cannot be used as data: {err}{hint}") from err
 
     arr = data if is_array(data) else moved(data)
     kind = dtype_name(arr.dtype)

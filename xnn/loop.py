@@ -15,6 +15,7 @@ read together when training ends.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -37,8 +38,10 @@ def log_keys(metrics: list, validation: bool) -> list[str]:
 
 
 @dataclass
-class History:
-    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]`` and one list per metric."""
+class History(Mapping):
+    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]`` and one list per metric;
+    a read-only mapping of them (``dict(history)``, ``history.keys()``, ``for key in
+    history``), as ``history.history`` is (Keras' name)."""
 
     history: dict[str, list[float]] = field(default_factory=dict)
     epoch: list[int] = field(default_factory=list)
@@ -47,8 +50,14 @@ class History:
     def __getitem__(self, key: str) -> list[float]:
         return self.history[key]
 
-    def __contains__(self, key: str) -> bool:
+    def __contains__(self, key: object) -> bool:
         return key in self.history
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.history)
+
+    def __len__(self) -> int:
+        return len(self.history)
 
 
 @dataclass
