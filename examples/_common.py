@@ -72,7 +72,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     xnn.set_default_dtype(args.dtype)
     try:
         xnn.seed(args.seed)
-    except ValueError as err:  # a negative seed: a usage error, not a traceback
+    except ValueError:  # a negative seed: a usage error, not a traceback
         parser.error(f"argument --seed: expected an int of at least 0, got {args.seed}")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file; give a folder for the plots")

@@ -9,15 +9,18 @@ xnn.fit, with the last 10% of the rows as validation data (validation_split) and
 row order: fit reads each batch's rows in a background thread, a few batches ahead, and never
 holds the data whole. The run reports how much the process's own memory (its anonymous
 resident memory, sampled every few milliseconds) grew at most during fit, against --budget-mb,
-and the data's size beside it. fit reads the memmaps' rows from their files (pread), so none
+and the data's size beside it; a first, short fit of the same array shapes warms the backend
+up before that (JAX's kernels, compiled at first use, are the library's, not the data's). fit reads the memmaps' rows from their files (pread), so none
 of their pages are mapped into the process either: its peak RSS does not grow with the file.
 """
 
 from __future__ import annotations
 
+import math
 import pathlib
 import tempfile
 import threading
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +30,7 @@ from _common import out_dir, parse_args, positive_int
 
 FEATURES = 50
 CHUNK = 1 << 16  # rows written at a time
+BATCH = 256
 
 
 def write(folder: pathlib.Path, rows: int, seed: int) -> tuple[np.memmap, np.memmap]:
@@ -83,14 +87,24 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="xnn-streaming-") as folder:
         X, y = write(pathlib.Path(folder), args.rows, args.seed)
         data_mib = (X.nbytes + y.nbytes) / 2 ** 20
-        model = xnn.nn.Sequential(xnn.nn.Linear(FEATURES, 64), xnn.nn.ReLU(),
-                                  xnn.nn.Linear(64, 64), xnn.nn.ReLU(), xnn.nn.Linear(64, 1))
+        def train(X: np.memmap, y: np.memmap, epochs: int, progress: bool,
+                  **validation: Any) -> xnn.History:
+            model = xnn.nn.Sequential(xnn.nn.Linear(FEATURES, 64), xnn.nn.ReLU(),
+                                      xnn.nn.Linear(64, 64), xnn.nn.ReLU(),
+                                      xnn.nn.Linear(64, 1))
+            return xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
+                           optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
+                           epochs=epochs, batch_size=BATCH, seed=args.seed,
+                           metrics=["r2_score"], progress=progress, **validation)
+
+        # the backend's own start-up is not the data's: JAX compiles a kernel for each
+        # operation and array shape at first use (70-250 MiB here). So first a fit of the same
+        # shapes: a full batch and the last one, and the same validation rows
+        cut = args.rows - math.ceil(0.1 * args.rows)  # where validation_split=0.1 cuts
+        warm = min(cut, BATCH + cut % BATCH)
+        train(X[:warm], y[:warm], 1, False, validation_data=(X[cut:], y[cut:]))
         with PeakMemory() as memory:
-            history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
-                              optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
-                              epochs=args.epochs, batch_size=256, seed=args.seed,
-                              validation_split=0.1, metrics=["r2_score"],
-                              progress=not args.no_progress)
+            history = train(X, y, args.epochs, not args.no_progress, validation_split=0.1)
         growth = memory.peak - memory.start
         del X, y  # the memmaps, before their files go
     print(f"backend {xnn.get_backend()}: {args.rows:,} rows ({data_mib:.0f} MiB of data), "

@@ -128,6 +128,18 @@ def test_history_reads_as_a_mapping_of_its_logs(backend):
         history["accuracy"]
 
 
+def test_an_epochs_mean_of_many_steps_is_the_mean_of_all_of_them(backend, xp):
+    from xnn.loop import STACK_CHUNK, mean  # noqa: PLC0415 - stacked a chunk at a time
+
+    values = np.random.default_rng(0).normal(size=2 * STACK_CHUNK + 7)
+    steps = [xnn.asarray(v) for v in values]
+    full = [32] * len(steps)
+    assert float(mean(xp, steps, full)) == float(xp.mean(xp.stack(steps)))
+    short = full[:-1] + [5]  # a short last batch weighs its rows
+    np.testing.assert_allclose(float(mean(xp, steps, short)),
+                               np.dot(values, short) / sum(short), rtol=1e-12)
+
+
 def test_fit_refuses_nan_in_x_naming_the_row(backend):
     model, _, y, opt = _xor_setup()
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, np.nan], [1.0, 1.0]])

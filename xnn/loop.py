@@ -266,6 +266,9 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
     return run_epoch
 
 
+STACK_CHUNK = 256
+
+
 def mean(xp: Any, values: Any, rows: list[int]) -> Any:
     """sum(v_i rows_i) / sum(rows_i) of per-step values: a list of 0-d device arrays (a loss
     with reduction "none" is averaged first) or of numbers (a metric returning floats), on the
@@ -276,7 +279,11 @@ def mean(xp: Any, values: Any, rows: list[int]) -> Any:
             return value if getattr(value, "ndim", 0) == 0 else xp.mean(value)
         if not all(on_device(xp, v) for v in values):
             return math.fsum(float(v) * r for v, r in zip(values, rows)) / sum(rows)
-        values = xp.stack([v if v.ndim == 0 else xp.mean(v) for v in values])
+        values = [v if v.ndim == 0 else xp.mean(v) for v in values]
+        # stacked STACK_CHUNK at a time: the same array, but an eager JAX stack compiles a
+        # program of one input per value, anew for each count (3,516 steps: ~100 MiB)
+        values = (xp.stack(values) if len(values) <= STACK_CHUNK else xp.concat(
+            [xp.stack(values[i:i + STACK_CHUNK]) for i in range(0, len(values), STACK_CHUNK)]))
     if rows[-1] == rows[0]:  # every batch full
         return xp.mean(values)
     # only the epoch's last batch can be short
