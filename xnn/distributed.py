@@ -565,10 +565,11 @@ class _Shares(Steps):
     Every rank holds all the data and draws the same row order a one-process fit would. Global
     batch b of m rows is cut into world_size consecutive shares whose sizes differ by at most
     one row (``share``: by the steps' rows, or, for a BatchDataset's ``batches``, whose steps
-    are whole batches of sizes known once read, as each batch is read); each rank backpropagates the gradient of its share's total (Loss.parts), and the
-    reduce sums the totals, counts and gradients and divides by the global count: the whole
-    batch's loss and gradient, whatever the loss divides by (rows, class weights of the labels
-    kept, nothing for "sum"). A rank whose share is empty (a batch of fewer rows than ranks,
+    are whole batches of sizes known once read, as each batch is read); each rank
+    backpropagates the gradient of its share's total (Loss.parts), and the reduce sums the
+    totals, counts and gradients and divides by the global count: the whole batch's loss and
+    gradient, whatever the loss divides by (rows, class weights of the labels kept, nothing
+    for "sum"). A rank whose share is empty (a batch of fewer rows than ranks,
     or every label ignored) adds zeros and still steps. When any rank has callbacks
     (``voting``), the ranks vote at every step and epoch end, so that a skip or a stop on one
     rank is taken by all; a rank leaving fit on its own ends the job.
