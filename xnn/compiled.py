@@ -33,6 +33,7 @@ from . import random
 from ._checks import expect, flag, is_labels
 from .backend import (Backend, Compiler, array_namespace, asarray, backend_of, is_array,
                       to_numpy)
+from .namespace import WRAPPERS
 from .nn.module import Module, Parameter, accepts_input_grad, model_backend
 
 __all__ = ["train_step", "TrainStep", "NotCompilableError"]
@@ -334,7 +335,7 @@ def _reader(error: BaseException) -> str:
     """'name (file:line)' of the innermost frame of ``error``'s traceback outside the tracing
     library, NumPy and xnn's conversions (to_numpy, a check's read): the code that asked for
     a value."""
-    libraries = ("jax", "jaxlib", "numpy", "array_api_compat")
+    libraries = ("jax", "jaxlib", "numpy", *WRAPPERS)
     helpers = {"backend.py", "namespace.py", "_checks.py"}
     for frame in reversed(traceback.extract_tb(error.__traceback__)):
         path = pathlib.PurePath(frame.filename)

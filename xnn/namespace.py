@@ -133,6 +133,8 @@ def _numpy_fast(base: Any) -> Any:
 # array_namespace of every NumPy array
 _COMPAT_NUMPY = array_api_compat.array_namespace(_np.empty(0))
 HOST_XP = _numpy_fast(_COMPAT_NUMPY)
+# the packages between xnn's code and an array library's: their frames are neither's
+WRAPPERS = (array_api_compat.__name__,)
 
 
 def _describe(a: Any) -> str:
