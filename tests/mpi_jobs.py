@@ -508,9 +508,53 @@ def stream_batches(folder: str) -> None:
         json.dump({"seen": seen, "val_loss": val}, f)
 
 
+def restore(folder: str) -> None:
+    """A callback on rank 0 only that puts the weights after the first epoch back at
+    on_train_end (what EarlyStopping(restore_best=True) does): every rank ends with them. Then
+    a callback on rank 1 only that moves its weights at each epoch end: the ranks end apart."""
+    distributed.init()
+    xnn.set_default_dtype("float64")
+    X, y = small_data()
+    me = distributed.rank()
+    kept: dict = {}
+
+    def keep(run, logs):
+        if not kept:
+            kept.update({k: xnn.to_numpy(v).copy() for k, v in run.model.state_dict().items()})
+
+    def put_back(run):
+        run.model.load_state_dict({k: xnn.asarray(v) for k, v in kept.items()})
+
+    xnn.seed(me)  # different weights on each rank: fit starts every rank from rank 0's
+    model = small_model()
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=3, batch_size=16, seed=3,
+            optimizer=xnn.optim.Adam(model.parameters(), lr=0.01), progress=False,
+            distributed=True, callbacks=[xnn.callbacks.LambdaCallback(
+                on_epoch_end=keep, on_train_end=put_back)] if me == 0 else [])
+    np.savez(os.path.join(folder, f"restore-{me}.npz"),
+             **{f"end/{k}": xnn.to_numpy(v) for k, v in model.state_dict().items()},
+             **{f"kept/{k}": v for k, v in kept.items()})
+
+    def bump(run, logs):
+        first = run.model.parameters()[0]
+        first.value = first.value + 1.0
+
+    model = small_model()
+    try:
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=2, batch_size=16, seed=3,
+                optimizer=xnn.optim.Adam(model.parameters(), lr=0.01), progress=False,
+                distributed=True, callbacks=[xnn.callbacks.LambdaCallback(
+                    on_epoch_end=bump)] if me == 1 else [])
+        outcome = "trained"
+    except RuntimeError as error:
+        outcome = str(error)
+    with open(os.path.join(folder, f"restore-{me}.json"), "w") as f:
+        json.dump(outcome, f)
+
+
 if __name__ == "__main__":
     job, folder, *rest = sys.argv[1:]
     {"collectives": collectives, "fault": fault, "mismatch": mismatch, "disagree": disagree,
      "train": train, "vote": vote, "reduce_paths": reduce_paths,
      "reduce_mismatch": reduce_mismatch, "losses": losses, "habit": habit,
-     "stream": stream, "stream_batches": stream_batches}[job](folder, *rest)
+     "stream": stream, "stream_batches": stream_batches, "restore": restore}[job](folder, *rest)

@@ -489,6 +489,23 @@ def test_callbacks_on_rank_0_only_train_as_one_process(tmp_path, ranks):
 
 
 @pytest.mark.parametrize("ranks", [2, 3])
+def test_weights_put_back_on_one_rank_at_train_end_reach_every_rank(tmp_path, ranks):
+    done = run_job(ranks, "restore", str(tmp_path))
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = {k[len("kept/"):]: v for k, v in _load(tmp_path, "restore-0").items()
+            if k.startswith("kept/")}
+    assert kept  # rank 0 kept the weights after the first epoch, and put them back
+    for r in range(ranks):  # every rank holds them (without the fix only rank 0 did)
+        ended = _load(tmp_path, f"restore-{r}")
+        for k, v in kept.items():
+            np.testing.assert_array_equal(ended[f"end/{k}"], v, err_msg=f"rank {r} {k}")
+        outcome = json.loads((tmp_path / f"restore-{r}.json").read_text())
+        assert outcome.startswith("fit(distributed=True): the ranks ended training with "
+                                  "different weights (rank 1 apart from rank 0): a callback "
+                                  "changed the model on some ranks only"), outcome
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
 @pytest.mark.parametrize("case, reason", [
     ("epoch-end-stop", "the time budget is spent"),
     ("early-stopping", "EarlyStopping: loss did not improve"),

@@ -601,6 +601,33 @@ class _Shares(Steps):
         rows as they are (the steps are shares already)."""
         return data.cut(self.share) if self.batches and isinstance(data, BatchRows) else data
 
+    def train_end(self, run: TrainingRun, callbacks: list) -> None:
+        """The callbacks' on_train_end, then one model on every rank: where callbacks on some
+        ranks only put weights back (EarlyStopping(restore_best=True) on rank 0), and those
+        ranks agree, the others take their weights; ranks that ended apart otherwise (a
+        callback that changed the model during training on some ranks) are a RuntimeError on
+        every rank."""
+        if not self.votes:  # no rank has a callback: the ranks cannot have drifted
+            super().train_end(run, callbacks)
+            return
+        before = _digest(list(run.model.state_dict().values()))
+        super().train_end(run, callbacks)
+        after = _digest(list(run.model.state_dict().values()))
+        every = _gather(_world, np.frombuffer(bytes.fromhex(before + after), dtype=np.int64))
+        ends = every[:, 1]
+        if (ends == ends[0]).all():
+            return
+        changed = [r for r in range(_world.size) if every[r, 0] != every[r, 1]]
+        if changed and all(ends[r] == ends[changed[0]] for r in changed):
+            broadcast_parameters(run.model, root=changed[0])
+            return
+        apart = ", ".join(f"rank {r}" for r in range(_world.size) if ends[r] != ends[0])
+        raise _every_rank(RuntimeError(
+            f"fit(distributed=True): the ranks ended training with different weights ({apart} "
+            f"apart from rank 0): a callback changed the model on some ranks only; give every "
+            f"rank the callbacks that change the model (or put weights back at on_train_end, "
+            f"which the other ranks then take)"))
+
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
         return optimizer.optimizer if isinstance(optimizer, DistributedOptimizer) else optimizer

@@ -100,6 +100,11 @@ class Steps:
         """What this process reads of ``data`` (fit's X or y): all of it."""
         return data
 
+    def train_end(self, run: TrainingRun, callbacks: list) -> None:
+        """The callbacks' on_train_end, once training is over."""
+        for cb in callbacks:
+            cb.on_train_end(run)
+
     def agree(self, run: TrainingRun, take: bool) -> bool:
         """Whether to go on, once the callbacks have said ``take``: at each step, whether it
         is taken; at each epoch end (``take``: no stop asked), whether training goes on."""
@@ -197,8 +202,7 @@ def train(model: Module, optimizer: Any, X: Any, y: Any, steps: Steps, *, epochs
         raise
     finally:
         bar.close()
-    for cb in callbacks:
-        cb.on_train_end(run)
+    steps.train_end(run, callbacks)
     return history
 
 
