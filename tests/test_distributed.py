@@ -84,6 +84,10 @@ def test_several_slurm_tasks_without_mpi_are_refused_not_trained_alone(fresh_wor
     monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "4")
     with pytest.raises(RuntimeError, match=r"srun started 4 tasks without MPI .* --mpi=pmix"):
         distributed.init()
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "four")
+    with pytest.raises(ValueError, match=r"SLURM_STEP_NUM_TASKS='four': expected an int of at "
+                                         r"least 1"):
+        distributed.init()
     monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
     distributed.init()
     assert distributed.world_size() == 1

@@ -168,6 +168,7 @@ def test_fit_takes_finite_rows_whose_sum_overflows(backend):
                 optimizer=xnn.optim.SGD(model.parameters(), lr=0.0), epochs=1)
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # the check's overflow is expected
 @pytest.mark.parametrize("bad", [None, math.nan, math.inf], ids=["finite", "nan", "inf"])
 def test_terminate_on_nan_tells_huge_finite_gradients_from_nan(backend, bad):
     # gradients of 3e38 sum past float32's range: only a NaN or Inf among them stops

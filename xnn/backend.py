@@ -565,6 +565,13 @@ def _stack_on_host(owner: str, arrays: list | tuple) -> Any:
     return to_numpy(place.xp.stack(list(arrays)))
 
 
+def quiet_float_errors() -> ContextManager:
+    """NumPy's floating-point warnings (array-api-strict's too: it computes with NumPy) off
+    for the block, in this thread: for sums taken to see whether values are finite, which
+    expect overflow and NaN."""
+    return _np.errstate(over="ignore", invalid="ignore")
+
+
 def to_numpy(x: Any) -> Any:
     """A NumPy copy of ``x`` on the host, from any backend and device; lists and scalars of
     numbers are accepted, anything else (None, dicts, text) is a TypeError."""

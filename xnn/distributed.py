@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ._checks import env_flag, flag, integer, number
+from ._checks import env_flag, env_int, flag, integer, number
 from .backend import asarray, backend_of, dtype_name, host_view, is_array, to_numpy
 from .extras import install_hint
 from .loop import Steps, TrainingRun, to_host
@@ -93,9 +93,9 @@ def init() -> None:
         _world.comm, _world.rank, _world.size = comm, comm.Get_rank(), comm.Get_size()
         if _world.size > 1:
             _abort_on_uncaught_exception()
-    elif int(os.environ.get("SLURM_STEP_NUM_TASKS", "1") or 1) > 1:
+    elif (tasks := env_int("SLURM_STEP_NUM_TASKS", 1, low=1)) > 1:
         # srun started several tasks but gave them no MPI: each would train alone
-        raise RuntimeError(f"xnn.distributed: srun started {os.environ['SLURM_STEP_NUM_TASKS']} "
+        raise RuntimeError(f"xnn.distributed: srun started {tasks} "
                            f"tasks without MPI (no PMI_RANK or PMIX_RANK); launch with "
                            f"srun --mpi=pmix or --mpi=pmi2 (srun --mpi=list shows what this "
                            f"cluster has)")
