@@ -548,6 +548,13 @@ def restore(folder: str) -> None:
         outcome = "trained"
     except RuntimeError as error:
         outcome = str(error)
+    # a BatchNorm1d model with a callback on one rank: its buffers (a step count) compared too
+    model = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.Tanh(), nn.Linear(8, 2))
+    xnn.fit(model, X[:96], y[:96], loss=xnn.losses.MSELoss(), epochs=2, batch_size=16, seed=3,
+            optimizer=xnn.optim.SGD(model.parameters(), lr=0.01), progress=False,
+            distributed=True, callbacks=[xnn.callbacks.LambdaCallback(
+                on_epoch_end=lambda run, logs: None)] if me == 0 else [])
+    save_weights(folder, "restore-norm", model)
     with open(os.path.join(folder, f"restore-{me}.json"), "w") as f:
         json.dump(outcome, f)
 

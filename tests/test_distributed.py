@@ -503,6 +503,10 @@ def test_weights_put_back_on_one_rank_at_train_end_reach_every_rank(tmp_path, ra
         ended = _load(tmp_path, f"restore-{r}")
         for k, v in kept.items():
             np.testing.assert_array_equal(ended[f"end/{k}"], v, err_msg=f"rank {r} {k}")
+        normed = _load(tmp_path, f"restore-norm-{r}")
+        assert int(normed["1.num_batches_tracked"]) == 2 * 6  # 96 rows in batches of 16
+        for k, v in _load(tmp_path, "restore-norm-0").items():
+            np.testing.assert_array_equal(normed[k], v, err_msg=f"rank {r} {k}")
         outcome = json.loads((tmp_path / f"restore-{r}.json").read_text())
         assert outcome.startswith("fit(distributed=True): the ranks ended training with "
                                   "different weights (rank 1 apart from rank 0): a callback "

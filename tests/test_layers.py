@@ -291,6 +291,10 @@ def test_batchnorm_with_momentum_none_averages_all_batches_equally(backend, floa
     np.testing.assert_allclose(xnn.to_numpy(layer.running_var),
                                np.mean([h.var(0, ddof=1) for h in hosts], axis=0), rtol=1e-12)
     assert int(xnn.to_numpy(layer.num_batches_tracked)) == 3
+    # a 0-d array of the backend, as every buffer is (NumPy would make the count a scalar)
+    count = layer.state_dict()["num_batches_tracked"]
+    assert xnn.backend.is_array(count) and count.ndim == 0
+    assert xnn.backend.backend_of(count).name == backend.name
 
 
 def test_batchnorm_eval_mode_uses_running_stats_and_leaves_them_alone(backend, float64):

@@ -119,7 +119,8 @@ class BatchNorm1d(Module):
         return y, backprop
 
     def _update_running_stats(self, xp: Any, mean: Any, var: Any, n: int) -> None:
-        self.num_batches_tracked = self.num_batches_tracked + 1
+        # asarray: NumPy makes a 0-d array plus a number a scalar, which is no buffer
+        self.num_batches_tracked = xp.asarray(self.num_batches_tracked + 1)
         if self.momentum is None:  # cumulative average: the k-th batch has weight 1/k
             f = 1 / xp.astype(self.num_batches_tracked, mean.dtype)
         else:
