@@ -351,6 +351,27 @@ def test_terminate_on_nan_stops_before_the_bad_step(backend, finite_loss):
         assert np.all(np.isfinite(xnn.to_numpy(value)))
 
 
+@pytest.mark.parametrize("at_batch, epochs_logged", [(3, 1), (7, 2)],
+                         ids=["mid-epoch", "last-batch"])
+def test_a_stop_asked_in_before_step_stops_after_the_step_it_took(backend, at_batch,
+                                                                  epochs_logged):
+    xnn.seed(0)
+    X = np.random.default_rng(0).normal(size=(16, 2))
+    model = nn.Sequential(nn.Linear(2, 1))
+    opt = xnn.optim.SGD(model.parameters(), lr=0.1)
+
+    def stop_then_take(run, loss):
+        if run.epoch == 1 and run.batch == at_batch:
+            run.stop("enough")
+        return True
+
+    history = xnn.fit(model, X, X[:, :1], loss=xnn.losses.MSELoss(), optimizer=opt,
+                      batch_size=2, epochs=5, progress=False,
+                      callbacks=[callbacks.LambdaCallback(before_step=stop_then_take)])
+    assert opt.steps == 8 + at_batch + 1  # epoch 0's 8 steps, then up to the asking one
+    assert len(history["loss"]) == epochs_logged and history.stop_reason == "enough"
+
+
 def test_lambda_callback_sees_every_epoch_and_can_stop(backend):
     model, X, y, opt = _xor_setup()
     seen = []

@@ -533,8 +533,9 @@ def _transfer(flat: Any, collective: Any) -> Any:
 
 # --- fit(distributed=True) ----------------------------------------------------------------------
 
-# the vote on a step when callbacks look at it: take it, skip it, or stop training
-_STEP, _SKIP, _STOP = 0, 1, 2
+# a rank's vote on a step when callbacks look at it, two bits the ranks OR together: skip the
+# step (or, at an epoch end, the epochs after it), and stop training after it
+_SKIP, _STOP = 1, 2
 
 
 def fit_steps(model: Module, loss: Any, optimizer: Any, n: int, size: int, order: Any,
@@ -622,11 +623,14 @@ class _Shares(Steps):
             broadcast_parameters(run.model, root=changed[0])
             return
         apart = ", ".join(f"rank {r}" for r in range(_world.size) if ends[r] != ends[0])
+        why = (f"the ranks that put weights back at on_train_end ({', '.join(map(str, changed))})"
+               f" put back different ones; give them the same callbacks" if changed else
+               "a callback changed the model on some ranks only; give every rank the callbacks "
+               "that change the model (or put weights back at on_train_end, which the other "
+               "ranks then take)")
         raise _every_rank(RuntimeError(
             f"fit(distributed=True): the ranks ended training with different weights ({apart} "
-            f"apart from rank 0): a callback changed the model on some ranks only; give every "
-            f"rank the callbacks that change the model (or put weights back at on_train_end, "
-            f"which the other ranks then take)"))
+            f"apart from rank 0): {why}"))
 
     def optimizer(self, optimizer: Any) -> Any:
         """The optimizer that steps: a DistributedOptimizer's own, as fit reduces already."""
@@ -657,11 +661,11 @@ class _Shares(Steps):
         """Every rank takes or skips each step together; a stop on one rank stops them all."""
         if not self.votes:  # no rank has a callback: nothing to agree on
             return take
-        vote = _STEP if take else _STOP if run.stop_training else _SKIP
-        vote = int(_gather(_world, np.asarray([vote], dtype=np.int64)).max())
-        if vote == _STOP and not run.stop_training:
+        mine = (0 if take else _SKIP) | (_STOP if run.stop_training else 0)
+        vote = int(np.bitwise_or.reduce(_gather(_world, np.asarray([mine], dtype=np.int64))[:, 0]))
+        if vote & _STOP and not run.stop_training:
             run.stop("a callback on another rank stopped training")
-        return vote == _STEP
+        return not vote & _SKIP
 
     failed = staticmethod(_left_fit)  # a rank leaving fit on its own ends the job
 

@@ -266,6 +266,8 @@ def _epoch_runner(run: TrainingRun, steps: Steps, metrics: list, callbacks: list
             else:
                 compiled.update()
             optimizer.zero_grad()
+            if run.stop_training and run.batch < len(batches) - 1:
+                return None  # asked in before_step of a step it took: stop after that step
         return values, rows, [list(column) for column in zip(*scores)], score_rows
     return run_epoch
 
