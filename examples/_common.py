@@ -22,7 +22,7 @@ NAMES = [name + (" (an NVIDIA GPU)" if name == "cupy" else "")
 
 def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = None,
                extra: Callable[[argparse.ArgumentParser], None] | None = None,
-               ) -> argparse.Namespace:
+               distributed: bool = True) -> argparse.Namespace:
     """Parse the common flags, select backend and dtype, seed xnn, and create --out; check
     what the environment names and what the run needs at its end (matplotlib) before it starts.
 
@@ -49,8 +49,10 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
     parser.add_argument("--out", default=None, help="folder for the plots (default out/NAME)")
     parser.add_argument("--no-progress", action="store_true",
                         help="hide the progress bar (or the line per epoch without a terminal)")
-    parser.add_argument("--distributed", action="store_true",
-                        help="train data-parallel over the ranks of mpiexec -n N (rank 0 reports)")
+    if distributed:  # an example whose training is fit's (not a loop by hand, not sklearn's)
+        parser.add_argument("--distributed", action="store_true",
+                            help="train data-parallel over the ranks of mpiexec -n N (rank 0 "
+                                 "reports)")
     if extra is not None:
         extra(parser)
     args = parser.parse_args(argv)
@@ -76,7 +78,7 @@ def parse_args(doc: str, *, epochs: int, lr: float, argv: list[str] | None = Non
         parser.error(f"argument --seed: expected an int of at least 0, got {args.seed}")
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         parser.error(f"argument --out: {args.out} is a file; give a folder for the plots")
-    if args.distributed:
+    if getattr(args, "distributed", False):
         _or_exit(parser, xnn.distributed.init)  # mpi4py missing, XNN_MPI_* values
         if xnn.distributed.rank() != 0:  # rank 0 prints and plots for the job
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                       epochs=args.epochs, batch_size=64, seed=args.seed,
                       validation_data=(X_te, y_te), metrics=["binary_accuracy"],
-                      progress=not args.no_progress)
+                      progress=not args.no_progress,
+                      distributed=args.distributed)
     train_acc = history["binary_accuracy"][-1]
     test_acc = history["val_binary_accuracy"][-1]
     dims = "-".join(map(str, args.layer_dims))

@@ -19,7 +19,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = xnn.tutorials.linear()                            # y = x w + b: one neuron
     history = xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
                       optimizer=xnn.optim.SGD(model.parameters(), lr=args.lr),
-                      epochs=args.epochs, progress=not args.no_progress)
+                      epochs=args.epochs, progress=not args.no_progress,
+                      distributed=args.distributed)
     m = float(xnn.to_numpy(model.weight.value)[0, 0])
     b = float(xnn.to_numpy(model.bias.value)[0])
     print(f"backend {xnn.get_backend()}: learned m = {m:.4f}, b = {b:.4f} "

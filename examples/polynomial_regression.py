@@ -21,7 +21,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     model = xnn.tutorials.polynomial(args.hidden)  # 1-hidden-1, tanh
     history = xnn.fit(model, X, scale.transform(y), loss=xnn.losses.MSELoss(),
                       optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
-                      epochs=args.epochs, progress=not args.no_progress)
+                      epochs=args.epochs, progress=not args.no_progress,
+                      distributed=args.distributed)
     pred = scale.inverse_transform(xnn.predict(model, X))
     truth = xnn.datasets.polyval(xnn.datasets.POLYNOMIAL_COEFFICIENTS, X)
     mse_data = float(xnn.metrics.mse(pred, y))

@@ -18,7 +18,7 @@ GRID = {"mlpclassifier__hidden_layer_sizes": [(32,), (64,)],
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(__doc__, epochs=60, lr=1e-3, argv=argv)
+    args = parse_args(__doc__, epochs=60, lr=1e-3, argv=argv, distributed=False)
     out = out_dir(args, "sklearn_pipeline")
     try:
         from matplotlib.figure import Figure

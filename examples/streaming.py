@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             return xnn.fit(model, X, y, loss=xnn.losses.MSELoss(),
                            optimizer=xnn.optim.Adam(model.parameters(), lr=args.lr),
                            epochs=epochs, batch_size=BATCH, seed=args.seed,
-                           metrics=["r2_score"], progress=progress, **validation)
+                           metrics=["r2_score"], progress=progress,
+                           distributed=args.distributed, **validation)
 
         # the backend's own start-up is not the data's: JAX compiles a kernel for each
         # operation and array shape at first use (70-250 MiB here). So first a fit of the same

@@ -34,7 +34,7 @@ def train(epochs: int = 5000, lr: float = 2.0, seed: int = 0) -> tuple[nn.Module
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    args = parse_args(__doc__, epochs=5000, lr=2.0, argv=argv)
+    args = parse_args(__doc__, epochs=5000, lr=2.0, argv=argv, distributed=False)
     out = out_dir(args, "xor")
     model, losses = train(args.epochs, args.lr, args.seed)
     X, y = xnn.datasets.xor()

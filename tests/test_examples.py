@@ -67,6 +67,33 @@ def test_example_reaches_its_metric_and_writes_its_plots(backend, tmp_path, caps
     assert backend.name in printed and "plots written" in printed
 
 
+@pytest.mark.parametrize("name, args, plots, check", CASES, ids=[c[0] for c in CASES])
+def test_distributed_reaches_fit_or_is_not_offered(monkeypatch, tmp_path, capsys, name, args,
+                                                   plots, check):
+    """--distributed is passed to every fit an example makes; an example that trains by hand
+    or through scikit-learn has no such flag (it would train alone on every rank)."""
+    if name in ("digits", "sklearn_pipeline"):
+        pytest.importorskip("sklearn", reason=f"{name}.py loads scikit-learn's bundled data")
+    seen = []
+    fit = xnn.fit
+
+    def recording(*a, **kw):
+        seen.append(kw.get("distributed", False))
+        return fit(*a, **kw)
+
+    monkeypatch.setattr(xnn, "fit", recording)
+    example = _example(name)
+    argv = [*args[:2], "--out", str(tmp_path), "--no-progress", "--distributed"]
+    if name in ("xor", "sklearn_pipeline"):
+        with pytest.raises(SystemExit) as stop:
+            example.main(argv)
+        assert stop.value.code == 2
+        assert "unrecognized arguments: --distributed" in capsys.readouterr().err
+        return
+    example.main(argv + (["--rows", "3000"] if name == "streaming" else []))
+    assert seen and all(seen), seen  # one process: the one-rank world trains as plain fit
+
+
 def test_digits_exports_onnx_and_onnx_runtime_predicts_as_xnn(tmp_path, capsys):
     pytest.importorskip("sklearn", reason="digits.py loads scikit-learn's bundled data")
     pytest.importorskip("onnxruntime", reason="the test extra installs onnxruntime")
