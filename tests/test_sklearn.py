@@ -536,6 +536,20 @@ def _is_gpu(backend: xnn.Backend) -> bool:
     return backend.name == "cupy" or (backend.name == "torch" and "cuda" in str(backend.device))
 
 
+def test_dispatch_partial_fit_takes_classes_in_the_inputs_library(backend):
+    X, y = _data("multiclass")
+    Xb, yb = xnn.asarray(X, dtype="float64"), xnn.asarray(y)
+    with sklearn.config_context(array_api_dispatch=True), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier(**SMALL).partial_fit(Xb, yb, classes=xnn.asarray(np.unique(y)))
+        pred = est.predict(Xb)
+        score = est.score(Xb, yb)
+    assert isinstance(est.classes_, np.ndarray)  # as fit keeps them
+    np.testing.assert_array_equal(est.classes_, np.unique(y))
+    assert backend_of(pred).name == backend.name
+    assert float(score) == pytest.approx(np.mean(xnn.to_numpy(pred) == y), rel=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["multiclass", "regression"])
 def test_dispatch_trains_on_the_inputs_library_and_returns_its_arrays(backend, kind):
     X, y = _data(kind)

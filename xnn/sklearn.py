@@ -770,6 +770,7 @@ class MLPClassifier(_DetachedScore, ClassifierMixin, _BaseMLP):
         if _check_partial_fit_first_call(self, classes):
             multilabel = type_of_target(y).startswith("multilabel")
             self._label_binarizer = LabelBinarizer().fit(_host(y if multilabel else classes))
+            self.classes_ = _host(self.classes_)  # on the host, as fit keeps them
         return self._fit(X, y, sample_weight, incremental=True)
 
     def predict(self, X: Any) -> Any:
