@@ -140,6 +140,24 @@ def test_an_epochs_mean_of_many_steps_is_the_mean_of_all_of_them(backend, xp):
                                np.dot(values, short) / sum(short), rtol=1e-12)
 
 
+def test_fit_refuses_an_optimizer_over_another_models_parameters(backend):
+    model, X, y, _ = _xor_setup()
+    other = nn.Sequential(nn.Linear(2, 1))
+    before = xnn.to_numpy(model.state_dict()["0.weight"])
+    with pytest.raises(ValueError, match=r"fit: the optimizer \(SGD\) updates none of the "
+                                         r"model's parameters \(was it built over another "
+                                         r"model\?\); pass SGD\(model.parameters\(\), ...\)"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=1,
+                optimizer=xnn.optim.SGD(other.parameters(), lr=0.1))
+    np.testing.assert_array_equal(xnn.to_numpy(model.state_dict()["0.weight"]), before)
+    # some of them, the rest frozen: trains those only
+    xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), epochs=2, progress=False,
+            optimizer=xnn.optim.SGD(model[2].parameters(), lr=0.5))
+    np.testing.assert_array_equal(xnn.to_numpy(model.state_dict()["0.weight"]), before)
+    assert not np.array_equal(xnn.to_numpy(model.state_dict()["2.weight"]),
+                              xnn.to_numpy(_xor_setup()[0].state_dict()["2.weight"]))
+
+
 def test_fit_refuses_nan_in_x_naming_the_row(backend):
     model, _, y, opt = _xor_setup()
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, np.nan], [1.0, 1.0]])

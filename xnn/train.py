@@ -180,6 +180,7 @@ def fit(model: Module, X: Any, y: Any, *, loss: Callable, optimizer: Any, epochs
                                  "sums the ranks' gradients on the host): pass one of them")
     _check_loss("fit", loss)
     _check_steps("optimizer", optimizer)
+    _check_updates_model(model, optimizer)
     if scheduler is not None:
         _check_steps("scheduler", scheduler)
     metrics = _get_metrics("fit", metrics)
@@ -277,6 +278,20 @@ def _check_loss(owner: str, loss: Any) -> None:
 def _check_steps(name: str, obj: Any) -> None:
     if not callable(getattr(obj, "step", None)):
         raise TypeError(f"fit: {name} must have step(), got {type(obj).__name__}")
+
+
+def _check_updates_model(model: Module, optimizer: Any) -> None:
+    """Refuse an optimizer that holds parameters, none of them the model's (built over another
+    model): fit would step it and train nothing. One over some of them (the rest frozen) is
+    fine."""
+    held = getattr(optimizer, "params", None)
+    if not held:
+        return
+    ours = {id(p) for p in model.parameters()}
+    if not any(id(p) in ours for p in held):
+        raise ValueError(f"fit: the optimizer ({type(optimizer).__name__}) updates none of the "
+                         f"model's parameters (was it built over another model?); pass "
+                         f"{type(optimizer).__name__}(model.parameters(), ...)")
 
 
 def _get_metrics(owner: str, metrics: Any) -> list[tuple[str, Callable]]:
