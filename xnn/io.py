@@ -199,8 +199,23 @@ def write_arrays(file: Any, arrays: dict[str, Any], metadata: dict[str, str]) ->
     for name, value in arrays.items():
         if value.dtype == object:
             raise TypeError(f"cannot save {name!r}: object arrays would need pickle")
-    file.write(to_bytes({k: np.asarray(v, order="C") for k, v in arrays.items()},
-                        metadata=metadata))
+    arrays = {k: np.asarray(v, order="C") for k, v in arrays.items()}
+    file.write(to_bytes(arrays, metadata={**metadata, DIGEST: _digest(arrays)}))
+
+
+# the metadata field of the tensors' digest, which read_tensors checks where a file has it
+DIGEST = "xnn_digest"
+
+
+def _digest(arrays: dict[str, Any]) -> str:
+    """BLAKE2b of every tensor's name, dtype, shape and bytes, in name order: a file whose
+    tensor bytes were damaged (the header still sound) reads as corrupt, not as weights."""
+    h = hashlib.blake2b(digest_size=16)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name} {a.dtype.str} {a.shape};".encode())
+        h.update(a.data)
+    return h.hexdigest()
 
 
 _TMP_SUFFIX = ".xnn-tmp"
@@ -298,7 +313,11 @@ def read_tensors(path: str | os.PathLike) -> tuple[dict[str, str], dict[str, Any
     if names:
         with safe_open(path, framework="np") as f:  # memory-mapped: one copy per tensor
             tensors = {name: f.get_tensor(name) for name in names}
-    return header.get("__metadata__") or {}, tensors
+    metadata = header.get("__metadata__") or {}
+    if DIGEST in metadata and metadata[DIGEST] != _digest(tensors):  # files before it: none
+        raise ValueError("its tensors' bytes do not match the digest written with them "
+                         "(damaged after it was saved)")
+    return metadata, tensors
 
 
 def _checked_header(text: bytes, body: int) -> dict[str, Any]:
@@ -378,7 +397,7 @@ def _read(path: str) -> tuple[dict[str, Any], dict[str, Any], bool]:
 
 
 # metadata fields stored as plain strings; the others are JSON
-_PLAIN_FIELDS = ("format", "format_version", "xnn_version", "saved_on")
+_PLAIN_FIELDS = ("format", "format_version", "xnn_version", "saved_on", DIGEST)
 
 
 def load(path: str | os.PathLike, backend: str | Backend | None = None, *,
