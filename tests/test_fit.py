@@ -140,6 +140,28 @@ def test_an_epochs_mean_of_many_steps_is_the_mean_of_all_of_them(backend, xp):
                                np.dot(values, short) / sum(short), rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("stored", ["memory", "memmap"])
+def test_a_value_beyond_float32_is_named_as_what_the_cast_made_it(backend, tmp_path, stored):
+    model = nn.Sequential(nn.Linear(3, 1, dtype="float32"))
+    X = np.ones((8, 3))
+    X[5, 1] = 1e300  # finite in float64, Inf in the model's float32
+    if stored == "memmap":
+        X = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", dtype=X.dtype,
+                                      shape=X.shape)
+        X[...] = np.ones((8, 3))
+        X[5, 1] = 1e300
+    with pytest.raises(ValueError, match=r"X contains NaN or Inf in 1 row\(s\), first at row 5 "
+                                         r"\(in float32, the model's dtype, a value beyond "
+                                         r"3.4e\+38 is Inf\); clean or drop"):
+        xnn.fit(model, X, np.ones((8, 1)), loss=xnn.losses.MSELoss(), epochs=1,
+                optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), progress=False)
+    X[5, 1] = np.nan  # a NaN is no cast's doing: no such words
+    with pytest.raises(ValueError, match=r"first at row 5; clean or drop"):
+        xnn.fit(model, X, np.ones((8, 1)), loss=xnn.losses.MSELoss(), epochs=1,
+                optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), progress=False)
+
+
 def test_fit_refuses_an_optimizer_over_another_models_parameters(backend):
     model, X, y, _ = _xor_setup()
     other = nn.Sequential(nn.Linear(2, 1))

@@ -127,11 +127,17 @@ def streams(*data: Any) -> bool:
                for d in data)
 
 
-def non_finite(owner: str, name: str, count: int, first: int | str) -> str:
-    """The message of NaN or Inf found in ``count`` rows of ``name``, the first at row
-    ``first`` (fit's check, in memory and as rows stream; "3 of batch 7" in a BatchDataset)."""
-    return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}; "
-            f"clean or drop those rows before training")
+def non_finite(owner: str, name: str, count: int, first: int | str, dtype: Any,
+               infinite: bool) -> str:
+    """The message of NaN or Inf found in ``count`` rows of ``name`` (held in ``dtype``), the
+    first at row ``first`` (fit's check, in memory and as rows stream; "3 of batch 7" in a
+    BatchDataset); ``infinite``: that row holds an Inf."""
+    kind = dtype_name(dtype)
+    # a float64 value beyond float32's range is Inf once cast: say so where it may be that
+    cast = (f" (in {kind}, the model's dtype, a value beyond {float(np.finfo(kind).max):.3g} "
+            f"is Inf)" if infinite and np.dtype(kind).itemsize < 8 else "")
+    return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}"
+            f"{cast}; clean or drop those rows before training")
 
 
 class Source:
@@ -180,7 +186,8 @@ class Source:
             bad = nonfinite_rows(HOST_XP, host)
             if bad.shape[0]:
                 raise ValueError(non_finite(self.owner, self.name, bad.shape[0],
-                                            self._first(at, bad)) + _AS_READ)
+                                            self._first(at, bad), self.dtype,
+                                            bool(np.isinf(host[bad[0]]).any())) + _AS_READ)
         if self.labels_checked is not None:
             self._check_labels(host, at)
         return host

@@ -394,7 +394,9 @@ def _check_finite(**named: Any) -> None:
             continue
         rows = nonfinite_rows(xp, arr)
         if len(rows):  # else a sum overflowed
-            raise ValueError(non_finite("fit", name, len(rows), int(rows[0])))
+            first = int(rows[0])
+            raise ValueError(non_finite("fit", name, len(rows), first, arr.dtype,
+                                        bool(xp.any(xp.isinf(arr[first, ...])))))
 
 
 def _check_like_training(X: Any, y: Any, X_val: Any, y_val: Any) -> None:
