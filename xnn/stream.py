@@ -136,8 +136,8 @@ def non_finite(owner: str, name: str, count: int, first: int | str, dtype: Any,
     # a float64 value beyond float32's range is Inf once cast: say so where it may be that
     cast = (f" (in {kind}, the model's dtype, a value beyond {float(np.finfo(kind).max):.3g} "
             f"is Inf)" if infinite and np.dtype(kind).itemsize < 8 else "")
-    return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}"
-            f"{cast}; clean or drop those rows before training")
+    return (f"{owner}: {name} contains NaN or Inf in {count} row(s), first at row {first}; "
+            f"clean or drop those rows before training{cast}")
 
 
 class Source:
