@@ -29,8 +29,12 @@ SHOWN = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default="numpy,array_api_strict,torch")
-    parser.add_argument("--examples", default=",".join(SHOWN))
+    parser.add_argument("--backends", default="numpy,array_api_strict,torch",
+                        help="comma-separated backends, a column each (default "
+                             "numpy,array_api_strict,torch)")
+    parser.add_argument("--examples", default=",".join(SHOWN),
+                        help=f"comma-separated examples, a row each (default all: "
+                             f"{','.join(SHOWN)})")
     args = parser.parse_args(argv)
     backends, names = args.backends.split(","), args.examples.split(",")
     unknown = [name for name in names if name not in SHOWN]

@@ -139,8 +139,12 @@ def test_distributed_optimizer_passes_lr_state_and_schedules_through(backend, fr
     assert isinstance(opt, xnn.optim.Optimizer) and opt.params is inner.params
     opt.lr = 0.05
     assert inner.lr == 0.05 and opt.optimizer is inner
-    with pytest.raises(AttributeError, match="betas"):  # set on the wrapped one, never lost
-        opt.betas = (0.5, 0.5)
+    with pytest.raises(AttributeError, match=r"DistributedOptimizer has no 'betas'; set the "
+                                             r"wrapped optimizer's: opt.optimizer.betas = "):
+        opt.betas = (0.5, 0.5)  # set on the wrapped one, never lost
+    with pytest.raises(AttributeError, match=r"read the wrapped optimizer's: "
+                                             r"opt.optimizer.betas$"):
+        opt.betas
     assert inner.betas == (0.9, 0.999)
     schedule = StepLR(opt, step_size=1, gamma=0.5)
     for p in model.parameters():

@@ -124,8 +124,11 @@ def test_history_reads_as_a_mapping_of_its_logs(backend):
     assert list(history) == list(history.keys()) == keys and len(history) == 4
     assert dict(history) == history.history and dict(history.items())["mae"] == history["mae"]
     assert "val_mae" in history and "accuracy" not in history and 0 not in history
-    with pytest.raises(KeyError, match="accuracy"):
+    with pytest.raises(KeyError, match=r"History has no 'accuracy'; it holds 'loss', 'mae', "
+                                       r"'val_loss', 'val_mae'"):
         history["accuracy"]
+    with pytest.raises(KeyError, match=r"'loss'; it holds nothing: no epoch ended"):
+        xnn.History()["loss"]
 
 
 def test_an_epochs_mean_of_many_steps_is_the_mean_of_all_of_them(backend, xp):

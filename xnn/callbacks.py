@@ -148,8 +148,8 @@ class EarlyStopping(Callback):
             self.wait += 1
             if self.wait >= self.patience:
                 run.stop(f"EarlyStopping: {self.tracker.monitor} did not improve for "
-                         f"{self.wait} epochs (best {self.tracker.best_value:.6g} at epoch "
-                         f"{self.tracker.best_epoch + 1})")
+                         f"{self.wait} epoch{'s' if self.wait != 1 else ''} (best "
+                         f"{self.tracker.best_value:.6g} at epoch {self.tracker.best_epoch + 1})")
 
     def on_train_end(self, run: Any) -> None:
         if self.restore_best and self.best_state is not None:

@@ -777,6 +777,19 @@ class DistributedOptimizer(Optimizer):
 
     __slots__ = ("optimizer", "average", "_reduced", "_reducer")  # no __dict__: see Optimizer
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            object.__setattr__(self, name, value)
+        except AttributeError:  # a hyperparameter of the wrapped optimizer (momentum, betas)
+            if hasattr(type(self), name):  # the wrapper's own (a read-only property)
+                raise
+            raise AttributeError(f"DistributedOptimizer has no {name!r}; set the wrapped "
+                                 f"optimizer's: opt.optimizer.{name} = ...") from None
+
+    def __getattr__(self, name: str) -> Any:  # only for names the wrapper lacks
+        raise AttributeError(f"DistributedOptimizer has no {name!r}; read the wrapped "
+                             f"optimizer's: opt.optimizer.{name}")
+
     def __init__(self, optimizer: Optimizer, average: bool = True) -> None:
         if not isinstance(optimizer, Optimizer) or isinstance(optimizer, DistributedOptimizer):
             raise TypeError(f"DistributedOptimizer: expected an xnn optimizer to wrap, got "

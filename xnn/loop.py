@@ -48,7 +48,11 @@ class History(Mapping):
     stop_reason: str | None = None
 
     def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
+        try:
+            return self.history[key]
+        except KeyError:
+            held = ", ".join(map(repr, self.history)) or "nothing: no epoch ended"
+            raise KeyError(f"History has no {key!r}; it holds {held}") from None
 
     def __contains__(self, key: object) -> bool:
         return key in self.history
