@@ -399,3 +399,11 @@ def test_the_dropout_key_counts_kept_for_compiled_fits_are_bounded(compiling, mo
         xnn.fit(model, X, y, loss=losses.MSELoss(), optimizer=optim.SGD(model.parameters(),
                 lr=0.01), epochs=1, batch_size=16, progress=False, jit_compile=True)
     assert len(compiled._KEY_COUNTS) == 3
+
+
+def test_jit_compile_names_every_value_it_takes(backend):
+    model = nn.Sequential(nn.Linear(3, 1))
+    with pytest.raises(TypeError, match=r"train_step: jit_compile must be True, False or 'auto', "
+                                        r"got str 'yes'"):
+        train_step(model, losses.MSELoss(), optim.SGD(model.parameters(), lr=0.1),
+                   jit_compile="yes")

@@ -167,6 +167,19 @@ def test_a_value_beyond_float32_is_named_as_what_the_cast_made_it(backend, tmp_p
                 optimizer=xnn.optim.SGD(model.parameters(), lr=0.1), progress=False)
 
 
+def test_fit_names_a_class_given_where_its_instance_belongs(backend):
+    model, X, y, opt = _xor_setup()
+    with pytest.raises(TypeError, match=r"^fit: loss must be an instance, got the class MSELoss; "
+                                        r"write loss=MSELoss\(\)$"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss, optimizer=opt, epochs=1)
+    with pytest.raises(TypeError, match=r"^fit: optimizer must be an instance, got the class "
+                                        r"SGD; write optimizer=SGD\(model.parameters\(\), "
+                                        r"...\)$"):
+        xnn.fit(model, X, y, loss=xnn.losses.MSELoss(), optimizer=xnn.optim.SGD, epochs=1)
+    with pytest.raises(TypeError, match=r"^evaluate: loss must be an instance"):
+        xnn.evaluate(model, X, y, loss=xnn.losses.MSELoss)
+
+
 def test_fit_refuses_an_optimizer_over_another_models_parameters(backend):
     model, X, y, _ = _xor_setup()
     other = nn.Sequential(nn.Linear(2, 1))

@@ -537,3 +537,14 @@ def test_layer_reprs_show_their_settings():
     assert repr(nn.Softmax(axis=0)) == "Softmax(axis=0)"
     assert repr(nn.BatchNorm1d(4)).startswith("BatchNorm1d(4, eps=1e-05, momentum=0.1")
     assert "(module): Linear(" in repr(nn.Residual(nn.Linear(2, 2)))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"init": "he_normal"}, r"Linear: init must be callable as init\(shape, dtype=...\), got "
+                            r"str 'he_normal'; write init=xnn.nn.init.he_normal$"),
+    ({"bias_init": 3}, r"Linear: bias_init must be callable .*got int 3 \(an xnn.nn.init "
+                       r"function"),
+], ids=["keras-name", "number"])
+def test_linear_names_the_initializer_to_pass_for_one_it_cannot_call(backend, kwargs, message):
+    with pytest.raises(TypeError, match=message):
+        nn.Linear(3, 3, **kwargs)

@@ -154,16 +154,31 @@ def test_compare_backends_takes_integer_labels_of_any_integer_dtype_as_labels(ba
     ({"backends": ["numpy", "tensorflow"]}, ValueError, "unknown backend 'tensorflow'"),
     ({"batch_size": 0}, ValueError, "compare_backends: batch_size must be a positive int"),
     ({"dtype": "float16"}, ValueError, "compare_backends: dtype must be one of"),
+    ({"y": np.zeros((3, 1))}, ValueError, r"compare_backends: X and y have different lengths"),
+    ({"backends": "numpy,torch"}, TypeError, r"backends must be a sequence of names, such as "
+                                             r"\('numpy', 'torch'\), got str 'numpy,torch'"),
 ])
 def test_compare_backends_checks_every_argument_before_training(monkeypatch, kwargs, error,
                                                                 message):
     def never():
         pytest.fail("a model was built before the arguments were checked")
 
+    y = kwargs.pop("y", np.zeros((4, 1)))
     with pytest.raises(error, match=message):
-        parity.compare_backends(never, np.zeros((4, 2)), np.zeros((4, 1)),
+        parity.compare_backends(never, np.zeros((4, 2)), y,
                                 loss=xnn.losses.MSELoss(), optimizer=xnn.optim.SGD, steps=1,
                                 **{"backends": ["numpy", "numpy"], **kwargs})
+    with pytest.raises(TypeError, match=r"build_model must be a function that builds a fresh "
+                                        r"model"):
+        parity.compare_backends(_nudged_model(), np.zeros((4, 2)), np.zeros((4, 1)),
+                                loss=xnn.losses.MSELoss(), optimizer=xnn.optim.SGD, steps=1,
+                                backends=["numpy", "numpy"])
+
+
+def test_a_backend_compared_with_itself_has_rows_of_its_own(capsys):
+    assert cli(["parity", "--backends", "numpy,numpy", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "numpy #2                   0.weight           0.000e+00" in out and "PASS" in out
 
 
 def test_compare_backends_refuses_a_single_backend():
@@ -190,6 +205,9 @@ def test_parity_cli_prints_the_table_and_sets_the_exit_code(capsys):
     (["--ranks", "0"], "compare_ranks: ranks must be a positive int, got 0"),
     (["--ranks", "-1"], "compare_ranks: ranks must be a positive int, got -1"),
     (["--ranks", "2", "--steps", "0"], "compare_ranks: steps must be a positive int, got 0"),
+    (["--ranks", "2", "--backends", "torch,jax"], "--backends does not apply with --ranks, "
+                                                  "which compares ranks with one process on one "
+                                                  "backend: pass one of them"),
     (["--steps", "-3"], "compare_backends: steps must be a positive int, got -3"),
     (["--seed", "-1"], "compare_backends: seed must be an int >= 0, got -1"),
 ])

@@ -111,3 +111,21 @@ def test_confusion_matrix_labels_its_axes_and_colour_bar(figures, tmp_path):
     xnn.plot.confusion_matrix(np.array([[3, 1], [0, 4]]), tmp_path / "cm.png")
     ax, bar = figures[0].axes
     assert _labelled(ax) and bar.get_ylabel() == "count"
+
+
+def test_loss_curve_takes_a_mapping_of_lists_and_refuses_anything_else(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (xnn[plot])")
+    path = xnn.plot.loss_curve({"loss": [1.0, 0.5, 0.25]}, tmp_path / "l.png")
+    assert (tmp_path / "l.png").stat().st_size > 1000 and str(path).endswith("l.png")
+    with pytest.raises(TypeError, match=r"loss_curve: history must be fit's History or a "
+                                        r"mapping of lists .*got list"):
+        xnn.plot.loss_curve([1.0, 0.5], tmp_path / "m.png")
+
+
+def test_confusion_matrix_wants_one_class_name_per_row(tmp_path):
+    pytest.importorskip("matplotlib", reason="plots need matplotlib (xnn[plot])")
+    with pytest.raises(ValueError, match=r"confusion_matrix: expected a square matrix and one "
+                                         r"class name per row, got shape \(2, 2\) and 1 names"):
+        xnn.plot.confusion_matrix(np.array([[2, 1], [0, 3]]), tmp_path / "c.png",
+                                  class_names=["a"])
+    assert not (tmp_path / "c.png").exists()

@@ -151,3 +151,16 @@ def test_a_permutation_is_the_generators_own_draw_in_half_the_memory_when_large(
     first = random.permutation(n)
     xnn.seed(3)
     np.testing.assert_array_equal(first, random.permutation(n))
+
+
+@pytest.mark.parametrize("draw, message", [
+    (lambda: random.normal((2,), std=-1), r"normal: std must be a number in \[0.0, inf\), got -1"),
+    (lambda: random.uniform((2,), 1.0, 0.0), r"uniform: high must be a number in \[1.0, inf\)"),
+    (lambda: random.bernoulli((2,), 1.2), r"bernoulli: p must be a number in \[0, 1\], got 1.2"),
+    (lambda: random.bernoulli((2,), float("nan")), r"bernoulli: p must be a number in \[0, 1\]"),
+], ids=["negative-std", "high-below-low", "p-above-1", "p-nan"])
+def test_random_draws_refuse_impossible_parameters_before_drawing(backend, draw, message):
+    state = random.get_state()
+    with pytest.raises(ValueError, match=message):
+        draw()
+    assert random.get_state() == state  # nothing drawn

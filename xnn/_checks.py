@@ -27,6 +27,11 @@ FLOAT, INTEGRAL = "float", "integral"
 
 
 @functools.cache
+def _article(word: str) -> str:
+    """"an" before a vowel ("an input"), else "a"."""
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def is_kind(xp: Any, dtype: Any, kind: str) -> bool:
     """xp.isdtype(dtype, kind), remembered: it costs ~1 us on NumPy, more than the arithmetic of
     a small layer (keyed by namespace too: one library's dtypes must not meet another's)."""
@@ -62,7 +67,8 @@ def expect(owner: Any, x: Any, *, like: Any = None, ndim: int | None = None,
         got = x.shape  # read once: an array's attributes cost more than the comparisons
         if shape is not None and tuple(got) != tuple(shape):
             wanted = (f"the {like_what} has shape {tuple(shape)} but the {what} has"
-                      if like is not None else f"expected a {what} of shape {tuple(shape)}, got")
+                      if like is not None else
+                      f"expected {_article(what)} {what} of shape {tuple(shape)}, got")
             raise ValueError(f"{owner_name(owner)}: {wanted} shape {tuple(got)}")
         if ndim is not None and len(got) != ndim:
             shape = f" of shape (batch, {features or 'features'})" if ndim == 2 else ""
@@ -144,8 +150,8 @@ def _check_dtype(owner: Any, xp: Any, x: Any, dtype: Any, what: str) -> None:
             raise TypeError(f"{owner_name(owner)}: expected an integer {what}, got dtype "
                             f"{dtype_name(x.dtype)}")
     elif dtype_name(x.dtype) != dtype_name(dtype):
-        raise TypeError(f"{owner_name(owner)}: expected a {what} of dtype {dtype_name(dtype)}, "
-                        f"got {dtype_name(x.dtype)}")
+        raise TypeError(f"{owner_name(owner)}: expected {_article(what)} {what} of dtype "
+                        f"{dtype_name(dtype)}, got {dtype_name(x.dtype)}")
 
 
 def check_one_place(owner: Any, named: list[tuple[str, Any]],

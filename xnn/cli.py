@@ -20,6 +20,9 @@ def _parity(args: argparse.Namespace) -> int:
     try:
         if rtol is not None:  # before training: a NaN or negative one would fail every run
             rtol = number("--rtol", "the tolerance", rtol, low=0.0)
+        if args.ranks is not None and args.backends is not None:
+            raise ValueError("--backends does not apply with --ranks, which compares ranks "
+                             "with one process on one backend: pass one of them")
         if args.ranks is None:
             report = parity.compare_tutorial(args.example, backends=_backends_to_compare(args),
                                              **training)

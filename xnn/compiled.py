@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np  # the host side: dropout keys and row orders, drawn where eager draws them
 
 from . import random
-from ._checks import expect, flag, is_labels
+from ._checks import ArgumentTypeError, expect, flag, is_labels
 from .backend import (Backend, Compiler, array_namespace, asarray, backend_of, is_array,
                       to_numpy)
 from .namespace import WRAPPERS
@@ -59,6 +59,9 @@ def wants_compile(owner: str, jit_compile: Any, backend: Backend) -> bool:
     """jit_compile as a bool: True, False, or "auto" (compile where the backend can)."""
     if jit_compile == "auto" and isinstance(jit_compile, str):
         return backend.compiler is not None
+    if isinstance(jit_compile, str):  # flag() would say True or False, leaving "auto" out
+        raise ArgumentTypeError(f"{owner}: jit_compile must be True, False or 'auto', got str "
+                                f"{jit_compile!r}")
     if flag(owner, "jit_compile", jit_compile):
         compiler_of(backend, owner)
         return True

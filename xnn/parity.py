@@ -16,6 +16,7 @@ import numpy as np
 
 from . import datasets, losses, optim, random, tutorials
 from ._checks import integer, is_labels, number
+from .data import check_same_length
 from .backend import (Backend, array_namespace, asarray, backend_of, resolve_backend, to_numpy,
                       use_backend, use_default_dtype)
 from .extras import install_hint
@@ -164,8 +165,18 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     integer ``y`` stays labels). Backends are names, optionally with a device
     (``"array_api_strict:device1"``); the first is the reference.
     """
+    if isinstance(backends, str) or isinstance(build_model, Module):
+        what = ("backends must be a sequence of names, such as ('numpy', 'torch'), got str "
+                f"{backends!r}" if isinstance(backends, str) else
+                "build_model must be a function that builds a fresh model (lambda: "
+                "nn.Sequential(...)), got a model: each backend trains its own")
+        raise TypeError(f"compare_backends: {what}")
     if len(backends) < 2:
         raise ValueError(f"compare_backends: need at least two backends, got {list(backends)}")
+    labels: list[str] = []
+    for b in backends:  # a backend named again (numpy against itself) gets its own rows
+        seen = sum(str(b) == label.split(" #")[0] for label in labels)
+        labels.append(f"{b} #{seen + 1}" if seen else str(b))
     check_dtype("compare_backends", dtype)
     steps = integer("compare_backends", "steps", steps, low=1)
     seed = integer("compare_backends", "seed", seed, low=0)
@@ -174,7 +185,7 @@ def compare_backends(build_model: Callable[[], Module], X: Any, y: Any, *, loss:
     for backend in backends:  # each can run here, before the reference trains
         resolve_backend(backend)
     X, y = to_numpy(X), to_numpy(y)
-    labels = [str(b) for b in backends]
+    check_same_length("compare_backends", X, y)  # fit's check, before the reference trains
     report = ParityReport(labels[0], labels, dtype, steps)
     reference: dict[int, list[tuple[str, Any]]] = {}
     report.losses[labels[0]] = _train_on(backends[0], build_model, X, y, loss, optimizer, steps,

@@ -7,11 +7,13 @@ canvas, so plotting works on servers and never touches pyplot's global state.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 from ._checks import flag
 from .backend import host_backend, to_numpy
 from .extras import install_hint
+from .loop import History
 from .predict import predict
 
 __all__ = ["loss_curve", "decision_surface", "fit_curve", "confusion_matrix"]
@@ -43,12 +45,18 @@ def loss_curve(history: Any, path: str | os.PathLike, *, title: str = "training"
     (R² itself sits flat just below 1); when every metric is an error (1 - R², or a name with
     mse, mae or err), the metrics panel has a log scale, as the loss has with ``log_scale``.
     ``metric_label`` labels the metrics' axis (default: the metric's name, or "metric").
+    ``history`` is fit's History, or a mapping of per-epoch lists (``{"loss": [...]}``).
     """
     log_scale = flag("loss_curve", "log_scale", log_scale)
-    logs = history.history
+    logs = history.history if isinstance(history, History) else history
+    if not isinstance(logs, Mapping):
+        raise TypeError(f"loss_curve: history must be fit's History or a mapping of lists "
+                        f"({{'loss': [...]}}), got {type(history).__name__}")
     metrics = [k for k in logs if not k.endswith("loss")]
     fig, axes = _figure(2 if metrics else 1)
-    epochs = [e + 1 for e in history.epoch]
+    # a mapping's lists are the epochs from the first
+    epochs = ([e + 1 for e in history.epoch] if isinstance(history, History)
+              else list(range(1, 1 + len(next(iter(logs.values()), [])))))
     bases = list(dict.fromkeys(k.removeprefix("val_") for k in logs))  # one colour each
 
     def draw(ax: Any, key: str, values: list[float], label: str) -> None:
@@ -162,10 +170,13 @@ def confusion_matrix(matrix: Any, path: str | os.PathLike, *,
                      class_names: Sequence[str] | None = None, title: str = "confusion matrix") -> str:
     """A (classes, classes) count matrix, true classes down and predictions across."""
     counts = to_numpy(matrix)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
+    if counts.ndim != 2 or counts.shape[0] != counts.shape[1] or len(names) != len(counts):
+        raise ValueError(f"confusion_matrix: expected a square matrix and one class name per "
+                         f"row, got shape {tuple(counts.shape)} and {len(names)} names")
     fig, (ax,) = _figure(size=(5.5, 5.0))
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, label="count")
-    names = list(class_names) if class_names is not None else [str(i) for i in range(len(counts))]
     ax.set_xticks(range(len(names)), names)
     ax.set_yticks(range(len(names)), names)
     for i, j in zip(*counts.nonzero()):  # the cells with a count

@@ -15,7 +15,7 @@ from typing import Any, Callable, ContextManager
 
 import numpy as np  # the host generator
 
-from ._checks import integer
+from ._checks import integer, number
 from .backend import Backend, from_host, get_backend, resolve_backend, resolve_dtype, scoped
 
 __all__ = ["seed", "use_seed", "get_state", "set_state", "normal", "uniform", "bernoulli",
@@ -90,12 +90,16 @@ def filled(shape: tuple[int, ...], value: int, dtype: Any = None,
 def normal(shape: tuple[int, ...], std: float = 1.0, mean: float = 0.0, *, dtype: Any = None,
            backend: Backend | None = None) -> Any:
     """Samples of N(mean, std^2) on the active backend."""
+    std = number("normal", "std", std, low=0.0)
+    mean = number("normal", "mean", mean)
     return _drawn(lambda g: mean + std * g.standard_normal(shape), shape, dtype, backend)
 
 
 def uniform(shape: tuple[int, ...], low: float = 0.0, high: float = 1.0, *, dtype: Any = None,
             backend: Backend | None = None) -> Any:
     """Samples of U[low, high) on the active backend."""
+    low = number("uniform", "low", low)
+    high = number("uniform", "high", high, low=low)
     return _drawn(lambda g: g.uniform(low, high, shape), shape, dtype, backend)
 
 
@@ -113,6 +117,8 @@ def bernoulli(shape: tuple[int, ...], p: float, *, dtype: Any = None,
 
     Made on the device from one key drawn on the host: no host-to-device copy of the samples.
     """
+    if not 0 <= p <= 1:  # a comparison, not number(): this runs at every dropout step
+        raise ValueError(f"bernoulli: p must be a number in [0, 1], got {p!r}")
     b = backend if backend is not None else get_backend()  # per step (dropout): no call
     xp = b.xp
     traced = _traced_keys.get()

@@ -270,14 +270,25 @@ def evaluate(model: Module, X: Any, y: Any, *, loss: Callable,
 # --- the checks made before anything changes ----------------------------------------------------
 
 def _check_loss(owner: str, loss: Any) -> None:
+    _not_a_class(owner, "loss", loss, "()")
     if not callable(loss):
         raise TypeError(f"{owner}: loss must be callable as loss(pred, target), got "
                         f"{type(loss).__name__}")
 
 
 def _check_steps(name: str, obj: Any) -> None:
+    _not_a_class("fit", name, obj, "(model.parameters(), ...)" if name == "optimizer" else
+                 "(optimizer, ...)")
     if not callable(getattr(obj, "step", None)):
         raise TypeError(f"fit: {name} must have step(), got {type(obj).__name__}")
+
+
+def _not_a_class(owner: str, name: str, obj: Any, arguments: str) -> None:
+    """Refuse a class where its instance belongs (loss=MSELoss without the brackets): it is
+    callable and has a step, and fails later with a message about its own arguments."""
+    if isinstance(obj, type):
+        raise TypeError(f"{owner}: {name} must be an instance, got the class {obj.__name__}; "
+                        f"write {name}={obj.__name__}{arguments}")
 
 
 def _check_updates_model(model: Module, optimizer: Any) -> None:

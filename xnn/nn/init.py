@@ -19,6 +19,19 @@ __all__ = ["Initializer", "uniform_fan_in", "glorot_uniform", "glorot_normal", "
 Initializer = Callable[..., Any]
 
 
+def check_initializer(owner: Any, name: str, init: Any) -> Initializer:
+    """``init`` if it is callable as ``init(shape, dtype=...)``; a TypeError naming the function
+    to pass for a Keras-style name ("he_normal") or anything else."""
+    if callable(init) and not isinstance(init, type):
+        return init
+    if isinstance(init, str) and init in __all__ and init not in ("Initializer", "Normal"):
+        fix = f"; write {name}=xnn.nn.init.{init}{'(0.01)' if init == 'normal' else ''}"
+    else:
+        fix = " (an xnn.nn.init function, such as xnn.nn.init.he_normal)"
+    raise TypeError(f"{type(owner).__name__}: {name} must be callable as {name}(shape, "
+                    f"dtype=...), got {type(init).__name__} {init!r}{fix}")
+
+
 def _symmetric_uniform(shape: tuple[int, ...], bound: float, dtype: Any) -> Any:
     """U(-bound, bound) samples: the uniform initializers differ only in the bound."""
     return random.uniform(shape, -bound, bound, dtype=dtype)

@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import random
 from .._checks import expect, flag, float_dtype, integer
-from .init import Initializer, uniform_fan_in
+from .init import Initializer, check_initializer, uniform_fan_in
 from .module import Backprop, Module, Parameter
 
 __all__ = ["Linear"]
@@ -39,11 +39,13 @@ class Linear(Module):
         self.in_features = integer(self, "in_features", in_features, low=1)
         self.out_features = integer(self, "out_features", out_features, low=1)
         dtype = float_dtype(self, dtype)
+        init = check_initializer(self, "init", init)
         self.weight = Parameter(init((in_features, out_features), dtype=dtype))
         bias = flag(self, "bias", bias)
         if bias_init is None:  # torch.nn.Linear's: the weight's U(-b, b), b = 1/sqrt(in_features)
             bound = 1.0 / math.sqrt(in_features)
             bias_init = functools.partial(random.uniform, low=-bound, high=bound)
+        bias_init = check_initializer(self, "bias_init", bias_init)
         self.bias = Parameter(bias_init((out_features,), dtype=dtype)) if bias else None
 
     takes_input_grad = True
