@@ -785,14 +785,27 @@ def _markdown(table: list[list[str]]) -> list[str]:
 
 # --- main ----------------------------------------------------------------------------------------
 
+def _positive(text: str) -> int:
+    """An int of at least 1, for argparse (0 and below are a usage error, not the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short schedules and 3 repeats (else 9)")
     p.add_argument("--workloads", default="xor,polynomial,arithmetic,mlp-large",
                    help="comma-separated subset of the workloads")
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per implementation")
-    p.add_argument("--threads", type=int, default=None,
-                   help="threads for torch and the BLAS (default: numpy's BLAS default)")
+    p.add_argument("--repeats", type=_positive, default=None,
+                   help="timed runs per implementation, at least 1")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="threads for torch and the BLAS, at least 1 (default: numpy's BLAS "
+                        "default)")
     p.add_argument("--no-extras", action="store_true", help="skip the extra xnn rows")
     p.add_argument("--jax", action="store_true",
                    help="add xnn on jax (eager and compiled) and a hand-written jax.jit loop")

@@ -283,3 +283,13 @@ def test_a_scaling_ratio_is_the_median_of_rounds_not_the_fastest_of_each_side():
     part = {"points": {16: best}, "ratios": {16: ratios}}
     assert bench._ratio(part, 16, "numpy") == pytest.approx(1.2)
     assert bench._ratio({"points": {16: best}}, 16, "numpy") == pytest.approx(2.4)  # old results
+
+
+@pytest.mark.parametrize("args", [["--repeats", "-2"], ["--repeats", "0"], ["--threads", "0"],
+                                  ["--threads", "-1"]])
+def test_run_refuses_a_count_below_one_as_a_usage_error(capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        bench.main(args)
+    assert stop.value.code == 2
+    assert f"argument {args[0]}: expected an int of at least 1, got '{args[1]}'" in \
+        capsys.readouterr().err
