@@ -34,6 +34,7 @@ sys.path.insert(0, str(HERE))
 
 import workloads as W  # noqa: E402 - after the path tweak
 import xnn  # noqa: E402
+from xnn.cli import positive_int  # noqa: E402
 
 # (xnn / numpy at most, xnn / torch at most); the issue's targets
 TARGETS = {
@@ -785,25 +786,14 @@ def _markdown(table: list[list[str]]) -> list[str]:
 
 # --- main ----------------------------------------------------------------------------------------
 
-def _positive(text: str) -> int:
-    """An int of at least 1, for argparse (0 and below are a usage error, not the default)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="short schedules and 3 repeats (else 9)")
     p.add_argument("--workloads", default="xor,polynomial,arithmetic,mlp-large",
                    help="comma-separated subset of the workloads")
-    p.add_argument("--repeats", type=_positive, default=None,
+    p.add_argument("--repeats", type=positive_int, default=None,
                    help="timed runs per implementation, at least 1")
-    p.add_argument("--threads", type=_positive, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="threads for torch and the BLAS, at least 1 (default: numpy's BLAS "
                         "default)")
     p.add_argument("--no-extras", action="store_true", help="skip the extra xnn rows")

@@ -14,6 +14,7 @@ import tempfile
 from typing import Callable
 
 import xnn
+from xnn.cli import positive_int
 from xnn.extras import install_hint
 
 # the backends xnn knows, numpy first; cupy's is an NVIDIA GPU
@@ -103,17 +104,6 @@ def needs(module: str, what: str, fix: str) -> None:
     except ImportError as err:
         raise ImportError(f"{what} need {module}, which cannot be imported ({err}): "
                           f"{fix}") from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: an int of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
-    return value
 
 
 def positive_float(text: str) -> float:

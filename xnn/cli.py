@@ -85,6 +85,17 @@ def _export_onnx(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an int of at least 1 (xnn's, its examples' and benchmarks' flags)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an int of at least 1, got {text!r}")
+    return value
+
+
 def _input_shape(text: str) -> tuple:
     """An argparse type: ',8,8' as (None, 8, 8); the batch axis empty, 'batch' or 'None'."""
     try:
