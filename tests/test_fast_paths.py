@@ -188,3 +188,13 @@ def test_fit_trains_the_same_with_the_skipped_input_gradient(backend):
                        progress=False)["loss"]
 
     np.testing.assert_array_equal(train(True), train(False))
+
+
+def test_is_kind_answers_a_repeated_question_from_its_cache(backend):
+    from xnn._checks import is_kind  # noqa: PLC0415 - asked by every layer at every call
+
+    xp = backend.xp
+    dtype = xnn.asarray(np.ones(2), dtype="float32").dtype
+    before = is_kind.cache_info().hits
+    assert is_kind(xp, dtype, "real floating") and is_kind(xp, dtype, "real floating")
+    assert is_kind.cache_info().hits >= before + 1

@@ -26,12 +26,12 @@ def owner_name(owner: Any) -> str:
 FLOAT, INTEGRAL = "float", "integral"
 
 
-@functools.cache
 def _article(word: str) -> str:
     """"an" before a vowel ("an input"), else "a"."""
     return "an" if word[:1] in "aeiou" else "a"
 
 
+@functools.cache
 def is_kind(xp: Any, dtype: Any, kind: str) -> bool:
     """xp.isdtype(dtype, kind), remembered: it costs ~1 us on NumPy, more than the arithmetic of
     a small layer (keyed by namespace too: one library's dtypes must not meet another's)."""
